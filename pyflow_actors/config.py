@@ -1,0 +1,225 @@
+"""Configuration: ``pyflow.toml``, mirroring wrangler's ``[[workflows]]`` blocks.
+
+.. code-block:: toml
+
+    [[workflows]]
+    name = "onboarding"                            # name in REST and the CLI
+    binding = "ONBOARDING"                         # name in self.env and client bindings
+    class_name = "examples.onboarding:Onboarding"  # import path "module:Class"
+    # max_running = 8                              # optional per-workflow concurrency
+
+    [engine]
+    storage = ".pyflow"          # journals and registry (relative to this file)
+    max_running = 64             # running instances at once (default: from memory)
+    hibernate_after = "5 seconds"
+    retention = "30 days"
+
+    [vars]                       # plain values, readable as self.env.NAME
+    GREETING = "hello"
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .durations import parse_duration
+from .errors import ConfigError, PyflowError
+from .limits import DEFAULT_LIMITS, Limits, validate_workflow_name
+
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+# Memory a live instance actor costs (a Ray worker process), measured here.
+INSTANCE_ACTOR_BYTES = 200 * 1024 * 1024
+
+
+def default_max_running() -> int:
+    """Running-instance slots sized from this node's memory: half of it, 200 MiB each."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        total = 8 << 30
+    return max(2, min(1024, int(total * 0.5 // INSTANCE_ACTOR_BYTES)))
+
+
+@dataclass(frozen=True)
+class WorkflowSpec:
+    """One workflow: its REST name, its binding name and its class (or import path)."""
+
+    name: str
+    class_name: str
+    binding: str = ""
+    max_running: int | None = None
+    cls: Any = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        validate_workflow_name(self.name)
+        if not self.binding:
+            object.__setattr__(self, "binding", self.name.upper().replace("-", "_"))
+
+    @classmethod
+    def of(cls, name: str, workflow_class: type, **kwargs: Any) -> WorkflowSpec:
+        path = f"{workflow_class.__module__}:{workflow_class.__qualname__}"
+        return cls(name=name, class_name=path, cls=workflow_class, **kwargs)
+
+    def load(self) -> type:
+        """The workflow class (imported from ``class_name`` when not given)."""
+        if self.cls is not None:
+            return self.cls
+        return load_class(self.class_name)
+
+
+def load_class(path: str) -> type:
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"class_name {path!r} is invalid: use 'package.module:ClassName'")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"cannot import workflow class {path!r}: {exc}") from exc
+    return obj
+
+
+@dataclass(frozen=True)
+class TokenSpec:
+    """An API token for the gateway, allowed on the listed account ids."""
+
+    token: str
+    accounts: tuple[str, ...]
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    storage: Path = Path(".pyflow")
+    max_running: int = field(default_factory=default_max_running)
+    hibernate_after: float = 5.0
+    max_queued: int = 1_000_000
+    creation_rate: float = 1000.0  # instances created per second (token bucket)
+    creation_burst: int = 2000
+    retention: float = 30 * 86400.0
+    namespace: str = "pyflow"
+    code_paths: tuple[str, ...] = ()
+    limits: Limits = DEFAULT_LIMITS
+    workflows: tuple[WorkflowSpec, ...] = ()
+    vars: dict[str, Any] = field(default_factory=dict)
+    tokens: tuple[TokenSpec, ...] = ()
+    host: str = "127.0.0.1"
+    port: int = 8787
+
+    def with_workflows(self, *specs: WorkflowSpec) -> EngineConfig:
+        by_name = {w.name: w for w in self.workflows}
+        for spec in specs:
+            by_name[spec.name] = spec
+        return replace(self, workflows=tuple(by_name.values()))
+
+    def workflow(self, name: str) -> WorkflowSpec:
+        for spec in self.workflows:
+            if spec.name == name or spec.binding == name:
+                return spec
+        from .errors import WorkflowNotFound
+
+        raise WorkflowNotFound(f"workflow {name!r} is not registered")
+
+
+_ENGINE_KEYS = {
+    "storage",
+    "max_running",
+    "hibernate_after",
+    "max_queued",
+    "creation_rate",
+    "creation_burst",
+    "retention",
+    "namespace",
+    "code_paths",
+    "host",
+    "port",
+}
+
+
+def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) -> EngineConfig:
+    """Read ``pyflow.toml`` (if given) and apply keyword overrides.
+
+    Relative paths in the file (``storage``, ``code_paths``) are relative to
+    the file's folder, which is also put on ``sys.path`` so that ``class_name``
+    imports work in every process.
+    """
+    data: dict[str, Any] = {}
+    base = Path.cwd()
+    if path is not None:
+        file = Path(path)
+        try:
+            data = tomllib.loads(file.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {str(file)!r} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {str(file)!r} is not valid TOML: {exc}") from None
+        base = file.resolve().parent
+    try:
+        return _build(data, base, overrides)
+    except PyflowError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid configuration: {exc}") from None
+
+
+def _build(data: dict[str, Any], base: Path, overrides: dict[str, Any]) -> EngineConfig:
+    engine = dict(data.get("engine", {}))
+    unknown = set(engine) - _ENGINE_KEYS
+    if unknown:
+        raise ConfigError(f"unknown [engine] key(s) {sorted(unknown)}: known keys are {sorted(_ENGINE_KEYS)}")
+    engine.update({k: v for k, v in overrides.items() if v is not None and k in _ENGINE_KEYS})
+    kwargs: dict[str, Any] = {}
+    storage = Path(engine.pop("storage", ".pyflow"))
+    kwargs["storage"] = storage if storage.is_absolute() else (base / storage).resolve()
+    for key in ("hibernate_after", "retention"):
+        if key in engine:
+            kwargs[key] = parse_duration(engine.pop(key), what=f"engine.{key}")
+    code_paths = [str((base / p).resolve()) for p in engine.pop("code_paths", [])]
+    kwargs["code_paths"] = tuple(dict.fromkeys([str(base), *code_paths]))
+    kwargs.update(engine)
+
+    specs = []
+    for block in data.get("workflows", []):
+        missing = {"name", "class_name"} - set(block)
+        if missing:
+            raise ConfigError(f"[[workflows]] block {block!r} is missing {sorted(missing)}")
+        specs.append(
+            WorkflowSpec(
+                name=block["name"],
+                class_name=block["class_name"],
+                binding=block.get("binding", ""),
+                max_running=block.get("max_running"),
+            )
+        )
+    for spec in overrides.get("workflows") or ():
+        specs = [s for s in specs if s.name != spec.name] + [spec]
+    kwargs["workflows"] = tuple(specs)
+    kwargs["vars"] = dict(data.get("vars", {}))
+    if "limits" in data:
+        kwargs["limits"] = Limits.from_mapping(data["limits"])
+    tokens = [
+        TokenSpec(token=t["token"], accounts=tuple(t.get("accounts", ())), name=t.get("name", ""))
+        for t in data.get("tokens", [])
+    ]
+    kwargs["tokens"] = tuple(tokens)
+    config = EngineConfig(**kwargs)
+    if config.max_running < 1:
+        raise ConfigError("engine.max_running must be at least 1")
+    return config
+
+
+def add_code_paths(paths: tuple[str, ...]) -> None:
+    """Put the config's code folders on ``sys.path`` (done in every process)."""
+    for p in reversed(paths):
+        if p not in sys.path:
+            sys.path.insert(0, p)

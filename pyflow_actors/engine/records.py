@@ -1,0 +1,177 @@
+"""What the replay engine reads from and writes to an instance journal.
+
+The journal interface (:class:`Journal`) is small on purpose: the DuckDB
+journal (``storage/journal.py``) and the in-memory journal used by unit tests
+(:class:`MemoryJournal`) both implement it. Every method that records progress
+must be durable when it returns: the engine hands a result to workflow code
+only after the journal has it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+StepKind = Literal["step", "sleep", "waitForEvent"]
+StepState = Literal["running", "complete", "failed"]
+
+
+@dataclass
+class AttemptRecord:
+    n: int
+    started_at: float
+    ended_at: float | None = None
+    error_name: str | None = None
+    error_message: str | None = None
+    # An attempt cut short by the death of the instance's process: it is
+    # retried at once and does not count against the retry limit.
+    interrupted: bool = False
+
+    @property
+    def failed(self) -> bool:
+        return self.ended_at is not None and self.error_name is not None and not self.interrupted
+
+
+@dataclass
+class StepRecord:
+    key: str
+    name: str
+    kind: StepKind
+    seq: int
+    started_at: float
+    state: StepState = "running"
+    ended_at: float | None = None
+    output: str | None = None  # JSON text
+    error_name: str | None = None
+    error_message: str | None = None
+    config: str | None = None  # JSON text of the normalized step config
+    wake_at: float | None = None  # sleeps: when; waits: the timeout deadline
+    event_type: str | None = None
+    attempts: list[AttemptRecord] = field(default_factory=list)
+
+
+@dataclass
+class EventRecord:
+    event_id: str
+    type: str
+    payload: str  # JSON text
+    received_at: float
+    seq: int = 0
+    consumed_by: str | None = None
+
+
+@dataclass
+class RunResult:
+    """The final result of a run, as journaled."""
+
+    status: Literal["complete", "errored", "terminated"]
+    output: str | None = None
+    error_name: str | None = None
+    error_message: str | None = None
+    ended_at: float = 0.0
+
+
+class Journal(Protocol):
+    """An instance's durable log (only the instance's own actor writes it)."""
+
+    def steps(self) -> dict[str, StepRecord]: ...
+
+    def pending_events(self) -> list[EventRecord]: ...
+
+    def begin_step(self, record: StepRecord) -> None: ...
+
+    def begin_attempt(self, key: str, attempt: AttemptRecord) -> None: ...
+
+    def mark_interrupted(self, key: str, n: int, at: float) -> None: ...
+
+    def end_attempt(
+        self,
+        key: str,
+        n: int,
+        ended_at: float,
+        error: tuple[str, str] | None,
+        *,
+        finish: StepState | None = None,
+        output: str | None = None,
+    ) -> None:
+        """End attempt ``n``; with ``finish`` also finish the step (one transaction)."""
+        ...
+
+    def finish_step(
+        self,
+        key: str,
+        state: StepState,
+        ended_at: float,
+        *,
+        output: str | None = None,
+        error: tuple[str, str] | None = None,
+    ) -> None: ...
+
+    def consume_event(self, key: str, event_id: str, ended_at: float, output: str) -> None:
+        """Mark the event consumed by wait step ``key`` and complete it (one transaction)."""
+        ...
+
+    def add_events(self, events: list[EventRecord]) -> list[EventRecord]:
+        """Append events not seen before (by ``event_id``); return the new ones."""
+        ...
+
+
+class MemoryJournal:
+    """A journal in memory: for unit tests and for trying workflows without storage."""
+
+    def __init__(self) -> None:
+        self._steps: dict[str, StepRecord] = {}
+        self._events: dict[str, EventRecord] = {}
+        self._seq = 0
+        self.result: RunResult | None = None
+
+    def steps(self) -> dict[str, StepRecord]:
+        return self._steps
+
+    def pending_events(self) -> list[EventRecord]:
+        return sorted(
+            (e for e in self._events.values() if e.consumed_by is None), key=lambda e: e.seq
+        )
+
+    def begin_step(self, record: StepRecord) -> None:
+        self._steps[record.key] = record
+
+    def begin_attempt(self, key: str, attempt: AttemptRecord) -> None:
+        self._steps[key].attempts.append(attempt)
+
+    def mark_interrupted(self, key: str, n: int, at: float) -> None:
+        attempt = self._steps[key].attempts[n - 1]
+        attempt.ended_at, attempt.interrupted = at, True
+        attempt.error_name, attempt.error_message = "Interrupted", "the instance's process died"
+
+    def end_attempt(self, key, n, ended_at, error, *, finish=None, output=None) -> None:
+        attempt = self._steps[key].attempts[n - 1]
+        attempt.ended_at = ended_at
+        if error:
+            attempt.error_name, attempt.error_message = error
+        if finish:
+            self.finish_step(key, finish, ended_at, output=output, error=error)
+
+    def finish_step(self, key, state, ended_at, *, output=None, error=None) -> None:
+        record = self._steps[key]
+        record.state, record.ended_at, record.output = state, ended_at, output
+        if error:
+            record.error_name, record.error_message = error
+
+    def consume_event(self, key, event_id, ended_at, output) -> None:
+        self._events[event_id].consumed_by = key
+        self.finish_step(key, "complete", ended_at, output=output)
+
+    def add_events(self, events: list[EventRecord]) -> list[EventRecord]:
+        new = []
+        for event in events:
+            if event.event_id in self._events:
+                continue
+            self._seq += 1
+            event.seq = self._seq
+            self._events[event.event_id] = event
+            new.append(event)
+        return new
+
+    def set_result(self, result: RunResult) -> None:
+        self.result = result

@@ -1,0 +1,104 @@
+"""What users subclass and receive: ``WorkflowEntrypoint``, ``WorkflowEvent``, ``Env``."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+
+class Env:
+    """``self.env``: workflow bindings (by binding name) and plain values from ``[vars]``.
+
+    >>> child = await self.env.CHILD.create(params={"n": 1})
+    """
+
+    def __init__(self, values: Mapping[str, Any] | None = None) -> None:
+        object.__setattr__(self, "_values", dict(values or {}))
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            known = ", ".join(sorted(self._values)) or "none"
+            raise AttributeError(f"env has no binding or var {name!r} (known: {known})") from None
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._values
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("env is read-only")
+
+    def __repr__(self) -> str:
+        return f"Env({sorted(self._values)})"
+
+
+class WorkflowEvent(Mapping[str, Any]):
+    """The event ``run()`` receives: ``payload``, ``timestamp``, ``instanceId``, ``workflowName``.
+
+    Both ``event["payload"]`` and ``event.payload`` work. The event is
+    read-only; changes to the payload object are not persisted (store state by
+    returning it from steps).
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(
+        self, payload: Any, timestamp: _dt.datetime, instance_id: str, workflow_name: str
+    ) -> None:
+        object.__setattr__(
+            self,
+            "_data",
+            {
+                "payload": payload,
+                "timestamp": timestamp,
+                "instanceId": instance_id,
+                "workflowName": workflow_name,
+            },
+        )
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __getattr__(self, key: str) -> Any:
+        aliases = {"instance_id": "instanceId", "workflow_name": "workflowName"}
+        try:
+            return self._data[aliases.get(key, key)]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise AttributeError("WorkflowEvent is immutable")
+
+    def __repr__(self) -> str:
+        return f"WorkflowEvent({self._data!r})"
+
+
+class WorkflowEntrypoint:
+    """Subclass this and implement ``async def run(self, event, step)``.
+
+    .. code-block:: python
+
+        class Greet(WorkflowEntrypoint):
+            async def run(self, event, step):
+                @step.do("build greeting")
+                async def greeting():
+                    return f"hello {event['payload']['name']}"
+
+                return await greeting()
+    """
+
+    def __init__(self, env: Env | None = None) -> None:
+        self.env = env if env is not None else Env()
+
+    async def run(self, event: WorkflowEvent, step: Any) -> Any:  # pragma: no cover
+        raise NotImplementedError("a workflow must implement `async def run(self, event, step)`")

@@ -1,0 +1,268 @@
+"""The one error hierarchy of pyflow-actors.
+
+Every error a caller can see carries a stable ``code`` (a dotted string such as
+``instance.not_found``), an HTTP status the gateway maps it to, and a message
+that says what was wrong and what is allowed. Errors cross process boundaries
+(Ray, HTTP) as ``{"code", "message"}`` and are rebuilt with :func:`from_wire`.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any, ClassVar
+
+
+class PyflowError(Exception):
+    """Base of every error pyflow-actors raises on purpose."""
+
+    code: ClassVar[str] = "internal"
+    http_status: ClassVar[int] = 500
+    # Cloudflare's v4 envelope carries an integer code; ours are stable too.
+    numeric_code: ClassVar[int] = 10000
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message}
+
+    def __reduce__(self):  # keep the class across pickling (Ray)
+        return (self.__class__, (self.message,))
+
+
+class ValidationError(PyflowError):
+    """Input that breaks a documented limit or format."""
+
+    code = "validation.invalid"
+    http_status = 400
+    numeric_code = 10001
+
+
+class InvalidInstanceId(ValidationError):
+    code = "instance.invalid_id"
+    numeric_code = 10002
+
+
+class InvalidEventType(ValidationError):
+    code = "workflow.invalid_event_type"
+    numeric_code = 10003
+
+
+class InvalidDuration(ValidationError):
+    code = "validation.invalid_duration"
+    numeric_code = 10004
+
+
+class PayloadTooLarge(ValidationError):
+    code = "validation.payload_too_large"
+    http_status = 413
+    numeric_code = 10005
+
+
+class InvalidStepConfig(ValidationError):
+    code = "step.invalid_config"
+    numeric_code = 10006
+
+
+class InvalidWorkflowName(ValidationError):
+    code = "workflow.invalid_name"
+    numeric_code = 10007
+
+
+class NotFound(PyflowError):
+    code = "not_found"
+    http_status = 404
+    numeric_code = 10404
+
+
+class WorkflowNotFound(NotFound):
+    code = "workflow.not_found"
+    numeric_code = 10405
+
+
+class InstanceNotFound(NotFound):
+    code = "instance.not_found"
+    numeric_code = 10406
+
+
+class Conflict(PyflowError):
+    code = "conflict"
+    http_status = 409
+    numeric_code = 10409
+
+
+class InstanceAlreadyExists(Conflict):
+    code = "instance.already_exists"
+    numeric_code = 10410
+
+
+class InvalidTransition(Conflict):
+    """A control command that the instance's current status does not allow."""
+
+    code = "instance.invalid_transition"
+    numeric_code = 10411
+
+
+class InstanceNotAcceptingEvents(Conflict):
+    code = "instance.not_accepting_events"
+    numeric_code = 10412
+
+
+class RateLimited(PyflowError):
+    code = "rate_limited"
+    http_status = 429
+    numeric_code = 10429
+
+
+class CreationRateLimited(RateLimited):
+    code = "instance.creation_rate_limited"
+    numeric_code = 10430
+
+
+class QueueFull(RateLimited):
+    code = "instance.queue_full"
+    numeric_code = 10431
+
+
+class Unauthorized(PyflowError):
+    code = "auth.unauthorized"
+    http_status = 401
+    numeric_code = 10401
+
+
+class Forbidden(PyflowError):
+    code = "auth.forbidden"
+    http_status = 403
+    numeric_code = 10403
+
+
+class EngineUnavailable(PyflowError):
+    """The engine (supervisor) cannot be reached."""
+
+    code = "engine.unavailable"
+    http_status = 503
+    numeric_code = 10503
+
+
+class ConfigError(PyflowError):
+    code = "config.invalid"
+    http_status = 500
+    numeric_code = 10500
+
+
+# ---------------------------------------------------------------------------
+# Errors raised inside a workflow's run()
+
+
+class NonRetryableError(Exception):
+    """Raise inside a step to fail it at once, without further retries.
+
+    >>> raise NonRetryableError("card declined", name="PaymentError")
+    """
+
+    def __init__(self, message: str = "", name: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.name = name or "NonRetryableError"
+
+    def __reduce__(self):
+        return (self.__class__, (self.message, self.name))
+
+
+class StepError(Exception):
+    """A failed step, as ``run()`` sees it after the step's attempts ran out.
+
+    ``type(err).__name__`` is the name of the error the step raised (for
+    builtin errors such as ``ValueError`` the error is of that very type), and
+    ``str(err)`` its message, both on the first run and after replay.
+    """
+
+    error_name: str = "Error"
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class WaitForEventTimeout(StepError):
+    """``step.wait_for_event`` reached its timeout without a matching event."""
+
+    error_name = "WaitForEventTimeout"
+
+
+class StepTimeout(StepError):
+    """One attempt of a step ran longer than its ``timeout``."""
+
+    error_name = "StepTimeout"
+
+
+_step_error_classes: dict[str, type[StepError]] = {
+    "WaitForEventTimeout": WaitForEventTimeout,
+    "StepTimeout": StepTimeout,
+}
+
+# Builtin exceptions that are rebuilt as themselves (ValueError stays ValueError).
+_REBUILDABLE_BUILTINS = {
+    name
+    for name, obj in vars(builtins).items()
+    if isinstance(obj, type)
+    and issubclass(obj, Exception)
+    and obj.__init__ is not OSError.__init__
+    and name not in {"UnicodeDecodeError", "UnicodeEncodeError", "UnicodeTranslateError"}
+}
+
+
+def rebuild_error(name: str, message: str) -> Exception:
+    """An exception of the given type name and message.
+
+    Builtin exception names give that builtin type, ``NonRetryableError`` gives
+    a :class:`NonRetryableError`; any other name gives a :class:`StepError`
+    subclass whose ``__name__`` is ``name``, so ``except Exception`` always
+    catches it and ``type(e).__name__`` always matches.
+    """
+    if name in _REBUILDABLE_BUILTINS:
+        try:
+            return getattr(builtins, name)(message)
+        except Exception:  # noqa: BLE001 - odd constructor: fall back below
+            pass
+    if name == "NonRetryableError":
+        return NonRetryableError(message)
+    cls = _step_error_classes.get(name)
+    if cls is None:
+        safe = name if name.isidentifier() else "StepError"
+        cls = type(safe, (StepError,), {"error_name": name, "__module__": "pyflow_actors.errors"})
+        _step_error_classes[name] = cls
+    err = cls(message)
+    return err
+
+
+def describe_exception(exc: BaseException) -> tuple[str, str]:
+    """``(name, message)`` of an exception, as journaled and shown in status."""
+    if isinstance(exc, NonRetryableError):
+        return exc.name, exc.message
+    if isinstance(exc, StepError):
+        return exc.error_name if exc.error_name != "Error" else type(exc).__name__, str(exc)
+    return type(exc).__name__, str(exc)
+
+
+_by_code: dict[str, type[PyflowError]] = {}
+
+
+def _index(cls: type[PyflowError]) -> None:
+    _by_code[cls.code] = cls
+    for sub in cls.__subclasses__():
+        _index(sub)
+
+
+_index(PyflowError)
+
+
+def from_wire(data: dict[str, Any]) -> PyflowError:
+    """Rebuild a :class:`PyflowError` from its ``{"code", "message"}`` form."""
+    cls = _by_code.get(str(data.get("code")), PyflowError)
+    return cls(str(data.get("message", "")))
+
+
+def error_class_for_code(code: str) -> type[PyflowError]:
+    return _by_code.get(code, PyflowError)
