@@ -1,0 +1,312 @@
+"""The client API: ``AsyncClient`` first, ``Client`` as its synchronous facade.
+
+.. code-block:: python
+
+    client = Client.connect()                       # inside the Ray cluster
+    client = Client.connect(url="http://127.0.0.1:8787", token="...")  # via the gateway
+    onboarding = client.workflow("onboarding")
+    instance = onboarding.create(id="user-42", params={"email": "a@example.com"})
+    instance.send_event("approved", {"by": "ops"})
+    print(instance.status().status)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Coroutine, Iterable
+from typing import Any, TypeVar
+
+from ..errors import ValidationError
+from ..limits import validate_event_type
+from ..models import (
+    CreateOptions,
+    InstanceDetail,
+    InstancePage,
+    InstanceStatusInfo,
+    WorkflowInfo,
+)
+from .transport import Transport
+
+T = TypeVar("T")
+
+
+def _options(id: str | None, params: Any) -> CreateOptions:
+    return CreateOptions(id=id, params=params)
+
+
+def _batch_options(batch: Iterable[Any]) -> list[CreateOptions]:
+    out = []
+    for item in batch:
+        if isinstance(item, CreateOptions):
+            out.append(item)
+        elif isinstance(item, dict):
+            unknown = set(item) - {"id", "params"}
+            if unknown:
+                raise ValidationError(f"batch items take 'id' and 'params', not {sorted(unknown)}")
+            out.append(CreateOptions(id=item.get("id"), params=item.get("params")))
+        else:
+            raise ValidationError(f"batch items must be dicts with 'id' and 'params', got {item!r}")
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Async API
+
+
+class AsyncInstance:
+    """A handle on one instance. Cheap: holds only its ids and the transport."""
+
+    def __init__(self, transport: Transport, workflow: str, instance_id: str) -> None:
+        self._t, self.workflow, self.id = transport, workflow, instance_id
+
+    async def status(self) -> InstanceStatusInfo:
+        return await self._t.status(self.workflow, self.id)
+
+    async def describe(self) -> InstanceDetail:
+        """Status, params and the step history."""
+        return await self._t.describe(self.workflow, self.id)
+
+    async def pause(self) -> None:
+        await self._t.control(self.workflow, self.id, "pause")
+
+    async def resume(self) -> None:
+        await self._t.control(self.workflow, self.id, "resume")
+
+    async def terminate(self) -> None:
+        await self._t.control(self.workflow, self.id, "terminate")
+
+    async def restart(self) -> None:
+        await self._t.control(self.workflow, self.id, "restart")
+
+    async def send_event(self, type: str, payload: Any = None) -> None:  # noqa: A002 - Cloudflare's word
+        validate_event_type(type)
+        await self._t.send_event(self.workflow, self.id, type, payload)
+
+    async def wait(self, timeout: float = 60.0, poll: float = 0.05) -> InstanceStatusInfo:
+        """Poll until the instance is complete, errored or terminated; return its status."""
+        deadline = time.monotonic() + timeout
+        delay = poll
+        while True:
+            status = await self.status()
+            if status.is_final:
+                return status
+            if time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"instance {self.id!r} is still {status.status.value} after {timeout:g}s"
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 1.0)
+
+    def __json__(self) -> dict[str, str]:
+        return {"id": self.id, "workflow": self.workflow}
+
+    def __repr__(self) -> str:
+        return f"<instance {self.workflow}/{self.id}>"
+
+
+class AsyncWorkflow:
+    """A binding to one workflow: ``create``, ``create_batch``, ``get``, ``list``."""
+
+    def __init__(self, transport: Transport, name: str) -> None:
+        self._t, self.name = transport, name
+
+    async def create(self, id: str | None = None, params: Any = None) -> AsyncInstance:  # noqa: A002
+        [info] = await self._t.create(self.name, [_options(id, params)], batch=False)
+        return AsyncInstance(self._t, self.name, info.id)
+
+    async def create_batch(self, batch: Iterable[Any]) -> list[AsyncInstance]:
+        """Create up to 100 instances; ids that already exist are skipped (left out)."""
+        infos = await self._t.create(self.name, _batch_options(batch), batch=True)
+        return [AsyncInstance(self._t, self.name, i.id) for i in infos]
+
+    async def get(self, id: str) -> AsyncInstance:  # noqa: A002
+        """The instance with this id; raises ``InstanceNotFound`` if there is none."""
+        await self._t.status(self.name, id)
+        return AsyncInstance(self._t, self.name, id)
+
+    async def list(self, **filters: Any) -> InstancePage:
+        return await self._t.list_instances(self.name, **filters)
+
+    async def info(self) -> WorkflowInfo:
+        return await self._t.get_workflow(self.name)
+
+    def __repr__(self) -> str:
+        return f"<workflow {self.name}>"
+
+
+class AsyncClient:
+    """Async client. ``await AsyncClient.connect()`` (Ray) or ``connect(url=, token=)`` (HTTP)."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        account: str | None = None,
+        address: str | None = None,
+        namespace: str = "pyflow",
+    ) -> AsyncClient:
+        if url is not None:
+            from .http_transport import HttpTransport
+
+            return cls(HttpTransport(url, token=token, account=account))
+        from .ray_transport import RayTransport
+
+        return cls(await asyncio.to_thread(RayTransport.connect, address, namespace))
+
+    def workflow(self, name: str) -> AsyncWorkflow:
+        return AsyncWorkflow(self.transport, name)
+
+    async def workflows(self) -> list[WorkflowInfo]:
+        return await self.transport.list_workflows()
+
+    async def close(self) -> None:
+        await self.transport.close()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+
+# ---------------------------------------------------------------------------
+# Synchronous facade: the async API on a private event loop thread.
+
+
+class _Loop:
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="pyflow-client", daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        if threading.current_thread() is self.thread:
+            raise RuntimeError("the synchronous client cannot be used from its own loop")
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+
+
+class Instance:
+    """Synchronous handle on one instance (see :class:`AsyncInstance`)."""
+
+    def __init__(self, loop: _Loop, inner: AsyncInstance) -> None:
+        self._loop, self._a = loop, inner
+        self.id, self.workflow = inner.id, inner.workflow
+
+    def status(self) -> InstanceStatusInfo:
+        return self._loop.run(self._a.status())
+
+    def describe(self) -> InstanceDetail:
+        return self._loop.run(self._a.describe())
+
+    def pause(self) -> None:
+        self._loop.run(self._a.pause())
+
+    def resume(self) -> None:
+        self._loop.run(self._a.resume())
+
+    def terminate(self) -> None:
+        self._loop.run(self._a.terminate())
+
+    def restart(self) -> None:
+        self._loop.run(self._a.restart())
+
+    def send_event(self, type: str, payload: Any = None) -> None:  # noqa: A002
+        self._loop.run(self._a.send_event(type, payload))
+
+    def wait(self, timeout: float = 60.0) -> InstanceStatusInfo:
+        return self._loop.run(self._a.wait(timeout))
+
+    def __json__(self) -> dict[str, str]:
+        return self._a.__json__()
+
+    def __repr__(self) -> str:
+        return repr(self._a)
+
+
+class Workflow:
+    """Synchronous binding to one workflow (see :class:`AsyncWorkflow`)."""
+
+    def __init__(self, loop: _Loop, inner: AsyncWorkflow) -> None:
+        self._loop, self._a, self.name = loop, inner, inner.name
+
+    def create(self, id: str | None = None, params: Any = None) -> Instance:  # noqa: A002
+        return Instance(self._loop, self._loop.run(self._a.create(id=id, params=params)))
+
+    def create_batch(self, batch: Iterable[Any]) -> list[Instance]:
+        return [Instance(self._loop, a) for a in self._loop.run(self._a.create_batch(batch))]
+
+    def get(self, id: str) -> Instance:  # noqa: A002
+        return Instance(self._loop, self._loop.run(self._a.get(id)))
+
+    def list(self, **filters: Any) -> InstancePage:
+        return self._loop.run(self._a.list(**filters))
+
+    def info(self) -> WorkflowInfo:
+        return self._loop.run(self._a.info())
+
+    def __repr__(self) -> str:
+        return repr(self._a)
+
+
+class Client:
+    """Synchronous client for scripts and notebooks.
+
+    ``Client.connect()`` talks to the engine in the current Ray cluster;
+    ``Client.connect(url=..., token=...)`` goes through the HTTP gateway.
+    """
+
+    def __init__(self, transport_factory: Any) -> None:
+        self._loop = _Loop()
+        self.aio: AsyncClient = self._loop.run(transport_factory())
+
+    @classmethod
+    def connect(
+        cls,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        account: str | None = None,
+        address: str | None = None,
+        namespace: str = "pyflow",
+    ) -> Client:
+        return cls(
+            lambda: AsyncClient.connect(
+                url, token, account=account, address=address, namespace=namespace
+            )
+        )
+
+    @classmethod
+    def from_transport(cls, transport: Transport) -> Client:
+        async def make() -> AsyncClient:
+            return AsyncClient(transport)
+
+        return cls(make)
+
+    def workflow(self, name: str) -> Workflow:
+        return Workflow(self._loop, self.aio.workflow(name))
+
+    def workflows(self) -> list[WorkflowInfo]:
+        return self._loop.run(self.aio.workflows())
+
+    def close(self) -> None:
+        try:
+            self._loop.run(self.aio.close())
+        finally:
+            self._loop.stop()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

@@ -1,0 +1,64 @@
+"""The one small interface between clients and the engine.
+
+Two transports implement it with the same behaviour: the Ray transport calls
+the supervisor actor directly (inside the cluster), the HTTP transport goes
+through the gateway. Every method raises a
+:class:`~pyflow_actors.errors.PyflowError` subclass on failure.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol
+
+from ..models import (
+    CreateOptions,
+    InstanceDetail,
+    InstancePage,
+    InstanceStatusInfo,
+    WorkflowInfo,
+)
+
+ControlAction = Literal["pause", "resume", "terminate", "restart"]
+
+
+class Transport(Protocol):
+    async def list_workflows(self) -> list[WorkflowInfo]: ...
+
+    async def get_workflow(self, workflow: str) -> WorkflowInfo: ...
+
+    async def delete_workflow(self, workflow: str) -> None: ...
+
+    async def create(
+        self, workflow: str, options: list[CreateOptions], *, batch: bool
+    ) -> list[InstanceStatusInfo]:
+        """Create instances. ``batch=False``: exactly one, a duplicate id is an
+        error. ``batch=True``: existing ids are skipped and left out of the result."""
+        ...
+
+    async def status(self, workflow: str, instance_id: str) -> InstanceStatusInfo: ...
+
+    async def describe(self, workflow: str, instance_id: str) -> InstanceDetail: ...
+
+    async def list_instances(
+        self,
+        workflow: str,
+        *,
+        status: str | None = None,
+        page: int = 1,
+        per_page: int = 50,
+        reverse: bool = False,
+        created_after: float | None = None,
+        created_before: float | None = None,
+    ) -> InstancePage:
+        """Instances newest first (``reverse=True``: oldest first)."""
+        ...
+
+    async def control(
+        self, workflow: str, instance_id: str, action: ControlAction
+    ) -> InstanceStatusInfo: ...
+
+    async def send_event(
+        self, workflow: str, instance_id: str, event_type: str, payload: Any
+    ) -> None: ...
+
+    async def close(self) -> None: ...
