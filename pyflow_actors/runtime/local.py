@@ -1,0 +1,119 @@
+"""Start the embedded engine (local Ray + supervisor) in one line.
+
+.. code-block:: python
+
+    from pyflow_actors import start_local
+
+    with start_local("pyflow.toml") as engine:
+        instance = engine.client.workflow("onboarding").create(params={"email": "a@b.c"})
+        print(instance.wait())
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from ..client.api import AsyncClient, Client
+from ..client.ray_transport import RayTransport
+from ..config import EngineConfig, WorkflowSpec, add_code_paths, load_config
+from .supervisor import SUPERVISOR_NAME, Supervisor
+
+
+class LocalEngine:
+    """A running engine: ``.client`` (sync), ``async_client()``, ``shutdown()``."""
+
+    def __init__(self, config: EngineConfig, supervisor: Any, started_ray: bool) -> None:
+        self.config = config
+        self.supervisor = supervisor
+        self._started_ray = started_ray
+        self.client = Client.from_transport(RayTransport(supervisor, namespace=config.namespace))
+
+    async def async_client(self) -> AsyncClient:
+        """An async client on the Ray transport, for the caller's event loop."""
+        return AsyncClient(RayTransport(self.supervisor, namespace=self.config.namespace))
+
+    def stats(self) -> dict[str, Any]:
+        return ray.get(self.supervisor.stats.remote())
+
+    def shutdown(self) -> None:
+        """Stop what this call started: the client, and Ray if it started Ray.
+
+        Instances are not lost: journals and the registry are on disk, and the
+        next start on the same storage continues every non-final instance.
+        """
+        self.client.close()
+        if self._started_ray and ray.is_initialized():
+            ray.shutdown()
+
+    def __enter__(self) -> LocalEngine:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.shutdown()
+
+
+def start_local(
+    config: str | os.PathLike[str] | EngineConfig | None = None,
+    *,
+    workflows: dict[str, type] | list[WorkflowSpec] | None = None,
+    ray_address: str | None = None,
+    **overrides: Any,
+) -> LocalEngine:
+    """Start (or join) the engine in a local Ray and register workflows.
+
+    ``config`` is a ``pyflow.toml`` path or an :class:`EngineConfig`;
+    ``workflows`` maps workflow names to classes; keyword overrides set
+    ``[engine]`` keys (``storage``, ``max_running``, ``hibernate_after``...).
+    If Ray is not running in this process it is started here (and stopped by
+    :meth:`LocalEngine.shutdown`); an engine already running in the cluster is
+    joined and updated.
+    """
+    specs = _specs(workflows)
+    if isinstance(config, EngineConfig):
+        engine_config = config.with_workflows(*specs)
+    else:
+        engine_config = load_config(config, workflows=specs, **overrides)
+    add_code_paths(engine_config.code_paths)
+
+    started_ray = False
+    if not ray.is_initialized():
+        # Workers must import workflow classes the way this process does.
+        paths = [p for p in (*engine_config.code_paths, os.getcwd(), *sys.path) if p and os.path.isdir(p)]
+        env = {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
+        ray.init(
+            address=ray_address,
+            namespace=engine_config.namespace,
+            include_dashboard=False,
+            log_to_driver=bool(os.environ.get("PYFLOW_RAY_LOGS")),
+            runtime_env={"env_vars": env},
+            configure_logging=False,
+        )
+        started_ray = ray_address is None
+    supervisor = Supervisor_.options(
+        name=SUPERVISOR_NAME,
+        namespace=engine_config.namespace,
+        lifetime="detached",
+        get_if_exists=True,
+    ).remote(engine_config)
+    ray.get(supervisor.configure.remote(engine_config))
+    return LocalEngine(engine_config, supervisor, started_ray)
+
+
+def _specs(workflows: dict[str, type] | list[WorkflowSpec] | None) -> list[WorkflowSpec]:
+    if workflows is None:
+        return []
+    if isinstance(workflows, dict):
+        return [WorkflowSpec.of(name, cls) for name, cls in workflows.items()]
+    return list(workflows)
+
+
+# The supervisor pinned to the node that starts it (the head node in a cluster):
+# no CPU reserved, restarted forever, many concurrent calls.
+Supervisor_ = ray.remote(num_cpus=0, max_restarts=-1, max_concurrency=10_000)(Supervisor)
+
+__all__ = ["LocalEngine", "Path", "start_local"]

@@ -1,0 +1,324 @@
+"""The per-instance journal: one small DuckDB file per workflow instance.
+
+Only the instance's own actor opens it for writing. Every write is committed
+before the method returns, so a result is durable before workflow code sees
+it. Files are created with a 16 KiB block size (~60 KB on disk instead of
+~270 KB with DuckDB's default).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ..engine.records import AttemptRecord, EventRecord, RunResult, StepRecord, StepState
+from ..models import AttemptInfo, ErrorInfo, StepInfo
+from ..serialization import loads
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS steps (
+    key VARCHAR PRIMARY KEY, name VARCHAR, kind VARCHAR, seq INTEGER,
+    started_at DOUBLE, state VARCHAR, ended_at DOUBLE, output VARCHAR,
+    error_name VARCHAR, error_message VARCHAR, config VARCHAR,
+    wake_at DOUBLE, event_type VARCHAR
+);
+CREATE TABLE IF NOT EXISTS attempts (
+    step_key VARCHAR, n INTEGER, started_at DOUBLE, ended_at DOUBLE,
+    error_name VARCHAR, error_message VARCHAR, interrupted BOOLEAN,
+    PRIMARY KEY (step_key, n)
+);
+CREATE TABLE IF NOT EXISTS events (
+    event_id VARCHAR PRIMARY KEY, seq INTEGER, type VARCHAR, payload VARCHAR,
+    received_at DOUBLE, consumed_by VARCHAR
+);
+"""
+
+_STEP_COLUMNS = (
+    "key, name, kind, seq, started_at, state, ended_at, output, error_name, error_message, "
+    "config, wake_at, event_type"
+)
+
+
+class JournalCorrupt(Exception):
+    """The journal file cannot be opened or read."""
+
+
+def journal_path(root: Path, workflow: str, instance_id: str) -> Path:
+    """Where an instance's journal lives: ``<root>/journals/<workflow>/<id>.duckdb``."""
+    return root / "journals" / workflow / f"{instance_id}.duckdb"
+
+
+class DuckJournal:
+    """A DuckDB journal file, implementing the engine's ``Journal`` interface."""
+
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+        try:
+            self._db = duckdb.connect(":memory:")
+            if read_only:
+                self._db.execute(f"ATTACH '{_quote(self.path)}' AS j (READ_ONLY)")
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                options = "" if self.path.exists() else " (BLOCK_SIZE 16384)"
+                self._db.execute(f"ATTACH '{_quote(self.path)}' AS j{options}")
+            self._db.execute("USE j")
+            if not read_only:
+                self._db.execute(SCHEMA)
+        except duckdb.Error as exc:
+            raise JournalCorrupt(f"journal {self.path} cannot be opened: {exc}") from exc
+
+    # -- meta ---------------------------------------------------------------
+
+    def meta(self) -> dict[str, str]:
+        return dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+
+    def set_meta(self, **values: Any) -> None:
+        rows = [(k, None if v is None else str(v)) for k, v in values.items()]
+        self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", rows)
+
+    def result(self) -> RunResult | None:
+        meta = self.meta()
+        if meta.get("status") not in ("complete", "errored", "terminated"):
+            return None
+        return RunResult(
+            status=meta["status"],  # type: ignore[arg-type]
+            output=meta.get("output"),
+            error_name=meta.get("error_name"),
+            error_message=meta.get("error_message"),
+            ended_at=float(meta.get("ended_at") or 0),
+        )
+
+    def set_result(self, result: RunResult) -> None:
+        with self._transaction():
+            self.set_meta(
+                status=result.status,
+                output=result.output,
+                error_name=result.error_name,
+                error_message=result.error_message,
+                ended_at=result.ended_at,
+            )
+
+    def reset(self, generation: int) -> None:
+        """Erase the history (restart): steps, attempts, events and result."""
+        with self._transaction():
+            for table in ("steps", "attempts", "events"):
+                self._db.execute(f"DELETE FROM {table}")
+            self._db.execute(
+                "DELETE FROM meta WHERE key IN "
+                "('status', 'output', 'error_name', 'error_message', 'ended_at', 'started_at')"
+            )
+            self.set_meta(generation=generation)
+
+    # -- Journal interface ----------------------------------------------------
+
+    def steps(self) -> dict[str, StepRecord]:
+        rows = self._db.execute(f"SELECT {_STEP_COLUMNS} FROM steps ORDER BY seq").fetchall()
+        steps = {
+            row[0]: StepRecord(
+                key=row[0], name=row[1], kind=row[2], seq=row[3], started_at=row[4],
+                state=row[5], ended_at=row[6], output=row[7], error_name=row[8],
+                error_message=row[9], config=row[10], wake_at=row[11], event_type=row[12],
+            )
+            for row in rows
+        }
+        for key, n, started, ended, ename, emsg, interrupted in self._db.execute(
+            "SELECT step_key, n, started_at, ended_at, error_name, error_message, interrupted "
+            "FROM attempts ORDER BY step_key, n"
+        ).fetchall():
+            if key in steps:
+                steps[key].attempts.append(
+                    AttemptRecord(n, started, ended, ename, emsg, bool(interrupted))
+                )
+        return steps
+
+    def pending_events(self) -> list[EventRecord]:
+        return [
+            EventRecord(event_id=r[0], type=r[1], payload=r[2], received_at=r[3], seq=r[4])
+            for r in self._db.execute(
+                "SELECT event_id, type, payload, received_at, seq FROM events "
+                "WHERE consumed_by IS NULL ORDER BY seq"
+            ).fetchall()
+        ]
+
+    def event_count(self) -> int:
+        return self._db.execute("SELECT count(*) FROM events").fetchone()[0]
+
+    def begin_step(self, record: StepRecord) -> None:
+        self._db.execute(
+            f"INSERT OR REPLACE INTO steps ({_STEP_COLUMNS}) VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                record.key, record.name, record.kind, record.seq, record.started_at,
+                record.state, record.ended_at, record.output, record.error_name,
+                record.error_message, record.config, record.wake_at, record.event_type,
+            ],
+        )
+
+    def begin_attempt(self, key: str, attempt: AttemptRecord) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO attempts VALUES (?, ?, ?, NULL, NULL, NULL, false)",
+            [key, attempt.n, attempt.started_at],
+        )
+
+    def mark_interrupted(self, key: str, n: int, at: float) -> None:
+        self._db.execute(
+            "UPDATE attempts SET ended_at = ?, error_name = 'Interrupted', "
+            "error_message = 'the instance''s process died during this attempt', "
+            "interrupted = true WHERE step_key = ? AND n = ?",
+            [at, key, n],
+        )
+
+    def end_attempt(
+        self,
+        key: str,
+        n: int,
+        ended_at: float,
+        error: tuple[str, str] | None,
+        *,
+        finish: StepState | None = None,
+        output: str | None = None,
+    ) -> None:
+        ename, emsg = error if error else (None, None)
+        with self._transaction():
+            self._db.execute(
+                "UPDATE attempts SET ended_at = ?, error_name = ?, error_message = ? "
+                "WHERE step_key = ? AND n = ?",
+                [ended_at, ename, emsg, key, n],
+            )
+            if finish:
+                self._finish(key, finish, ended_at, output, error)
+
+    def finish_step(
+        self,
+        key: str,
+        state: StepState,
+        ended_at: float,
+        *,
+        output: str | None = None,
+        error: tuple[str, str] | None = None,
+    ) -> None:
+        self._finish(key, state, ended_at, output, error)
+
+    def _finish(self, key, state, ended_at, output, error) -> None:
+        ename, emsg = error if error else (None, None)
+        self._db.execute(
+            "UPDATE steps SET state = ?, ended_at = ?, output = ?, error_name = ?, "
+            "error_message = ? WHERE key = ?",
+            [state, ended_at, output, ename, emsg, key],
+        )
+
+    def consume_event(self, key: str, event_id: str, ended_at: float, output: str) -> None:
+        with self._transaction():
+            self._db.execute("UPDATE events SET consumed_by = ? WHERE event_id = ?", [key, event_id])
+            self._finish(key, "complete", ended_at, output, None)
+
+    def add_events(self, events: list[EventRecord]) -> list[EventRecord]:
+        if not events:
+            return []
+        with self._transaction():
+            known = {
+                r[0]
+                for r in self._db.execute(
+                    "SELECT event_id FROM events WHERE event_id IN (SELECT unnest(?))",
+                    [[e.event_id for e in events]],
+                ).fetchall()
+            }
+            seq = self._db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+            new = []
+            for event in events:
+                if event.event_id in known:
+                    continue
+                known.add(event.event_id)
+                seq += 1
+                event.seq = seq
+                self._db.execute(
+                    "INSERT INTO events VALUES (?, ?, ?, ?, ?, NULL)",
+                    [event.event_id, seq, event.type, event.payload, event.received_at],
+                )
+                new.append(event)
+        return new
+
+    # -- housekeeping -------------------------------------------------------
+
+    def close(self) -> None:
+        try:
+            self._db.close()
+        except duckdb.Error:  # pragma: no cover - closing twice
+            pass
+
+    def __enter__(self) -> DuckJournal:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    def __init__(self, db: duckdb.DuckDBPyConnection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN TRANSACTION")
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _quote(path: Path) -> str:
+    return os.fspath(path).replace("'", "''")
+
+
+def remove_journal(path: Path) -> None:
+    """Delete a journal file and its write-ahead log (retention purge)."""
+    for p in (path, path.with_name(path.name + ".wal")):
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def step_infos(journal: DuckJournal) -> list[StepInfo]:
+    """The step history of a journal, in the order the steps began (for describe)."""
+    infos = []
+    for record in journal.steps().values():
+        error = (
+            ErrorInfo(name=record.error_name, message=record.error_message or "")
+            if record.error_name
+            else None
+        )
+        attempts = [
+            AttemptInfo(
+                start=a.started_at,
+                end=a.ended_at,
+                success=None if a.ended_at is None else a.error_name is None,
+                error=ErrorInfo(name=a.error_name, message=a.error_message or "")
+                if a.error_name
+                else None,
+            )
+            for a in record.attempts
+        ]
+        finished = record.state != "running"
+        infos.append(
+            StepInfo(
+                type=record.kind,
+                name=record.key,
+                start=record.started_at,
+                end=record.ended_at if finished else (record.wake_at if record.kind != "step" else None),
+                finished=finished,
+                success=None if not finished else record.state == "complete",
+                output=loads(record.output) if record.output is not None else None,
+                error=error,
+                attempts=attempts,
+                config=loads(record.config) if record.config else None,
+                event_type=record.event_type,
+            )
+        )
+    return infos

@@ -1,0 +1,203 @@
+"""The registry: the supervisor's one DuckDB file.
+
+It holds the instance index and status summary, the queue order, alarms,
+events accepted for instances that are not live, and the registered
+workflows. Only the supervisor opens it. The supervisor keeps the same rows in
+memory and writes every change here before it answers, so that a restarted
+supervisor continues where the last one stopped.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS settings (key VARCHAR PRIMARY KEY, value BLOB);
+CREATE TABLE IF NOT EXISTS workflows (
+    name VARCHAR PRIMARY KEY, binding VARCHAR, class_name VARCHAR, spec BLOB,
+    created_at DOUBLE, modified_at DOUBLE
+);
+CREATE TABLE IF NOT EXISTS instances (
+    workflow VARCHAR, id VARCHAR, status VARCHAR, params VARCHAR,
+    created_at DOUBLE, started_at DOUBLE, ended_at DOUBLE, wake_at DOUBLE,
+    output VARCHAR, error_name VARCHAR, error_message VARCHAR,
+    queue_seq BIGINT, priority INTEGER, paused_from VARCHAR, waiting_for VARCHAR,
+    generation INTEGER, crashes INTEGER, request_id VARCHAR, terminated_by VARCHAR,
+    PRIMARY KEY (workflow, id)
+);
+CREATE TABLE IF NOT EXISTS inbox (
+    event_id VARCHAR PRIMARY KEY, workflow VARCHAR, id VARCHAR, type VARCHAR,
+    payload VARCHAR, received_at DOUBLE
+);
+"""
+
+
+@dataclass(slots=True)
+class InstanceRow:
+    workflow: str
+    id: str
+    status: str
+    params: str | None
+    created_at: float
+    started_at: float | None = None
+    ended_at: float | None = None
+    wake_at: float | None = None
+    output: str | None = None
+    error_name: str | None = None
+    error_message: str | None = None
+    queue_seq: int = 0
+    priority: int = 1  # 0: resuming (runs first), 1: new
+    paused_from: str | None = None
+    waiting_for: list[str] = field(default_factory=list)
+    generation: int = 1
+    crashes: int = 0
+    request_id: str | None = None
+    terminated_by: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.workflow, self.id)
+
+    def to_db(self) -> list[Any]:
+        values = [getattr(self, f.name) for f in fields(self)]
+        values[14] = json.dumps(self.waiting_for)
+        return values
+
+
+_COLUMNS = [f.name for f in fields(InstanceRow)]
+_PLACEHOLDERS = ", ".join("?" for _ in _COLUMNS)
+
+
+@dataclass
+class InboxEvent:
+    event_id: str
+    workflow: str
+    id: str
+    type: str
+    payload: str
+    received_at: float
+
+
+class Registry:
+    """The supervisor's durable index, in ``<storage>/registry.duckdb``."""
+
+    def __init__(self, root: Path) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        self.path = root / "registry.duckdb"
+        self._db = duckdb.connect(str(self.path))
+        self._db.execute(SCHEMA)
+
+    # -- settings and workflows ---------------------------------------------
+
+    def get_setting(self, key: str) -> bytes | None:
+        row = self._db.execute("SELECT value FROM settings WHERE key = ?", [key]).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def set_setting(self, key: str, value: bytes) -> None:
+        self._db.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", [key, value])
+
+    def workflows(self) -> list[tuple[str, str, str, bytes, float, float]]:
+        return [
+            (r[0], r[1], r[2], bytes(r[3]), r[4], r[5])
+            for r in self._db.execute(
+                "SELECT name, binding, class_name, spec, created_at, modified_at FROM workflows"
+            ).fetchall()
+        ]
+
+    def upsert_workflow(
+        self, name: str, binding: str, class_name: str, spec: bytes, created_at: float, modified_at: float
+    ) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO workflows VALUES (?, ?, ?, ?, ?, ?)",
+            [name, binding, class_name, spec, created_at, modified_at],
+        )
+
+    def delete_workflow(self, name: str) -> None:
+        with self._transaction():
+            self._db.execute("DELETE FROM workflows WHERE name = ?", [name])
+            self._db.execute("DELETE FROM instances WHERE workflow = ?", [name])
+            self._db.execute("DELETE FROM inbox WHERE workflow = ?", [name])
+
+    # -- instances ------------------------------------------------------------
+
+    def instances(self) -> list[InstanceRow]:
+        rows = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM instances").fetchall()
+        out = []
+        for values in rows:
+            row = InstanceRow(*values)
+            row.waiting_for = json.loads(values[14] or "[]")
+            out.append(row)
+        return out
+
+    def insert(self, rows: list[InstanceRow]) -> None:
+        if not rows:
+            return
+        with self._transaction():
+            self._db.executemany(
+                f"INSERT INTO instances ({', '.join(_COLUMNS)}) VALUES ({_PLACEHOLDERS})",
+                [r.to_db() for r in rows],
+            )
+
+    def save(self, row: InstanceRow) -> None:
+        self._db.execute(
+            f"INSERT OR REPLACE INTO instances ({', '.join(_COLUMNS)}) VALUES ({_PLACEHOLDERS})",
+            row.to_db(),
+        )
+
+    def delete_instances(self, keys: list[tuple[str, str]]) -> None:
+        if not keys:
+            return
+        with self._transaction():
+            for workflow, instance_id in keys:
+                self._db.execute(
+                    "DELETE FROM instances WHERE workflow = ? AND id = ?", [workflow, instance_id]
+                )
+                self._db.execute("DELETE FROM inbox WHERE workflow = ? AND id = ?", [workflow, instance_id])
+
+    # -- inbox ----------------------------------------------------------------
+
+    def add_event(self, event: InboxEvent) -> None:
+        self._db.execute(
+            "INSERT INTO inbox VALUES (?, ?, ?, ?, ?, ?)",
+            [event.event_id, event.workflow, event.id, event.type, event.payload, event.received_at],
+        )
+
+    def inbox(self) -> list[InboxEvent]:
+        return [
+            InboxEvent(*r)
+            for r in self._db.execute(
+                "SELECT event_id, workflow, id, type, payload, received_at FROM inbox "
+                "ORDER BY received_at"
+            ).fetchall()
+        ]
+
+    def remove_events(self, event_ids: list[str]) -> None:
+        if event_ids:
+            self._db.execute("DELETE FROM inbox WHERE event_id IN (SELECT unnest(?))", [event_ids])
+
+    def drop_events_of(self, workflow: str, instance_id: str) -> None:
+        self._db.execute("DELETE FROM inbox WHERE workflow = ? AND id = ?", [workflow, instance_id])
+
+    # -- housekeeping -------------------------------------------------------
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    def __init__(self, db: duckdb.DuckDBPyConnection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN TRANSACTION")
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
