@@ -1,0 +1,115 @@
+"""Workflows the runtime, API and fault tests share (importable by Ray workers)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+from pyflow_actors import NonRetryableError, WaitForEventTimeout, WorkflowEntrypoint
+
+
+def append_line(path: str, line: str) -> None:
+    """Append one line durably (the ledger the tests read)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (line + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def ledger_lines(path: str | Path) -> list[str]:
+    try:
+        return Path(path).read_text().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+class Echo(WorkflowEntrypoint):
+    async def run(self, event, step):
+        value = await step.do("echo")(lambda: event["payload"])
+        return {"echo": value, "instance": event["instanceId"], "workflow": event["workflowName"]}
+
+
+class Ledger(WorkflowEntrypoint):
+    """params: {ledger, steps, step_seconds, sleep?, wait_for?}: each step appends a line."""
+
+    async def run(self, event, step):
+        p = event["payload"]
+        total = 0
+        for i in range(p.get("steps", 3)):
+
+            @step.do(f"step-{i}")
+            async def work(i=i):
+                append_line(p["ledger"], f"{event['instanceId']} step-{i}")
+                await asyncio.sleep(p.get("step_seconds", 0.05))
+                return i
+
+            total += await work()
+            if p.get("sleep") and i == 0:
+                await step.sleep("nap", p["sleep"])
+            if p.get("wait_for") and i == 0:
+                got = await step.wait_for_event("wait", p["wait_for"], timeout=p.get("timeout", 60))
+                total += got["payload"]["add"]
+        return total
+
+
+class Waiter(WorkflowEntrypoint):
+    """params: {type, timeout, catch}: waits for one event; returns its payload."""
+
+    async def run(self, event, step):
+        p = event["payload"] or {}
+        try:
+            got = await step.wait_for_event("wait", p.get("type", "go"), timeout=p.get("timeout", 60))
+        except WaitForEventTimeout:
+            if p.get("catch"):
+                return "timed out"
+            raise
+        return got["payload"]
+
+
+class Flaky(WorkflowEntrypoint):
+    """Fails its step `fail_times` times (counted in a ledger), retries with small delays."""
+
+    async def run(self, event, step):
+        p = event["payload"]
+
+        @step.do("flaky", config={"retries": {"limit": p.get("limit", 3), "delay": 0.05, "backoff": "constant"}})
+        def flaky():
+            append_line(p["ledger"], "attempt")
+            n = len(Path(p["ledger"]).read_text().splitlines())
+            if p.get("non_retryable"):
+                raise NonRetryableError("no point retrying", name="Fatal")
+            if n <= p.get("fail_times", 0):
+                raise ConnectionError(f"attempt {n} failed")
+            return n
+
+        return await flaky()
+
+
+class Parent(WorkflowEntrypoint):
+    async def run(self, event, step):
+        child = await step.do("start child")(
+            lambda: self.env.ECHO.create(params={"from": event["instanceId"]})
+        )
+        return {"child": child["id"], "greeting": self.env.GREETING if "GREETING" in self.env else None}
+
+
+class Timed(WorkflowEntrypoint):
+    """params: {ledger}: records when it ran, to check ordering under the concurrency limit."""
+
+    async def run(self, event, step):
+        p = event["payload"]
+        if p.get("sleep"):
+            await step.sleep("sleep", p["sleep"])
+
+        @step.do("work")
+        async def work():
+            append_line(p["ledger"], f"{event['instanceId']} start {time.time()}")
+            await asyncio.sleep(p.get("seconds", 0.5))
+            append_line(p["ledger"], f"{event['instanceId']} end {time.time()}")
+            return True
+
+        return await work()
