@@ -27,8 +27,36 @@ from .errors import (
 )
 from .models import InstanceStatus, InstanceStatusInfo
 
+# Loaded on first use: instance actors import this package and must start fast.
+_LAZY = {
+    "AsyncClient": "pyflow_actors.client",
+    "Client": "pyflow_actors.client",
+    "LocalEngine": "pyflow_actors.runtime.local",
+    "start_local": "pyflow_actors.runtime.local",
+    "load_config": "pyflow_actors.config",
+    "EngineConfig": "pyflow_actors.config",
+    "WorkflowSpec": "pyflow_actors.config",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pyflow_actors' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
 __all__ = [
+    "AsyncClient",
+    "Client",
+    "EngineConfig",
     "Env",
+    "LocalEngine",
+    "WorkflowSpec",
+    "load_config",
+    "start_local",
     "InstanceAlreadyExists",
     "InstanceNotFound",
     "InstanceStatus",

@@ -176,7 +176,9 @@ def _build(data: dict[str, Any], base: Path, overrides: dict[str, Any]) -> Engin
     engine = dict(data.get("engine", {}))
     unknown = set(engine) - _ENGINE_KEYS
     if unknown:
-        raise ConfigError(f"unknown [engine] key(s) {sorted(unknown)}: known keys are {sorted(_ENGINE_KEYS)}")
+        raise ConfigError(
+            f"unknown [engine] key(s) {sorted(unknown)}: known keys are {sorted(_ENGINE_KEYS)}"
+        )
     engine.update({k: v for k, v in overrides.items() if v is not None and k in _ENGINE_KEYS})
     kwargs: dict[str, Any] = {}
     storage = Path(engine.pop("storage", ".pyflow"))

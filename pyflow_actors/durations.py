@@ -56,7 +56,9 @@ def parse_duration(value: Duration, *, what: str = "duration") -> float:
     (120.0, 1.5)
     """
     if isinstance(value, bool):
-        raise InvalidDuration(f"{what} {value!r} is invalid: use seconds or a string like '5 minutes'")
+        raise InvalidDuration(
+            f"{what} {value!r} is invalid: use seconds or a string like '5 minutes'"
+        )
     if isinstance(value, _dt.timedelta):
         seconds = value.total_seconds()
     elif isinstance(value, int | float):

@@ -8,7 +8,6 @@ allowed.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, fields
@@ -96,9 +95,7 @@ def encode_json(value: Any, what: str, max_bytes: int) -> str:
     text = dumps(value, what=what)
     size = len(text.encode())
     if size > max_bytes:
-        raise PayloadTooLarge(
-            f"{what} is {size} bytes serialized: the limit is {max_bytes} bytes"
-        )
+        raise PayloadTooLarge(f"{what} is {size} bytes serialized: the limit is {max_bytes} bytes")
     return text
 
 
@@ -139,7 +136,3 @@ def validate_retry_limit(value: Any) -> float:
     if value < 0 or (not math.isinf(value) and value != int(value)):
         raise ValidationError(f"retries.limit {value!r} is invalid: use a whole number >= 0 or inf")
     return float(value)
-
-
-def json_size(value: Any) -> int:
-    return len(json.dumps(value, separators=(",", ":")).encode())

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import json
-import math
 from typing import Any
 
 from .errors import ValidationError
@@ -37,11 +36,6 @@ def _default(obj: Any) -> Any:
     if isinstance(obj, bytes):
         raise TypeError("bytes are not JSON: decode them or base64-encode them first")
     raise TypeError(f"object of type {type(obj).__name__} is not JSON-serializable")
-
-
-def _check_floats(value: Any) -> None:
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        raise TypeError(f"{value!r} is not valid JSON")
 
 
 def dumps(value: Any, *, what: str = "value") -> str:

@@ -62,7 +62,9 @@ class Waiter(WorkflowEntrypoint):
     async def run(self, event, step):
         p = event["payload"] or {}
         try:
-            got = await step.wait_for_event("wait", p.get("type", "go"), timeout=p.get("timeout", 60))
+            got = await step.wait_for_event(
+                "wait", p.get("type", "go"), timeout=p.get("timeout", 60)
+            )
         except WaitForEventTimeout:
             if p.get("catch"):
                 return "timed out"
@@ -76,7 +78,10 @@ class Flaky(WorkflowEntrypoint):
     async def run(self, event, step):
         p = event["payload"]
 
-        @step.do("flaky", config={"retries": {"limit": p.get("limit", 3), "delay": 0.05, "backoff": "constant"}})
+        @step.do(
+            "flaky",
+            config={"retries": {"limit": p.get("limit", 3), "delay": 0.05, "backoff": "constant"}},
+        )
         def flaky():
             append_line(p["ledger"], "attempt")
             n = len(Path(p["ledger"]).read_text().splitlines())
@@ -94,7 +99,10 @@ class Parent(WorkflowEntrypoint):
         child = await step.do("start child")(
             lambda: self.env.ECHO.create(params={"from": event["instanceId"]})
         )
-        return {"child": child["id"], "greeting": self.env.GREETING if "GREETING" in self.env else None}
+        return {
+            "child": child["id"],
+            "greeting": self.env.GREETING if "GREETING" in self.env else None,
+        }
 
 
 class Timed(WorkflowEntrypoint):

@@ -183,7 +183,9 @@ class AsyncClient:
 class _Loop:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="pyflow-client", daemon=True)
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="pyflow-client", daemon=True
+        )
         self.thread.start()
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:

@@ -69,7 +69,9 @@ class RayTransport:
             except (ray.exceptions.RayActorError, EngineUnavailable):
                 # The supervisor is restarting (it is detached, restarts forever).
                 if time.monotonic() > deadline:
-                    raise EngineUnavailable("the pyflow supervisor did not come back in time") from None
+                    raise EngineUnavailable(
+                        "the pyflow supervisor did not come back in time"
+                    ) from None
                 self._handle = None
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
@@ -88,7 +90,10 @@ class RayTransport:
     ) -> list[InstanceStatusInfo]:
         # Ids are fixed here and a request id sent along, so that a call retried
         # across a supervisor restart is recognised instead of failing as a duplicate.
-        fixed = [o if o.id is not None else CreateOptions(id=str(uuid.uuid4()), params=o.params) for o in options]
+        fixed = [
+            o if o.id is not None else CreateOptions(id=str(uuid.uuid4()), params=o.params)
+            for o in options
+        ]
         return await self._call("create", workflow, fixed, batch, uuid.uuid4().hex)
 
     async def status(self, workflow: str, instance_id: str) -> InstanceStatusInfo:
@@ -114,7 +119,9 @@ class RayTransport:
     ) -> InstanceStatusInfo:
         return await self._call("control", workflow, instance_id, action)
 
-    async def send_event(self, workflow: str, instance_id: str, event_type: str, payload: Any) -> None:
+    async def send_event(
+        self, workflow: str, instance_id: str, event_type: str, payload: Any
+    ) -> None:
         await self._call("send_event", workflow, instance_id, event_type, payload)
 
     async def stats(self) -> dict[str, Any]:

@@ -38,7 +38,6 @@ from ..errors import (
     PyflowError,
     StepTimeout,
     ValidationError,
-    WaitForEventTimeout,
     describe_exception,
     rebuild_error,
 )
@@ -306,7 +305,9 @@ class WorkflowStep:
 
     async def sleep(self, name: str, duration: Duration) -> None:
         """Sleep for ``duration`` (seconds, ``"2 hours"``, or a timedelta)."""
-        seconds = validate_sleep_seconds(parse_duration(duration, what="sleep duration"), self._x.limits)
+        seconds = validate_sleep_seconds(
+            parse_duration(duration, what="sleep duration"), self._x.limits
+        )
         key = self._allocate(name, counts_as_step=False)
         await self._x.sleep(key, name, lambda now: now + seconds)
 
@@ -612,7 +613,9 @@ class Execution:
         remaining = deadline - self.clock()
         if remaining <= 0:
             return
-        waiter = _Waiter(kind, deadline, self.clock(), asyncio.get_running_loop().create_future(), key=key)
+        waiter = _Waiter(
+            kind, deadline, self.clock(), asyncio.get_running_loop().create_future(), key=key
+        )
         self._waiters.append(waiter)
         self._bump()
         try:

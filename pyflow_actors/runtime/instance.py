@@ -212,7 +212,9 @@ class InstanceActor:
 
 
 def _final(result: RunResult, started_at: float | None) -> InstanceOutcome:
-    error = (result.error_name or "Error", result.error_message or "") if result.error_name else None
+    error = (
+        (result.error_name or "Error", result.error_message or "") if result.error_name else None
+    )
     return InstanceOutcome(result.status, output=result.output, error=error, started_at=started_at)
 
 

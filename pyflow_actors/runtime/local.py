@@ -83,7 +83,9 @@ def start_local(
     started_ray = False
     if not ray.is_initialized():
         # Workers must import workflow classes the way this process does.
-        paths = [p for p in (*engine_config.code_paths, os.getcwd(), *sys.path) if p and os.path.isdir(p)]
+        paths = [
+            p for p in (*engine_config.code_paths, os.getcwd(), *sys.path) if p and os.path.isdir(p)
+        ]
         env = {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
         ray.init(
             address=ray_address,

@@ -45,7 +45,12 @@ from ..errors import (
     ValidationError,
     WorkflowNotFound,
 )
-from ..limits import validate_batch_size, validate_event_type, validate_instance_id, validate_payload
+from ..limits import (
+    validate_batch_size,
+    validate_event_type,
+    validate_instance_id,
+    validate_payload,
+)
 from ..models import (
     CreateOptions,
     ErrorInfo,
@@ -113,7 +118,9 @@ class Supervisor:
             self.workflow_times[name] = (created, modified)
         for spec in self.config.workflows:
             self._register(spec)
-        self.rows: dict[tuple[str, str], InstanceRow] = {r.key: r for r in self.registry.instances()}
+        self.rows: dict[tuple[str, str], InstanceRow] = {
+            r.key: r for r in self.registry.instances()
+        }
         self.inbox: dict[tuple[str, str], list[InboxEvent]] = {}
         for event in self.registry.inbox():
             self.inbox.setdefault((event.workflow, event.id), []).append(event)
@@ -199,7 +206,11 @@ class Supervisor:
         now = time.time()
         old = self.specs.get(spec.name)
         created = self.workflow_times.get(spec.name, (now, now))[0]
-        modified = now if old is None or old.class_name != spec.class_name else self.workflow_times[spec.name][1]
+        modified = (
+            now
+            if old is None or old.class_name != spec.class_name
+            else self.workflow_times[spec.name][1]
+        )
         self.specs[spec.name] = spec
         self.workflow_times[spec.name] = (created, modified)
         self.registry.upsert_workflow(
@@ -326,7 +337,9 @@ class Supervisor:
         row = self.rows.get((workflow, instance_id))
         if row is None:
             self._spec(workflow)
-            raise InstanceNotFound(f"instance {instance_id!r} does not exist in workflow {workflow!r}")
+            raise InstanceNotFound(
+                f"instance {instance_id!r} does not exist in workflow {workflow!r}"
+            )
         return row
 
     def _info(self, row: InstanceRow) -> InstanceStatusInfo:
@@ -463,13 +476,17 @@ class Supervisor:
 
     async def _terminate(self, row: InstanceRow) -> None:
         if row.status in FINAL:
-            raise InvalidTransition(f"instance {row.id!r} is already {row.status}: it cannot be terminated")
+            raise InvalidTransition(
+                f"instance {row.id!r} is already {row.status}: it cannot be terminated"
+            )
         outcome = None
         if row.key in self.live:
             outcome = await self._stop_live(row.key, "terminate")
         if outcome is not None and outcome.kind in ("complete", "errored"):
             self._finish(row, outcome)  # it ended before the terminate reached it
-            raise InvalidTransition(f"instance {row.id!r} is already {row.status}: it cannot be terminated")
+            raise InvalidTransition(
+                f"instance {row.id!r} is already {row.status}: it cannot be terminated"
+            )
         row.terminated_by = "api"
         self._finish(row, InstanceOutcome("terminated"))
         self.inbox.pop(row.key, None)
@@ -542,7 +559,12 @@ class Supervisor:
         if live is None or live.handle is None or not events:
             return
         payload = [
-            {"event_id": e.event_id, "type": e.type, "payload": e.payload, "received_at": e.received_at}
+            {
+                "event_id": e.event_id,
+                "type": e.type,
+                "payload": e.payload,
+                "received_at": e.received_at,
+            }
             for e in events
         ]
         try:
@@ -587,7 +609,10 @@ class Supervisor:
             spec = self.specs.get(row.workflow)
             if spec is None:
                 continue
-            if spec.max_running is not None and running_by_workflow.get(row.workflow, 0) >= spec.max_running:
+            if (
+                spec.max_running is not None
+                and running_by_workflow.get(row.workflow, 0) >= spec.max_running
+            ):
                 deferred.append((priority, seq, key))
                 continue
             running_by_workflow[row.workflow] = running_by_workflow.get(row.workflow, 0) + 1
@@ -680,7 +705,10 @@ class Supervisor:
                     row,
                     InstanceOutcome(
                         "errored",
-                        error=("InstanceCrashed", f"the instance's process died {row.crashes} times in a row"),
+                        error=(
+                            "InstanceCrashed",
+                            f"the instance's process died {row.crashes} times in a row",
+                        ),
                     ),
                 )
             elif row.status == "waitingForPause":
@@ -766,7 +794,9 @@ class Supervisor:
     def purge_expired(self, now: float | None = None) -> int:
         """Delete final instances older than the retention period (row and journal)."""
         cutoff = (now or time.time()) - self.config.retention
-        expired = [r for r in self.rows.values() if r.status in FINAL and (r.ended_at or 0) < cutoff]
+        expired = [
+            r for r in self.rows.values() if r.status in FINAL and (r.ended_at or 0) < cutoff
+        ]
         for row in expired:
             remove_journal(self._journal_path(row))
             del self.rows[row.key]

@@ -17,6 +17,7 @@ import duckdb
 from ..engine.records import AttemptRecord, EventRecord, RunResult, StepRecord, StepState
 from ..models import AttemptInfo, ErrorInfo, StepInfo
 from ..serialization import loads
+from .duck import transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -94,7 +95,7 @@ class DuckJournal:
         )
 
     def set_result(self, result: RunResult) -> None:
-        with self._transaction():
+        with transaction(self._db):
             self.set_meta(
                 status=result.status,
                 output=result.output,
@@ -105,7 +106,7 @@ class DuckJournal:
 
     def reset(self, generation: int) -> None:
         """Erase the history (restart): steps, attempts, events and result."""
-        with self._transaction():
+        with transaction(self._db):
             for table in ("steps", "attempts", "events"):
                 self._db.execute(f"DELETE FROM {table}")
             self._db.execute(
@@ -120,9 +121,19 @@ class DuckJournal:
         rows = self._db.execute(f"SELECT {_STEP_COLUMNS} FROM steps ORDER BY seq").fetchall()
         steps = {
             row[0]: StepRecord(
-                key=row[0], name=row[1], kind=row[2], seq=row[3], started_at=row[4],
-                state=row[5], ended_at=row[6], output=row[7], error_name=row[8],
-                error_message=row[9], config=row[10], wake_at=row[11], event_type=row[12],
+                key=row[0],
+                name=row[1],
+                kind=row[2],
+                seq=row[3],
+                started_at=row[4],
+                state=row[5],
+                ended_at=row[6],
+                output=row[7],
+                error_name=row[8],
+                error_message=row[9],
+                config=row[10],
+                wake_at=row[11],
+                event_type=row[12],
             )
             for row in rows
         }
@@ -153,9 +164,19 @@ class DuckJournal:
             f"INSERT OR REPLACE INTO steps ({_STEP_COLUMNS}) VALUES "
             "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                record.key, record.name, record.kind, record.seq, record.started_at,
-                record.state, record.ended_at, record.output, record.error_name,
-                record.error_message, record.config, record.wake_at, record.event_type,
+                record.key,
+                record.name,
+                record.kind,
+                record.seq,
+                record.started_at,
+                record.state,
+                record.ended_at,
+                record.output,
+                record.error_name,
+                record.error_message,
+                record.config,
+                record.wake_at,
+                record.event_type,
             ],
         )
 
@@ -184,7 +205,7 @@ class DuckJournal:
         output: str | None = None,
     ) -> None:
         ename, emsg = error if error else (None, None)
-        with self._transaction():
+        with transaction(self._db):
             self._db.execute(
                 "UPDATE attempts SET ended_at = ?, error_name = ?, error_message = ? "
                 "WHERE step_key = ? AND n = ?",
@@ -213,14 +234,16 @@ class DuckJournal:
         )
 
     def consume_event(self, key: str, event_id: str, ended_at: float, output: str) -> None:
-        with self._transaction():
-            self._db.execute("UPDATE events SET consumed_by = ? WHERE event_id = ?", [key, event_id])
+        with transaction(self._db):
+            self._db.execute(
+                "UPDATE events SET consumed_by = ? WHERE event_id = ?", [key, event_id]
+            )
             self._finish(key, "complete", ended_at, output, None)
 
     def add_events(self, events: list[EventRecord]) -> list[EventRecord]:
         if not events:
             return []
-        with self._transaction():
+        with transaction(self._db):
             known = {
                 r[0]
                 for r in self._db.execute(
@@ -256,20 +279,6 @@ class DuckJournal:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
-
-
-class _Transaction:
-    def __init__(self, db: duckdb.DuckDBPyConnection) -> None:
-        self.db = db
-
-    def __enter__(self) -> None:
-        self.db.execute("BEGIN TRANSACTION")
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
 def _quote(path: Path) -> str:
@@ -311,7 +320,9 @@ def step_infos(journal: DuckJournal) -> list[StepInfo]:
                 type=record.kind,
                 name=record.key,
                 start=record.started_at,
-                end=record.ended_at if finished else (record.wake_at if record.kind != "step" else None),
+                end=record.ended_at
+                if finished
+                else (record.wake_at if record.kind != "step" else None),
                 finished=finished,
                 success=None if not finished else record.state == "complete",
                 output=loads(record.output) if record.output is not None else None,

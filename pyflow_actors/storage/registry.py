@@ -16,6 +16,8 @@ from typing import Any
 
 import duckdb
 
+from .duck import transaction
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (key VARCHAR PRIMARY KEY, value BLOB);
 CREATE TABLE IF NOT EXISTS workflows (
@@ -110,7 +112,13 @@ class Registry:
         ]
 
     def upsert_workflow(
-        self, name: str, binding: str, class_name: str, spec: bytes, created_at: float, modified_at: float
+        self,
+        name: str,
+        binding: str,
+        class_name: str,
+        spec: bytes,
+        created_at: float,
+        modified_at: float,
     ) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO workflows VALUES (?, ?, ?, ?, ?, ?)",
@@ -118,7 +126,7 @@ class Registry:
         )
 
     def delete_workflow(self, name: str) -> None:
-        with self._transaction():
+        with transaction(self._db):
             self._db.execute("DELETE FROM workflows WHERE name = ?", [name])
             self._db.execute("DELETE FROM instances WHERE workflow = ?", [name])
             self._db.execute("DELETE FROM inbox WHERE workflow = ?", [name])
@@ -137,7 +145,7 @@ class Registry:
     def insert(self, rows: list[InstanceRow]) -> None:
         if not rows:
             return
-        with self._transaction():
+        with transaction(self._db):
             self._db.executemany(
                 f"INSERT INTO instances ({', '.join(_COLUMNS)}) VALUES ({_PLACEHOLDERS})",
                 [r.to_db() for r in rows],
@@ -152,19 +160,28 @@ class Registry:
     def delete_instances(self, keys: list[tuple[str, str]]) -> None:
         if not keys:
             return
-        with self._transaction():
+        with transaction(self._db):
             for workflow, instance_id in keys:
                 self._db.execute(
                     "DELETE FROM instances WHERE workflow = ? AND id = ?", [workflow, instance_id]
                 )
-                self._db.execute("DELETE FROM inbox WHERE workflow = ? AND id = ?", [workflow, instance_id])
+                self._db.execute(
+                    "DELETE FROM inbox WHERE workflow = ? AND id = ?", [workflow, instance_id]
+                )
 
     # -- inbox ----------------------------------------------------------------
 
     def add_event(self, event: InboxEvent) -> None:
         self._db.execute(
             "INSERT INTO inbox VALUES (?, ?, ?, ?, ?, ?)",
-            [event.event_id, event.workflow, event.id, event.type, event.payload, event.received_at],
+            [
+                event.event_id,
+                event.workflow,
+                event.id,
+                event.type,
+                event.payload,
+                event.received_at,
+            ],
         )
 
     def inbox(self) -> list[InboxEvent]:
@@ -187,17 +204,3 @@ class Registry:
 
     def close(self) -> None:
         self._db.close()
-
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
-
-
-class _Transaction:
-    def __init__(self, db: duckdb.DuckDBPyConnection) -> None:
-        self.db = db
-
-    def __enter__(self) -> None:
-        self.db.execute("BEGIN TRANSACTION")
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")

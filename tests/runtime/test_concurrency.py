@@ -54,7 +54,10 @@ def test_running_instances_never_exceed_the_limit(limit_two, ledger):
     sampler.start()
     try:
         instances = client.workflow("timed").create_batch(
-            [{"id": f"lim-{i}-{time.time_ns()}", "params": {"ledger": ledger, "seconds": 0.6}} for i in range(5)]
+            [
+                {"id": f"lim-{i}-{time.time_ns()}", "params": {"ledger": ledger, "seconds": 0.6}}
+                for i in range(5)
+            ]
         )
         statuses = [i.status().status.value for i in instances]
         assert statuses.count("running") <= 2 and "queued" in statuses
@@ -82,7 +85,9 @@ def test_resuming_instance_starts_before_newer_queued_ones(limit_two, ledger):
     client = limit_two.client
     timed = client.workflow("timed")
     stamp = time.time_ns()
-    resumer = timed.create(id=f"resumer-{stamp}", params={"ledger": ledger, "sleep": 2, "seconds": 0.2})
+    resumer = timed.create(
+        id=f"resumer-{stamp}", params={"ledger": ledger, "sleep": 2, "seconds": 0.2}
+    )
     wait_for(lambda: resumer.status().status.value == "waiting", 20)
     # Fill both slots past the resumer's alarm, then queue newer instances.
     blockers = [

@@ -84,7 +84,9 @@ def test_duplicate_id_is_refused_and_create_batch_skips_existing(client):
 
 
 def test_failed_step_errors_instance_with_name_and_message(client, ledger):
-    instance = client.workflow("flaky").create(params={"ledger": ledger, "fail_times": 10, "limit": 2})
+    instance = client.workflow("flaky").create(
+        params={"ledger": ledger, "fail_times": 10, "limit": 2}
+    )
     status = instance.wait(30)
     assert status.status.value == "errored"
     assert status.error.name == "ConnectionError" and status.error.message == "attempt 3 failed"

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -121,8 +120,13 @@ def test_whole_runtime_restart_continues_every_non_final_instance(tmp_path):
     env.pop("RAY_ADDRESS", None)
     cmd = [sys.executable, "-c", DRIVER, storage]
     first = subprocess.Popen(
-        [*cmd, "first", ledger], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL, text=True, start_new_session=True,
+        [*cmd, "first", ledger],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
     )
     try:
         assert first.stdout.readline().strip() == "created"

@@ -22,7 +22,9 @@ def execute(workflow, journal=None, *, payload=None, hibernate_after=0.2, events
     journal = journal if journal is not None else MemoryJournal()
 
     async def go():
-        execution = Execution(workflow, make_event(payload), journal, hibernate_after=hibernate_after)
+        execution = Execution(
+            workflow, make_event(payload), journal, hibernate_after=hibernate_after
+        )
         if events:
             execution.deliver(journal.add_events(list(events)))
         return await asyncio.wait_for(execution.run(), timeout=10)
@@ -166,7 +168,11 @@ def test_retry_limit_counts_retries_after_the_first_attempt(limit, attempts):
 
 @pytest.mark.parametrize(
     "backoff,expected",
-    [("constant", [0.05, 0.05, 0.05]), ("linear", [0.05, 0.1, 0.15]), ("exponential", [0.05, 0.1, 0.2])],
+    [
+        ("constant", [0.05, 0.05, 0.05]),
+        ("linear", [0.05, 0.1, 0.15]),
+        ("exponential", [0.05, 0.1, 0.2]),
+    ],
 )
 def test_retry_delays_follow_the_backoff(backoff, expected):
     counter = Counter()
@@ -180,8 +186,8 @@ def test_retry_delays_follow_the_backoff(backoff, expected):
     out = execute(W(), journal, hibernate_after=5)
     assert out.kind == "complete" and out.output == "4"
     attempts = journal.steps()["flaky"].attempts
-    gaps = [b.started_at - a.ended_at for a, b in zip(attempts, attempts[1:])]
-    for gap, want in zip(gaps, expected):
+    gaps = [b.started_at - a.ended_at for a, b in zip(attempts, attempts[1:], strict=False)]
+    for gap, want in zip(gaps, expected, strict=False):
         assert want - 0.005 <= gap < want + 0.05
 
 
@@ -246,7 +252,8 @@ def test_caught_step_failure_lets_the_workflow_go_on():
                     _failing(Counter(), "x")
                 )
             except Exception as exc:  # noqa: BLE001
-                return await step.do("clean up")(lambda: f"recovered from {exc}")
+                message = str(exc)
+                return await step.do("clean up")(lambda: f"recovered from {message}")
 
     assert execute(W()).output == '"recovered from attempt 1 failed"'
 
@@ -274,10 +281,14 @@ def test_replayed_error_keeps_type_name_and_message():
     time.sleep(0.3)
     assert execute(W(), journal, hibernate_after=0.1).kind == "complete"
     first, replay = seen[:2], seen[2:]
-    assert first == replay == [
-        ("OutOfStock", "attempt 1 failed", False),
-        ("ValueError", "attempt 1 failed", True),
-    ]
+    assert (
+        first
+        == replay
+        == [
+            ("OutOfStock", "attempt 1 failed", False),
+            ("ValueError", "attempt 1 failed", True),
+        ]
+    )
 
 
 def test_interrupted_attempt_is_retried_and_not_counted():
@@ -293,7 +304,9 @@ def test_interrupted_attempt_is_retried_and_not_counted():
     # Simulate a process that died during the first attempt.
     from pyflow_actors.engine import AttemptRecord, StepRecord
 
-    journal.begin_step(StepRecord(key="work", name="work", kind="step", seq=1, started_at=time.time()))
+    journal.begin_step(
+        StepRecord(key="work", name="work", kind="step", seq=1, started_at=time.time())
+    )
     journal.begin_attempt("work", AttemptRecord(n=1, started_at=time.time()))
     out = execute(W(), journal)
     assert out.kind == "complete" and out.output == "1"
@@ -528,7 +541,7 @@ def test_cancel_stops_the_step_in_flight():
 def test_too_many_steps_is_an_error():
     class W(WorkflowEntrypoint):
         async def run(self, event, step):
-            for i in range(1025):
+            for _ in range(1025):
                 await step.do("s")(lambda: None)
 
     out = execute(W())
