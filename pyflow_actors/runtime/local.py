@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from ..client.api import AsyncClient, Client
 from ..client.ray_transport import RayTransport
@@ -96,11 +96,15 @@ def start_local(
             configure_logging=False,
         )
         started_ray = ray_address is None
+    # The supervisor is pinned to the node that starts the engine (the head
+    # node in a cluster); soft, so that it can restart elsewhere if that node dies.
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
     supervisor = Supervisor_.options(
         name=SUPERVISOR_NAME,
         namespace=engine_config.namespace,
         lifetime="detached",
         get_if_exists=True,
+        scheduling_strategy=here,
     ).remote(engine_config)
     ray.get(supervisor.configure.remote(engine_config))
     return LocalEngine(engine_config, supervisor, started_ray)
@@ -118,4 +122,4 @@ def _specs(workflows: dict[str, type] | list[WorkflowSpec] | None) -> list[Workf
 # no CPU reserved, restarted forever, many concurrent calls.
 Supervisor_ = ray.remote(num_cpus=0, max_restarts=-1, max_concurrency=10_000)(Supervisor)
 
-__all__ = ["LocalEngine", "Path", "start_local"]
+__all__ = ["LocalEngine", "start_local"]

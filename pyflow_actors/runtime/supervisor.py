@@ -649,6 +649,8 @@ class Supervisor:
             "num_cpus": 0,
             "max_restarts": 0,
             "max_concurrency": 64,
+            # Spread instances over the cluster's nodes (no effect on one node).
+            "scheduling_strategy": "SPREAD",
         }
         delay = 0.02
         while True:
