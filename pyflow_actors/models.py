@@ -33,6 +33,9 @@ class InstanceStatus(str, Enum):
     def __str__(self) -> str:  # "running", not "InstanceStatus.RUNNING"
         return self.value
 
+    def __repr__(self) -> str:
+        return repr(self.value)
+
 
 FINAL_STATUSES = frozenset(
     {InstanceStatus.ERRORED, InstanceStatus.TERMINATED, InstanceStatus.COMPLETE}
