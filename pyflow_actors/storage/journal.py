@@ -161,8 +161,8 @@ class DuckJournal:
 
     def begin_step(self, record: StepRecord) -> None:
         self._db.execute(
-            f"INSERT OR REPLACE INTO steps ({_STEP_COLUMNS}) VALUES "
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            # Always a new row: plain INSERT (a replace costs ~4x more here).
+            f"INSERT INTO steps ({_STEP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 record.key,
                 record.name,
@@ -182,7 +182,7 @@ class DuckJournal:
 
     def begin_attempt(self, key: str, attempt: AttemptRecord) -> None:
         self._db.execute(
-            "INSERT OR REPLACE INTO attempts VALUES (?, ?, ?, NULL, NULL, NULL, false)",
+            "INSERT INTO attempts VALUES (?, ?, ?, NULL, NULL, NULL, false)",
             [key, attempt.n, attempt.started_at],
         )
 
