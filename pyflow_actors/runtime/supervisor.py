@@ -218,7 +218,10 @@ class Supervisor:
         )
 
     def _spec(self, workflow: str) -> WorkflowSpec:
+        """The workflow named ``workflow`` (its name, or else its binding name)."""
         spec = self.specs.get(workflow)
+        if spec is None:
+            spec = next((s for s in self.specs.values() if s.binding == workflow), None)
         if spec is None:
             raise WorkflowNotFound(f"workflow {workflow!r} does not exist")
         return spec
@@ -229,8 +232,7 @@ class Supervisor:
 
     async def get_workflow(self, workflow: str) -> WorkflowInfo:
         await self.start()
-        self._spec(workflow)
-        return self._workflow_info(workflow)
+        return self._workflow_info(self._spec(workflow).name)
 
     def _workflow_info(self, name: str) -> WorkflowInfo:
         spec = self.specs[name]
@@ -247,7 +249,7 @@ class Supervisor:
 
     async def delete_workflow(self, workflow: str) -> None:
         await self.start()
-        self._spec(workflow)
+        workflow = self._spec(workflow).name
         for key in [k for k in self.live if k[0] == workflow]:
             await self._stop_live(key, "terminate")
         for key in [k for k in self.rows if k[0] == workflow]:
@@ -272,7 +274,7 @@ class Supervisor:
         request_id: str | None = None,
     ) -> list[InstanceStatusInfo]:
         await self.start()
-        self._spec(workflow)
+        workflow = self._spec(workflow).name
         limits = self.config.limits
         if batch:
             validate_batch_size(len(options), limits)
@@ -334,9 +336,9 @@ class Supervisor:
     # reads (never wake an instance)
 
     def _row(self, workflow: str, instance_id: str) -> InstanceRow:
+        workflow = self._spec(workflow).name
         row = self.rows.get((workflow, instance_id))
         if row is None:
-            self._spec(workflow)
             raise InstanceNotFound(
                 f"instance {instance_id!r} does not exist in workflow {workflow!r}"
             )
@@ -393,7 +395,7 @@ class Supervisor:
         created_before: float | None = None,
     ) -> InstancePage:
         await self.start()
-        self._spec(workflow)
+        workflow = self._spec(workflow).name
         if status is not None and status not in InstanceStatus._value2member_map_:
             raise ValidationError(
                 f"status {status!r} is invalid: use one of {', '.join(s.value for s in InstanceStatus)}"
