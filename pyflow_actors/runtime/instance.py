@@ -65,6 +65,7 @@ class InstanceActor:
         self._accepting = True
         self._pause = False
         self._terminate_by: str | None = None
+        self._cancelled = False
         self._opened = asyncio.Event()
 
     # -- the run --------------------------------------------------------------
@@ -108,6 +109,8 @@ class InstanceActor:
                 setup.workflow,
             )
             while True:
+                if self._terminate_by is not None or self._cancelled:
+                    break  # stopped before (or between) runs: start nothing
                 execution = Execution(
                     workflow,
                     event,
@@ -143,6 +146,11 @@ class InstanceActor:
                     waiting_for=outcome.waiting_for,
                     started_at=started_at,
                 )
+            if self._terminate_by is not None:
+                result = RunResult("terminated", ended_at=time.time())
+                journal.set_result(result)
+                return _final(result, started_at)
+            return InstanceOutcome("cancelled", started_at=started_at)
         finally:
             self._accepting = False
             self._opened.set()
@@ -186,14 +194,13 @@ class InstanceActor:
         self._terminate_by = by
         if self._execution is not None:
             self._execution.cancel()
-        elif self._journal is not None:
-            self._journal.set_result(RunResult("terminated", ended_at=time.time()))
         if self._run_task is not None:
             await asyncio.gather(asyncio.shield(self._run_task), return_exceptions=True)
 
     async def cancel(self) -> None:
         """Stop now without recording anything (restart)."""
         self._accepting = False
+        self._cancelled = True
         if self._execution is not None:
             self._execution.cancel()
         if self._run_task is not None:
