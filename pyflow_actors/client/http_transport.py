@@ -1,0 +1,378 @@
+"""The HTTP transport: the same :class:`Transport` through the gateway's REST API.
+
+.. code-block:: python
+
+    client = Client.connect(url="http://127.0.0.1:8787", token="...", account="local")
+
+It speaks Cloudflare's Workflows REST API v4 (plus the gateway's extension
+fields, which make the round trip lossless) and rebuilds the engine's errors
+from the v4 envelope, so both transports raise the same error classes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ..errors import (
+    Conflict,
+    EngineUnavailable,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    PyflowError,
+    RateLimited,
+    Unauthorized,
+    ValidationError,
+    error_class_for_code,
+)
+from ..models import (
+    AttemptInfo,
+    CreateOptions,
+    ErrorInfo,
+    InstanceDetail,
+    InstancePage,
+    InstanceStatus,
+    InstanceStatusInfo,
+    StepInfo,
+    WorkflowInfo,
+)
+from ..serialization import dumps
+from .transport import ControlAction
+
+DEFAULT_ACCOUNT = "local"
+DEFAULT_TIMEOUT = 60.0
+_DOTTED_CODE = re.compile(r"^[a-z_]+(\.[a-z_]+)+$")
+
+_BY_STATUS: dict[int, type[PyflowError]] = {
+    400: ValidationError,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    413: PayloadTooLarge,
+    429: RateLimited,
+    502: EngineUnavailable,
+    503: EngineUnavailable,
+    504: EngineUnavailable,
+}
+
+
+def _seconds(value: str | None) -> float | None:
+    if value is None:
+        return None
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def _iso(seconds: float) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _error(data: dict[str, Any] | None) -> ErrorInfo | None:
+    return ErrorInfo(name=data["name"], message=data.get("message", "")) if data else None
+
+
+def _json_value(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def rest_path(*parts: str) -> str:
+    """``/a/b`` with each part URL-quoted (ids and names are path segments)."""
+    return "".join("/" + quote(p, safe="") for p in parts)
+
+
+def error_from_response(response: httpx.Response) -> PyflowError:
+    """The :class:`PyflowError` an error response stands for.
+
+    The gateway writes ``"<dotted code>: <message>"`` in ``errors[0].message``;
+    anything else (a proxy's error page, say) is mapped by HTTP status.
+    """
+    message = f"HTTP {response.status_code}"
+    try:
+        errors = response.json().get("errors") or []
+        message = str(errors[0].get("message") or message)
+    except (ValueError, AttributeError, IndexError, TypeError):
+        pass
+    code, sep, text = message.partition(": ")
+    cls = error_class_for_code(code) if sep else PyflowError
+    if cls is not PyflowError or code == PyflowError.code:
+        return cls(text)
+    if sep and _DOTTED_CODE.match(code):
+        message = text  # a code this client does not know: keep the message
+    return _BY_STATUS.get(response.status_code, PyflowError)(message)
+
+
+class HttpTransport:
+    """Calls the gateway at ``url`` (the server root, e.g. ``http://127.0.0.1:8787``).
+
+    ``token`` defaults to ``PYFLOW_TOKEN``; ``account`` to ``PYFLOW_ACCOUNT``
+    or ``local``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        account: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.token = token if token is not None else os.environ.get("PYFLOW_TOKEN")
+        self.account = account or os.environ.get("PYFLOW_ACCOUNT") or DEFAULT_ACCOUNT
+        self.base = f"{self.url}/client/v4/accounts/{quote(self.account, safe='')}/workflows"
+        self._timeout = timeout
+        self._http_transport = transport
+        self._http: httpx.AsyncClient | None = None
+
+    # ------------------------------------------------------------------
+    # plumbing
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+            self._http = httpx.AsyncClient(
+                headers=headers, timeout=self._timeout, transport=self._http_transport
+            )
+        return self._http
+
+    async def request(
+        self,
+        method: str,
+        path: str = "",
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        send_body: bool = False,
+    ) -> tuple[Any, dict[str, Any] | None]:
+        """One REST call under ``.../workflows``: ``(result, result_info)`` or a PyflowError."""
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        content = dumps(body, what="request body").encode() if send_body else None
+        headers = {"Content-Type": "application/json"} if send_body else None
+        try:
+            response = await self._client().request(
+                method, self.base + path, params=query, content=content, headers=headers
+            )
+        except httpx.TimeoutException:
+            raise EngineUnavailable(
+                f"the pyflow gateway at {self.url} did not answer within {self._timeout:g}s"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise EngineUnavailable(
+                f"cannot reach the pyflow gateway at {self.url}: {exc}: is `pyflow dev` running?"
+            ) from None
+        if response.status_code >= 400:
+            raise error_from_response(response)
+        try:
+            data = response.json()
+            return data["result"], data.get("result_info")
+        except (ValueError, KeyError, TypeError):
+            raise PyflowError(
+                f"the server at {self.url} did not answer with a v4 envelope "
+                f"(HTTP {response.status_code}): is it a pyflow gateway?"
+            ) from None
+
+    # ------------------------------------------------------------------
+    # shapes -> models
+
+    @staticmethod
+    def _workflow(data: dict[str, Any]) -> WorkflowInfo:
+        module = data.get("script_name") or ""
+        return WorkflowInfo(
+            name=data["name"],
+            binding=data.get("binding") or data["name"].upper().replace("-", "_"),
+            class_name=f"{module}:{data['class_name']}" if module else data["class_name"],
+            created_at=_seconds(data["created_on"]),
+            modified_at=_seconds(data["modified_on"]),
+            instances={k: int(v) for k, v in (data.get("instances") or {}).items()},
+        )
+
+    @staticmethod
+    def _summary(workflow: str, data: dict[str, Any]) -> InstanceStatusInfo:
+        return InstanceStatusInfo(
+            id=data["id"],
+            workflow=workflow,
+            status=InstanceStatus(data["status"]),
+            error=_error(data.get("error")),
+            output=data.get("output"),
+            created_at=_seconds(data["created_on"]),
+            started_at=_seconds(data.get("started_on")),
+            ended_at=_seconds(data.get("ended_on")),
+            wake_at=_seconds(data.get("wake_on")),
+            waiting_for=list(data.get("waiting_for") or []),
+        )
+
+    @staticmethod
+    def _step(data: dict[str, Any]) -> StepInfo:
+        kind = data["type"]
+        error = _error(data.get("error"))
+        if kind == "step":
+            success = data.get("success")
+            return StepInfo(
+                type="step",
+                name=data["name"],
+                start=_seconds(data["start"]),
+                end=_seconds(data.get("end")),
+                finished=success is not None,
+                success=success,
+                output=_json_value(data.get("output")),
+                error=error,
+                attempts=[
+                    AttemptInfo(
+                        start=_seconds(a["start"]),
+                        end=_seconds(a.get("end")),
+                        success=a.get("success"),
+                        error=_error(a.get("error")),
+                    )
+                    for a in data.get("attempts") or []
+                ],
+                config=data.get("config"),
+            )
+        finished = bool(data.get("finished"))
+        return StepInfo(
+            type=kind,
+            name=data["name"],
+            start=_seconds(data["start"]),
+            end=_seconds(data.get("end")),
+            finished=finished,
+            success=(error is None) if finished else None,
+            output=_json_value(data.get("output")),
+            error=error,
+            event_type=data.get("event_type"),
+        )
+
+    def _detail(self, workflow: str, instance_id: str, data: dict[str, Any]) -> InstanceDetail:
+        status = InstanceStatusInfo(
+            id=data.get("id", instance_id),
+            workflow=workflow,
+            status=InstanceStatus(data["status"]),
+            error=_error(data.get("error")),
+            output=data.get("output"),
+            created_at=_seconds(data["queued"]),
+            started_at=_seconds(data.get("start")),
+            ended_at=_seconds(data.get("end")),
+            wake_at=_seconds(data.get("wake_on")),
+            waiting_for=list(data.get("waiting_for") or []),
+        )
+        steps, terminated_by = [], None
+        for entry in data.get("steps") or []:
+            if entry.get("type") == "termination":
+                terminated_by = (entry.get("trigger") or {}).get("source")
+            else:
+                steps.append(self._step(entry))
+        return InstanceDetail(
+            status=status, params=data.get("params"), steps=steps, terminated_by=terminated_by
+        )
+
+    # ------------------------------------------------------------------
+    # Transport
+
+    async def list_workflows(self) -> list[WorkflowInfo]:
+        out: list[WorkflowInfo] = []
+        page = 1
+        while True:
+            result, info = await self.request("GET", params={"page": page, "per_page": 1000})
+            out.extend(self._workflow(w) for w in result)
+            if not result or not info or page >= int(info.get("total_pages", 1)):
+                return out
+            page += 1
+
+    async def get_workflow(self, workflow: str) -> WorkflowInfo:
+        result, _ = await self.request("GET", rest_path(workflow))
+        return self._workflow(result)
+
+    async def delete_workflow(self, workflow: str) -> None:
+        await self.request("DELETE", rest_path(workflow))
+
+    async def create(
+        self, workflow: str, options: list[CreateOptions], *, batch: bool
+    ) -> list[InstanceStatusInfo]:
+        for o in options:  # the same error as the engine's for a value JSON cannot hold
+            dumps(o.params, what="params")
+        items = [
+            {"params": o.params, **({"instance_id": o.id} if o.id is not None else {})}
+            for o in options
+        ]
+        if batch:
+            result, _ = await self.request(
+                "POST", rest_path(workflow, "instances", "batch"), body=items, send_body=True
+            )
+            return [self._summary(workflow, r) for r in result]
+        if len(options) != 1:
+            raise ValidationError("create takes exactly one instance; use create_batch for more")
+        result, _ = await self.request(
+            "POST", rest_path(workflow, "instances"), body=items[0], send_body=True
+        )
+        return [self._summary(workflow, result)]
+
+    async def status(self, workflow: str, instance_id: str) -> InstanceStatusInfo:
+        result, _ = await self.request(
+            "GET", rest_path(workflow, "instances", instance_id, "status")
+        )
+        return self._summary(workflow, result)
+
+    async def describe(self, workflow: str, instance_id: str) -> InstanceDetail:
+        result, _ = await self.request("GET", rest_path(workflow, "instances", instance_id))
+        return self._detail(workflow, instance_id, result)
+
+    async def list_instances(
+        self,
+        workflow: str,
+        *,
+        status: str | None = None,
+        page: int = 1,
+        per_page: int = 50,
+        reverse: bool = False,
+        created_after: float | None = None,
+        created_before: float | None = None,
+    ) -> InstancePage:
+        params = {
+            "status": status,
+            "page": page,
+            "per_page": per_page,
+            "direction": "asc" if reverse else "desc",
+            "date_start": _iso(created_after) if created_after is not None else None,
+            "date_end": _iso(created_before) if created_before is not None else None,
+        }
+        result, info = await self.request("GET", rest_path(workflow, "instances"), params=params)
+        info = info or {}
+        return InstancePage(
+            instances=[self._summary(workflow, r) for r in result],
+            total=int(info.get("total_count", len(result))),
+            page=int(info.get("page", page)),
+            per_page=int(info.get("per_page", per_page)),
+        )
+
+    async def control(
+        self, workflow: str, instance_id: str, action: ControlAction
+    ) -> InstanceStatusInfo:
+        result, _ = await self.request(
+            "PATCH",
+            rest_path(workflow, "instances", instance_id, "status"),
+            body={"status": action},
+            send_body=True,
+        )
+        return self._summary(workflow, result)
+
+    async def send_event(
+        self, workflow: str, instance_id: str, event_type: str, payload: Any
+    ) -> None:
+        dumps(payload, what="event payload")
+        await self.request(
+            "POST",
+            rest_path(workflow, "instances", instance_id, "events", event_type),
+            body=payload,
+            send_body=True,
+        )
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None

@@ -1,0 +1,55 @@
+"""The gateway: a FastAPI app in front of the engine, wire-compatible with
+Cloudflare's Workflows REST API v4.
+
+.. code-block:: python
+
+    engine = start_local("pyflow.toml")
+    app = create_app(await engine.async_client(), engine.config)
+    # uvicorn.run(app, host="127.0.0.1", port=8787)
+
+The app holds an :class:`~pyflow_actors.client.AsyncClient` (any transport)
+and knows nothing of Ray or DuckDB.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from pyflow_actors.client.api import AsyncClient
+from pyflow_actors.config import EngineConfig, TokenSpec
+
+from .auth import TokenStore, configured_tokens
+from .errors import envelope, install_error_handlers
+from .routers import instances, workflows
+
+
+def create_app(
+    client: AsyncClient,
+    config: EngineConfig,
+    *,
+    tokens: tuple[TokenSpec, ...] | None = None,
+) -> FastAPI:
+    """The gateway app for ``client``'s engine.
+
+    ``tokens`` are the API tokens it accepts; by default those of ``config``
+    (``[[tokens]]``) and of ``PYFLOW_TOKEN``/``PYFLOW_ACCOUNT``. At least one is
+    required.
+    """
+    app = FastAPI(
+        title="pyflow-actors gateway",
+        summary="Cloudflare Workflows REST API v4, served by pyflow-actors",
+        version="0.1.0",
+    )
+    app.state.client = client
+    app.state.config = config
+    app.state.tokens = TokenStore(configured_tokens(config) if tokens is None else tokens)
+    install_error_handlers(app)
+    app.include_router(workflows.router)
+    app.include_router(instances.router)
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict:
+        """Liveness (no token needed, says nothing about workflows)."""
+        return envelope({"status": "ok"})
+
+    return app
