@@ -1,0 +1,1 @@
+"""Example workflows, registered by ``examples/pyflow.toml`` (``make run``)."""
