@@ -513,9 +513,9 @@ def dev(
     config: Path | None = typer.Option(
         None, "--config", "-c", help="pyflow.toml (default: ./pyflow.toml if it exists)."
     ),
-    port: int | None = typer.Option(None, help="Port (default: [engine] port or 8787)."),
-    host: str | None = typer.Option(None, help="Host (default: [engine] host or 127.0.0.1)."),
-    storage: Path | None = typer.Option(None, help="Storage folder (default: [engine] storage)."),
+    port: int | None = typer.Option(None, help="Port (default: \\[engine] port or 8787)."),
+    host: str | None = typer.Option(None, help="Host (default: \\[engine] host or 127.0.0.1)."),
+    storage: Path | None = typer.Option(None, help="Storage folder (default: \\[engine] storage)."),
 ) -> None:
     """Start the engine (an embedded local Ray) and the gateway; Ctrl-C stops both."""
     from .config import load_config
