@@ -17,6 +17,7 @@ TEST_WORKFLOWS = {
     "flaky": w.Flaky,
     "parent": w.Parent,
     "timed": w.Timed,
+    "collector": w.Collector,
 }
 
 

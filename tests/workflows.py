@@ -121,3 +121,19 @@ class Timed(WorkflowEntrypoint):
             return True
 
         return await work()
+
+
+class Collector(WorkflowEntrypoint):
+    """params: {n, type?, ledger?}: waits for `n` events, one wait each; returns their payloads."""
+
+    async def run(self, event, step):
+        p = event["payload"]
+        got = []
+        for _ in range(p["n"]):
+            received = await step.wait_for_event("item", p.get("type", "item"), timeout=300)
+            got.append(received["payload"])
+        if p.get("ledger"):
+            await step.do("record")(
+                lambda: append_line(p["ledger"], f"{event['instanceId']} collected {len(got)}")
+            )
+        return got
