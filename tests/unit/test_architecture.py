@@ -1,0 +1,49 @@
+"""The layering rules of DESIGN.md, checked on the modules each process imports.
+
+Each check runs in a fresh interpreter, so what another test imported does not
+hide a dependency that crept in.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+def imported_after(module: str) -> set[str]:
+    """Top-level package names loaded by ``import module`` in a fresh interpreter."""
+    code = (
+        f"import sys, {module}; print(' '.join(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    return set(done.stdout.split())
+
+
+def test_the_replay_engine_knows_nothing_of_ray_duckdb_or_http():
+    loaded = imported_after("pyflow_actors.engine.replay")
+    assert not loaded & {"ray", "duckdb", "fastapi", "uvicorn", "httpx", "starlette"}
+
+
+@pytest.mark.parametrize(
+    "module", ["pyflow_actors.runtime.instance", "pyflow_actors.runtime.supervisor"]
+)
+def test_the_actors_know_nothing_of_http(module):
+    loaded = imported_after(module)
+    assert not loaded & {"fastapi", "uvicorn", "starlette", "typer", "rich"}
+
+
+def test_the_instance_actor_module_imports_little():
+    """An instance actor is a fresh process: its module pulls no web, CLI or ray.data stack."""
+    loaded = imported_after("pyflow_actors.runtime.instance")
+    assert "duckdb" in loaded
+    assert not loaded & {"fastapi", "httpx", "typer", "rich", "pandas", "pyarrow", "numpy"}
+
+
+def test_the_gateway_knows_nothing_of_duckdb():
+    loaded = imported_after("service")
+    assert "fastapi" in loaded
+    assert "duckdb" not in loaded
