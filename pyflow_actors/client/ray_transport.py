@@ -122,7 +122,9 @@ class RayTransport:
     async def send_event(
         self, workflow: str, instance_id: str, event_type: str, payload: Any
     ) -> None:
-        await self._call("send_event", workflow, instance_id, event_type, payload)
+        # The event's id is fixed here, so that a call retried across a supervisor
+        # restart (the first try committed, its reply was lost) is not a second event.
+        await self._call("send_event", workflow, instance_id, event_type, payload, uuid.uuid4().hex)
 
     async def stats(self) -> dict[str, Any]:
         return await self._call("stats")

@@ -529,8 +529,14 @@ class Supervisor:
     # events
 
     async def send_event(
-        self, workflow: str, instance_id: str, event_type: str, payload: Any
+        self,
+        workflow: str,
+        instance_id: str,
+        event_type: str,
+        payload: Any,
+        event_id: str | None = None,
     ) -> None:
+        """Accept an event (durable before the answer); ``event_id`` makes a retry a no-op."""
         await self.start()
         row = self._row(workflow, instance_id)
         limits = self.config.limits
@@ -540,7 +546,12 @@ class Supervisor:
             raise InstanceNotAcceptingEvents(
                 f"instance {instance_id!r} is {row.status}: it no longer accepts events"
             )
-        event = InboxEvent(str(uuid.uuid4()), workflow, instance_id, event_type, text, time.time())
+        event_id = event_id or str(uuid.uuid4())
+        if any(e.event_id == event_id for e in self.inbox.get(row.key, ())):
+            return  # a retry of a send that went through (not delivered yet)
+        # A retry of a send already delivered is recorded again: the instance's
+        # journal knows the id and ignores it, so it is still delivered once.
+        event = InboxEvent(event_id, row.workflow, instance_id, event_type, text, time.time())
         self.registry.add_event(event)  # durable before we answer
         self.inbox.setdefault(row.key, []).append(event)
         if row.key in self.live:
