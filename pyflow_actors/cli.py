@@ -516,8 +516,15 @@ def dev(
     port: int | None = typer.Option(None, help="Port (default: \\[engine] port or 8787)."),
     host: str | None = typer.Option(None, help="Host (default: \\[engine] host or 127.0.0.1)."),
     storage: Path | None = typer.Option(None, help="Storage folder (default: \\[engine] storage)."),
+    address: str | None = typer.Option(
+        None,
+        help="Join a running Ray cluster instead of starting a local Ray: its address "
+        "(host:port) or 'auto' (the cluster `ray start` runs on this node). Run it on the "
+        "head node: the supervisor is pinned to the node that starts the engine.",
+    ),
 ) -> None:
-    """Start the engine (an embedded local Ray) and the gateway; Ctrl-C stops both."""
+    """Start the engine (an embedded local Ray, or in a Ray cluster with --address) and
+    the gateway; Ctrl-C stops both (in a cluster the engine keeps running)."""
     from .config import load_config
 
     try:
@@ -552,8 +559,9 @@ def dev(
 
     from .runtime.local import start_local
 
-    err.print("starting the engine (local Ray)...", style="dim")
-    engine = start_local(engine_config)
+    where = f"Ray cluster at {address}" if address else "local Ray"
+    err.print(f"starting the engine ({where})...", style="dim")
+    engine = start_local(engine_config, ray_address=address)
     # start_local (Ray) may install its own handlers; ours must be the ones uvicorn restores.
     signal.signal(signal.SIGINT, _ignore)
     signal.signal(signal.SIGTERM, _ignore)

@@ -96,18 +96,30 @@ def start_local(
             configure_logging=False,
         )
         started_ray = ray_address is None
-    # The supervisor is pinned to the node that starts the engine (the head
-    # node in a cluster); soft, so that it can restart elsewhere if that node dies.
-    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
     supervisor = Supervisor_.options(
         name=SUPERVISOR_NAME,
         namespace=engine_config.namespace,
         lifetime="detached",
         get_if_exists=True,
-        scheduling_strategy=here,
+        **_on_head_node(),
     ).remote(engine_config)
     ray.get(supervisor.configure.remote(engine_config))
     return LocalEngine(engine_config, supervisor, started_ray)
+
+
+def _on_head_node() -> dict[str, Any]:
+    """Actor options that pin the supervisor to the head node, from any node.
+
+    A tiny share of the head node's own resource (``node:__internal_head__``),
+    as Ray Serve pins its controller: it follows the head even if the head is
+    replaced. A soft node affinity is not enough: Ray placed the zero-CPU
+    supervisor on a worker node despite it (seen on a 3-node cluster, see
+    tests/cluster). Without a head resource: this process's node, softly.
+    """
+    if any(n.get("Alive") and HEAD_NODE_RESOURCE in n.get("Resources", {}) for n in ray.nodes()):
+        return {"resources": {HEAD_NODE_RESOURCE: 0.001}}
+    here = ray.get_runtime_context().get_node_id()
+    return {"scheduling_strategy": NodeAffinitySchedulingStrategy(here, soft=True)}
 
 
 def _specs(workflows: dict[str, type] | list[WorkflowSpec] | None) -> list[WorkflowSpec]:
@@ -118,7 +130,9 @@ def _specs(workflows: dict[str, type] | list[WorkflowSpec] | None) -> list[Workf
     return list(workflows)
 
 
-# The supervisor pinned to the node that starts it (the head node in a cluster):
+HEAD_NODE_RESOURCE = "node:__internal_head__"
+
+# The supervisor, pinned to the head node:
 # no CPU reserved, restarted forever, many concurrent calls.
 Supervisor_ = ray.remote(num_cpus=0, max_restarts=-1, max_concurrency=10_000)(Supervisor)
 
