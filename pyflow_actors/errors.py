@@ -145,6 +145,17 @@ class EngineUnavailable(PyflowError):
     numeric_code = 10503
 
 
+class StorageUnavailable(PyflowError):
+    """The storage folder cannot be written (full, read-only, gone): retry later.
+
+    Nothing of the refused call was recorded; what was accepted before is kept.
+    """
+
+    code = "storage.unavailable"
+    http_status = 503
+    numeric_code = 10504
+
+
 class ConfigError(PyflowError):
     code = "config.invalid"
     http_status = 500

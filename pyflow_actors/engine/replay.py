@@ -37,6 +37,7 @@ from ..errors import (
     NonRetryableError,
     PyflowError,
     StepTimeout,
+    StorageUnavailable,
     ValidationError,
     describe_exception,
     rebuild_error,
@@ -360,7 +361,9 @@ class Execution:
         limits: Limits = DEFAULT_LIMITS,
         clock: Clock = time.time,
     ) -> None:
-        self.workflow, self.event, self.journal = workflow, event, journal
+        self.workflow, self.event = workflow, event
+        self.journal: Journal = _GuardedJournal(journal, self)  # type: ignore[assignment]
+        self._storage_error: StorageUnavailable | None = None
         self.hibernate_after, self.limits, self.clock = hibernate_after, limits, clock
         self.journal_steps = journal.steps()
         self._seq = max((r.seq for r in self.journal_steps.values()), default=0)
@@ -416,7 +419,7 @@ class Execution:
     async def run(self) -> Outcome:
         self._task = asyncio.ensure_future(self._main())
         try:
-            while not self._task.done():
+            while not self._task.done() and self._storage_error is None:
                 self._changed.clear()
                 changed = asyncio.ensure_future(self._changed.wait())
                 await asyncio.wait(
@@ -434,9 +437,20 @@ class Execution:
                         return outcome
         finally:
             await self._cancel_all()
+        if self._storage_error is not None:
+            raise self._storage_error  # not the workflow's fault: the caller retries later
         if self._stop_kind == "cancelled" or self._task.cancelled():
             return Outcome("cancelled")
         return self._task.result()
+
+    def _storage_failed(self, exc: StorageUnavailable) -> None:
+        """The journal refused a write: stop the run (workflow code may catch the
+        error, but must not go on without its journal)."""
+        if self._storage_error is None:
+            self._storage_error = exc
+            if self._task is not None:
+                self._task.cancel()
+            self._bump()
 
     async def _cancel_all(self) -> None:
         pending = [t for t in (self._task, *self._step_tasks) if t is not None and not t.done()]
@@ -704,6 +718,27 @@ class Execution:
                 record.state, record.ended_at, record.output = "complete", now, text
                 waiter.future.set_result(_event_result(value))
                 break
+
+
+class _GuardedJournal:
+    """The execution's view of its journal: a write the storage refuses stops the run."""
+
+    def __init__(self, journal: Journal, execution: Execution) -> None:
+        self._journal, self._execution = journal, execution
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._journal, name)
+        if not callable(attribute):
+            return attribute
+
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return attribute(*args, **kwargs)
+            except StorageUnavailable as exc:
+                self._execution._storage_failed(exc)
+                raise
+
+        return guarded
 
 
 class StepOutputError(PyflowError):

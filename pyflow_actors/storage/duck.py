@@ -3,18 +3,75 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import duckdb
 
+from ..errors import StorageUnavailable
+
+# What the operating system says when the storage itself refuses a write.
+_STORAGE_FAILURES = (
+    "no space left",
+    "disk quota exceeded",
+    "read-only file system",
+    "permission denied",
+    "input/output error",
+)
+
+
+def storage_unavailable(exc: BaseException, path: Path) -> StorageUnavailable | None:
+    """A :class:`StorageUnavailable` if ``exc`` says the storage refused a write (full,
+    read-only...), else ``None``. A file lock held by another process is not one."""
+    text = str(exc)
+    if isinstance(exc, OSError):
+        reason = exc.strerror or text
+    elif any(marker in text.lower() for marker in _STORAGE_FAILURES):
+        reason = text.splitlines()[0] if text else type(exc).__name__
+    else:
+        return None
+    return StorageUnavailable(
+        f"the storage at {os.fspath(path)} cannot be written ({reason}); nothing of this "
+        "call was recorded: free space or make it writable, then retry"
+    )
+
+
+class GuardedConnection:
+    """A DuckDB connection whose errors are translated by ``translate`` (one place).
+
+    ``translate(exc)`` returns the exception to raise instead, or ``None`` to
+    let the DuckDB error through.
+    """
+
+    def __init__(self, db: duckdb.DuckDBPyConnection, translate: Any) -> None:
+        self._db, self._translate = db, translate
+
+    def execute(self, sql: str, params: Any = None) -> duckdb.DuckDBPyConnection:
+        try:
+            return self._db.execute(sql) if params is None else self._db.execute(sql, params)
+        except duckdb.Error as exc:
+            raise self._translate(exc) or exc from exc
+
+    def executemany(self, sql: str, params: Any) -> duckdb.DuckDBPyConnection:
+        try:
+            return self._db.executemany(sql, params)
+        except duckdb.Error as exc:
+            raise self._translate(exc) or exc from exc
+
+    def close(self) -> None:
+        self._db.close()
+
 
 @contextlib.contextmanager
-def transaction(db: duckdb.DuckDBPyConnection) -> Iterator[None]:
+def transaction(db: Any) -> Iterator[None]:
     """Commit the statements inside as one, or none of them."""
     db.execute("BEGIN TRANSACTION")
     try:
         yield
     except BaseException:
-        db.execute("ROLLBACK")
+        with contextlib.suppress(Exception):  # a failed statement may have ended it
+            db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")

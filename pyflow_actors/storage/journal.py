@@ -17,7 +17,7 @@ import duckdb
 from ..engine.records import AttemptRecord, EventRecord, RunResult, StepRecord, StepState
 from ..models import AttemptInfo, ErrorInfo, StepInfo
 from ..serialization import loads
-from .duck import transaction
+from .duck import GuardedConnection, storage_unavailable, transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -45,7 +45,16 @@ _STEP_COLUMNS = (
 
 
 class JournalCorrupt(Exception):
-    """The journal file cannot be opened or read."""
+    """The journal file cannot be opened or read (truncated, corrupt, or locked)."""
+
+
+def journal_error(exc: BaseException, path: Path) -> Exception:
+    """What a DuckDB error on a journal means: the storage refused a write
+    (:class:`StorageUnavailable`: retry later), or the file is unreadable."""
+    refused = storage_unavailable(exc, path)
+    if refused is not None:
+        return refused
+    return JournalCorrupt(f"journal {path} cannot be opened or read: {exc}")
 
 
 def journal_path(root: Path, workflow: str, instance_id: str) -> Path:
@@ -59,19 +68,28 @@ class DuckJournal:
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
         self.read_only = read_only
+        connection = duckdb.connect(":memory:")
+        # Every error says what it means: StorageUnavailable or JournalCorrupt.
+        self._db = GuardedConnection(connection, lambda exc: journal_error(exc, self.path))
+        new = not read_only and not self.path.exists()
         try:
-            self._db = duckdb.connect(":memory:")
             if read_only:
                 self._db.execute(f"ATTACH '{_quote(self.path)}' AS j (READ_ONLY)")
             else:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise journal_error(exc, self.path) from exc
                 options = "" if self.path.exists() else " (BLOCK_SIZE 16384)"
                 self._db.execute(f"ATTACH '{_quote(self.path)}' AS j{options}")
             self._db.execute("USE j")
             if not read_only:
                 self._db.execute(SCHEMA)
-        except duckdb.Error as exc:
-            raise JournalCorrupt(f"journal {self.path} cannot be opened: {exc}") from exc
+        except BaseException:
+            connection.close()  # let go of the file, so that it can be opened again
+            if new:
+                remove_journal(self.path)  # half-created (storage full): start clean next time
+            raise
 
     # -- meta ---------------------------------------------------------------
 

@@ -10,13 +10,18 @@ supervisor continues where the last one stopped.
 from __future__ import annotations
 
 import json
+import logging
+import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from .duck import transaction
+from ..errors import StorageUnavailable
+from .duck import GuardedConnection, storage_unavailable, transaction
+
+log = logging.getLogger("pyflow.registry")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (key VARCHAR PRIMARY KEY, value BLOB);
@@ -93,10 +98,44 @@ class Registry:
     """The supervisor's durable index, in ``<storage>/registry.duckdb``."""
 
     def __init__(self, root: Path) -> None:
-        root.mkdir(parents=True, exist_ok=True)
         self.path = root / "registry.duckdb"
-        self._db = duckdb.connect(str(self.path))
-        self._db.execute(SCHEMA)
+        self.recreated = False  # True: it was missing or unreadable (rebuild from journals)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise storage_unavailable(exc, root) or exc from exc
+        self.recreated = not self.path.exists()
+        try:
+            connection = self._connect()
+        except StorageUnavailable:
+            raise
+        except duckdb.Error as exc:
+            if "lock" in str(exc).lower():
+                raise
+            # Unreadable (truncated, corrupt): keep it aside for a post-mortem and
+            # start a new one; the supervisor rebuilds it from the journals.
+            aside = self.path.with_name(f"registry.corrupt-{int(time.time())}.duckdb")
+            log.error("registry %s cannot be read (%s): moved to %s", self.path, exc, aside)
+            self.path.rename(aside)
+            wal = self.path.with_name(self.path.name + ".wal")
+            if wal.exists():
+                wal.rename(aside.with_name(aside.name + ".wal"))
+            self.recreated = True
+            connection = self._connect()
+        self._db = GuardedConnection(connection, lambda exc: storage_unavailable(exc, self.path))
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        try:
+            connection = duckdb.connect(str(self.path))
+        except duckdb.Error as exc:
+            raise storage_unavailable(exc, self.path) or exc from exc
+        try:
+            connection.execute(SCHEMA)
+            connection.execute("SELECT count(*) FROM instances").fetchall()
+        except duckdb.Error as exc:
+            connection.close()
+            raise storage_unavailable(exc, self.path) or exc from exc
+        return connection
 
     # -- settings and workflows ---------------------------------------------
 
