@@ -42,6 +42,7 @@ from ..errors import (
     InvalidTransition,
     PyflowError,
     QueueFull,
+    StorageUnavailable,
     ValidationError,
     WorkflowNotFound,
 )
@@ -62,7 +63,13 @@ from ..models import (
     WorkflowInfo,
 )
 from ..serialization import loads
-from ..storage.journal import DuckJournal, JournalCorrupt, journal_path, remove_journal, step_infos
+from ..storage.journal import (
+    DuckJournal,
+    JournalCorrupt,
+    journal_path,
+    remove_journal,
+    step_infos,
+)
 from ..storage.registry import InboxEvent, InstanceRow, Registry
 from .instance import InstanceActor, InstanceOutcome, InstanceSetup
 
@@ -73,6 +80,7 @@ FINAL = {"complete", "errored", "terminated"}
 LIVE = {"running", "waitingForPause"}
 MAX_CONSECUTIVE_CRASHES = 25
 CONTROL_TIMEOUT = 15.0
+STORAGE_RETRY_SECONDS = (1.0, 30.0)  # back-off while the storage refuses writes
 
 
 def actor_name(workflow: str, instance_id: str) -> str:
@@ -132,6 +140,8 @@ class Supervisor:
         self.alarms: list[tuple[float, tuple[str, str]]] = []
         self._seq = max((r.queue_seq for r in self.rows.values()), default=0)
         self._bucket = _TokenBucket(self.config.creation_rate, self.config.creation_burst)
+        self._unsaved: set[tuple[str, str]] = set()  # rows the registry could not take
+        self._storage_delay: dict[tuple[str, str], float] = {}
         self._alarm_changed: asyncio.Event | None = None
         self._started: asyncio.Future | None = None
         self._background: list[asyncio.Task] = []
@@ -150,6 +160,17 @@ class Supervisor:
 
     async def _recover(self) -> None:
         self._alarm_changed = asyncio.Event()
+        rebuilt = await asyncio.to_thread(self._rows_from_journals)
+        if rebuilt:
+            log.warning(
+                "registry %s had no row for %d instance journal(s): rebuilt them from the journals",
+                self.registry.path,
+                len(rebuilt),
+            )
+            for row in rebuilt:
+                self.rows[row.key] = row
+                self._count(row.workflow, row.status, +1)
+                self._save(row)
         now = time.time()
         for row in sorted(self.rows.values(), key=lambda r: r.queue_seq):
             if row.status in LIVE:
@@ -167,10 +188,63 @@ class Supervisor:
         self._background = [
             asyncio.ensure_future(self._alarm_loop()),
             asyncio.ensure_future(self._housekeeping_loop()),
+            asyncio.ensure_future(self._flush_loop()),
         ]
         self._schedule()
         for key in list(self.live):
             self._spawn_push(key)
+
+    def _rows_from_journals(self) -> list[InstanceRow]:
+        """Rows for journals the registry does not know (registry lost, rows missing).
+
+        The journal is the source of truth: a finished instance comes back with
+        its result; any other comes back queued first in line, and replays its
+        journal when it runs (a sleeper hibernates again until its alarm).
+        """
+        root = Path(self.config.storage) / "journals"
+        if not root.is_dir():
+            return []
+        rows = []
+        for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+            for path in sorted(folder.glob("*.duckdb")):
+                key = (folder.name, path.name[: -len(".duckdb")])
+                if key not in self.rows:
+                    row = self._row_from_journal(path, key)
+                    if row is not None:
+                        rows.append(row)
+        return rows
+
+    def _row_from_journal(self, path: Path, key: tuple[str, str]) -> InstanceRow | None:
+        workflow, instance_id = key
+        self._seq += 1
+        row = InstanceRow(
+            workflow, instance_id, "queued", None, path.stat().st_mtime, queue_seq=self._seq
+        )
+        row.priority = 0
+        try:
+            with DuckJournal(path, read_only=True) as journal:
+                meta, result = journal.meta(), journal.result()
+        except JournalCorrupt as exc:
+            if "lock" in str(exc).lower():
+                row.status = "running"  # its actor is alive and holds it: adopt it
+                return row
+            row.status, row.ended_at = "errored", time.time()
+            row.error_name, row.error_message = "JournalCorrupt", str(exc)
+            return row
+        if meta.get("workflow") not in (None, workflow) or meta.get("instance_id") not in (
+            None,
+            instance_id,
+        ):
+            log.error("journal %s belongs to another instance: left alone", path)
+            return None
+        row.params = meta.get("params")
+        row.created_at = float(meta.get("created_at") or row.created_at)
+        row.started_at = float(meta["started_at"]) if meta.get("started_at") else None
+        row.generation = int(meta.get("generation") or 1)
+        if result is not None:
+            row.status, row.output, row.ended_at = result.status, result.output, result.ended_at
+            row.error_name, row.error_message = result.error_name, result.error_message
+        return row
 
     def _find_actor(self, row: InstanceRow) -> Any | None:
         try:
@@ -376,7 +450,15 @@ class Supervisor:
                 live = None
         if live is None or live.handle is None:
             path = self._journal_path(row)
-            steps = await asyncio.to_thread(_read_steps, path)
+            try:
+                steps = await asyncio.to_thread(_read_steps, path)
+            except JournalCorrupt as exc:
+                # The instance cannot go on from this journal: say so, serve the rest.
+                if row.status not in FINAL and row.key not in self.live:
+                    self._finish(
+                        row, InstanceOutcome("errored", error=("JournalCorrupt", str(exc)))
+                    )
+                steps = []
         return InstanceDetail(
             status=self._info(row),
             params=loads(row.params),
@@ -492,19 +574,25 @@ class Supervisor:
         row.terminated_by = "api"
         self._finish(row, InstanceOutcome("terminated"))
         self.inbox.pop(row.key, None)
-        self.registry.drop_events_of(*row.key)
+        with contextlib.suppress(StorageUnavailable):  # stale inbox rows are harmless
+            self.registry.drop_events_of(*row.key)
 
     async def _restart(self, row: InstanceRow) -> None:
         if not self._bucket.take(1):
             raise CreationRateLimited("restarting instances faster than the creation rate allows")
         if row.key in self.live:
             await self._stop_live(row.key, "cancel")
+        if row.error_name == "JournalCorrupt":
+            path = self._journal_path(row)
+            with contextlib.suppress(OSError):
+                path.rename(path.with_name(f"{path.name}.corrupt-{int(time.time())}"))
         row.generation += 1
         row.started_at = row.ended_at = row.wake_at = None
         row.output = row.error_name = row.error_message = row.terminated_by = None
         row.paused_from, row.waiting_for, row.crashes = None, [], 0
         self.inbox.pop(row.key, None)
-        self.registry.drop_events_of(*row.key)
+        with contextlib.suppress(StorageUnavailable):  # stale inbox rows are harmless
+            self.registry.drop_events_of(*row.key)
         self._enqueue(row, priority=0)
 
     async def _stop_live(self, key: tuple[str, str], method: str) -> InstanceOutcome | None:
@@ -586,7 +674,8 @@ class Supervisor:
             return
         if accepted:
             ids = {e.event_id for e in events}
-            self.registry.remove_events(list(ids))
+            with contextlib.suppress(StorageUnavailable):  # redelivered later: journal dedups
+                self.registry.remove_events(list(ids))
             remaining = [e for e in self.inbox.get(key, ()) if e.event_id not in ids]
             if remaining:
                 self.inbox[key] = remaining
@@ -701,8 +790,13 @@ class Supervisor:
             outcome = None  # the process died: rehydrate
         except Exception as exc:  # noqa: BLE001 - the engine failed on this instance
             cause = getattr(exc, "cause", exc)
-            name = "JournalCorrupt" if isinstance(cause, JournalCorrupt) else type(cause).__name__
-            outcome = InstanceOutcome("errored", error=(name, str(cause)))
+            if isinstance(cause, StorageUnavailable):
+                outcome = InstanceOutcome("storage")  # not the instance's fault: retry later
+            else:
+                name = (
+                    "JournalCorrupt" if isinstance(cause, JournalCorrupt) else type(cause).__name__
+                )
+                outcome = InstanceOutcome("errored", error=(name, str(cause)))
         if self.live.get(key) is not live:
             return outcome  # stopped by a control command, which handles the row
         del self.live[key]
@@ -732,6 +826,19 @@ class Supervisor:
             else:
                 self._enqueue(row, priority=0)
             return
+        if outcome.kind == "storage":
+            # The journal could not be written (storage full or read-only). The
+            # instance is fine: it waits, and runs again (replaying its journal)
+            # after a back-off, until the storage takes writes again.
+            low, high = STORAGE_RETRY_SECONDS
+            delay = min(self._storage_delay.get(row.key, low / 2) * 2, high)
+            self._storage_delay[row.key] = delay
+            log.warning("instance %s/%s: storage unavailable, retry in %.0fs", *row.key, delay)
+            row.wake_at, row.waiting_for = time.time() + delay, []
+            self._set_status(row, "waiting")
+            self._arm(row)
+            return
+        self._storage_delay.pop(row.key, None)
         row.crashes = 0
         if outcome.started_at and not row.started_at:
             row.started_at = outcome.started_at
@@ -761,7 +868,31 @@ class Supervisor:
             self._count(row.workflow, row.status, -1)
             self._count(row.workflow, status, +1)
             row.status = status
-        self.registry.save(row)
+        self._save(row)
+
+    def _save(self, row: InstanceRow) -> None:
+        """Write a row; while the storage refuses, keep it in memory and retry later
+        (the journals stay the source of truth: a lost row is rebuilt from them)."""
+        try:
+            self.registry.save(row)
+        except StorageUnavailable as exc:
+            if not self._unsaved:
+                log.error("%s: keeping registry changes in memory until it is back", exc)
+            self._unsaved.add(row.key)
+        else:
+            self._unsaved.discard(row.key)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            for key in list(self._unsaved):
+                row = self.rows.get(key)
+                if row is None:
+                    self._unsaved.discard(key)
+                    continue
+                self._save(row)
+                if key in self._unsaved:
+                    break  # still refused: try again later
 
     def _count(self, workflow: str, status: str, delta: int) -> None:
         key = (workflow, status)
@@ -881,7 +1012,9 @@ def _read_steps(path: Path) -> list[StepInfo]:
             with DuckJournal(path, read_only=True) as journal:
                 return step_infos(journal)
         except JournalCorrupt as exc:
-            # The file is still held by an actor on its way out; or corrupt.
+            if "lock" not in str(exc).lower():
+                raise  # truncated or corrupt
+            # The file is still held by an actor on its way out.
             if time.monotonic() > deadline:
                 raise PyflowError(f"cannot read the journal of this instance: {exc}") from None
             time.sleep(0.05)
