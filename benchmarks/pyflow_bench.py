@@ -1,0 +1,500 @@
+"""The workloads on pyflow-actors, in a Ray of their own (started and stopped here).
+
+Run by ``python -m benchmarks``; every workload returns (and prints) one JSON
+record. Timestamps come from the engine itself where it has them: the
+registry's ``created_at`` / ``started_at`` (scheduled) / ``ended_at`` and the
+journal's step start and end times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import psutil
+import ray
+
+from pyflow_actors.client.api import Client
+from pyflow_actors.config import EngineConfig, TokenSpec, WorkflowSpec
+from pyflow_actors.runtime.local import LocalEngine, start_local
+
+from .measure import disk_bytes, emit, log, summary, wait_until
+from .sizes import Sizes
+from .workflows import BENCH_WORKFLOWS, BLOCKER_WORKFLOW, Blocker
+
+NAMESPACE = "pyflow-bench"
+REPO_ROOT = str(Path(__file__).resolve().parent.parent)
+HIBERNATE_AFTER = 1.0  # seconds; short so that the hibernated cases do not idle long
+TOKEN, ACCOUNT = "bench-token", "bench"
+BATCH = 100  # create_batch's maximum
+
+
+class PyflowBench:
+    """One engine in a fresh local Ray, and the workloads run against it."""
+
+    def __init__(self, sizes: Sizes, storage: Path, records: list[dict[str, Any]]) -> None:
+        self.sizes, self.storage, self.records = sizes, storage, records
+        self.engine: LocalEngine | None = None
+        self.gateway: Any = None
+        self.http: Client | None = None
+
+    # -- engine and gateway ------------------------------------------------------
+
+    def start(self) -> None:
+        ray.init(
+            address="local",  # always a new Ray: never the tests' or a user's cluster
+            namespace=NAMESPACE,
+            include_dashboard=False,
+            log_to_driver=False,
+            runtime_env={"env_vars": {"PYTHONPATH": REPO_ROOT}},
+            configure_logging=False,
+        )
+        specs = [WorkflowSpec.of(name, cls) for name, cls in BENCH_WORKFLOWS.items()]
+        specs.append(WorkflowSpec.of(BLOCKER_WORKFLOW, Blocker, max_running=1))
+        config = EngineConfig(
+            storage=self.storage,
+            max_running=8,
+            hibernate_after=HIBERNATE_AFTER,
+            namespace=NAMESPACE,
+            workflows=tuple(specs),
+        )
+        self.engine = start_local(config)
+        self.client = self.engine.client
+
+    def configure(self, **changes: Any) -> None:
+        assert self.engine is not None
+        self.engine.config = replace(self.engine.config, **changes)
+        ray.get(self.engine.supervisor.configure.remote(self.engine.config))
+
+    def start_gateway(self) -> str:
+        """The gateway (uvicorn in a thread of this process) on a free local port."""
+        import socket
+
+        import uvicorn
+
+        from service import create_app
+
+        assert self.engine is not None
+        aclient = asyncio.run(self.engine.async_client())
+        app = create_app(aclient, self.engine.config, tokens=(TokenSpec(TOKEN, (ACCOUNT,)),))
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        server = uvicorn.Server(
+            uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
+        )
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        wait_until(lambda: server.started, 20, what="gateway start")
+        self.gateway = (server, thread, sock)
+        self.http = Client.connect(url=url, token=TOKEN, account=ACCOUNT)
+        return url
+
+    def stop(self) -> None:
+        if self.http is not None:
+            self.http.close()
+        if self.gateway is not None:
+            server, thread, sock = self.gateway
+            server.should_exit = True
+            thread.join(timeout=10)
+            sock.close()
+        if self.engine is not None:
+            self.engine.client.close()
+        if ray.is_initialized():
+            ray.shutdown()
+
+    def _emit(self, workload: str, **metrics: Any) -> dict[str, Any]:
+        return emit({"suite": "pyflow", "workload": workload, **metrics}, self.records)
+
+    def _wait_final(self, instance: Any, timeout: float = 120.0, poll: float = 0.01) -> Any:
+        """Poll status tightly (the client's own wait() backs off up to 1 s)."""
+        return wait_until(
+            lambda: (lambda s: s if s.is_final else None)(instance.status()),
+            timeout,
+            poll,
+            what=f"instance {instance.id} final",
+        )
+
+    def _count(self, workflow: str, status: str) -> int:
+        return self.client.workflow(workflow).info().instances.get(status, 0)
+
+    # -- baseline: Ray's own floor ----------------------------------------------
+
+    def baseline(self) -> dict[str, Any]:
+        """A bare Ray actor: create, call once, kill; sequential, like our start path."""
+
+        @ray.remote(num_cpus=0)
+        class Bare:
+            def ping(self) -> int:
+                return os.getpid()
+
+        times = []
+        for _ in range(self.sizes.baseline_runs):
+            began = time.perf_counter()
+            actor = Bare.options(name=f"bare-{uuid.uuid4().hex[:8]}").remote()
+            ray.get(actor.ping.remote())
+            ray.kill(actor)
+            times.append(time.perf_counter() - began)
+        return emit(
+            {"suite": "ray", "workload": "bare_actor", "seconds": summary(times)}, self.records
+        )
+
+    # -- per-step overhead --------------------------------------------------------
+
+    def step_overhead(self) -> dict[str, Any]:
+        steps = self.sizes.steps
+        instance = self.client.workflow("noop").create(params={"steps": steps})
+        status = self._wait_final(instance, timeout=300)
+        assert status.status.value == "complete", status
+        loop_seconds = float(status.output)
+        detail = instance.describe()
+        assert len(detail.steps) == steps, len(detail.steps)
+        journal = Path(self.storage) / "journals" / "noop" / f"{instance.id}.duckdb"
+        return self._emit(
+            "step_overhead",
+            steps=steps,
+            ms_per_step=loop_seconds * 1000 / steps,
+            journal_bytes=journal.stat().st_size if journal.exists() else None,
+        )
+
+    # -- start latency ------------------------------------------------------------
+
+    def start_latency(self) -> dict[str, Any]:
+        """create -> complete of a one-step workflow, split by the engine's timestamps."""
+        total, observed, queueing, actor_start, execution = [], [], [], [], []
+        workflow = self.client.workflow("noop")
+        for _ in range(self.sizes.start_runs):
+            began = time.perf_counter()
+            instance = workflow.create(params={"steps": 1})
+            status = self._wait_final(instance)
+            observed.append(time.perf_counter() - began)
+            first_step = instance.describe().steps[0].start
+            assert status.started_at is not None and status.ended_at is not None
+            total.append(status.ended_at - status.created_at)
+            queueing.append(status.started_at - status.created_at)
+            actor_start.append(first_step - status.started_at)
+            execution.append(status.ended_at - first_step)
+        return self._emit(
+            "start_latency",
+            runs=self.sizes.start_runs,
+            seconds=summary(total),
+            client_observed_seconds=summary(observed),
+            queueing_seconds=summary(queueing),
+            actor_start_seconds=summary(actor_start),
+            execution_seconds=summary(execution),
+        )
+
+    # -- throughput ---------------------------------------------------------------
+
+    def throughput(self, k: int) -> dict[str, Any]:
+        n, steps = self.sizes.throughput_instances, self.sizes.throughput_steps
+        self.configure(max_running=k)
+        done_before = self._count("noop", "complete")
+        workflow = self.client.workflow("noop")
+        began = time.perf_counter()
+        for chunk in range(0, n, BATCH):
+            workflow.create_batch(
+                [{"params": {"steps": steps}} for _ in range(min(BATCH, n - chunk))]
+            )
+        created = time.perf_counter() - began
+        wait_until(
+            lambda: self._count("noop", "complete") - done_before >= n,
+            timeout=max(600.0, n * 5.0),
+            interval=0.1,
+            what=f"{n} instances complete",
+        )
+        elapsed = time.perf_counter() - began
+        return self._emit(
+            "throughput",
+            k=k,
+            instances=n,
+            steps=steps,
+            seconds=elapsed,
+            create_seconds=created,
+            instances_per_second=n / elapsed,
+        )
+
+    def creates(self, transport: str) -> dict[str, Any]:
+        """Creates alone: instances stay queued behind one blocker (per-workflow limit 1)."""
+        client = self.client if transport == "ray" else self.http
+        assert client is not None
+        workflow = client.workflow(BLOCKER_WORKFLOW)
+        n = self.sizes.creates
+        began = time.perf_counter()
+        for chunk in range(0, n, BATCH):
+            workflow.create_batch(
+                [{"params": {"seconds": 3600}} for _ in range(min(BATCH, n - chunk))]
+            )
+        elapsed = time.perf_counter() - began
+        return self._emit(
+            "creates",
+            transport=transport,
+            instances=n,
+            batch=BATCH,
+            seconds=elapsed,
+            creates_per_second=n / elapsed,
+        )
+
+    # -- concurrency-limit harness -------------------------------------------------
+
+    def concurrency(self) -> dict[str, Any]:
+        """K slots; CPU steps, sleeps and event waits; a backlog of new instances.
+
+        Checks: running never exceeds K; waiting instances hold no slot
+        (running + waiting exceeds K); instances resuming from a wait start
+        before the backlog queued ahead of their resume. Reports slot use.
+        """
+        k, each = self.sizes.concurrency_k, self.sizes.concurrency_each
+        self.configure(max_running=k)
+        workflow = self.client.workflow("mixed")
+        cpu = 0.2
+        samples: list[dict[str, Any]] = []
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.is_set():
+                stats = self.engine.stats()  # type: ignore[union-attr]
+                by_status = stats["by_status"]
+                running_ids = {
+                    i.id for i in workflow.list(status="running", per_page=100).instances
+                } | {i.id for i in workflow.list(status="waitingForPause", per_page=100).instances}
+                samples.append(
+                    {
+                        "t": time.time(),
+                        "running": by_status.get("running", 0)
+                        + by_status.get("waitingForPause", 0),
+                        "live_actors": stats["live_actors"],
+                        "waiting": by_status.get("waiting", 0),
+                        "queued": by_status.get("queued", 0),
+                        "ids": running_ids,
+                    }
+                )
+                time.sleep(0.03)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        began = time.time()
+        sampler.start()
+        first = []
+        for kind in ("wait", "sleep", "cpu"):
+            first += workflow.create_batch(
+                [
+                    {
+                        "id": f"{kind}-{i}-{uuid.uuid4().hex[:6]}",
+                        "params": {"kind": kind, "cpu": cpu, "sleep": 4.0},
+                    }
+                    for i in range(each)
+                ]
+            )
+        waiters = [i for i in first if i.id.startswith("wait-")]
+        wait_until(
+            lambda: all(w.status().status.value == "waiting" for w in waiters),
+            timeout=120,
+            interval=0.1,
+            what="waiters hibernated",
+        )
+        backlog = workflow.create_batch(
+            [
+                {"id": f"new-{i}-{uuid.uuid4().hex[:6]}", "params": {"kind": "cpu", "cpu": cpu}}
+                for i in range(self.sizes.concurrency_backlog)
+            ]
+        )
+        wait_until(
+            lambda: sum(s["running"] for s in samples[-1:]) >= k,
+            timeout=60,
+            interval=0.02,
+            what="slots full",
+        )
+        queued_at_event = {i.id for i in workflow.list(status="queued", per_page=100).instances} & {
+            b.id for b in backlog
+        }
+        event_at = time.time()
+        for w in waiters:
+            w.send_event("go", {})
+        for instance in first + backlog:
+            status = self._wait_final(instance, timeout=300, poll=0.05)
+            assert status.status.value == "complete", status
+        stop.set()
+        sampler.join()
+        ended = time.time()
+
+        def first_seen_running(instance_id: str) -> float | None:
+            return next(
+                (s["t"] for s in samples if s["t"] >= event_at and instance_id in s["ids"]), None
+            )
+
+        waiter_starts = [first_seen_running(w.id) for w in waiters]
+        backlog_starts = [first_seen_running(b) for b in queued_at_event]
+        inversions = sum(
+            1
+            for ws in waiter_starts
+            for bs in backlog_starts
+            if ws is not None and bs is not None and bs < ws
+        )
+        max_running = max(s["running"] for s in samples)
+        max_live = max(s["live_actors"] for s in samples)
+        max_running_plus_waiting = max(s["running"] + s["waiting"] for s in samples)
+        busy = [s for s in samples if s["queued"] > 0]
+        utilisation_backlogged = (
+            sum(min(s["running"], k) for s in busy) / (k * len(busy)) if busy else None
+        )
+        utilisation_overall = sum(s["running"] for s in samples) / (k * len(samples))
+        checks = {
+            "running_never_above_k": max_running <= k and max_live <= k,
+            "waiting_hold_no_slots": max_running_plus_waiting > k,
+            "resumed_before_newly_queued": inversions == 0
+            and bool(queued_at_event)
+            and all(ws is not None for ws in waiter_starts),
+        }
+        record = self._emit(
+            "concurrency",
+            k=k,
+            instances=len(first) + len(backlog),
+            samples=len(samples),
+            seconds=ended - began,
+            max_running=max_running,
+            max_live_actors=max_live,
+            max_running_plus_waiting=max_running_plus_waiting,
+            backlog_queued_at_resume=len(queued_at_event),
+            priority_inversions=inversions,
+            slot_utilisation_while_backlogged=utilisation_backlogged,
+            slot_utilisation_overall=utilisation_overall,
+            checks=checks,
+            timeline=[
+                [round(s["t"] - began, 3), s["running"], s["waiting"], s["queued"]] for s in samples
+            ],
+        )
+        failed = [name for name, ok in checks.items() if not ok]
+        if failed:
+            raise AssertionError(f"concurrency harness failed {failed}: {record}")
+        return record
+
+    # -- hibernation scale -----------------------------------------------------------
+
+    def hibernation(self, instances_per_second: float) -> dict[str, Any]:
+        """N instances asleep: no live actors, supervisor memory, disk, wake precision.
+
+        Every instance must reach its sleep (one actor start each) before the
+        alarm, which is set from the measured start rate with a margin.
+        """
+        n = self.sizes.hibernating
+        self.configure(max_running=32)
+        supervisor_pid = ray.get(self.engine.supervisor.pid.remote())  # type: ignore[union-attr]
+        supervisor = psutil.Process(supervisor_pid)
+        rss_before = supervisor.memory_info().rss
+        registry = Path(self.storage) / "registry.duckdb"
+        registry_before = disk_bytes(registry.parent) - disk_bytes(Path(self.storage) / "journals")
+        reach_estimate = n / max(instances_per_second, 0.1)
+        until = time.time() + 1.5 * reach_estimate + 10
+        workflow = self.client.workflow("sleeper")
+        began = time.perf_counter()
+        created: list[Any] = []
+        for chunk in range(0, n, BATCH):
+            created += workflow.create_batch(
+                [{"params": {"until": until}} for _ in range(min(BATCH, n - chunk))]
+            )
+        create_seconds = time.perf_counter() - began
+        wait_until(
+            lambda: self._count("sleeper", "waiting") >= n,
+            timeout=until - time.time(),
+            interval=0.2,
+            what=f"{n} instances hibernated",
+        )
+        hibernated_seconds = time.perf_counter() - began
+        stats = self.engine.stats()  # type: ignore[union-attr]
+        rss_after = supervisor.memory_info().rss
+        journals = disk_bytes(Path(self.storage) / "journals" / "sleeper")
+        registry_after = disk_bytes(registry.parent) - disk_bytes(Path(self.storage) / "journals")
+        log(f"hibernation: {n} asleep, alarm in {until - time.time():.0f}s")
+        wait_until(
+            lambda: self._count("sleeper", "complete") >= n,
+            timeout=until - time.time() + max(600.0, n * 5.0),
+            interval=0.2,
+            what=f"{n} instances woke and completed",
+        )
+        woke_all = time.time() - until
+        lateness = [float(i.status().output) - until for i in created]
+        return self._emit(
+            "hibernation",
+            instances=n,
+            create_api_seconds=create_seconds,
+            seconds_until_all_hibernated=hibernated_seconds,
+            live_actors_while_asleep=stats["live_actors"],
+            supervisor_rss_bytes=rss_after,
+            supervisor_rss_delta_bytes_per_instance=(rss_after - rss_before) / n,
+            journal_disk_bytes_per_instance=journals / n,
+            registry_disk_bytes_per_instance=(registry_after - registry_before) / n,
+            wake_lateness_seconds=summary(lateness),
+            all_complete_after_alarm_seconds=woke_all,
+        )
+
+    # -- event latency ---------------------------------------------------------------
+
+    def event_latency(self, hibernated: bool, transport: str) -> dict[str, Any]:
+        """send_event -> the workflow's next step starts, for a live or hibernated wait."""
+        client = self.client if transport == "ray" else self.http
+        assert client is not None
+        latencies = []
+        for _ in range(self.sizes.event_runs):
+            instance = self.client.workflow("waiter").create()
+            if hibernated:
+                wait_until(
+                    lambda i=instance: i.status().status.value == "waiting",
+                    timeout=60,
+                    interval=0.02,
+                    what="waiter hibernated",
+                )
+            else:
+                wait_until(
+                    lambda i=instance: any(s.type == "waitForEvent" for s in i.describe().steps),
+                    timeout=60,
+                    interval=0.01,
+                    what="waiter waiting",
+                )
+            handle = client.workflow("waiter").get(instance.id)
+            sent = time.time()
+            handle.send_event("go", {})
+            status = self._wait_final(instance, timeout=60)
+            latencies.append(float(status.output) - sent)
+        return self._emit(
+            "event_latency",
+            state="hibernated" if hibernated else "live",
+            transport=transport,
+            seconds=summary(latencies),
+        )
+
+
+def run(sizes: Sizes, storage: Path, records: list[dict[str, Any]]) -> None:
+    """Every pyflow workload, in an order where earlier ones do not load later ones."""
+    bench = PyflowBench(sizes, storage, records)
+    bench.start()
+    try:
+        log("pyflow: bare Ray baseline")
+        bench.baseline()
+        log("pyflow: per-step overhead")
+        bench.step_overhead()
+        log("pyflow: start latency")
+        bench.start_latency()
+        bench.start_gateway()
+        for hibernated in (False, True):
+            for transport in ("ray", "http"):
+                log(f"pyflow: event latency hibernated={hibernated} via {transport}")
+                bench.event_latency(hibernated, transport)
+        log("pyflow: concurrency harness")
+        bench.concurrency()
+        rates = []
+        for k in sizes.throughput_k:
+            log(f"pyflow: throughput K={k}")
+            rates.append(bench.throughput(k)["instances_per_second"])
+        log(f"pyflow: hibernation scale ({sizes.hibernating})")
+        bench.hibernation(max(rates))
+        for transport in ("ray", "http"):
+            log(f"pyflow: creates via {transport}")
+            bench.creates(transport)
+    finally:
+        bench.stop()

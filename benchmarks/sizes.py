@@ -1,0 +1,45 @@
+"""How big each workload is in each mode (``--quick``, default, ``--full``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Sizes:
+    mode: str
+    steps: int = 200  # per-step overhead: sequential no-op steps in one instance
+    start_runs: int = 30  # start latency: sequential create -> complete runs
+    throughput_instances: int = 1000  # per concurrency limit K
+    throughput_steps: int = 3
+    throughput_k: tuple[int, ...] = (2, 8, 32)
+    creates: int = 1000  # creates alone (create_batch, 100 per call)
+    concurrency_k: int = 4  # concurrency harness: running slots
+    concurrency_each: int = 4  # instances of each kind (cpu, sleep, wait) before the backlog
+    concurrency_backlog: int = 8  # new CPU instances queued behind them
+    hibernating: int = 10_000  # hibernation scale
+    event_runs: int = 20  # event latency: runs per (live | hibernated) x (handle | HTTP)
+    baseline_runs: int = 30  # bare Ray actor create+call+kill
+    cluster_instances: int = 60  # throughput on 3 nodes vs 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+QUICK = Sizes(
+    mode="quick",
+    start_runs=8,
+    throughput_instances=16,
+    creates=500,
+    concurrency_each=3,
+    concurrency_backlog=6,
+    hibernating=30,
+    event_runs=4,
+    baseline_runs=10,
+    cluster_instances=12,
+)
+DEFAULT = Sizes(mode="default")
+FULL = Sizes(mode="full", hibernating=100_000)
+
+MODES = {"quick": QUICK, "default": DEFAULT, "full": FULL}
