@@ -44,6 +44,8 @@ def dumps(value: Any, *, what: str = "value") -> str:
         return json.dumps(value, default=_default, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise NotSerializable(f"{what} is not JSON-serializable: {exc}") from None
+    except RecursionError:
+        raise NotSerializable(f"{what} is nested too deeply to be serialized as JSON") from None
 
 
 def loads(text: str | None) -> Any:

@@ -131,6 +131,8 @@ async def read_json(request: Request, max_bytes: int) -> Any:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValidationError(f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ValidationError("request body is nested too deeply: flatten the JSON") from None
 
 
 def parse_request(model: type[_Request], data: Any, what: str) -> Any:
