@@ -26,7 +26,7 @@ import os
 import secrets
 from collections.abc import Mapping
 
-from fastapi import Request
+from fastapi import Path, Request
 
 from pyflow_actors.config import EngineConfig, TokenSpec
 from pyflow_actors.errors import ConfigError, Forbidden, Unauthorized
@@ -112,9 +112,11 @@ class TokenStore:
         return match
 
 
-async def require_token(request: Request) -> TokenSpec:
+async def require_token(
+    request: Request,
+    # Declared (not only read from the path) so that the OpenAPI schema names it.
+    account_id: str = Path(description="the account id the token must be scoped to"),
+) -> TokenSpec:
     """FastAPI dependency: runs before any other parameter of an account route is read."""
     store: TokenStore = request.app.state.tokens
-    return store.authorize(
-        request.headers.get("authorization"), request.path_params.get("account_id", "")
-    )
+    return store.authorize(request.headers.get("authorization"), account_id)
