@@ -561,7 +561,10 @@ def dev(
 
     where = f"Ray cluster at {address}" if address else "local Ray"
     err.print(f"starting the engine ({where})...", style="dim")
-    engine = start_local(engine_config, ray_address=address)
+    try:
+        engine = start_local(engine_config, ray_address=address)
+    except PyflowError as exc:  # e.g. storage.unavailable: a read-only or full folder
+        raise fail(f"{exc.code}: {exc.message}") from None
     # start_local (Ray) may install its own handlers; ours must be the ones uvicorn restores.
     signal.signal(signal.SIGINT, _ignore)
     signal.signal(signal.SIGTERM, _ignore)

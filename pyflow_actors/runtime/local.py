@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import ray
@@ -21,6 +22,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from ..client.api import AsyncClient, Client
 from ..client.ray_transport import RayTransport
 from ..config import EngineConfig, WorkflowSpec, add_code_paths, load_config
+from ..storage.duck import storage_unavailable
 from .supervisor import SUPERVISOR_NAME, Supervisor
 
 
@@ -79,6 +81,8 @@ def start_local(
     else:
         engine_config = load_config(config, workflows=specs, **overrides)
     add_code_paths(engine_config.code_paths)
+    if ray_address is None:  # joining a cluster: the storage is the cluster's to check
+        _check_storage(engine_config.storage)
 
     started_ray = False
     if not ray.is_initialized():
@@ -120,6 +124,18 @@ def _on_head_node() -> dict[str, Any]:
         return {"resources": {HEAD_NODE_RESOURCE: 0.001}}
     here = ray.get_runtime_context().get_node_id()
     return {"scheduling_strategy": NodeAffinitySchedulingStrategy(here, soft=True)}
+
+
+def _check_storage(storage: os.PathLike[str]) -> None:
+    """Fail at once, with a clear error, when the storage folder cannot be written."""
+    folder = Path(storage)
+    probe = folder / f".pyflow-probe-{os.getpid()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise storage_unavailable(exc, folder) or exc from None
 
 
 def _specs(workflows: dict[str, type] | list[WorkflowSpec] | None) -> list[WorkflowSpec]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import subprocess
 import time
@@ -25,6 +26,7 @@ from pyflow_actors.errors import StorageUnavailable
 from pyflow_actors.runtime.local import LocalEngine, start_local
 from pyflow_actors.storage.journal import journal_path
 from tests.api.conftest import ServerThread
+from tests.api.test_cli_dev import free_port, pyflow_command
 from tests.conftest import TEST_WORKFLOWS, wait_for
 from tests.faults.conftest import record_figures
 from tests.workflows import ledger_lines
@@ -188,10 +190,12 @@ def test_stale_registry_is_corrected_by_the_journals(tmp_path, ledger):
 
 
 @contextlib.contextmanager
-def tmpfs(path: Path, size: str) -> Iterator[Path]:
+def tmpfs(path: Path, size: str, *, read_only: bool = False) -> Iterator[Path]:
+    """A small filesystem of its own at ``path`` (root only: skips elsewhere)."""
     path.mkdir(parents=True)
+    options = f"size={size}" + (",ro" if read_only else "")
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True
     )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small filesystem here: {mounted.stderr.decode().strip()}")
@@ -282,3 +286,25 @@ def test_full_storage_refuses_new_work_with_503_and_loses_nothing_accepted(tmp_p
         finally:
             http.close()
             server.stop()
+
+
+def test_read_only_storage_is_a_clear_error_at_start(tmp_path):
+    namespace = f"faults-{uuid.uuid4().hex[:6]}"
+    with tmpfs(tmp_path / "ro", "1m", read_only=True) as storage:
+        config = EngineConfig(storage=storage / "state", namespace=namespace)
+        with pytest.raises(StorageUnavailable, match="Read-only file system"):
+            start_local(config)
+        assert _gone(namespace)  # nothing was started
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYFLOW_", "RAY_"))}
+        dev = subprocess.run(
+            [*pyflow_command(), "dev", "--port", str(free_port()), "--storage", str(storage)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert dev.returncode == 1
+    assert "storage.unavailable" in dev.stderr and "Read-only file system" in dev.stderr
+    assert "Traceback" not in dev.stderr
+    record_figures("read-only storage at start", refused_starts=2, lost=0)
