@@ -18,6 +18,7 @@ TEST_WORKFLOWS = {
     "parent": w.Parent,
     "timed": w.Timed,
     "collector": w.Collector,
+    "producer": w.Producer,
 }
 
 

@@ -137,3 +137,31 @@ class Collector(WorkflowEntrypoint):
                 lambda: append_line(p["ledger"], f"{event['instanceId']} collected {len(got)}")
             )
         return got
+
+
+class Producer(WorkflowEntrypoint):
+    """params: {kind, duration?}: a step returns something hostile, or sleeps for `duration`."""
+
+    async def run(self, event, step):
+        p = event["payload"]
+        kind = p["kind"]
+        if kind == "sleep":
+            await step.sleep("nap", p["duration"])
+            return "slept"
+        if kind == "huge-result":
+            return "r" * (2 << 20)  # run()'s own output over the 1 MiB limit
+        make = {
+            "huge": lambda: "x" * (2 << 20),
+            "object": lambda: object(),
+            "set": lambda: {1, 2},
+            "nan": lambda: float("nan"),
+            "deep": lambda: _nested(5000),
+        }[kind]
+        return await step.do("make")(make)
+
+
+def _nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
