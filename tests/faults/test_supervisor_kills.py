@@ -207,3 +207,20 @@ def _alive_new_pid(engine, old: int) -> int | None:
     except (ray.exceptions.RayError, TimeoutError):
         return None
     return pid if pid != old else None
+
+
+def test_event_sent_by_binding_name_survives_a_supervisor_kill(engine, client):
+    """An event buffered in the registry (its instance paused) is found again after a
+    restart, whichever name of the workflow (name or binding) the sender used."""
+    instance = client.workflow("collector").create(
+        id=f"sk-bind-{uuid.uuid4().hex[:6]}", params={"n": 1}
+    )
+    wait_for(lambda: instance.status().status.value == "waiting", 30)
+    instance.pause()
+    client.workflow("COLLECTOR").get(instance.id).send_event("item", "by binding")
+    old = _supervisor_pid(engine)
+    os.kill(old, signal.SIGKILL)
+    wait_for(lambda: _alive_new_pid(engine, old), 60, 0.1)
+    instance.resume()
+    info = instance.wait(30)
+    assert (info.status.value, info.output) == ("complete", ["by binding"])
