@@ -224,3 +224,18 @@ def test_event_sent_by_binding_name_survives_a_supervisor_kill(engine, client):
     instance.resume()
     info = instance.wait(30)
     assert (info.status.value, info.output) == ("complete", ["by binding"])
+
+
+def test_a_send_event_retried_with_its_id_is_delivered_once(engine, client):
+    """What the Ray transport does when a supervisor dies between committing an event
+    and answering: it sends it again with the same event id."""
+    instance = client.workflow("collector").create(
+        id=f"sk-retry-{uuid.uuid4().hex[:6]}", params={"n": 2}
+    )
+    send = engine.supervisor.send_event.remote
+    ray.get(send("collector", instance.id, "item", "first", "event-1"))
+    ray.get(send("collector", instance.id, "item", "first", "event-1"))  # still buffered
+    wait_for(lambda: instance.describe().steps and instance.describe().steps[0].finished, 30)
+    ray.get(send("collector", instance.id, "item", "first", "event-1"))  # already delivered
+    ray.get(send("collector", instance.id, "item", "second", "event-2"))
+    assert instance.wait(30).output == ["first", "second"]
