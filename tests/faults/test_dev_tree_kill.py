@@ -17,7 +17,7 @@ from tests.conftest import wait_for
 from tests.faults.conftest import ROOT, kill_tree, record_figures
 from tests.workflows import ledger_lines
 
-pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.ray, pytest.mark.timeout(300), pytest.mark.slow]
 
 SCENARIO = "kill -9 of the pyflow dev process tree, restart on the same storage"
 SLEEP_SECONDS, WAKE_TOLERANCE = 6.0, 5.0
@@ -37,7 +37,7 @@ def test_kill_9_of_pyflow_dev_tree_then_restart_continues_everything(tmp_path):
         + '[engine]\nstorage = "state"\nhibernate_after = "1 second"\nmax_running = 2\n'
         + f"code_paths = [{str(ROOT)!r}]\n".replace("'", '"')
     )
-    long = {"ledger": ledger, "steps": 4, "step_seconds": 1.5}
+    long = {"ledger": ledger, "steps": 4, "step_seconds": 1.0}
     ledgers = {
         "run-a": long,
         "run-b": long,

@@ -17,7 +17,7 @@ from tests.conftest import wait_for
 from tests.faults.conftest import FIGURES, check_ledger_steps, record_figures, wait_all_final
 from tests.workflows import ledger_lines
 
-pytestmark = [pytest.mark.ray, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.ray, pytest.mark.timeout(240), pytest.mark.slow]
 
 INSTANCES, STEPS, KILLS = 20, 10, 16
 SCENARIO = "kill -9 of instance actors"

@@ -19,7 +19,7 @@ import pytest
 from tests.faults.conftest import ROOT, record_figures
 from tests.workflows import ledger_lines
 
-pytestmark = [pytest.mark.ray, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.ray, pytest.mark.timeout(240), pytest.mark.slow]
 
 SCENARIO = "worker node removed from a 3-node Ray cluster"
 INSTANCES, STEPS = 6, 8

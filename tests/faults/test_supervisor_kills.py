@@ -61,6 +61,7 @@ def _supervisor_pid(engine) -> int:
     return ray.get(engine.supervisor.pid.remote(), timeout=60)
 
 
+@pytest.mark.slow
 def test_kill_9_of_supervisor_while_gateway_traffic_arrives(engine, client, fault_gateway, ledger):
     prefix = f"sk-{uuid.uuid4().hex[:6]}"
     started = time.monotonic()
