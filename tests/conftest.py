@@ -17,8 +17,8 @@ TEST_WORKFLOWS = {
     "flaky": w.Flaky,
     "parent": w.Parent,
     "timed": w.Timed,
-    "collector": w.Collector,
-    "producer": w.Producer,
+    "gather": w.Collector,
+    "maker": w.Producer,
 }
 
 

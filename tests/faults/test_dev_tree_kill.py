@@ -30,7 +30,7 @@ def test_kill_9_of_pyflow_dev_tree_then_restart_continues_everything(tmp_path):
             f'[[workflows]]\nname = "{name}"\nclass_name = "tests.workflows:{cls}"\n\n'
             for name, cls in [
                 ("ledger", "Ledger"),
-                ("collector", "Collector"),
+                ("gather", "Collector"),
                 ("waiter", "Waiter"),
             ]
         )
@@ -52,7 +52,7 @@ def test_kill_9_of_pyflow_dev_tree_then_restart_continues_everything(tmp_path):
         # Waiters first (they hold a running slot until they hibernate), then the
         # sleeper, then ledgers: two run, two queue behind max_running = 2, one is paused.
         for workflow, instance_id, params in [
-            ("collector", "collect", {"n": 2, "ledger": ledger}),
+            ("gather", "collect", {"n": 2, "ledger": ledger}),
             ("waiter", "waiter", {"type": "go", "timeout": "1 hour"}),
         ]:
             body = {"instance_id": instance_id, "params": params}
@@ -63,9 +63,9 @@ def test_kill_9_of_pyflow_dev_tree_then_restart_continues_everything(tmp_path):
             assert created.status_code == 201, created.text
         paused = first.api("PATCH", "/ledger/instances/paused-e/status", json={"status": "pause"})
         assert paused.status_code == 200, paused.text
-        wait_for(lambda: first.status("collector", "collect") == "waiting", 60, 0.2)
+        wait_for(lambda: first.status("gather", "collect") == "waiting", 60, 0.2)
         # Accepted before the crash: buffered in the registry or journaled.
-        sent = first.api("POST", "/collector/instances/collect/events/item", json={"n": 1})
+        sent = first.api("POST", "/gather/instances/collect/events/item", json={"n": 1})
         assert sent.status_code == 200, sent.text
         wait_for(lambda: first.status("ledger", "sleeper") == "waiting", 60, 0.2)
         wait_for(lambda: first.status("waiter", "waiter") == "waiting", 60, 0.2)
@@ -91,18 +91,18 @@ def test_kill_9_of_pyflow_dev_tree_then_restart_continues_everything(tmp_path):
             "PATCH", "/ledger/instances/paused-e/status", json={"status": "resume"}
         )
         assert resumed.status_code == 200, resumed.text
-        sent = second.api("POST", "/collector/instances/collect/events/item", json={"n": 2})
+        sent = second.api("POST", "/gather/instances/collect/events/item", json={"n": 2})
         assert sent.status_code == 200, sent.text
         sent = second.api("POST", "/waiter/instances/waiter/events/go", json="after the crash")
         assert sent.status_code == 200, sent.text
 
         def finished() -> bool:
-            pairs = [("ledger", i) for i in ledgers] + [("collector", "collect")]
+            pairs = [("ledger", i) for i in ledgers] + [("gather", "collect")]
             return all(second.status(w, i) == "complete" for w, i in pairs + [("waiter", "waiter")])
 
         wait_for(finished, 150, 0.3)
         outputs = {i: second.api("GET", f"/ledger/instances/{i}").json()["result"] for i in ledgers}
-        collected = second.api("GET", "/collector/instances/collect").json()["result"]
+        collected = second.api("GET", "/gather/instances/collect").json()["result"]
         waited = second.api("GET", "/waiter/instances/waiter").json()["result"]
         lost = sum(outputs[i]["output"] != (6 if i != "sleeper" else 1) for i in ledgers)
         lost += collected["output"] != [{"n": 1}, {"n": 2}]

@@ -200,7 +200,7 @@ HOSTILE_RUNS = {
 
 
 def test_hostile_step_outputs_and_durations_error_that_instance_clearly(client):
-    producer = client.workflow("producer")
+    producer = client.workflow("maker")
     started = time.monotonic()
     instances = {
         case: producer.create(params=params) for case, (params, _, _) in HOSTILE_RUNS.items()
@@ -220,7 +220,7 @@ def test_hostile_step_outputs_and_durations_error_that_instance_clearly(client):
 def test_a_flood_of_events_to_one_instance_is_delivered_exactly_once(client, fault_gateway):
     n, senders = 200, 8
     instance_id = f"flood-{uuid.uuid4().hex[:6]}"
-    client.workflow("collector").create(id=instance_id, params={"n": n})
+    client.workflow("gather").create(id=instance_id, params={"n": n})
     codes: list[int] = []
 
     def send(start: int) -> None:
@@ -230,7 +230,7 @@ def test_a_flood_of_events_to_one_instance_is_delivered_exactly_once(client, fau
             timeout=60,
         ) as http:
             for k in range(start, n, senders):
-                url = f"/collector/instances/{instance_id}/events/item"
+                url = f"/gather/instances/{instance_id}/events/item"
                 codes.append(http.post(url, json={"k": k}).status_code)
 
     threads = [threading.Thread(target=send, args=(s,)) for s in range(senders)]
@@ -240,7 +240,7 @@ def test_a_flood_of_events_to_one_instance_is_delivered_exactly_once(client, fau
     for thread in threads:
         thread.join(90)
     assert codes == [200] * n
-    info = client.workflow("collector").get(instance_id).wait(90)
+    info = client.workflow("gather").get(instance_id).wait(90)
     got = sorted(e["k"] for e in info.output)
     record_figures(
         "flood of events to one instance",

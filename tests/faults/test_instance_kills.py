@@ -107,12 +107,12 @@ def test_events_arriving_while_instance_actors_are_killed_are_delivered_once_in_
     prefix = f"ek-{uuid.uuid4().hex[:6]}"
     ids = [f"{prefix}-{n}" for n in range(collectors)]
     for instance_id in ids:
-        client.workflow("collector").create(id=instance_id, params={"n": each})
+        client.workflow("gather").create(id=instance_id, params={"n": each})
     started = time.monotonic()
     sent: list[tuple[str, int]] = []
 
     def send() -> None:
-        handles = {i: client.workflow("collector").get(i) for i in ids}
+        handles = {i: client.workflow("gather").get(i) for i in ids}
         for k in range(each):
             for instance_id in ids:
                 handles[instance_id].send_event("item", {"k": k})
@@ -125,14 +125,14 @@ def test_events_arriving_while_instance_actors_are_killed_are_delivered_once_in_
     deadline = time.monotonic() + 90
     while sender.is_alive() or sum(kills.values()) < kills_wanted:
         assert time.monotonic() < deadline, f"only {sum(kills.values())} kills landed"
-        victim = _kill_one(engine, rng, kills, set(ids), workflow="collector")
+        victim = _kill_one(engine, rng, kills, set(ids), workflow="gather")
         if victim is not None:
             kills[victim] = kills.get(victim, 0) + 1
         time.sleep(rng.uniform(0.1, 0.4))
         if not sender.is_alive() and not ray.get(engine.supervisor.live_instances.remote()):
             break  # all done before enough kills: fail below, do not spin
     sender.join(60)
-    infos = wait_all_final(client, "collector", ids, timeout=120)
+    infos = wait_all_final(client, "gather", ids, timeout=120)
     wrong = {
         i: s.output
         for i, s in infos.items()

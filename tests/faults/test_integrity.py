@@ -119,12 +119,12 @@ def _populate(engine: LocalEngine, ledger: str) -> dict[str, object]:
         "sleeper": c.workflow("ledger").create(
             id="sleeper", params={"ledger": ledger, "steps": 2, "step_seconds": 0.05, "sleep": 6}
         ),
-        "collector": c.workflow("collector").create(id="collector", params={"n": 1}),
+        "gather": c.workflow("gather").create(id="gather", params={"n": 1}),
     }
     wait_for(lambda: made["done"].status().status.value == "complete", 30)
     wait_for(lambda: made["failed"].status().status.value == "errored", 30)
     wait_for(lambda: made["sleeper"].status().status.value == "waiting", 30)
-    wait_for(lambda: made["collector"].status().status.value == "waiting", 30)
+    wait_for(lambda: made["gather"].status().status.value == "waiting", 30)
     return made
 
 
@@ -133,8 +133,8 @@ def _check_recovered(engine: LocalEngine, ledger: str) -> None:
     assert c.workflow("ledger").get("done").status().output == 1
     failed = c.workflow("flaky").get("failed").status()
     assert failed.status.value == "errored" and failed.error.name == "Fatal"
-    c.workflow("collector").get("collector").send_event("item", "after the rebuild")
-    assert c.workflow("collector").get("collector").wait(30).output == ["after the rebuild"]
+    c.workflow("gather").get("gather").send_event("item", "after the rebuild")
+    assert c.workflow("gather").get("gather").wait(30).output == ["after the rebuild"]
     assert c.workflow("ledger").get("sleeper").wait(30).output == 1
     lines = ledger_lines(ledger)
     for instance_id in ("done", "sleeper"):
@@ -235,12 +235,10 @@ def test_full_storage_refuses_new_work_with_503_and_loses_nothing_accepted(tmp_p
             for instance_id in running:
                 body = {"instance_id": instance_id, "params": params}
                 assert http.post("/ledger/instances", json=body).status_code == 201
-            waiter = http.post(
-                "/collector/instances", json={"instance_id": "w", "params": {"n": 2}}
-            )
+            waiter = http.post("/gather/instances", json={"instance_id": "w", "params": {"n": 2}})
             assert waiter.status_code == 201
             wait_for(lambda: len(ledger_lines(ledger)) >= 3, 30)
-            assert http.post("/collector/instances/w/events/item", json=1).status_code == 200
+            assert http.post("/gather/instances/w/events/item", json=1).status_code == 200
 
             filler = fill(storage)
             accepted, refused = [], []
@@ -268,12 +266,12 @@ def test_full_storage_refuses_new_work_with_503_and_loses_nothing_accepted(tmp_p
             assert http.get(f"/ledger/instances/{refused[0]}").status_code == 404
 
             filler.unlink()  # room again
-            sent = http.post("/collector/instances/w/events/item", json=2)
+            sent = http.post("/gather/instances/w/events/item", json=2)
             assert sent.status_code == 200, sent.text
             for instance_id in running + accepted:
                 info = eng.client.workflow("ledger").get(instance_id).wait(90)
                 assert info.status.value == "complete", (info.status, info.error)
-            assert eng.client.workflow("collector").get("w").wait(60).output == [1, 2]
+            assert eng.client.workflow("gather").get("w").wait(60).output == [1, 2]
             lines = ledger_lines(ledger)
             for instance_id in running:
                 assert all(lines.count(f"{instance_id} step-{i}") >= 1 for i in range(6))

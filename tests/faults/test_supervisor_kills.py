@@ -65,7 +65,7 @@ def _supervisor_pid(engine) -> int:
 def test_kill_9_of_supervisor_while_gateway_traffic_arrives(engine, client, fault_gateway, ledger):
     prefix = f"sk-{uuid.uuid4().hex[:6]}"
     started = time.monotonic()
-    ledger_wf, collector_wf = client.workflow("ledger"), client.workflow("collector")
+    ledger_wf, collector_wf = client.workflow("ledger"), client.workflow("gather")
     sleepers = [f"{prefix}-sleep-{n}" for n in range(3)]
     for instance_id in sleepers:
         ledger_wf.create(
@@ -98,7 +98,7 @@ def test_kill_9_of_supervisor_while_gateway_traffic_arrives(engine, client, faul
         for i in created
     ]
     sent = [(c, {"from": c, "n": k}) for k in range(EVENTS_EACH) for c in collectors]
-    events = [(c, "POST", f"/collector/instances/{c}/events/item", body) for c, body in sent]
+    events = [(c, "POST", f"/gather/instances/{c}/events/item", body) for c, body in sent]
     controls = [
         *[(i, "PATCH", f"/ledger/instances/{i}/status", {"status": "pause"}) for i in to_pause],
         *[(i, "PATCH", f"/ledger/instances/{i}/status", {"status": "resume"}) for i in to_pause],
@@ -137,7 +137,7 @@ def test_kill_9_of_supervisor_while_gateway_traffic_arrives(engine, client, faul
     final = wait_all_final(
         client, "ledger", created + sleepers + to_pause + to_terminate, timeout=150
     )
-    final.update(wait_all_final(client, "collector", collectors, timeout=60))
+    final.update(wait_all_final(client, "gather", collectors, timeout=60))
     wrong: dict[str, Any] = {}
     for instance_id in created:
         if (final[instance_id].status.value, final[instance_id].output) != ("complete", 3):
@@ -213,12 +213,12 @@ def _alive_new_pid(engine, old: int) -> int | None:
 def test_event_sent_by_binding_name_survives_a_supervisor_kill(engine, client):
     """An event buffered in the registry (its instance paused) is found again after a
     restart, whichever name of the workflow (name or binding) the sender used."""
-    instance = client.workflow("collector").create(
+    instance = client.workflow("gather").create(
         id=f"sk-bind-{uuid.uuid4().hex[:6]}", params={"n": 1}
     )
     wait_for(lambda: instance.status().status.value == "waiting", 30)
     instance.pause()
-    client.workflow("COLLECTOR").get(instance.id).send_event("item", "by binding")
+    client.workflow("GATHER").get(instance.id).send_event("item", "by binding")
     old = _supervisor_pid(engine)
     os.kill(old, signal.SIGKILL)
     wait_for(lambda: _alive_new_pid(engine, old), 60, 0.1)
@@ -230,13 +230,13 @@ def test_event_sent_by_binding_name_survives_a_supervisor_kill(engine, client):
 def test_a_send_event_retried_with_its_id_is_delivered_once(engine, client):
     """What the Ray transport does when a supervisor dies between committing an event
     and answering: it sends it again with the same event id."""
-    instance = client.workflow("collector").create(
+    instance = client.workflow("gather").create(
         id=f"sk-retry-{uuid.uuid4().hex[:6]}", params={"n": 2}
     )
     send = engine.supervisor.send_event.remote
-    ray.get(send("collector", instance.id, "item", "first", "event-1"))
-    ray.get(send("collector", instance.id, "item", "first", "event-1"))  # still buffered
+    ray.get(send("gather", instance.id, "item", "first", "event-1"))
+    ray.get(send("gather", instance.id, "item", "first", "event-1"))  # still buffered
     wait_for(lambda: instance.describe().steps and instance.describe().steps[0].finished, 30)
-    ray.get(send("collector", instance.id, "item", "first", "event-1"))  # already delivered
-    ray.get(send("collector", instance.id, "item", "second", "event-2"))
+    ray.get(send("gather", instance.id, "item", "first", "event-1"))  # already delivered
+    ray.get(send("gather", instance.id, "item", "second", "event-2"))
     assert instance.wait(30).output == ["first", "second"]
