@@ -14,13 +14,15 @@ import pytest
 from service.schemas import parse_iso
 from tests.api.test_cli_dev import DevServer
 from tests.conftest import wait_for
-from tests.faults.conftest import ROOT, kill_tree, record_figures
+from tests.faults.conftest import FIGURES, ROOT, kill_tree, record_figures
 from tests.workflows import ledger_lines
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(300), pytest.mark.slow]
 
 SCENARIO = "kill -9 of the pyflow dev process tree, restart on the same storage"
-SLEEP_SECONDS, WAKE_TOLERANCE = 6.0, 5.0
+# After the restart the sleeper shares max_running = 2 with the two instances the
+# kill interrupted, and a first actor on a loaded 2-core machine takes seconds.
+SLEEP_SECONDS, WAKE_TOLERANCE = 6.0, 10.0
 
 
 def test_kill_9_of_pyflow_dev_tree_then_restart_continues_everything(tmp_path):
@@ -137,6 +139,7 @@ def test_kill_9_of_pyflow_dev_tree_then_restart_continues_everything(tmp_path):
         due = max(slept_at + SLEEP_SECONDS, restarted_at)
         assert woke >= slept_at + SLEEP_SECONDS, (woke, slept_at)
         assert woke <= due + WAKE_TOLERANCE, (woke, due, killed_at)
+        record_figures(SCENARIO, **FIGURES[SCENARIO], wake_after_due_s=round(woke - due, 1))
     finally:
         second.stop(15)  # SIGTERM: a clean stop this time
         second.kill()
