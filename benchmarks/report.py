@@ -167,6 +167,7 @@ def rows(records: list[Record], sizes: Sizes) -> list[dict[str, Any]]:
         "count",
         get(hib, "live_actors_while_asleep"),
         get(dhib, "threads_while_asleep"),
+        f"ours: {_fmt(get(hib, 'asleep_before_alarm'))} of {n} hibernated before the alarm; "
         "DBOS keeps a thread per sleeping workflow",
     )
     add(
@@ -360,7 +361,8 @@ def plots(records: list[Record], sizes: Sizes, out: Path) -> list[Path]:
         axes.set_xlabel("concurrency limit K")
         axes.set_ylabel("instances / s")
         axes.set_title(f"{sizes.throughput_instances} instances x {sizes.throughput_steps} steps")
-        axes.legend(fontsize=7)
+        if axes.get_lines():
+            axes.legend(fontsize=7)
 
     save("throughput.png", draw_throughput)
 

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,18 @@ from .measure import emit, log
 from .sizes import MODES, Sizes
 
 RESULTS = Path(__file__).resolve().parent / "results"
+ALL_WORKLOADS = (
+    "baseline",
+    "steps",
+    "start",
+    "events",
+    "concurrency",
+    "throughput",
+    "hibernation",
+    "creates",
+    "dbos",
+    "cluster",
+)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -84,10 +96,31 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--quick", action="store_true", help="small sizes (under 5 minutes)")
     size.add_argument("--full", action="store_true", help="100,000 hibernating instances")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
-    parser.add_argument("--no-dbos", action="store_true", help="skip the DBOS peer")
-    parser.add_argument("--no-cluster", action="store_true", help="skip the 3-node cluster")
+    parser.add_argument(
+        "--only",
+        help=f"comma-separated workloads to run, of: {','.join(ALL_WORKLOADS)} (default: all)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SIZE=N",
+        help="override a size, e.g. --set hibernating=1000 (see benchmarks/sizes.py)",
+    )
     args = parser.parse_args(argv)
     sizes: Sizes = MODES["quick" if args.quick else "full" if args.full else "default"]
+    only = frozenset(args.only.split(",")) if args.only else None
+    if only is not None and not only <= set(ALL_WORKLOADS):
+        parser.error(f"unknown workload(s) {sorted(only - set(ALL_WORKLOADS))}")
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        if key not in sizes.as_dict() or key in ("mode", "throughput_k"):
+            parser.error(f"--set {item}: no such size")
+        overrides[key] = int(value)
+    if overrides:
+        label = "-".join(f"{k}{v}" for k, v in sorted(overrides.items()))
+        sizes = replace(sizes, mode=f"{sizes.mode}-{label}", **overrides)
     args.out.mkdir(parents=True, exist_ok=True)
     records: list[dict[str, Any]] = []
     began = time.time()
@@ -99,15 +132,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from . import pyflow_bench
 
-        pyflow_bench.run(sizes, work / "pyflow", records)
-        if not args.no_dbos:
+        if only is None or only & set(pyflow_bench.WORKLOADS):
+            pyflow_bench.run(sizes, work / "pyflow", records, only)
+        if only is None or "dbos" in only:
             log("dbos: starting the peer in a subprocess")
             run_subprocess(
-                ["benchmarks.dbos_bench", json.dumps(asdict(sizes)), str(work / "dbos")],
+                [
+                    "benchmarks.dbos_bench",
+                    json.dumps(asdict(sizes)),
+                    str(work / "dbos"),
+                    json.dumps(
+                        sorted((only or set()) - {"dbos", "cluster"} or pyflow_bench.WORKLOADS)
+                    ),
+                ],
                 records,
                 log_file,
             )
-        if not args.no_cluster:
+        if only is None or "cluster" in only:
             for nodes in (1, 3):
                 log(f"cluster: throughput on {nodes} node(s)")
                 run_subprocess(
