@@ -76,10 +76,6 @@ def api(fault_gateway) -> Iterator[httpx.Client]:
         yield client
 
 
-def step_lines(ledger: str, instance_id: str, step: int) -> int:
-    return ledger_lines(ledger).count(f"{instance_id} step-{step}")
-
-
 def check_ledger_steps(client, ledger: str, instance_ids: list[str], steps: int) -> dict[str, int]:
     """Every step's line is in the ledger; no committed step ran again.
 
