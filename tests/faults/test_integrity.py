@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import time
 import uuid
@@ -306,3 +307,32 @@ def test_read_only_storage_is_a_clear_error_at_start(tmp_path):
     assert "storage.unavailable" in dev.stderr and "Read-only file system" in dev.stderr
     assert "Traceback" not in dev.stderr
     record_figures("read-only storage at start", refused_starts=2, lost=0)
+
+
+def test_supervisor_killed_while_storage_is_full_comes_back_and_loses_nothing(tmp_path, ledger):
+    namespace = f"faults-{uuid.uuid4().hex[:6]}"
+    with tmpfs(tmp_path / "small", "16m") as storage, side_engine(storage, namespace) as eng:
+        ledger_wf = eng.client.workflow("ledger")
+        params = {"ledger": ledger, "steps": 4, "step_seconds": 0.3}
+        running = [ledger_wf.create(id=f"run-{n}", params=params) for n in range(2)]
+        sleeper = ledger_wf.create(
+            id="sleeper", params={"ledger": ledger, "steps": 2, "step_seconds": 0.05, "sleep": 2}
+        )
+        wait_for(lambda: sleeper.status().status.value == "waiting", 30)
+        filler = fill(storage)
+        old = ray.get(eng.supervisor.pid.remote())
+        os.kill(old, signal.SIGKILL)
+
+        def restarted() -> bool:
+            try:
+                return ray.get(eng.supervisor.pid.remote(), timeout=5) != old
+            except (ray.exceptions.RayError, TimeoutError):
+                return False
+
+        wait_for(restarted, 60, 0.2)
+        assert {i.id for i in ledger_wf.list().instances} == {"run-0", "run-1", "sleeper"}
+        filler.unlink()
+        for instance in (*running, sleeper):
+            info = instance.wait(60)
+            assert info.status.value == "complete", (info.status, info.error)
+    record_figures("supervisor kill -9 on full storage", supervisor_kills=1, kills=1, lost=0)
