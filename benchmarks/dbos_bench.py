@@ -15,6 +15,7 @@ sleeping workflow is a sleeping thread), so those rows have no DBOS column.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -228,3 +229,8 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    # DBOS runs workflows in non-daemon threads; the creates benchmark leaves
+    # one asleep for an hour, and the interpreter would wait for it at exit.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
