@@ -1,0 +1,40 @@
+"""The benchmark harness's arithmetic and report table (no Ray, no DBOS, no plots)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from benchmarks.measure import percentile, summary
+from benchmarks.report import markdown, rows
+from benchmarks.sizes import QUICK
+
+
+def test_percentile_interpolates_and_handles_no_values():
+    assert percentile([], 50) is None
+    assert percentile([3.0], 99) == 3.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
+    assert percentile([0.0, 10.0], 99) == 9.9
+    assert summary([2.0, 1.0, 3.0])["p50"] == 2.0
+
+
+def test_ratios_are_ours_over_dbos_and_over_bare_ray():
+    sizes = replace(QUICK, throughput_k=(2,))
+    records = [
+        {"suite": "ray", "workload": "bare_actor", "seconds": {"p50": 0.5}},
+        {"suite": "pyflow", "workload": "step_overhead", "ms_per_step": 6.0},
+        {"suite": "dbos", "workload": "step_overhead", "ms_per_step": 2.0},
+        {"suite": "pyflow", "workload": "start_latency", "seconds": {"p50": 1.0, "p99": 2.0}},
+        {"suite": "pyflow", "workload": "throughput", "k": 2, "instances_per_second": 3.0},
+        {"suite": "dbos", "workload": "throughput", "k": 2, "instances_per_second": 1.5},
+    ]
+    table = {(r["workload"], r["metric"]): r for r in rows(records, sizes)}
+    step = table[("per-step overhead", "200 sequential no-op steps")]
+    assert step["ours_over_dbos"] == 3.0
+    start = table[("start latency", "create -> complete, 1 step, p50")]
+    assert start["ours_over_bare_ray"] == 2.0 and start["ours_over_dbos"] is None
+    throughput = next(r for (w, _), r in table.items() if w == "throughput")
+    assert throughput["ours_over_dbos"] == 2.0
+    text = markdown(records, sizes, rows(records, sizes))
+    assert (
+        "| per-step overhead | 200 sequential no-op steps | ms/step | 6.00 | 2.00 | 3.00x |" in text
+    )
