@@ -519,8 +519,8 @@ def dev(
     address: str | None = typer.Option(
         None,
         help="Join a running Ray cluster instead of starting a local Ray: its address "
-        "(host:port) or 'auto' (the cluster `ray start` runs on this node). Run it on the "
-        "head node: the supervisor is pinned to the node that starts the engine.",
+        "(host:port) or 'auto' (the cluster `ray start` runs on this node). The supervisor "
+        "is placed on the head node; run this there too, next to it.",
     ),
 ) -> None:
     """Start the engine (an embedded local Ray, or in a Ray cluster with --address) and
