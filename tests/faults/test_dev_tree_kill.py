@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
 
 from service.schemas import parse_iso
@@ -18,6 +19,24 @@ from tests.faults.conftest import FIGURES, ROOT, kill_tree, record_figures
 from tests.workflows import ledger_lines
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(300), pytest.mark.slow]
+
+
+def api(server: DevServer, method: str, path: str, **kwargs) -> httpx.Response:
+    """``server.api`` with room for a loaded 2-core machine (90 s, not 30)."""
+    return httpx.request(
+        method,
+        f"{server.url}/client/v4/accounts/local/workflows{path}",
+        headers={"Authorization": f"Bearer {server.token}"},
+        timeout=90,
+        **kwargs,
+    )
+
+
+def status(server: DevServer, workflow: str, instance_id: str) -> str:
+    return api(server, "GET", f"/{workflow}/instances/{instance_id}/status").json()["result"][
+        "status"
+    ]
+
 
 SCENARIO = "kill -9 of the pyflow dev process tree, restart on the same storage"
 # After the restart the sleeper shares max_running = 2 with the two instances the
@@ -58,22 +77,22 @@ def test_kill_9_of_pyflow_dev_tree_then_restart_continues_everything(tmp_path):
             ("waiter", "waiter", {"type": "go", "timeout": "1 hour"}),
         ]:
             body = {"instance_id": instance_id, "params": params}
-            assert first.api("POST", f"/{workflow}/instances", json=body).status_code == 201
+            assert api(first, "POST", f"/{workflow}/instances", json=body).status_code == 201
         for instance_id in ("sleeper", "run-a", "run-b", "queued-c", "queued-d", "paused-e"):
             body = {"instance_id": instance_id, "params": ledgers[instance_id]}
-            created = first.api("POST", "/ledger/instances", json=body)
+            created = api(first, "POST", "/ledger/instances", json=body)
             assert created.status_code == 201, created.text
-        paused = first.api("PATCH", "/ledger/instances/paused-e/status", json={"status": "pause"})
+        paused = api(first, "PATCH", "/ledger/instances/paused-e/status", json={"status": "pause"})
         assert paused.status_code == 200, paused.text
-        wait_for(lambda: first.status("gather", "collect") == "waiting", 60, 0.2)
+        wait_for(lambda: status(first, "gather", "collect") == "waiting", 60, 0.2)
         # Accepted before the crash: buffered in the registry or journaled.
-        sent = first.api("POST", "/gather/instances/collect/events/item", json={"n": 1})
+        sent = api(first, "POST", "/gather/instances/collect/events/item", json={"n": 1})
         assert sent.status_code == 200, sent.text
-        wait_for(lambda: first.status("ledger", "sleeper") == "waiting", 60, 0.2)
-        wait_for(lambda: first.status("waiter", "waiter") == "waiting", 60, 0.2)
+        wait_for(lambda: status(first, "ledger", "sleeper") == "waiting", 60, 0.2)
+        wait_for(lambda: status(first, "waiter", "waiter") == "waiting", 60, 0.2)
         # run-a and run-b inside a step, the others queued behind max_running = 2.
         wait_for(lambda: sum(" run-" in f" {x}" for x in ledger_lines(ledger)) >= 2, 60, 0.2)
-        statuses = {i: first.status("ledger", i) for i in ledgers}
+        statuses = {i: status(first, "ledger", i) for i in ledgers}
         assert statuses["queued-c"] == statuses["queued-d"] == "queued", statuses
         assert statuses["paused-e"] == "paused", statuses
         killed = kill_tree(first.proc.pid)
@@ -86,26 +105,30 @@ def test_kill_9_of_pyflow_dev_tree_then_restart_continues_everything(tmp_path):
     try:
         restarted_at = time.time()
         # Nothing was lost or duplicated by the crash.
-        listed = second.api("GET", "/ledger/instances", params={"per_page": 100}).json()
+        listed = api(second, "GET", "/ledger/instances", params={"per_page": 100}).json()
         assert sorted(i["id"] for i in listed["result"]) == sorted(ledgers)
-        assert second.status("ledger", "paused-e") == "paused"  # stays paused
-        resumed = second.api(
-            "PATCH", "/ledger/instances/paused-e/status", json={"status": "resume"}
+        assert status(second, "ledger", "paused-e") == "paused"  # stays paused
+        resumed = api(
+            second, "PATCH", "/ledger/instances/paused-e/status", json={"status": "resume"}
         )
         assert resumed.status_code == 200, resumed.text
-        sent = second.api("POST", "/gather/instances/collect/events/item", json={"n": 2})
+        sent = api(second, "POST", "/gather/instances/collect/events/item", json={"n": 2})
         assert sent.status_code == 200, sent.text
-        sent = second.api("POST", "/waiter/instances/waiter/events/go", json="after the crash")
+        sent = api(second, "POST", "/waiter/instances/waiter/events/go", json="after the crash")
         assert sent.status_code == 200, sent.text
 
         def finished() -> bool:
             pairs = [("ledger", i) for i in ledgers] + [("gather", "collect")]
-            return all(second.status(w, i) == "complete" for w, i in pairs + [("waiter", "waiter")])
+            return all(
+                status(second, w, i) == "complete" for w, i in pairs + [("waiter", "waiter")]
+            )
 
         wait_for(finished, 150, 0.3)
-        outputs = {i: second.api("GET", f"/ledger/instances/{i}").json()["result"] for i in ledgers}
-        collected = second.api("GET", "/gather/instances/collect").json()["result"]
-        waited = second.api("GET", "/waiter/instances/waiter").json()["result"]
+        outputs = {
+            i: api(second, "GET", f"/ledger/instances/{i}").json()["result"] for i in ledgers
+        }
+        collected = api(second, "GET", "/gather/instances/collect").json()["result"]
+        waited = api(second, "GET", "/waiter/instances/waiter").json()["result"]
         lost = sum(outputs[i]["output"] != (6 if i != "sleeper" else 1) for i in ledgers)
         lost += collected["output"] != [{"n": 1}, {"n": 2}]
         lost += waited["output"] != "after the crash"
