@@ -141,6 +141,8 @@ class Supervisor:
         self._seq = max((r.queue_seq for r in self.rows.values()), default=0)
         self._bucket = _TokenBucket(self.config.creation_rate, self.config.creation_burst)
         self._unsaved: set[tuple[str, str]] = set()  # rows the registry could not take
+        self._pushing: set[tuple[str, str]] = set()  # instances with a delivery in flight
+        self._push_again: set[tuple[str, str]] = set()  # ...and more events since it began
         self._storage_delay: dict[tuple[str, str], float] = {}
         self._alarm_changed: asyncio.Event | None = None
         self._started: asyncio.Future | None = None
@@ -652,7 +654,26 @@ class Supervisor:
         return any(e.type in row.waiting_for for e in self.inbox.get(row.key, ()))
 
     def _spawn_push(self, key: tuple[str, str]) -> None:
-        asyncio.ensure_future(self._push_events(key))
+        # One delivery in flight per instance; events that arrive meanwhile go
+        # with the next one. Many concurrent deliver calls to an actor that is
+        # still starting would fill its concurrency slots (each waits for the
+        # journal to open) and leave none for run(), which opens it: a deadlock
+        # that a flood of events during an actor start ran into.
+        if key in self._pushing:
+            self._push_again.add(key)
+            return
+        self._pushing.add(key)
+        asyncio.ensure_future(self._push_until_done(key))
+
+    async def _push_until_done(self, key: tuple[str, str]) -> None:
+        try:
+            while True:
+                self._push_again.discard(key)
+                await self._push_events(key)
+                if key not in self._push_again:
+                    return
+        finally:
+            self._pushing.discard(key)
 
     async def _push_events(self, key: tuple[str, str]) -> None:
         live = self.live.get(key)

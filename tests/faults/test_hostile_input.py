@@ -5,6 +5,7 @@ floods of events and of creates. The engine keeps serving and loses nothing it a
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import threading
@@ -300,3 +301,27 @@ def test_a_flood_of_creates_past_rate_and_queue_limits_is_refused_cleanly(engine
         refused_429=len(refused),
         lost=0,
     )
+
+
+def test_a_flood_of_events_while_the_instance_starts_does_not_stall_it(engine):
+    """200 events sent at once to a hibernated instance: the first wakes it, the others
+    arrive while its new actor is still starting (its journal not open yet). All are
+    consumed, once each."""
+    n = 200
+    instance_id = f"flood-start-{uuid.uuid4().hex[:6]}"
+
+    async def flood() -> list[int]:
+        client = await engine.async_client()
+        gather = client.workflow("gather")
+        instance = await gather.create(id=instance_id, params={"n": n})
+        deadline = time.monotonic() + 30
+        while (await instance.status()).status.value != "waiting":  # hibernated
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.1)
+        await asyncio.gather(*(instance.send_event("item", k) for k in range(n)))
+        info = await instance.wait(60)
+        assert info.status.value == "complete", info
+        return info.output
+
+    got = asyncio.run(flood())
+    assert sorted(got) == list(range(n))
