@@ -470,18 +470,6 @@ class PyflowBench:
         )
 
 
-WORKLOADS = (
-    "baseline",
-    "steps",
-    "start",
-    "events",
-    "concurrency",
-    "throughput",
-    "hibernation",
-    "creates",
-)
-
-
 def run(
     sizes: Sizes,
     storage: Path,

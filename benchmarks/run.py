@@ -23,21 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from .measure import emit, log
-from .sizes import MODES, Sizes
+from .sizes import MODES, PYFLOW_WORKLOADS, Sizes
 
 RESULTS = Path(__file__).resolve().parent / "results"
-ALL_WORKLOADS = (
-    "baseline",
-    "steps",
-    "start",
-    "events",
-    "concurrency",
-    "throughput",
-    "hibernation",
-    "creates",
-    "dbos",
-    "cluster",
-)
+ALL_WORKLOADS = (*PYFLOW_WORKLOADS, "dbos", "cluster")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -132,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from . import pyflow_bench
 
-        if only is None or only & set(pyflow_bench.WORKLOADS):
+        if only is None or only & set(PYFLOW_WORKLOADS):
             pyflow_bench.run(sizes, work / "pyflow", records, only)
         if only is None or "dbos" in only:
             log("dbos: starting the peer in a subprocess")
@@ -141,9 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                     "benchmarks.dbos_bench",
                     json.dumps(asdict(sizes)),
                     str(work / "dbos"),
-                    json.dumps(
-                        sorted((only or set()) - {"dbos", "cluster"} or pyflow_bench.WORKLOADS)
-                    ),
+                    json.dumps(sorted((only or set()) - {"dbos", "cluster"} or PYFLOW_WORKLOADS)),
                 ],
                 records,
                 log_file,

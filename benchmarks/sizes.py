@@ -43,3 +43,15 @@ DEFAULT = Sizes(mode="default")
 FULL = Sizes(mode="full", hibernating=100_000)
 
 MODES = {"quick": QUICK, "default": DEFAULT, "full": FULL}
+
+# The workloads pyflow_bench runs; run.py adds the DBOS peer and the cluster.
+PYFLOW_WORKLOADS = (
+    "baseline",
+    "steps",
+    "start",
+    "events",
+    "concurrency",
+    "throughput",
+    "hibernation",
+    "creates",
+)
