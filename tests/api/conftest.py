@@ -67,14 +67,21 @@ def gateway(engine) -> Iterator[str]:
     server.stop()
 
 
+def workflows_api(
+    gateway: str, account: str = ACCOUNT, token: str = TOKEN, timeout: float = 60
+) -> httpx.Client:
+    """Raw HTTP on ``/client/v4/accounts/{account}/workflows``, with the token."""
+    return httpx.Client(
+        base_url=f"{gateway}/client/v4/accounts/{account}/workflows",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=timeout,
+    )
+
+
 @pytest.fixture
 def http(gateway) -> Iterator[httpx.Client]:
     """Raw HTTP on ``/client/v4/accounts/acme/workflows``, with the token."""
-    with httpx.Client(
-        base_url=f"{gateway}/client/v4/accounts/{ACCOUNT}/workflows",
-        headers={"Authorization": f"Bearer {TOKEN}"},
-        timeout=60,
-    ) as client:
+    with workflows_api(gateway) as client:
         yield client
 
 

@@ -61,13 +61,9 @@ def errored_id(http, tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def http(gateway):
-    from tests.api.conftest import TOKEN
+    from tests.api.conftest import workflows_api
 
-    with httpx.Client(
-        base_url=f"{gateway}/client/v4/accounts/{ACCOUNT}/workflows",
-        headers={"Authorization": f"Bearer {TOKEN}"},
-        timeout=60,
-    ) as client:
+    with workflows_api(gateway) as client:
         yield client
 
 

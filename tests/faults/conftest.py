@@ -22,7 +22,7 @@ import psutil
 import pytest
 
 from pyflow_actors.config import TokenSpec
-from tests.api.conftest import ServerThread
+from tests.api.conftest import ServerThread, workflows_api
 from tests.workflows import ledger_lines
 
 TOKEN, ACCOUNT = "faults-token", "faults"
@@ -68,11 +68,7 @@ def fault_gateway(engine) -> Iterator[str]:
 @pytest.fixture
 def api(fault_gateway) -> Iterator[httpx.Client]:
     """Raw HTTP on ``/client/v4/accounts/faults/workflows`` with the token."""
-    with httpx.Client(
-        base_url=f"{fault_gateway}/client/v4/accounts/{ACCOUNT}/workflows",
-        headers={"Authorization": f"Bearer {TOKEN}"},
-        timeout=90,
-    ) as client:
+    with workflows_api(fault_gateway, ACCOUNT, TOKEN, timeout=90) as client:
         yield client
 
 
