@@ -162,6 +162,49 @@ class ConfigError(PyflowError):
     numeric_code = 10500
 
 
+class JournalCorrupt(PyflowError):
+    """An instance's journal file cannot be opened or read (truncated or corrupt).
+
+    The instance cannot go on from it: it is reported errored with this name.
+    """
+
+    code = "journal.corrupt"
+    http_status = 500
+    numeric_code = 10505
+
+
+class JournalLocked(PyflowError):
+    """The journal file is held by another process (an actor of the instance on
+    its way out, or alive): wait and retry, or adopt that actor."""
+
+    code = "journal.locked"
+    http_status = 503
+    numeric_code = 10506
+
+
+class StepOutputError(PyflowError):
+    """A step returned something that cannot be journaled: the step fails, no retry."""
+
+    code = "step.invalid_output"
+    http_status = 400
+    numeric_code = 10008
+
+
+class StepNotFound(NotFound):
+    """A step the instance does not have (``GET .../instances/{id}/step``)."""
+
+    code = "step.not_found"
+    numeric_code = 10407
+
+
+class MethodNotAllowed(PyflowError):
+    """An HTTP method the route does not take."""
+
+    code = "request.method_not_allowed"
+    http_status = 405
+    numeric_code = 10420
+
+
 # ---------------------------------------------------------------------------
 # Errors raised inside a workflow's run()
 

@@ -27,22 +27,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pyflow_actors.errors import NotFound, PyflowError, ValidationError
+from pyflow_actors.errors import MethodNotAllowed, NotFound, PyflowError, ValidationError
 
 log = logging.getLogger("pyflow.gateway")
-
-
-class MethodNotAllowed(PyflowError):
-    code = "request.method_not_allowed"
-    http_status = 405
-    numeric_code = 10420
-
-
-class StepNotFound(NotFound):
-    """``GET .../instances/{id}/step`` names a step the instance does not have."""
-
-    code = "step.not_found"
-    numeric_code = 10407
 
 
 def wire_message(error: PyflowError) -> str:

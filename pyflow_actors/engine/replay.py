@@ -36,6 +36,7 @@ from ..errors import (
     InvalidStepConfig,
     NonRetryableError,
     PyflowError,
+    StepOutputError,
     StepTimeout,
     StorageUnavailable,
     ValidationError,
@@ -739,12 +740,6 @@ class _GuardedJournal:
                 raise
 
         return guarded
-
-
-class StepOutputError(PyflowError):
-    """A step returned something that cannot be journaled: the step fails, no retry."""
-
-    code = "step.invalid_output"
 
 
 def _event_result(value: dict[str, Any]) -> dict[str, Any]:

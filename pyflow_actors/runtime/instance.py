@@ -22,9 +22,10 @@ from .. import serialization
 from ..config import WorkflowSpec, add_code_paths
 from ..engine import EventRecord, Execution, RunResult
 from ..entrypoint import Env, WorkflowEvent
+from ..errors import JournalLocked
 from ..limits import Limits
 from ..models import StepInfo
-from ..storage.journal import DuckJournal, JournalCorrupt, step_infos
+from ..storage.journal import DuckJournal, step_infos
 
 
 @dataclass
@@ -232,8 +233,8 @@ async def _open_journal(path: Path, wait: float = 10.0) -> DuckJournal:
     while True:
         try:
             return DuckJournal(path)
-        except JournalCorrupt as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+        except JournalLocked:
+            if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.05)
 

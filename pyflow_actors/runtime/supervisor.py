@@ -40,6 +40,8 @@ from ..errors import (
     InstanceNotAcceptingEvents,
     InstanceNotFound,
     InvalidTransition,
+    JournalCorrupt,
+    JournalLocked,
     PyflowError,
     QueueFull,
     StorageUnavailable,
@@ -65,7 +67,6 @@ from ..models import (
 from ..serialization import loads
 from ..storage.journal import (
     DuckJournal,
-    JournalCorrupt,
     journal_path,
     remove_journal,
     step_infos,
@@ -226,10 +227,10 @@ class Supervisor:
         try:
             with DuckJournal(path, read_only=True) as journal:
                 meta, result = journal.meta(), journal.result()
+        except JournalLocked:
+            row.status = "running"  # its actor is alive and holds it: adopt it
+            return row
         except JournalCorrupt as exc:
-            if "lock" in str(exc).lower():
-                row.status = "running"  # its actor is alive and holds it: adopt it
-                return row
             row.status, row.ended_at = "errored", time.time()
             row.error_name, row.error_message = "JournalCorrupt", str(exc)
             return row
@@ -1032,9 +1033,7 @@ def _read_steps(path: Path) -> list[StepInfo]:
         try:
             with DuckJournal(path, read_only=True) as journal:
                 return step_infos(journal)
-        except JournalCorrupt as exc:
-            if "lock" not in str(exc).lower():
-                raise  # truncated or corrupt
+        except JournalLocked as exc:
             # The file is still held by an actor on its way out.
             if time.monotonic() > deadline:
                 raise PyflowError(f"cannot read the journal of this instance: {exc}") from None

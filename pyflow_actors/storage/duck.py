@@ -38,6 +38,15 @@ def storage_unavailable(exc: BaseException, path: Path) -> StorageUnavailable | 
     )
 
 
+def is_lock_conflict(exc: BaseException) -> bool:
+    """True if DuckDB refused to open a file because another process holds its lock.
+
+    DuckDB raises a plain ``IOException`` for it; its text is the only mark, so
+    this is the one place that reads it. (Matching "lock" alone also matched
+    "checksum ... in block": a corrupt file was taken for a locked one.)"""
+    return isinstance(exc, duckdb.IOException) and "could not set lock" in str(exc).lower()
+
+
 class GuardedConnection:
     """A DuckDB connection whose errors are translated by ``translate`` (one place).
 

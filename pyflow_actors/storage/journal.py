@@ -15,9 +15,10 @@ from typing import Any
 import duckdb
 
 from ..engine.records import AttemptRecord, EventRecord, RunResult, StepRecord, StepState
+from ..errors import JournalCorrupt, JournalLocked
 from ..models import AttemptInfo, ErrorInfo, StepInfo
 from ..serialization import loads
-from .duck import GuardedConnection, storage_unavailable, transaction
+from .duck import GuardedConnection, is_lock_conflict, storage_unavailable, transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -44,16 +45,14 @@ _STEP_COLUMNS = (
 )
 
 
-class JournalCorrupt(Exception):
-    """The journal file cannot be opened or read (truncated, corrupt, or locked)."""
-
-
 def journal_error(exc: BaseException, path: Path) -> Exception:
     """What a DuckDB error on a journal means: the storage refused a write
     (:class:`StorageUnavailable`: retry later), or the file is unreadable."""
     refused = storage_unavailable(exc, path)
     if refused is not None:
         return refused
+    if is_lock_conflict(exc):
+        return JournalLocked(f"journal {path} is held by another process: {exc}")
     return JournalCorrupt(f"journal {path} cannot be opened or read: {exc}")
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 
 from ..errors import StorageUnavailable
-from .duck import GuardedConnection, storage_unavailable, transaction
+from .duck import GuardedConnection, is_lock_conflict, storage_unavailable, transaction
 
 log = logging.getLogger("pyflow.registry")
 
@@ -110,7 +110,7 @@ class Registry:
         except StorageUnavailable:
             raise
         except duckdb.Error as exc:
-            if "lock" in str(exc).lower():
+            if is_lock_conflict(exc):
                 raise
             # Unreadable (truncated, corrupt): keep it aside for a post-mortem and
             # start a new one; the supervisor rebuilds it from the journals.

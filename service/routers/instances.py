@@ -16,10 +16,10 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from pyflow_actors.errors import ValidationError
+from pyflow_actors.errors import StepNotFound, ValidationError
 from pyflow_actors.models import CreateOptions
 from service.auth import require_token
-from service.errors import StepNotFound, envelope
+from service.errors import envelope
 from service.schemas import (
     CreateInstanceRequest,
     InstanceSummary,

@@ -11,7 +11,8 @@ import pytest
 from pyflow_actors import WorkflowEntrypoint
 from pyflow_actors.engine import AttemptRecord, EventRecord, Execution, RunResult, StepRecord
 from pyflow_actors.entrypoint import WorkflowEvent
-from pyflow_actors.storage.journal import DuckJournal, JournalCorrupt, journal_path, step_infos
+from pyflow_actors.errors import JournalCorrupt
+from pyflow_actors.storage.journal import DuckJournal, journal_path, step_infos
 
 
 @pytest.fixture

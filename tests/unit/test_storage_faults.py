@@ -12,9 +12,9 @@ import pytest
 from pyflow_actors import WorkflowEntrypoint
 from pyflow_actors.engine import Execution, MemoryJournal
 from pyflow_actors.entrypoint import WorkflowEvent
-from pyflow_actors.errors import StorageUnavailable
+from pyflow_actors.errors import JournalCorrupt, StorageUnavailable
 from pyflow_actors.storage.duck import storage_unavailable
-from pyflow_actors.storage.journal import DuckJournal, JournalCorrupt
+from pyflow_actors.storage.journal import DuckJournal
 from pyflow_actors.storage.registry import Registry
 
 
