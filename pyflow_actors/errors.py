@@ -70,6 +70,13 @@ class InvalidWorkflowName(ValidationError):
     numeric_code = 10007
 
 
+class NotSerializable(ValidationError):
+    """A value that JSON cannot carry (step output, params, event payload)."""
+
+    code = "validation.not_serializable"
+    numeric_code = 10009
+
+
 class NotFound(PyflowError):
     code = "not_found"
     http_status = 404
@@ -180,6 +187,15 @@ class JournalLocked(PyflowError):
     code = "journal.locked"
     http_status = 503
     numeric_code = 10506
+
+
+class InstanceActorGone(PyflowError):
+    """An instance's actor process died or stopped answering (the supervisor
+    rehydrates the instance; callers never see this)."""
+
+    code = "instance.actor_gone"
+    http_status = 503
+    numeric_code = 10507
 
 
 class StepOutputError(PyflowError):

@@ -9,6 +9,7 @@ from typing import Any
 
 import ray
 
+from ..constants import DEFAULT_NAMESPACE, SUPERVISOR_NAME
 from ..errors import EngineUnavailable, PyflowError
 from ..models import (
     CreateOptions,
@@ -19,18 +20,21 @@ from ..models import (
 )
 from .transport import ControlAction
 
-SUPERVISOR_NAME = "pyflow-supervisor"  # same as runtime.supervisor (no import: keep clients light)
 RECONNECT_SECONDS = 30.0
 
 
 class RayTransport:
     """Calls the supervisor directly. Survives a supervisor restart (it retries)."""
 
-    def __init__(self, handle: Any | None, name: str = SUPERVISOR_NAME, namespace: str = "pyflow"):
+    def __init__(
+        self, handle: Any | None, name: str = SUPERVISOR_NAME, namespace: str = DEFAULT_NAMESPACE
+    ) -> None:
         self._handle, self._name, self._namespace = handle, name, namespace
 
     @classmethod
-    def connect(cls, address: str | None = None, namespace: str = "pyflow") -> RayTransport:
+    def connect(
+        cls, address: str | None = None, namespace: str = DEFAULT_NAMESPACE
+    ) -> RayTransport:
         """Connect to the engine in a running Ray cluster (``address`` or the current one)."""
         if not ray.is_initialized():
             ray.init(address=address or "auto", namespace=namespace, log_to_driver=False)
@@ -54,13 +58,14 @@ class RayTransport:
                 ) from None
         return self._handle
 
-    async def _call(self, method: str, *args: Any) -> Any:
+    async def _call(self, method: str, **kwargs: Any) -> Any:
+        """Call a supervisor method by keyword; retried while the supervisor restarts."""
         deadline = time.monotonic() + RECONNECT_SECONDS
         delay = 0.05
         while True:
             try:
                 handle = self._resolve()
-                return await getattr(handle, method).remote(*args)
+                return await getattr(handle, method).remote(**kwargs)
             except ray.exceptions.RayTaskError as exc:
                 cause = exc.cause if hasattr(exc, "cause") else None
                 if isinstance(cause, PyflowError):
@@ -80,10 +85,10 @@ class RayTransport:
         return await self._call("list_workflows")
 
     async def get_workflow(self, workflow: str) -> WorkflowInfo:
-        return await self._call("get_workflow", workflow)
+        return await self._call("get_workflow", workflow=workflow)
 
     async def delete_workflow(self, workflow: str) -> None:
-        await self._call("delete_workflow", workflow)
+        await self._call("delete_workflow", workflow=workflow)
 
     async def create(
         self, workflow: str, options: list[CreateOptions], *, batch: bool
@@ -94,37 +99,58 @@ class RayTransport:
             o if o.id is not None else CreateOptions(id=str(uuid.uuid4()), params=o.params)
             for o in options
         ]
-        return await self._call("create", workflow, fixed, batch, uuid.uuid4().hex)
+        return await self._call(
+            "create", workflow=workflow, options=fixed, batch=batch, request_id=uuid.uuid4().hex
+        )
 
     async def status(self, workflow: str, instance_id: str) -> InstanceStatusInfo:
-        return await self._call("status", workflow, instance_id)
+        return await self._call("status", workflow=workflow, instance_id=instance_id)
 
     async def describe(self, workflow: str, instance_id: str) -> InstanceDetail:
-        return await self._call("describe", workflow, instance_id)
+        return await self._call("describe", workflow=workflow, instance_id=instance_id)
 
-    async def list_instances(self, workflow: str, **filters: Any) -> InstancePage:
+    async def list_instances(
+        self,
+        workflow: str,
+        *,
+        status: str | None = None,
+        page: int = 1,
+        per_page: int = 50,
+        reverse: bool = False,
+        created_after: float | None = None,
+        created_before: float | None = None,
+    ) -> InstancePage:
         return await self._call(
             "list_instances",
-            workflow,
-            filters.get("status"),
-            filters.get("page", 1),
-            filters.get("per_page", 50),
-            filters.get("reverse", False),
-            filters.get("created_after"),
-            filters.get("created_before"),
+            workflow=workflow,
+            status=status,
+            page=page,
+            per_page=per_page,
+            reverse=reverse,
+            created_after=created_after,
+            created_before=created_before,
         )
 
     async def control(
         self, workflow: str, instance_id: str, action: ControlAction
     ) -> InstanceStatusInfo:
-        return await self._call("control", workflow, instance_id, action)
+        return await self._call(
+            "control", workflow=workflow, instance_id=instance_id, action=action
+        )
 
     async def send_event(
         self, workflow: str, instance_id: str, event_type: str, payload: Any
     ) -> None:
         # The event's id is fixed here, so that a call retried across a supervisor
         # restart (the first try committed, its reply was lost) is not a second event.
-        await self._call("send_event", workflow, instance_id, event_type, payload, uuid.uuid4().hex)
+        await self._call(
+            "send_event",
+            workflow=workflow,
+            instance_id=instance_id,
+            event_type=event_type,
+            payload=payload,
+            event_id=uuid.uuid4().hex,
+        )
 
     async def stats(self) -> dict[str, Any]:
         return await self._call("stats")

@@ -13,148 +13,144 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
+import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import serialization
-from ..config import WorkflowSpec, add_code_paths
-from ..engine import EventRecord, Execution, RunResult
+from ..config import add_code_paths
+from ..engine import EventRecord, Execution, Outcome, RunResult
 from ..entrypoint import Env, WorkflowEvent
 from ..errors import JournalLocked
-from ..limits import Limits
 from ..models import StepInfo
 from ..storage.journal import DuckJournal, step_infos
+from .protocol import InstanceOutcome, InstanceSetup, OutcomeKind, RunRequest
 
-
-@dataclass
-class InstanceOutcome:
-    """What a run of the actor reports to the supervisor (after the journal has it)."""
-
-    kind: str  # complete | errored | terminated | hibernate | paused | cancelled
-    output: str | None = None
-    error: tuple[str, str] | None = None
-    wake_at: float | None = None
-    waiting_for: list[str] = field(default_factory=list)
-    started_at: float | None = None
-
-
-@dataclass(frozen=True)
-class InstanceSetup:
-    """Everything an instance actor needs, passed once at creation."""
-
-    workflow: str
-    instance_id: str
-    journal_path: str
-    spec: WorkflowSpec
-    bindings: dict[str, str]  # binding name -> workflow name
-    vars: dict[str, Any]
-    hibernate_after: float
-    limits: Limits
-    code_paths: tuple[str, ...]
-    namespace: str
-    supervisor_name: str
+JOURNAL_LOCK_WAIT = 10.0  # seconds to wait for an exiting actor to let go of the file
 
 
 class InstanceActor:
+    """Runs one instance; the supervisor calls it only through its actors wrapper."""
+
     def __init__(self, setup: InstanceSetup) -> None:
         self.setup = setup
         self._journal: DuckJournal | None = None
         self._execution: Execution | None = None
-        self._run_task: asyncio.Future | None = None
+        self._run_task: asyncio.Future[InstanceOutcome] | None = None
         self._accepting = True
         self._pause = False
-        self._terminate_by: str | None = None
+        self._terminating = False
         self._cancelled = False
         self._opened = asyncio.Event()
 
     # -- the run --------------------------------------------------------------
 
-    async def run(self, generation: int, params: str | None, created_at: float) -> InstanceOutcome:
+    async def run(self, request: RunRequest) -> InstanceOutcome:
         """Run (or keep running) the instance; idempotent so a new supervisor can re-attach."""
         if self._run_task is None:
-            self._run_task = asyncio.ensure_future(self._run(generation, params, created_at))
+            self._run_task = asyncio.ensure_future(self._run(request))
         return await asyncio.shield(self._run_task)
 
-    async def _run(self, generation: int, params: str | None, created_at: float) -> InstanceOutcome:
-        setup = self.setup
-        add_code_paths(setup.code_paths)
-        journal = self._journal = await _open_journal(Path(setup.journal_path))
+    async def _run(self, request: RunRequest) -> InstanceOutcome:
         try:
-            meta = journal.meta()
-            if int(meta.get("generation") or 0) < generation:
-                if meta:
-                    journal.reset(generation)
-                journal.set_meta(
-                    workflow=setup.workflow,
-                    instance_id=setup.instance_id,
-                    params=params if params is not None else "null",
-                    created_at=created_at,
-                    generation=generation,
-                )
-            meta = journal.meta()
-            started_at = float(meta.get("started_at") or 0) or None
-            if started_at is None:
-                started_at = time.time()
-                journal.set_meta(started_at=started_at)
+            started_at = await self._open(request)
             self._opened.set()
-            done = journal.result()
+            assert self._journal is not None
+            done = self._journal.result()
             if done is not None:
                 return _final(done, started_at)
-            workflow = setup.spec.load()(self._env())
-            event = WorkflowEvent(
-                serialization.loads(meta.get("params") or "null"),
-                _dt.datetime.fromtimestamp(float(meta["created_at"]), _dt.timezone.utc),
-                setup.instance_id,
-                setup.workflow,
-            )
-            while True:
-                if self._terminate_by is not None or self._cancelled:
-                    break  # stopped before (or between) runs: start nothing
-                execution = Execution(
-                    workflow,
-                    event,
-                    journal,
-                    hibernate_after=setup.hibernate_after,
-                    limits=setup.limits,
-                )
-                if self._pause:
-                    execution.request_pause()
-                self._execution = execution
-                outcome = await execution.run()
-                if self._terminate_by is not None:
-                    result = RunResult("terminated", ended_at=time.time())
-                    journal.set_result(result)
-                    self._accepting = False
-                    return _final(result, started_at)
-                if outcome.kind == "hibernate" and _has_events_for(journal, outcome.waiting_for):
-                    continue  # an event arrived while stopping: go on at once
-                self._accepting = False  # no await from here to return
-                if outcome.kind in ("complete", "errored"):
-                    result = RunResult(
-                        outcome.kind,
-                        output=outcome.output,
-                        error_name=outcome.error[0] if outcome.error else None,
-                        error_message=outcome.error[1] if outcome.error else None,
-                        ended_at=time.time(),
-                    )
-                    journal.set_result(result)
-                    return _final(result, started_at)
-                return InstanceOutcome(
-                    outcome.kind,
-                    wake_at=outcome.wake_at,
-                    waiting_for=outcome.waiting_for,
-                    started_at=started_at,
-                )
-            if self._terminate_by is not None:
-                result = RunResult("terminated", ended_at=time.time())
-                journal.set_result(result)
-                return _final(result, started_at)
-            return InstanceOutcome("cancelled", started_at=started_at)
+            outcome = await self._run_until_stopped()
+            return self._conclude(outcome, started_at)
         finally:
             self._accepting = False
             self._opened.set()
+
+    async def _open(self, request: RunRequest) -> float:
+        """Open the journal, start a new generation in it if asked; the start time."""
+        add_code_paths(self.setup.code_paths)
+        journal = self._journal = await _open_journal(Path(self.setup.journal_path))
+        meta = journal.meta()
+        if int(meta.get("generation") or 0) < request.generation:
+            if meta:
+                journal.reset(request.generation)  # a restart: erase the old run
+            journal.set_meta(
+                workflow=self.setup.workflow,
+                instance_id=self.setup.instance_id,
+                params=request.params if request.params is not None else "null",
+                created_at=request.created_at,
+                generation=request.generation,
+            )
+        started = journal.meta().get("started_at")
+        if started:
+            return float(started)
+        now = time.time()
+        journal.set_meta(started_at=now)
+        return now
+
+    async def _run_until_stopped(self) -> Outcome | None:
+        """Run the workflow until it ends or stops; ``None``: stopped before it ran."""
+        assert self._journal is not None
+        workflow = self.setup.spec.load()(self._env())
+        event = self._event()
+        while not (self._terminating or self._cancelled):
+            execution = Execution(
+                workflow,
+                event,
+                self._journal,
+                hibernate_after=self.setup.hibernate_after,
+                limits=self.setup.limits,
+            )
+            if self._pause:
+                execution.request_pause()
+            self._execution = execution
+            outcome = await execution.run()
+            if (
+                not self._terminating
+                and outcome.kind == OutcomeKind.HIBERNATE
+                and _has_events_for(self._journal, outcome.waiting_for)
+            ):
+                continue  # an event arrived while stopping: go on at once
+            return outcome
+        return None
+
+    def _conclude(self, outcome: Outcome | None, started_at: float) -> InstanceOutcome:
+        """Journal the end of a run (final ones) and say how it ended. No await here:
+        nothing may slip in between the last check and the answer."""
+        assert self._journal is not None
+        self._accepting = False
+        if self._terminating:
+            result = RunResult("terminated", ended_at=time.time())
+        elif outcome is None:
+            return InstanceOutcome(OutcomeKind.CANCELLED, started_at=started_at)
+        elif OutcomeKind(outcome.kind).is_final:
+            name, message = outcome.error if outcome.error else (None, None)
+            result = RunResult(
+                outcome.kind,  # type: ignore[arg-type]  # complete | errored
+                output=outcome.output,
+                error_name=name,
+                error_message=message,
+                ended_at=time.time(),
+            )
+        else:
+            return InstanceOutcome(
+                OutcomeKind(outcome.kind),
+                wake_at=outcome.wake_at,
+                waiting_for=list(outcome.waiting_for),
+                started_at=started_at,
+            )
+        self._journal.set_result(result)
+        return _final(result, started_at)
+
+    def _event(self) -> WorkflowEvent:
+        assert self._journal is not None
+        meta = self._journal.meta()
+        return WorkflowEvent(
+            serialization.loads(meta.get("params") or "null"),
+            _dt.datetime.fromtimestamp(float(meta["created_at"]), _dt.timezone.utc),
+            self.setup.instance_id,
+            self.setup.workflow,
+        )
 
     def _env(self) -> Env:
         values: dict[str, Any] = dict(self.setup.vars)
@@ -169,13 +165,12 @@ class InstanceActor:
 
     # -- commands from the supervisor -----------------------------------------
 
-    async def deliver(self, events: list[dict[str, Any]]) -> bool:
+    async def deliver(self, events: list[EventRecord]) -> bool:
         """Journal events and hand them to waits. False: not live any more, keep them."""
         await self._opened.wait()
         if not self._accepting or self._journal is None:
             return False
-        records = [EventRecord(**e) for e in events]
-        new = self._journal.add_events(records)
+        new = self._journal.add_events(events)
         if self._execution is not None and new:
             self._execution.deliver(new)
         return True
@@ -190,18 +185,18 @@ class InstanceActor:
         if self._execution is not None:
             self._execution.cancel_pause()
 
-    async def terminate(self, by: str = "api") -> None:
+    async def terminate(self) -> None:
         """Journal the termination, then stop the step in flight."""
-        self._terminate_by = by
-        if self._execution is not None:
-            self._execution.cancel()
-        if self._run_task is not None:
-            await asyncio.gather(asyncio.shield(self._run_task), return_exceptions=True)
+        self._terminating = True
+        await self._stop()
 
     async def cancel(self) -> None:
         """Stop now without recording anything (restart)."""
         self._accepting = False
         self._cancelled = True
+        await self._stop()
+
+    async def _stop(self) -> None:
         if self._execution is not None:
             self._execution.cancel()
         if self._run_task is not None:
@@ -214,8 +209,6 @@ class InstanceActor:
         return step_infos(self._journal)
 
     def pid(self) -> int:
-        import os
-
         return os.getpid()
 
 
@@ -223,10 +216,12 @@ def _final(result: RunResult, started_at: float | None) -> InstanceOutcome:
     error = (
         (result.error_name or "Error", result.error_message or "") if result.error_name else None
     )
-    return InstanceOutcome(result.status, output=result.output, error=error, started_at=started_at)
+    return InstanceOutcome(
+        OutcomeKind(result.status), output=result.output, error=error, started_at=started_at
+    )
 
 
-async def _open_journal(path: Path, wait: float = 10.0) -> DuckJournal:
+async def _open_journal(path: Path, wait: float = JOURNAL_LOCK_WAIT) -> DuckJournal:
     # A previous actor of this instance may still hold the file lock for a
     # moment while it exits; wait for it rather than fail the instance.
     deadline = time.monotonic() + wait

@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 
 from ..errors import StorageUnavailable
+from ..models import InstanceStatus
 from .duck import GuardedConnection, is_lock_conflict, storage_unavailable, transaction
 
 log = logging.getLogger("pyflow.registry")
@@ -48,7 +49,7 @@ CREATE TABLE IF NOT EXISTS inbox (
 class InstanceRow:
     workflow: str
     id: str
-    status: str
+    status: InstanceStatus
     params: str | None
     created_at: float
     started_at: float | None = None
@@ -59,7 +60,7 @@ class InstanceRow:
     error_message: str | None = None
     queue_seq: int = 0
     priority: int = 1  # 0: resuming (runs first), 1: new
-    paused_from: str | None = None
+    paused_from: InstanceStatus | None = None  # what a paused instance resumes to
     waiting_for: list[str] = field(default_factory=list)
     generation: int = 1
     crashes: int = 0
@@ -72,6 +73,8 @@ class InstanceRow:
 
     def to_db(self) -> list[Any]:
         values = [getattr(self, f.name) for f in fields(self)]
+        values[2] = self.status.value
+        values[13] = self.paused_from.value if self.paused_from else None
         values[14] = json.dumps(self.waiting_for)
         return values
 
@@ -181,6 +184,8 @@ class Registry:
         out = []
         for values in rows:
             row = InstanceRow(*values)
+            row.status = InstanceStatus(values[2])
+            row.paused_from = InstanceStatus(values[13]) if values[13] else None
             row.waiting_for = json.loads(values[14] or "[]")
             out.append(row)
         return out

@@ -1,0 +1,377 @@
+"""The supervisor: one detached Ray actor that owns the control plane.
+
+Modelled on Ray Serve's controller: it composes one manager per piece of
+control state, each the only writer of its state, and never does data-plane
+work itself (instance actors run the workflows):
+
+* ``workflows.WorkflowCatalog``: registered workflows and the stored config;
+* ``table.InstanceTable``: instance rows and the registry writes;
+* ``admission.Admission``: which creates are accepted (limits, rate);
+* ``scheduler.Scheduler``: the ready queue and running slots;
+* ``transitions.Transitions``: every status change of an instance;
+* ``alarms.Alarms``: wake times of waiting instances;
+* ``inbox.Inbox``: accepted events and their delivery;
+* ``actors.InstanceActors``: live instance actors, through ``wrapper``;
+* ``control.Control``: pause, resume, terminate, restart;
+* ``recovery``: what a (re)started supervisor does first.
+
+This class holds the public API that clients call (by keyword, through the
+Ray transport) and the glue between the managers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from ...config import EngineConfig
+from ...constants import SUPERVISOR_NAME
+from ...errors import (
+    ConfigError,
+    InstanceNotAcceptingEvents,
+    JournalCorrupt,
+    JournalLocked,
+    PyflowError,
+)
+from ...limits import validate_event_type, validate_payload
+from ...models import (
+    FINAL_STATUSES,
+    CreateOptions,
+    InstanceDetail,
+    InstancePage,
+    InstanceStatus,
+    InstanceStatusInfo,
+    StepInfo,
+    WorkflowInfo,
+)
+from ...serialization import loads
+from ...storage.journal import DuckJournal, remove_journal, step_infos
+from ...storage.registry import InboxEvent, InstanceRow, Registry
+from ..protocol import InstanceOutcome, InstanceSetup
+from . import recovery
+from .actors import InstanceActors, Live
+from .admission import Admission
+from .alarms import Alarms
+from .control import Action, Control
+from .inbox import Inbox
+from .scheduler import Scheduler
+from .table import InstanceTable, Key, info
+from .transitions import Transitions
+from .workflows import WorkflowCatalog
+from .wrapper import ActorBackend, RayActorBackend
+
+log = logging.getLogger("pyflow.supervisor")
+
+HOUSEKEEPING_SECONDS = 30.0
+FLUSH_SECONDS = 1.0
+
+
+class Supervisor:
+    """The control plane. ``backend``: how instance actors are made (Ray by default;
+    unit tests pass a fake and call :meth:`start` themselves)."""
+
+    def __init__(self, config: EngineConfig, backend: ActorBackend | None = None) -> None:
+        self.registry = Registry(Path(config.storage))
+        self.catalog = WorkflowCatalog(self.registry, config)
+        self.config = self.catalog.config
+        self.table = InstanceTable(self.registry, Path(self.config.storage))
+        self.inbox = Inbox(self.registry)
+        self.scheduler = Scheduler(self.table)
+        self.alarms = Alarms(self.table)
+        self.transitions = Transitions(self.table, self.scheduler, self.alarms, self.inbox)
+        self.admission = Admission(self.table, self.config)
+        self.actors = InstanceActors(
+            backend or RayActorBackend(self.config.namespace), self._on_ready, self._on_run_end
+        )
+        self.commands = Control(
+            self.table, self.transitions, self.actors, self.inbox, self.admission
+        )
+        self._started: asyncio.Future[None] | None = None
+        self._background: list[asyncio.Future[None]] = []
+        if backend is None:
+            # In Ray: recover as soon as the actor is up, without waiting for a
+            # first client call (after a restart nobody calls).
+            import ray
+
+            ray.get_runtime_context().current_actor.start.remote()
+
+    # -- start and recovery -------------------------------------------------
+
+    async def start(self) -> bool:
+        if self._started is None:
+            self._started = asyncio.ensure_future(self._recover())
+        await asyncio.shield(self._started)
+        return True
+
+    async def _recover(self) -> None:
+        rebuilt = await asyncio.to_thread(recovery.rebuild_rows, self.table)
+        if rebuilt:
+            log.warning(
+                "registry %s had no row for %d instance journal(s): rebuilt them from the journals",
+                self.registry.path,
+                len(rebuilt),
+            )
+            self.table.add(rebuilt, durable=False)
+        recovery.continue_all(
+            self.table, self.scheduler, self.alarms, self.actors, self.transitions
+        )
+        self._background = [
+            asyncio.ensure_future(self.alarms.run(self._wake)),
+            asyncio.ensure_future(self._every(HOUSEKEEPING_SECONDS, self._housekeeping)),
+            asyncio.ensure_future(self._every(FLUSH_SECONDS, self.table.flush)),
+        ]
+        self._schedule()
+        for key in list(self.actors.live):
+            self._push(key)
+
+    async def configure(self, config: EngineConfig) -> bool:
+        await self.start()
+        if Path(config.storage).resolve() != Path(self.config.storage).resolve():
+            raise ConfigError(
+                f"the engine in this Ray cluster uses storage {self.config.storage}, "
+                f"not {config.storage}: stop it first or use the same storage"
+            )
+        self.config = self.catalog.configure(config)
+        self.admission.configure(self.config)
+        self._schedule()
+        return True
+
+    # -- workflows ------------------------------------------------------------
+
+    async def list_workflows(self) -> list[WorkflowInfo]:
+        await self.start()
+        return [self._workflow_info(name) for name in sorted(self.catalog.specs)]
+
+    async def get_workflow(self, workflow: str) -> WorkflowInfo:
+        await self.start()
+        return self._workflow_info(self.catalog.spec(workflow).name)
+
+    def _workflow_info(self, name: str) -> WorkflowInfo:
+        return self.catalog.info(name, self.table.counts_of(name))
+
+    async def delete_workflow(self, workflow: str) -> None:
+        await self.start()
+        name = self.catalog.spec(workflow).name
+        for key in [k for k in self.actors.live if k[0] == name]:
+            await self.actors.stop(key, "terminate")
+        self.table.forget_workflow(name)
+        self.inbox.forget_workflow(name)
+        self.catalog.delete(name)
+        self.config = self.catalog.config
+        shutil.rmtree(Path(self.config.storage) / "journals" / name, ignore_errors=True)
+
+    # -- instances ------------------------------------------------------------
+
+    async def create(
+        self,
+        workflow: str,
+        options: list[CreateOptions],
+        batch: bool,
+        request_id: str | None = None,
+    ) -> list[InstanceStatusInfo]:
+        await self.start()
+        name = self.catalog.spec(workflow).name
+        accepted = self.admission.new_rows(name, options, batch, request_id)
+        if accepted.new:
+            self.table.add(accepted.new)  # durable before we answer
+            for row in accepted.new:
+                self.scheduler.push(row)
+            self._schedule()
+        return [info(r) for r in accepted.existing + accepted.new]
+
+    async def status(self, workflow: str, instance_id: str) -> InstanceStatusInfo:
+        await self.start()
+        return info(self._row(workflow, instance_id))
+
+    async def describe(self, workflow: str, instance_id: str) -> InstanceDetail:
+        """Status, params and steps; never wakes a hibernated instance."""
+        await self.start()
+        row = self._row(workflow, instance_id)
+        steps = await self.actors.describe(row.key)
+        if steps is None:
+            try:
+                steps = await asyncio.to_thread(read_steps, self.table.journal_path(row))
+            except JournalCorrupt as exc:
+                # The instance cannot go on from this journal: say so, serve the rest.
+                if row.status not in FINAL_STATUSES and row.key not in self.actors:
+                    self.transitions.fail(row, "JournalCorrupt", str(exc))
+                steps = []
+        return InstanceDetail(
+            status=info(row), params=loads(row.params), steps=steps, terminated_by=row.terminated_by
+        )
+
+    async def list_instances(
+        self,
+        workflow: str,
+        status: str | None = None,
+        page: int = 1,
+        per_page: int = 50,
+        reverse: bool = False,
+        created_after: float | None = None,
+        created_before: float | None = None,
+    ) -> InstancePage:
+        await self.start()
+        name = self.catalog.spec(workflow).name
+        rows, total = self.table.page(
+            name, status, page, per_page, reverse, created_after, created_before
+        )
+        return InstancePage(
+            instances=[info(r) for r in rows], total=total, page=page, per_page=per_page
+        )
+
+    async def control(self, workflow: str, instance_id: str, action: str) -> InstanceStatusInfo:
+        await self.start()
+        row = self._row(workflow, instance_id)
+        await self.commands.apply(row, Action.parse(action))
+        self._schedule()
+        return info(row)
+
+    async def send_event(
+        self,
+        workflow: str,
+        instance_id: str,
+        event_type: str,
+        payload: Any,
+        event_id: str | None = None,
+    ) -> None:
+        """Accept an event (durable before the answer); ``event_id`` makes a retry a no-op."""
+        await self.start()
+        row = self._row(workflow, instance_id)
+        limits = self.config.limits
+        validate_event_type(event_type, limits)
+        text = validate_payload(payload, "event payload", limits)
+        if row.status in FINAL_STATUSES:
+            raise InstanceNotAcceptingEvents(
+                f"instance {instance_id!r} is {row.status}: it no longer accepts events"
+            )
+        # A retry of a send already delivered is recorded again: the instance's
+        # journal knows the id and ignores it, so it is still delivered once.
+        event_id = event_id or str(uuid.uuid4())
+        event = InboxEvent(event_id, row.workflow, instance_id, event_type, text, time.time())
+        if not self.inbox.accept(event):
+            return  # a retry of a send that went through (not delivered yet)
+        if row.key in self.actors:
+            self._push(row.key)
+        elif row.status == InstanceStatus.WAITING and event_type in row.waiting_for:
+            self.transitions.queue(row)
+            self._schedule()
+
+    def _row(self, workflow: str, instance_id: str) -> InstanceRow:
+        return self.table.require(self.catalog.spec(workflow).name, instance_id)
+
+    # -- glue between the managers ------------------------------------------
+
+    def _schedule(self) -> None:
+        free = self.config.max_running - len(self.actors)
+        running = self.actors.running_by_workflow()
+        for row in self.scheduler.admit(free, running, self.catalog.cap_of, self.actors):
+            self.transitions.start(row)
+            self.actors.start(row, self._setup(row))
+
+    def _setup(self, row: InstanceRow) -> InstanceSetup:
+        config = self.config
+        return InstanceSetup(
+            workflow=row.workflow,
+            instance_id=row.id,
+            journal_path=str(self.table.journal_path(row)),
+            spec=self.catalog.specs[row.workflow],
+            bindings=self.catalog.bindings(),
+            vars=dict(config.vars),
+            hibernate_after=config.hibernate_after,
+            limits=config.limits,
+            code_paths=config.code_paths,
+            namespace=config.namespace,
+            supervisor_name=SUPERVISOR_NAME,
+        )
+
+    def _on_ready(self, key: Key, live: Live) -> None:
+        if self.inbox.has_any(key):
+            self._push(key)
+
+    def _on_run_end(self, key: Key, outcome: InstanceOutcome | None) -> None:
+        row = self.table.get(key)
+        if row is not None:
+            self.transitions.after_run(row, outcome)
+        self._schedule()
+
+    def _wake(self, rows: list[InstanceRow]) -> None:
+        for row in rows:
+            self.transitions.queue(row)
+        self._schedule()
+
+    def _push(self, key: Key) -> None:
+        self.inbox.push(key, lambda: self.actors.handle(key))
+
+    # -- housekeeping ---------------------------------------------------------
+
+    @staticmethod
+    async def _every(seconds: float, job: Any) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                job()
+            except Exception:  # noqa: BLE001 - housekeeping must never stop the supervisor
+                log.exception("background job %s failed", getattr(job, "__name__", job))
+
+    def _housekeeping(self) -> None:
+        self.purge_expired()
+
+    def purge_expired(self, now: float | None = None) -> int:
+        """Delete final instances older than the retention period (row and journal)."""
+        cutoff = (now or time.time()) - self.config.retention
+        expired = [
+            r for r in self.table if r.status in FINAL_STATUSES and (r.ended_at or 0) < cutoff
+        ]
+        for row in expired:
+            remove_journal(self.table.journal_path(row))
+        self.table.remove(expired)
+        return len(expired)
+
+    # -- introspection (tests, benchmarks, CLI) ----------------------------
+
+    async def stats(self) -> dict[str, Any]:
+        await self.start()
+        return {
+            "live_actors": len(self.actors),
+            "max_running": self.config.max_running,
+            "ready": self.table.count(InstanceStatus.QUEUED),
+            "alarms": len(self.alarms),
+            "by_status": self.table.by_status(),
+            "storage": str(self.config.storage),
+            "hibernate_after": self.config.hibernate_after,
+        }
+
+    async def live_instances(self) -> list[Key]:
+        await self.start()
+        return list(self.actors.live)
+
+    async def actor_pid(self, workflow: str, instance_id: str) -> int | None:
+        return await self.actors.pid((workflow, instance_id))
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    async def shutdown(self) -> None:
+        """Let live instance actors go (their journals keep everything)."""
+        self.actors.let_go_all()
+
+
+def read_steps(path: Path, wait: float = 5.0) -> list[StepInfo]:
+    """The steps in a journal file, waiting a moment for an exiting actor's lock."""
+    if not path.exists():
+        return []
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with DuckJournal(path, read_only=True) as journal:
+                return step_infos(journal)
+        except JournalLocked as exc:
+            if time.monotonic() > deadline:
+                raise PyflowError(f"cannot read the journal of this instance: {exc}") from None
+            time.sleep(0.05)

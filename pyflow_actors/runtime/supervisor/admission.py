@@ -1,0 +1,113 @@
+"""Admission: which creates are accepted (ids, limits, creation rate, queue size).
+
+Owns the creation-rate token bucket. :meth:`Admission.new_rows` validates a
+create or batch create and builds the queued rows, nothing else: the caller
+writes them (durably, in one insert) before it answers. Over a limit nothing
+is half-created: the whole call is refused.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ...config import EngineConfig
+from ...errors import CreationRateLimited, InstanceAlreadyExists, QueueFull, ValidationError
+from ...limits import validate_batch_size, validate_instance_id, validate_payload
+from ...models import CreateOptions, InstanceStatus
+from ...storage.registry import InstanceRow
+from .table import InstanceTable
+
+
+class TokenBucket:
+    def __init__(
+        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rate, self.burst, self.clock = rate, float(burst), clock
+        self.tokens, self.at = float(burst), clock()
+
+    def take(self, n: int) -> bool:
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if n > self.tokens:
+            return False
+        self.tokens -= n
+        return True
+
+
+@dataclass
+class Accepted:
+    """What a create call gives: rows to write, and rows of a retried call."""
+
+    new: list[InstanceRow]
+    existing: list[InstanceRow]
+
+
+class Admission:
+    def __init__(self, table: InstanceTable, config: EngineConfig) -> None:
+        self.table = table
+        self.configure(config)
+
+    def configure(self, config: EngineConfig) -> None:
+        self.config = config
+        self.bucket = TokenBucket(config.creation_rate, config.creation_burst)
+
+    def new_rows(
+        self, workflow: str, options: list[CreateOptions], batch: bool, request_id: str | None
+    ) -> Accepted:
+        limits = self.config.limits
+        if batch:
+            validate_batch_size(len(options), limits)
+        elif len(options) != 1:
+            raise ValidationError("create takes exactly one instance; use create_batch for more")
+        accepted = Accepted([], [])
+        seen: set[str] = set()
+        now = time.time()
+        for option in options:
+            instance_id = option.id if option.id is not None else str(uuid.uuid4())
+            validate_instance_id(instance_id, limits)
+            params = validate_payload(option.params, "params", limits)
+            row = self.table.get((workflow, instance_id))
+            if row is not None or instance_id in seen:
+                if row is not None and request_id and row.request_id == request_id:
+                    accepted.existing.append(row)  # a retry of a create that went through
+                elif not batch:  # a batch skips ids that exist
+                    raise InstanceAlreadyExists(
+                        f"instance {instance_id!r} already exists in workflow {workflow!r}: "
+                        "use a new id, or restart the existing instance"
+                    )
+                continue
+            seen.add(instance_id)
+            accepted.new.append(
+                InstanceRow(
+                    workflow=workflow,
+                    id=instance_id,
+                    status=InstanceStatus.QUEUED,
+                    params=params,
+                    created_at=now,
+                    queue_seq=self.table.next_seq(),
+                    request_id=request_id,
+                )
+            )
+        if accepted.new:
+            self._check_room(len(accepted.new))
+        return accepted
+
+    def _check_room(self, n: int) -> None:
+        queued = self.table.count(InstanceStatus.QUEUED)
+        if queued + n > self.config.max_queued:
+            raise QueueFull(
+                f"{queued} instances are queued: the limit is {self.config.max_queued}; retry later"
+            )
+        if not self.bucket.take(n):
+            raise CreationRateLimited(
+                f"creating instances faster than {self.config.creation_rate:g} per second; "
+                "retry later"
+            )
+
+    def take_restart(self) -> None:
+        if not self.bucket.take(1):
+            raise CreationRateLimited("restarting instances faster than the creation rate allows")

@@ -1,0 +1,61 @@
+"""Alarms: when each waiting instance must wake.
+
+Owns the alarm heap and the loop that fires it. A waiting row is armed with
+its ``wake_at``; when the time comes, :class:`Alarms` calls ``on_due(row)`` if
+the row is still waiting for that very time (a row that was woken earlier by
+an event, paused or re-armed leaves a stale entry, skipped here). The heap is
+rebuilt from the rows at start, so nothing here needs to be durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import math
+import time
+from collections.abc import Callable
+
+from ...models import InstanceStatus
+from ...storage.registry import InstanceRow
+from .table import InstanceTable, Key
+
+MAX_IDLE = 1.0  # seconds between checks when nothing is due sooner
+
+
+class Alarms:
+    def __init__(self, table: InstanceTable, clock: Callable[[], float] = time.time) -> None:
+        self.table = table
+        self.clock = clock
+        self._heap: list[tuple[float, Key]] = []
+        self._changed = asyncio.Event()
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def arm(self, row: InstanceRow) -> None:
+        if row.wake_at is None or math.isinf(row.wake_at):
+            return  # waits for an event only
+        heapq.heappush(self._heap, (row.wake_at, row.key))
+        self._changed.set()
+
+    def due(self) -> list[InstanceRow]:
+        """Pop the alarms that are due; the rows still waiting for them."""
+        now, rows = self.clock(), []
+        while self._heap and self._heap[0][0] <= now:
+            at, key = heapq.heappop(self._heap)
+            row = self.table.get(key)
+            if row is not None and row.status == InstanceStatus.WAITING and row.wake_at == at:
+                rows.append(row)
+        return rows
+
+    async def run(self, on_due: Callable[[list[InstanceRow]], None]) -> None:
+        """Fire due alarms forever; sleeps until the next one (or a new arm)."""
+        while True:
+            rows = self.due()
+            if rows:
+                on_due(rows)
+            delay = min(MAX_IDLE, self._heap[0][0] - self.clock()) if self._heap else MAX_IDLE
+            self._changed.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), max(delay, 0.001))

@@ -1,0 +1,127 @@
+"""Control commands on one instance: pause, resume, terminate, restart.
+
+Each command reads the row's status and acts on the live actor (through
+:class:`InstanceActors`) or on the row alone when the instance has no process
+(queued, waiting, paused). Status changes go through :class:`Transitions`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from enum import Enum
+
+from ...errors import InstanceActorGone, InvalidTransition, ValidationError
+from ...models import FINAL_STATUSES, InstanceStatus
+from ...storage.registry import InstanceRow
+from ..protocol import InstanceOutcome, OutcomeKind
+from .actors import InstanceActors
+from .admission import Admission
+from .inbox import Inbox
+from .table import InstanceTable
+from .transitions import Transitions
+
+
+class Action(str, Enum):
+    PAUSE = "pause"
+    RESUME = "resume"
+    TERMINATE = "terminate"
+    RESTART = "restart"
+
+    @classmethod
+    def parse(cls, action: str) -> Action:
+        try:
+            return cls(action)
+        except ValueError:
+            raise ValidationError(
+                f"action {action!r} is invalid: use pause, resume, terminate or restart"
+            ) from None
+
+
+class Control:
+    def __init__(
+        self,
+        table: InstanceTable,
+        transitions: Transitions,
+        actors: InstanceActors,
+        inbox: Inbox,
+        admission: Admission,
+    ) -> None:
+        self.table, self.transitions, self.actors = table, transitions, actors
+        self.inbox, self.admission = inbox, admission
+
+    async def apply(self, row: InstanceRow, action: Action) -> None:
+        handler = {
+            Action.PAUSE: self.pause,
+            Action.RESUME: self.resume,
+            Action.TERMINATE: self.terminate,
+            Action.RESTART: self.restart,
+        }[action]
+        await handler(row)
+
+    async def pause(self, row: InstanceRow) -> None:
+        if row.status in FINAL_STATUSES:
+            raise InvalidTransition(f"instance {row.id!r} is {row.status}: it cannot be paused")
+        if row.status in (InstanceStatus.PAUSED, InstanceStatus.WAITING_FOR_PAUSE):
+            return
+        live = self.actors.live.get(row.key)
+        if live is None:  # queued or waiting: held where it is
+            self.transitions.pause(row, row.status)
+            return
+        self.table.set_status(row, InstanceStatus.WAITING_FOR_PAUSE)
+        live.pause_requested = True  # an actor still being created pauses when up
+        if live.handle is not None:
+            with contextlib.suppress(InstanceActorGone):  # its monitor handles a death
+                await live.handle.pause()
+
+    async def resume(self, row: InstanceRow) -> None:
+        if row.status == InstanceStatus.WAITING_FOR_PAUSE:
+            self.table.set_status(row, InstanceStatus.RUNNING)
+            live = self.actors.live.get(row.key)
+            if live is not None:
+                live.pause_requested = False
+                if live.handle is not None:
+                    with contextlib.suppress(InstanceActorGone):
+                        await live.handle.unpause()
+            return
+        if row.status != InstanceStatus.PAUSED:
+            return  # resuming an instance that is not paused does nothing
+        origin, row.paused_from = row.paused_from, None
+        if origin == InstanceStatus.QUEUED:
+            self.transitions.queue(row, priority=row.priority, keep_seq=True)
+        elif origin == InstanceStatus.WAITING:
+            self.transitions.wait(row, row.wake_at, row.waiting_for)
+            if row.status == InstanceStatus.WAITING:
+                self.transitions.wake_if_due(row)
+        else:
+            self.transitions.queue(row)
+
+    async def terminate(self, row: InstanceRow) -> None:
+        if row.status in FINAL_STATUSES:
+            raise InvalidTransition(
+                f"instance {row.id!r} is already {row.status}: it cannot be terminated"
+            )
+        outcome = await self.actors.stop(row.key, "terminate") if row.key in self.actors else None
+        if outcome is not None and outcome.kind in (OutcomeKind.COMPLETE, OutcomeKind.ERRORED):
+            self.transitions.finish(row, outcome)  # it ended before the terminate reached it
+            raise InvalidTransition(
+                f"instance {row.id!r} is already {row.status}: it cannot be terminated"
+            )
+        row.terminated_by = "api"
+        self.transitions.finish(row, InstanceOutcome(OutcomeKind.TERMINATED))
+        self.inbox.drop(row.key)
+
+    async def restart(self, row: InstanceRow) -> None:
+        self.admission.take_restart()
+        if row.key in self.actors:
+            await self.actors.stop(row.key, "cancel")
+        if row.error_name == "JournalCorrupt":
+            path = self.table.journal_path(row)
+            with contextlib.suppress(OSError):  # kept aside for a post-mortem
+                path.rename(path.with_name(f"{path.name}.corrupt-{int(time.time())}"))
+        row.generation += 1
+        row.started_at = row.ended_at = row.wake_at = None
+        row.output = row.error_name = row.error_message = row.terminated_by = None
+        row.paused_from, row.waiting_for, row.crashes = None, [], 0
+        self.inbox.drop(row.key)
+        self.transitions.queue(row)

@@ -1,0 +1,109 @@
+"""Recovery: what a (re)started supervisor does before it serves anyone.
+
+1. Rows for journals the registry does not know (registry lost, corrupt, or
+   behind) are rebuilt from the journals, the source of truth: a finished
+   instance comes back with its result; any other comes back queued first in
+   line and replays its journal when it runs; a journal still locked by a live
+   actor comes back running (and is adopted below).
+2. Every row continues: running ones re-adopt their live actor by name (its
+   ``run`` is idempotent) or go back in line; queued ones go in line; waiting
+   ones are re-armed, and woken at once when due or when their event is in.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from ...errors import JournalCorrupt, JournalLocked
+from ...models import InstanceStatus
+from ...storage.journal import DuckJournal
+from ...storage.registry import InstanceRow
+from .actors import InstanceActors
+from .alarms import Alarms
+from .scheduler import RESUMING, Scheduler
+from .table import InstanceTable, Key
+from .transitions import Transitions
+
+log = logging.getLogger("pyflow.supervisor")
+LIVE = (InstanceStatus.RUNNING, InstanceStatus.WAITING_FOR_PAUSE)
+
+
+def rebuild_rows(table: InstanceTable) -> list[InstanceRow]:
+    """Rows for the journals under the storage that the table does not know."""
+    root = table.storage / "journals"
+    if not root.is_dir():
+        return []
+    rows = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        for path in sorted(folder.glob("*.duckdb")):
+            key = (folder.name, path.name[: -len(".duckdb")])
+            if table.get(key) is None:
+                row = _row_from_journal(table, path, key)
+                if row is not None:
+                    rows.append(row)
+    return rows
+
+
+def _row_from_journal(table: InstanceTable, path: Path, key: Key) -> InstanceRow | None:
+    workflow, instance_id = key
+    row = InstanceRow(
+        workflow,
+        instance_id,
+        InstanceStatus.QUEUED,
+        None,
+        path.stat().st_mtime,
+        queue_seq=table.next_seq(),
+        priority=RESUMING,
+    )
+    try:
+        with DuckJournal(path, read_only=True) as journal:
+            meta, result = journal.meta(), journal.result()
+    except JournalLocked:
+        row.status = InstanceStatus.RUNNING  # its actor is alive and holds it: adopt it
+        return row
+    except JournalCorrupt as exc:
+        row.status, row.ended_at = InstanceStatus.ERRORED, time.time()
+        row.error_name, row.error_message = "JournalCorrupt", str(exc)
+        return row
+    if meta.get("workflow") not in (None, workflow) or meta.get("instance_id") not in (
+        None,
+        instance_id,
+    ):
+        log.error("journal %s belongs to another instance: left alone", path)
+        return None
+    row.params = meta.get("params")
+    row.created_at = float(meta.get("created_at") or row.created_at)
+    row.started_at = float(meta["started_at"]) if meta.get("started_at") else None
+    row.generation = int(meta.get("generation") or 1)
+    if result is not None:
+        row.status, row.output, row.ended_at = (
+            InstanceStatus(result.status),
+            result.output,
+            result.ended_at,
+        )
+        row.error_name, row.error_message = result.error_name, result.error_message
+    return row
+
+
+def continue_all(
+    table: InstanceTable,
+    scheduler: Scheduler,
+    alarms: Alarms,
+    actors: InstanceActors,
+    transitions: Transitions,
+) -> None:
+    """Every non-final row goes on from where it stands (oldest first)."""
+    for row in sorted(table, key=lambda r: r.queue_seq):
+        if row.status in LIVE:
+            handle = actors.backend.find(row.workflow, row.id)
+            if handle is not None:
+                actors.adopt(row, handle)
+            else:
+                transitions.queue(row)
+        elif row.status == InstanceStatus.QUEUED:
+            scheduler.push(row)
+        elif row.status == InstanceStatus.WAITING:
+            alarms.arm(row)
+            transitions.wake_if_due(row)

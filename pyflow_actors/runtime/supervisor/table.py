@@ -1,0 +1,185 @@
+"""The instance table: every instance's row, in memory and in the registry.
+
+The only writer of instance rows. Every change goes through :meth:`set_status`
+or :meth:`save`, which write the registry before the caller answers anyone;
+while the storage refuses writes, changed rows are kept in memory and written
+again by :meth:`flush` (the journals stay the source of truth: a lost row is
+rebuilt from them at the next start). It also keeps the per-workflow status
+counts that listing and limits read.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from ...errors import InstanceNotFound, StorageUnavailable, ValidationError
+from ...models import ErrorInfo, InstanceStatus, InstanceStatusInfo
+from ...serialization import loads
+from ...storage.journal import journal_path
+from ...storage.registry import InstanceRow, Registry
+
+log = logging.getLogger("pyflow.supervisor")
+
+Key = tuple[str, str]  # (workflow, instance id)
+
+
+class InstanceTable:
+    """Rows by key, status counts, the queue sequence, and the registry writes."""
+
+    def __init__(self, registry: Registry, storage: Path) -> None:
+        self.registry = registry
+        self.storage = storage
+        self.rows: dict[Key, InstanceRow] = {r.key: r for r in registry.instances()}
+        self.counts: Counter[tuple[str, InstanceStatus]] = Counter(
+            (r.workflow, r.status) for r in self.rows.values()
+        )
+        self._seq = max((r.queue_seq for r in self.rows.values()), default=0)
+        self._unsaved: set[Key] = set()
+
+    # -- reads ------------------------------------------------------------
+
+    def get(self, key: Key) -> InstanceRow | None:
+        return self.rows.get(key)
+
+    def require(self, workflow: str, instance_id: str) -> InstanceRow:
+        row = self.rows.get((workflow, instance_id))
+        if row is None:
+            raise InstanceNotFound(
+                f"instance {instance_id!r} does not exist in workflow {workflow!r}"
+            )
+        return row
+
+    def __iter__(self) -> Iterator[InstanceRow]:
+        return iter(list(self.rows.values()))
+
+    def count(self, status: InstanceStatus, workflow: str | None = None) -> int:
+        return sum(n for (w, s), n in self.counts.items() if s == status and workflow in (None, w))
+
+    def counts_of(self, workflow: str) -> dict[str, int]:
+        return {s.value: n for (w, s), n in self.counts.items() if w == workflow and n}
+
+    def by_status(self) -> dict[str, int]:
+        totals: Counter[str] = Counter()
+        for (_, status), n in self.counts.items():
+            totals[status.value] += n
+        return {k: v for k, v in totals.items() if v}
+
+    def journal_path(self, row: InstanceRow) -> Path:
+        return journal_path(self.storage, row.workflow, row.id)
+
+    def page(
+        self,
+        workflow: str,
+        status: str | None,
+        page: int,
+        per_page: int,
+        reverse: bool,
+        created_after: float | None,
+        created_before: float | None,
+    ) -> tuple[list[InstanceRow], int]:
+        """One page of a workflow's instances, newest first (oldest with ``reverse``)."""
+        wanted = _status_filter(status)
+        if page < 1 or not 1 <= per_page <= 1000:
+            raise ValidationError("page must be >= 1 and per_page between 1 and 1000")
+        rows = [
+            r
+            for r in self.rows.values()
+            if r.workflow == workflow
+            and (wanted is None or r.status == wanted)
+            and (created_after is None or r.created_at >= created_after)
+            and (created_before is None or r.created_at <= created_before)
+        ]
+        rows.sort(key=lambda r: (r.created_at, r.queue_seq), reverse=not reverse)
+        start = (page - 1) * per_page
+        return rows[start : start + per_page], len(rows)
+
+    # -- writes -----------------------------------------------------------
+
+    def next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def add(self, rows: Iterable[InstanceRow], *, durable: bool = True) -> None:
+        """Take new rows: one registry insert (durable before the caller answers)."""
+        rows = list(rows)
+        if durable:
+            self.registry.insert(rows)
+        for row in rows:
+            self.rows[row.key] = row
+            self.counts[(row.workflow, row.status)] += 1
+            if not durable:
+                self.save(row)
+
+    def set_status(self, row: InstanceRow, status: InstanceStatus) -> None:
+        if row.status != status:
+            self.counts[(row.workflow, row.status)] -= 1
+            self.counts[(row.workflow, status)] += 1
+            row.status = status
+        self.save(row)
+
+    def save(self, row: InstanceRow) -> None:
+        """Write a row; while the storage refuses, keep it for :meth:`flush`."""
+        try:
+            self.registry.save(row)
+        except StorageUnavailable as exc:
+            if not self._unsaved:
+                log.error("%s: keeping registry changes in memory until it is back", exc)
+            self._unsaved.add(row.key)
+        else:
+            self._unsaved.discard(row.key)
+
+    def flush(self) -> None:
+        """Write the rows the storage refused earlier; stop at the first refusal."""
+        for key in list(self._unsaved):
+            row = self.rows.get(key)
+            if row is None:
+                self._unsaved.discard(key)
+                continue
+            self.save(row)
+            if key in self._unsaved:
+                return
+
+    def remove(self, rows: list[InstanceRow]) -> None:
+        """Forget rows (registry rows and their inbox events go in one transaction)."""
+        for row in rows:
+            del self.rows[row.key]
+            self.counts[(row.workflow, row.status)] -= 1
+        self.registry.delete_instances([r.key for r in rows])
+
+    def forget_workflow(self, workflow: str) -> None:
+        """Drop a deleted workflow's rows from memory (the registry drops its own)."""
+        for row in [r for r in self.rows.values() if r.workflow == workflow]:
+            del self.rows[row.key]
+            self.counts[(row.workflow, row.status)] -= 1
+
+
+def info(row: InstanceRow) -> InstanceStatusInfo:
+    """The status a caller sees for a row."""
+    waiting = row.status == InstanceStatus.WAITING
+    return InstanceStatusInfo(
+        id=row.id,
+        workflow=row.workflow,
+        status=row.status,
+        error=ErrorInfo(name=row.error_name, message=row.error_message or "")
+        if row.error_name
+        else None,
+        output=loads(row.output) if row.output is not None else None,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        wake_at=row.wake_at if waiting else None,
+        waiting_for=list(row.waiting_for) if waiting else [],
+    )
+
+
+def _status_filter(status: str | None) -> InstanceStatus | None:
+    if status is None:
+        return None
+    try:
+        return InstanceStatus(status)
+    except ValueError:
+        allowed = ", ".join(s.value for s in InstanceStatus)
+        raise ValidationError(f"status {status!r} is invalid: use one of {allowed}") from None

@@ -1,0 +1,105 @@
+"""The workflow catalog: the registered workflows and the engine's stored config.
+
+Owns the specs (by name, found also by binding name), their created and
+modified times, and their rows in the registry's workflows table. Specs and
+the config are stored pickled (they hold workflow classes), so that a
+restarted supervisor knows every workflow before any client configures it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from typing import Any
+
+from ...config import EngineConfig, WorkflowSpec
+from ...errors import WorkflowNotFound
+from ...models import WorkflowInfo
+from ...storage.registry import Registry
+
+log = logging.getLogger("pyflow.supervisor")
+
+
+def _pickle() -> Any:
+    from ray import cloudpickle  # pickles workflow classes by value where needed
+
+    return cloudpickle
+
+
+class WorkflowCatalog:
+    def __init__(self, registry: Registry, config: EngineConfig) -> None:
+        self.registry = registry
+        stored = registry.get_setting("config")
+        self.config: EngineConfig = _pickle().loads(stored) if stored else config
+        self.specs: dict[str, WorkflowSpec] = {}
+        self.times: dict[str, tuple[float, float]] = {}
+        for name, _binding, _cls, blob, created, modified in registry.workflows():
+            try:
+                self.specs[name] = _pickle().loads(blob)
+            except Exception:  # noqa: BLE001 - a spec whose class is gone is re-registered on start
+                log.exception("cannot load workflow %s", name)
+                continue
+            self.times[name] = (created, modified)
+        for spec in self.config.workflows:
+            self.register(spec)
+
+    def configure(self, config: EngineConfig) -> EngineConfig:
+        """Take a new config (its workflows added to the known ones) and store it."""
+        for spec in config.workflows:
+            self.register(spec)
+        self.config = replace(config, workflows=tuple(self.specs.values()))
+        self._store_config()
+        return self.config
+
+    def register(self, spec: WorkflowSpec) -> None:
+        now = time.time()
+        old = self.specs.get(spec.name)
+        created, modified = self.times.get(spec.name, (now, now))
+        if old is None or old.class_name != spec.class_name:
+            modified = now
+        self.specs[spec.name] = spec
+        self.times[spec.name] = (created, modified)
+        self.registry.upsert_workflow(
+            spec.name, spec.binding, spec.class_name, _pickle().dumps(spec), created, modified
+        )
+
+    def spec(self, workflow: str) -> WorkflowSpec:
+        """The workflow named ``workflow`` (its name, or else its binding name)."""
+        spec = self.specs.get(workflow)
+        if spec is None:
+            spec = next((s for s in self.specs.values() if s.binding == workflow), None)
+        if spec is None:
+            raise WorkflowNotFound(f"workflow {workflow!r} does not exist")
+        return spec
+
+    def cap_of(self, workflow: str) -> int | None:
+        """A workflow's own running cap (0 for a workflow that no longer exists)."""
+        spec = self.specs.get(workflow)
+        return 0 if spec is None else spec.max_running
+
+    def bindings(self) -> dict[str, str]:
+        return {s.binding: s.name for s in self.specs.values()}
+
+    def info(self, name: str, counts: dict[str, int]) -> WorkflowInfo:
+        spec = self.specs[name]
+        created, modified = self.times[name]
+        return WorkflowInfo(
+            name=name,
+            binding=spec.binding,
+            class_name=spec.class_name,
+            created_at=created,
+            modified_at=modified,
+            instances=counts,
+        )
+
+    def delete(self, name: str) -> None:
+        """Forget a workflow (its registry rows, instances and inbox go in one transaction)."""
+        self.registry.delete_workflow(name)
+        del self.specs[name]
+        del self.times[name]
+        self.config = replace(self.config, workflows=tuple(self.specs.values()))
+        self._store_config()
+
+    def _store_config(self) -> None:
+        self.registry.set_setting("config", _pickle().dumps(self.config))
