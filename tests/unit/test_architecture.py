@@ -47,3 +47,32 @@ def test_the_gateway_knows_nothing_of_duckdb():
     loaded = imported_after("service")
     assert "fastapi" in loaded
     assert "duckdb" not in loaded
+
+
+def test_the_supervisor_logic_imports_no_ray():
+    """Only the actors wrapper talks to Ray (lazily), so the logic is testable without it."""
+    loaded = imported_after("pyflow_actors.runtime.supervisor")
+    assert "ray" not in loaded
+
+
+def test_the_supervisor_package_has_no_import_cycles():
+    import ast
+    from pathlib import Path
+
+    package = Path(__file__).parents[2] / "pyflow_actors/runtime/supervisor"
+    edges = {}
+    for path in package.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        edges[path.stem] = {
+            node.module
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module
+        }
+
+    def reaches(start: str, target: str, seen: set[str]) -> bool:
+        for nxt in edges.get(start, ()):
+            if nxt == target or (nxt not in seen and reaches(nxt, target, seen | {nxt})):
+                return True
+        return False
+
+    assert [m for m in edges if reaches(m, m, set())] == []

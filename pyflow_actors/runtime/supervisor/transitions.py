@@ -97,7 +97,10 @@ class Transitions:
         elif outcome.kind == OutcomeKind.HIBERNATE:
             self.wait(row, outcome.wake_at, outcome.waiting_for)
         elif outcome.kind == OutcomeKind.PAUSED:
-            self.pause(row, InstanceStatus.RUNNING)
+            if row.status == InstanceStatus.WAITING_FOR_PAUSE:
+                self.pause(row, InstanceStatus.RUNNING)
+            else:  # resumed while the actor was pausing: it goes on
+                self.queue(row)
         else:  # cancelled without a command (should not happen): run it again
             self.queue(row)
 

@@ -1,0 +1,302 @@
+"""The supervisor's logic without Ray: scheduling, alarms, events, control, recovery.
+
+Each test drives a real :class:`Supervisor` (real registry in a temp folder)
+whose instance actors are fakes (tests/unit/fake_actors.py), so the races that
+matter are set up exactly and run in milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pyflow_actors.config import EngineConfig, WorkflowSpec
+from pyflow_actors.errors import InvalidTransition
+from pyflow_actors.models import CreateOptions, InstanceStatus
+from pyflow_actors.runtime.protocol import OutcomeKind
+from pyflow_actors.runtime.supervisor import Supervisor
+from tests import workflows as w
+
+from .fake_actors import FakeActor, FakeBackend
+
+pytestmark = pytest.mark.timeout(20)
+
+WF = "echo"
+
+
+def run(scenario: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(asyncio.wait_for(scenario(), 10))
+
+
+async def until(predicate: Callable[[], Any], timeout: float = 3.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.001)
+
+
+async def started(tmp_path: Path, backend: FakeBackend, **config: Any) -> Supervisor:
+    config.setdefault("max_running", 4)
+    sup = Supervisor(
+        EngineConfig(storage=tmp_path, workflows=(WorkflowSpec.of(WF, w.Echo),), **config),
+        backend=backend,
+    )
+    await sup.start()
+    return sup
+
+
+async def create(sup: Supervisor, *ids: str) -> None:
+    for instance_id in ids:
+        await sup.create(WF, [CreateOptions(id=instance_id)], batch=False)
+
+
+def status(sup: Supervisor, instance_id: str) -> InstanceStatus:
+    return sup.table.require(WF, instance_id).status
+
+
+async def actor(backend: FakeBackend, instance_id: str, n: int = 1) -> FakeActor:
+    """The n-th actor made for the instance, once it is running."""
+    await until(lambda: len(backend.actors_of((WF, instance_id))) >= n)
+    made = backend.actors_of((WF, instance_id))[n - 1]
+    await until(lambda: made.calls)
+    return made
+
+
+def test_only_max_running_instances_run_and_the_next_starts_when_one_ends(tmp_path):
+    async def scenario() -> None:
+        backend = FakeBackend()
+        sup = await started(tmp_path, backend, max_running=2)
+        await create(sup, "a", "b", "c")
+        first = await actor(backend, "a")
+        await actor(backend, "b")
+        assert status(sup, "c") == InstanceStatus.QUEUED
+        first.finish(output='"done"')
+        await actor(backend, "c")
+        assert status(sup, "a") == InstanceStatus.COMPLETE
+        assert len(backend.created) == 3
+
+    run(scenario)
+
+
+def test_an_instance_woken_by_its_event_goes_before_newer_queued_ones(tmp_path):
+    async def scenario() -> None:
+        backend = FakeBackend()
+        sup = await started(tmp_path, backend, max_running=1)
+        await create(sup, "waiter")
+        (await actor(backend, "waiter")).hibernate(waiting_for=["go"])
+        await until(lambda: status(sup, "waiter") == InstanceStatus.WAITING)
+        await create(sup, "blocker")
+        blocker = await actor(backend, "blocker")
+        await create(sup, "newer")
+        await sup.send_event(WF, "waiter", "go", {"n": 1})
+        assert status(sup, "waiter") == InstanceStatus.QUEUED
+        blocker.finish()
+        woken = await actor(backend, "waiter", 2)
+        assert status(sup, "newer") == InstanceStatus.QUEUED
+        woken.open()
+        await until(lambda: woken.delivered)
+        assert [e.type for e in woken.delivered] == ["go"]
+
+    run(scenario)
+
+
+def test_an_event_sent_while_the_actor_exits_to_hibernate_wakes_it_once(tmp_path):
+    async def scenario() -> None:
+        backend = FakeBackend()
+        sup = await started(tmp_path, backend)
+        await create(sup, "x")
+        first = await actor(backend, "x")
+        first.open()
+        first.accepting = False  # it decided to hibernate: deliveries are refused
+        await sup.send_event(WF, "x", "approved", {"ok": True})
+        await asyncio.sleep(0.01)
+        assert first.delivered == []
+        assert sup.inbox.has_any((WF, "x"))  # kept for the next actor
+        first.hibernate(waiting_for=["approved"])
+        second = await actor(backend, "x", 2)
+        second.open()
+        await until(lambda: second.delivered)
+        await asyncio.sleep(0.01)
+        assert [e.type for e in second.delivered] == ["approved"]
+        assert not sup.inbox.has_any((WF, "x"))
+
+    run(scenario)
+
+
+def test_a_resume_while_the_actor_is_pausing_keeps_the_instance_going(tmp_path):
+    async def scenario() -> None:
+        backend = FakeBackend()
+        sup = await started(tmp_path, backend)
+        await create(sup, "p")
+        first = await actor(backend, "p")
+        await sup.control(WF, "p", "pause")
+        assert status(sup, "p") == InstanceStatus.WAITING_FOR_PAUSE
+        await sup.control(WF, "p", "resume")
+        first.finish(OutcomeKind.PAUSED)  # it had paused before the resume reached it
+        second = await actor(backend, "p", 2)
+        assert status(sup, "p") == InstanceStatus.RUNNING
+        assert first.calls[:3] == ["run:1", "pause", "unpause"]
+        second.finish()
+        await until(lambda: status(sup, "p") == InstanceStatus.COMPLETE)
+
+    run(scenario)
+
+
+def test_a_resume_while_the_actor_hibernates_leaves_it_waiting_for_its_alarm(tmp_path):
+    async def scenario() -> None:
+        backend = FakeBackend()
+        sup = await started(tmp_path, backend)
+        await create(sup, "h")
+        first = await actor(backend, "h")
+        await sup.control(WF, "h", "pause")
+        await sup.control(WF, "h", "resume")
+        first.hibernate(wake_at=time.time() + 0.05)
+        await until(lambda: status(sup, "h") == InstanceStatus.WAITING)
+        second = await actor(backend, "h", 2)  # the alarm fired
+        assert second.calls == ["run:1"]
+
+    run(scenario)
+
+
+def test_pausing_a_queued_instance_holds_it_and_resume_puts_it_back_in_its_place(tmp_path):
+    async def scenario() -> None:
+        backend = FakeBackend()
+        sup = await started(tmp_path, backend, max_running=1)
+        await create(sup, "busy", "held", "later")
+        busy = await actor(backend, "busy")
+        await sup.control(WF, "held", "pause")
+        assert status(sup, "held") == InstanceStatus.PAUSED
+        busy.finish()
+        later = await actor(backend, "later")
+        assert backend.actors_of((WF, "held")) == []
+        await sup.control(WF, "held", "resume")
+        assert status(sup, "held") == InstanceStatus.QUEUED
+        later.finish()
+        await actor(backend, "held")
+
+    run(scenario)
+
+
+def test_terminating_a_queued_instance_never_starts_it(tmp_path):
+    async def scenario() -> None:
+        backend = FakeBackend()
+        sup = await started(tmp_path, backend, max_running=1)
+        await create(sup, "busy", "doomed")
+        busy = await actor(backend, "busy")
+        result = await sup.control(WF, "doomed", "terminate")
+        assert result.status == InstanceStatus.TERMINATED
+        busy.finish()
+        await until(lambda: status(sup, "busy") == InstanceStatus.COMPLETE)
+        await asyncio.sleep(0.01)
+        assert backend.actors_of((WF, "doomed")) == []
+        with pytest.raises(InvalidTransition):
+            await sup.control(WF, "doomed", "terminate")
+
+    run(scenario)
+
+
+def test_a_terminate_that_arrives_after_completion_reports_the_completion(tmp_path):
+    async def scenario() -> None:
+        backend = FakeBackend()
+        sup = await started(tmp_path, backend)
+        await create(sup, "t")
+        (await actor(backend, "t")).finish(output='"early"')
+        with pytest.raises(InvalidTransition):
+            await sup.control(WF, "t", "terminate")
+        assert status(sup, "t") == InstanceStatus.COMPLETE
+
+    run(scenario)
+
+
+def test_a_restarted_supervisor_adopts_live_actors_and_requeues_dead_ones(tmp_path):
+    async def scenario() -> None:
+        backend = FakeBackend()
+        old = await started(tmp_path, backend)
+        await create(old, "alive", "dead")
+        alive = await actor(backend, "alive")
+        dead = await actor(backend, "dead")
+        for task in old._background:
+            task.cancel()
+        for live in old.actors.live.values():
+            assert live.monitor is not None
+            live.monitor.cancel()
+        old.registry.close()  # the old supervisor is gone (kill -9)
+        dead.die()  # and one actor died while no supervisor watched
+
+        new = await started(tmp_path, backend)
+        await until(lambda: len(backend.actors_of((WF, "dead"))) == 2)
+        assert len(backend.actors_of((WF, "alive"))) == 1  # adopted, not doubled
+        assert alive.calls == ["run:1", "run:1"]  # re-attached to the same run
+        alive.finish(output='"kept"')
+        await until(lambda: status(new, "alive") == InstanceStatus.COMPLETE)
+        assert (await new.status(WF, "alive")).output == "kept"
+
+    run(scenario)
+
+
+def test_concurrent_describes_on_a_starting_actor_make_one_call(tmp_path):
+    async def scenario() -> None:
+        backend = FakeBackend()
+        sup = await started(tmp_path, backend)
+        await create(sup, "slow")
+        starting = await actor(backend, "slow")  # up, journal not open yet
+        readers = [asyncio.ensure_future(sup.describe(WF, "slow")) for _ in range(200)]
+        await asyncio.sleep(0.02)
+        assert starting.most_describing == 1
+        starting.open()
+        details = await asyncio.gather(*readers)
+        assert {d.status.id for d in details} == {"slow"}
+
+    run(scenario)
+
+
+def test_a_crashed_actor_is_rehydrated_and_an_instance_that_always_crashes_errors(tmp_path):
+    async def scenario() -> None:
+        backend = FakeBackend()
+        sup = await started(tmp_path, backend)
+        await create(sup, "c")
+        for n in range(1, 27):
+            (await actor(backend, "c", n)).die()
+        await until(lambda: status(sup, "c") == InstanceStatus.ERRORED)
+        row = sup.table.require(WF, "c")
+        assert row.error_name == "InstanceCrashed" and len(backend.created) == 26
+
+    run(scenario)
+
+
+def test_restart_cancels_the_run_and_starts_the_next_generation(tmp_path):
+    async def scenario() -> None:
+        backend = FakeBackend()
+        sup = await started(tmp_path, backend)
+        await create(sup, "r")
+        first = await actor(backend, "r")
+        await sup.control(WF, "r", "restart")
+        second = await actor(backend, "r", 2)
+        assert "cancel" in first.calls and first.killed
+        assert second.calls == ["run:2"]
+
+    run(scenario)
+
+
+def test_alarms_wake_hibernated_instances_at_their_time(tmp_path):
+    async def scenario() -> None:
+        backend = FakeBackend()
+        sup = await started(tmp_path, backend)
+        await create(sup, "s1", "s2")
+        due = time.time() + 0.05
+        (await actor(backend, "s1")).hibernate(wake_at=due)
+        (await actor(backend, "s2")).hibernate(wake_at=due + 60)
+        await actor(backend, "s1", 2)
+        assert time.time() >= due
+        assert status(sup, "s2") == InstanceStatus.WAITING
+
+    run(scenario)
