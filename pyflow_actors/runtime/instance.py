@@ -107,7 +107,7 @@ class InstanceActor:
             outcome = await execution.run()
             if (
                 not self._terminating
-                and outcome.kind == OutcomeKind.HIBERNATE
+                and OutcomeKind(outcome.kind) == OutcomeKind.HIBERNATE
                 and _has_events_for(self._journal, outcome.waiting_for)
             ):
                 continue  # an event arrived while stopping: go on at once

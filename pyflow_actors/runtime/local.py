@@ -40,7 +40,8 @@ class LocalEngine:
         return AsyncClient(RayTransport(self.supervisor, namespace=self.config.namespace))
 
     def stats(self) -> dict[str, Any]:
-        return ray.get(self.supervisor.stats.remote())
+        stats: dict[str, Any] = ray.get(self.supervisor.stats.remote())
+        return stats
 
     def shutdown(self) -> None:
         """Stop what this call started: the client, and Ray if it started Ray.
@@ -100,7 +101,11 @@ def start_local(
             configure_logging=False,
         )
         started_ray = ray_address is None
-    supervisor = Supervisor_.options(
+    # Any: Ray's handle typing does not know the supervisor's async methods.
+    supervisor: Any = Supervisor_.options(
+        num_cpus=0,  # no CPU reserved
+        max_restarts=-1,  # restarted forever
+        max_concurrency=10_000,  # many concurrent calls
         name=SUPERVISOR_NAME,
         namespace=engine_config.namespace,
         lifetime="detached",
@@ -120,7 +125,8 @@ def _on_head_node() -> dict[str, Any]:
     supervisor on a worker node despite it (seen on a 3-node cluster, see
     tests/cluster). Without a head resource: this process's node, softly.
     """
-    if any(n.get("Alive") and HEAD_NODE_RESOURCE in n.get("Resources", {}) for n in ray.nodes()):
+    nodes = ray.nodes()  # type: ignore[no-untyped-call]  # ray.nodes is not annotated
+    if any(n.get("Alive") and HEAD_NODE_RESOURCE in n.get("Resources", {}) for n in nodes):
         return {"resources": {HEAD_NODE_RESOURCE: 0.001}}
     here = ray.get_runtime_context().get_node_id()
     return {"scheduling_strategy": NodeAffinitySchedulingStrategy(here, soft=True)}
@@ -148,8 +154,7 @@ def _specs(workflows: dict[str, type] | list[WorkflowSpec] | None) -> list[Workf
 
 HEAD_NODE_RESOURCE = "node:__internal_head__"
 
-# The supervisor, pinned to the head node:
-# no CPU reserved, restarted forever, many concurrent calls.
-Supervisor_ = ray.remote(num_cpus=0, max_restarts=-1, max_concurrency=10_000)(Supervisor)
+# The supervisor, pinned to the head node (options in start_local).
+Supervisor_ = ray.remote(Supervisor)
 
 __all__ = ["LocalEngine", "start_local"]

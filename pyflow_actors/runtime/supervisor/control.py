@@ -90,8 +90,7 @@ class Control:
         if origin == InstanceStatus.QUEUED:
             self.transitions.queue(row, priority=row.priority, keep_seq=True)
         elif origin == InstanceStatus.WAITING:
-            self.transitions.wait(row, row.wake_at, row.waiting_for)
-            if row.status == InstanceStatus.WAITING:
+            if not self.transitions.wait(row, row.wake_at, row.waiting_for):
                 self.transitions.wake_if_due(row)
         else:
             self.transitions.queue(row)

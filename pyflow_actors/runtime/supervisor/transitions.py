@@ -53,13 +53,16 @@ class Transitions:
         row.started_at = row.started_at or self.clock()
         self.table.set_status(row, InstanceStatus.RUNNING)
 
-    def wait(self, row: InstanceRow, wake_at: float | None, waiting_for: list[str]) -> None:
-        """The row waits for its alarm or one of its events (queued at once if one is in)."""
+    def wait(self, row: InstanceRow, wake_at: float | None, waiting_for: list[str]) -> bool:
+        """The row waits for its alarm or one of its events; True: queued at once
+        (one of its events is already in)."""
         row.wake_at, row.waiting_for = wake_at, list(waiting_for)
         self.table.set_status(row, InstanceStatus.WAITING)
         self.alarms.arm(row)
         if self.inbox.waited_for(row):
             self.queue(row)
+            return True
+        return False
 
     def wake_if_due(self, row: InstanceRow) -> None:
         """A waiting row whose alarm passed or whose event is in goes in line."""
