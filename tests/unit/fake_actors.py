@@ -40,6 +40,10 @@ class FakeActor:
 
     # -- what the supervisor calls ------------------------------------------
 
+    async def prepare(self) -> None:
+        self._alive()
+        self.calls.append("prepare")
+
     async def run(self, request: RunRequest) -> InstanceOutcome:
         self.calls.append(f"run:{request.generation}")
         return await asyncio.shield(self._outcome)

@@ -30,6 +30,7 @@ T = TypeVar("T")
 class InstanceActorHandle(Protocol):
     """One live instance actor, as the supervisor sees it."""
 
+    async def prepare(self) -> None: ...
     async def run(self, request: RunRequest) -> InstanceOutcome: ...
     async def deliver(self, events: list[EventRecord]) -> bool: ...
     async def pause(self) -> None: ...
@@ -58,6 +59,9 @@ class RayInstanceActor:
 
     def __init__(self, handle: Any) -> None:
         self._handle = handle
+
+    async def prepare(self) -> None:
+        await self._call(self._handle.prepare.remote())
 
     async def run(self, request: RunRequest) -> InstanceOutcome:
         return await self._call(self._handle.run.remote(request))

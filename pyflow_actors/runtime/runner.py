@@ -1,0 +1,252 @@
+"""The instance runner: runs one workflow instance, wherever it is placed.
+
+It owns the instance's journal (nobody else writes it), runs the workflow's
+``run()`` through the replay engine, and returns when the instance is final,
+paused, cancelled, or hibernating. A dedicated instance actor (``instance.py``)
+holds one runner; the process then goes away. ``prepare`` warms a runner up
+(workflow class loaded, journal open) before it is admitted to run.
+
+Kept cheap to import: an actor is a fresh process, so this module imports only
+the engine, the journal and what the workflow itself imports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import time
+from pathlib import Path
+from typing import Any
+
+from .. import serialization
+from ..config import add_code_paths
+from ..engine import EventRecord, Execution, Outcome, RunResult
+from ..entrypoint import Env, WorkflowEvent
+from ..errors import JournalLocked
+from ..models import StepInfo
+from ..storage.journal import DuckJournal, step_infos
+from .protocol import InstanceOutcome, InstanceSetup, OutcomeKind, RunRequest
+
+JOURNAL_LOCK_WAIT = 10.0  # seconds to wait for an exiting actor to let go of the file
+
+
+class InstanceRunner:
+    """Runs one instance; the supervisor calls it only through its actors wrapper."""
+
+    def __init__(self, setup: InstanceSetup) -> None:
+        self.setup = setup
+        self._journal: DuckJournal | None = None
+        self._execution: Execution | None = None
+        self._run_task: asyncio.Future[InstanceOutcome] | None = None
+        self._prepared: asyncio.Future[type] | None = None
+        self._accepting = True
+        self._pause = False
+        self._terminating = False
+        self._cancelled = False
+        self._opened = asyncio.Event()
+
+    # -- the run --------------------------------------------------------------
+
+    async def prepare(self) -> None:
+        """Load the workflow class and open the journal, without running anything."""
+        await self._workflow_class()
+
+    def _workflow_class(self) -> asyncio.Future[type]:
+        if self._prepared is None:
+            self._prepared = asyncio.ensure_future(self._prepare())
+        return asyncio.shield(self._prepared)
+
+    async def _prepare(self) -> type:
+        add_code_paths(self.setup.code_paths)
+        workflow_class = self.setup.spec.load()
+        self._journal = await _open_journal(Path(self.setup.journal_path))
+        return workflow_class
+
+    async def run(self, request: RunRequest) -> InstanceOutcome:
+        """Run (or keep running) the instance; idempotent so a new supervisor can re-attach."""
+        if self._run_task is None:
+            self._run_task = asyncio.ensure_future(self._run(request))
+        return await asyncio.shield(self._run_task)
+
+    async def _run(self, request: RunRequest) -> InstanceOutcome:
+        try:
+            started_at = await self._open(request)
+            self._opened.set()
+            assert self._journal is not None
+            done = self._journal.result()
+            if done is not None:
+                return _final(done, started_at)
+            outcome = await self._run_until_stopped()
+            return self._conclude(outcome, started_at)
+        finally:
+            self._accepting = False
+            self._opened.set()
+
+    async def _open(self, request: RunRequest) -> float:
+        """Open the journal, start a new generation in it if asked; the start time."""
+        await self._workflow_class()
+        journal = self._journal
+        assert journal is not None
+        meta = journal.meta()
+        if int(meta.get("generation") or 0) < request.generation:
+            if meta:
+                journal.reset(request.generation)  # a restart: erase the old run
+            journal.set_meta(
+                workflow=self.setup.workflow,
+                instance_id=self.setup.instance_id,
+                params=request.params if request.params is not None else "null",
+                created_at=request.created_at,
+                generation=request.generation,
+            )
+        started = journal.meta().get("started_at")
+        if started:
+            return float(started)
+        now = time.time()
+        journal.set_meta(started_at=now)
+        return now
+
+    async def _run_until_stopped(self) -> Outcome | None:
+        """Run the workflow until it ends or stops; ``None``: stopped before it ran."""
+        assert self._journal is not None
+        workflow = (await self._workflow_class())(self._env())
+        event = self._event()
+        while not (self._terminating or self._cancelled):
+            execution = Execution(
+                workflow,
+                event,
+                self._journal,
+                hibernate_after=self.setup.hibernate_after,
+                limits=self.setup.limits,
+            )
+            if self._pause:
+                execution.request_pause()
+            self._execution = execution
+            outcome = await execution.run()
+            if (
+                not self._terminating
+                and OutcomeKind(outcome.kind) == OutcomeKind.HIBERNATE
+                and _has_events_for(self._journal, outcome.waiting_for)
+            ):
+                continue  # an event arrived while stopping: go on at once
+            return outcome
+        return None
+
+    def _conclude(self, outcome: Outcome | None, started_at: float) -> InstanceOutcome:
+        """Journal the end of a run (final ones) and say how it ended. No await here:
+        nothing may slip in between the last check and the answer."""
+        assert self._journal is not None
+        self._accepting = False
+        if self._terminating:
+            result = RunResult("terminated", ended_at=time.time())
+        elif outcome is None:
+            return InstanceOutcome(OutcomeKind.CANCELLED, started_at=started_at)
+        elif OutcomeKind(outcome.kind).is_final:
+            name, message = outcome.error if outcome.error else (None, None)
+            result = RunResult(
+                outcome.kind,  # type: ignore[arg-type]  # complete | errored
+                output=outcome.output,
+                error_name=name,
+                error_message=message,
+                ended_at=time.time(),
+            )
+        else:
+            return InstanceOutcome(
+                OutcomeKind(outcome.kind),
+                wake_at=outcome.wake_at,
+                waiting_for=list(outcome.waiting_for),
+                started_at=started_at,
+            )
+        self._journal.set_result(result)
+        return _final(result, started_at)
+
+    def _event(self) -> WorkflowEvent:
+        assert self._journal is not None
+        meta = self._journal.meta()
+        return WorkflowEvent(
+            serialization.loads(meta.get("params") or "null"),
+            _dt.datetime.fromtimestamp(float(meta["created_at"]), _dt.timezone.utc),
+            self.setup.instance_id,
+            self.setup.workflow,
+        )
+
+    def _env(self) -> Env:
+        values: dict[str, Any] = dict(self.setup.vars)
+        if self.setup.bindings:
+            from ..client.api import AsyncWorkflow
+            from ..client.ray_transport import RayTransport
+
+            transport = RayTransport.lazy(self.setup.supervisor_name, self.setup.namespace)
+            for binding, workflow in self.setup.bindings.items():
+                values[binding] = AsyncWorkflow(transport, workflow)
+        return Env(values)
+
+    # -- commands from the supervisor -----------------------------------------
+
+    async def deliver(self, events: list[EventRecord]) -> bool:
+        """Journal events and hand them to waits. False: not live any more, keep them."""
+        await self._opened.wait()
+        if not self._accepting or self._journal is None:
+            return False
+        new = self._journal.add_events(events)
+        if self._execution is not None and new:
+            self._execution.deliver(new)
+        return True
+
+    async def pause(self) -> None:
+        self._pause = True
+        if self._execution is not None:
+            self._execution.request_pause()
+
+    async def unpause(self) -> None:
+        self._pause = False
+        if self._execution is not None:
+            self._execution.cancel_pause()
+
+    async def terminate(self) -> None:
+        """Journal the termination, then stop the step in flight."""
+        self._terminating = True
+        await self._stop()
+
+    async def cancel(self) -> None:
+        """Stop now without recording anything (restart)."""
+        self._accepting = False
+        self._cancelled = True
+        await self._stop()
+
+    async def _stop(self) -> None:
+        if self._execution is not None:
+            self._execution.cancel()
+        if self._run_task is not None:
+            await asyncio.gather(asyncio.shield(self._run_task), return_exceptions=True)
+
+    async def describe(self) -> list[StepInfo]:
+        await self._opened.wait()
+        if self._journal is None:
+            return []
+        return step_infos(self._journal)
+
+
+def _final(result: RunResult, started_at: float | None) -> InstanceOutcome:
+    error = (
+        (result.error_name or "Error", result.error_message or "") if result.error_name else None
+    )
+    return InstanceOutcome(
+        OutcomeKind(result.status), output=result.output, error=error, started_at=started_at
+    )
+
+
+async def _open_journal(path: Path, wait: float = JOURNAL_LOCK_WAIT) -> DuckJournal:
+    # A previous actor of this instance may still hold the file lock for a
+    # moment while it exits; wait for it rather than fail the instance.
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return DuckJournal(path)
+        except JournalLocked:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+
+
+def _has_events_for(journal: DuckJournal, types: list[str]) -> bool:
+    return any(e.type in types for e in journal.pending_events())
