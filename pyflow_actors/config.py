@@ -49,6 +49,18 @@ def default_max_running() -> int:
     return max(2, min(1024, int(total * 0.5 // INSTANCE_ACTOR_BYTES)))
 
 
+WARM_ACTOR_BYTES = 80 * 2**20  # an idle instance actor's own memory (USS), measured here
+
+
+def default_warm_actors() -> int:
+    """Warm actors may hold a fifth of the machine's memory."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 16
+    return max(0, int(total * 0.2 // WARM_ACTOR_BYTES))
+
+
 @dataclass(frozen=True)
 class WorkflowSpec:
     """One workflow: its REST name, its binding name and its class (or import path)."""
@@ -115,6 +127,10 @@ class EngineConfig:
     tokens: tuple[TokenSpec, ...] = ()
     host: str = "127.0.0.1"
     port: int = 8787
+    # Instance actors started ahead of need (alarms due soon, the queue's
+    # head): at most this many at once (their memory), at most warm_lead early.
+    warm_actors: int = field(default_factory=default_warm_actors)
+    warm_lead: float = 60.0
 
     def with_workflows(self, *specs: WorkflowSpec) -> EngineConfig:
         by_name = {w.name: w for w in self.workflows}
@@ -143,6 +159,8 @@ _ENGINE_KEYS = {
     "code_paths",
     "host",
     "port",
+    "warm_actors",
+    "warm_lead",
 }
 
 
@@ -183,7 +201,7 @@ def _build(data: dict[str, Any], base: Path, overrides: dict[str, Any]) -> Engin
     kwargs: dict[str, Any] = {}
     storage = Path(engine.pop("storage", ".pyflow"))
     kwargs["storage"] = storage if storage.is_absolute() else (base / storage).resolve()
-    for key in ("hibernate_after", "retention"):
+    for key in ("hibernate_after", "retention", "warm_lead"):
         if key in engine:
             kwargs[key] = parse_duration(engine.pop(key), what=f"engine.{key}")
     code_paths = [str((base / p).resolve()) for p in engine.pop("code_paths", [])]
@@ -217,6 +235,8 @@ def _build(data: dict[str, Any], base: Path, overrides: dict[str, Any]) -> Engin
     config = EngineConfig(**kwargs)
     if config.max_running < 1:
         raise ConfigError("engine.max_running must be at least 1")
+    if config.warm_actors < 0:
+        raise ConfigError("engine.warm_actors must be 0 (none) or more")
     return config
 
 

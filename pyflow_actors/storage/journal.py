@@ -19,6 +19,7 @@ from ..errors import JournalCorrupt, JournalLocked
 from ..models import AttemptInfo, ErrorInfo, StepInfo
 from ..serialization import loads
 from .duck import GuardedConnection, is_lock_conflict, storage_unavailable, transaction
+from .starts import StartLog, starts_path
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -84,6 +85,10 @@ class DuckJournal:
             self._db.execute("USE j")
             if not read_only:
                 self._db.execute(SCHEMA)
+            self._starts = StartLog(starts_path(self.path))
+            self._starts.load()
+            if not read_only:
+                self._commit_starts()  # left by a process that died mid-attempt
         except BaseException:
             connection.close()  # let go of the file, so that it can be opened again
             if new:
@@ -123,6 +128,7 @@ class DuckJournal:
 
     def reset(self, generation: int) -> None:
         """Erase the history (restart): steps, attempts, events and result."""
+        self._guard(self._starts.clear)
         with transaction(self._db):
             for table in ("steps", "attempts", "events"):
                 self._db.execute(f"DELETE FROM {table}")
@@ -135,6 +141,9 @@ class DuckJournal:
     # -- Journal interface ----------------------------------------------------
 
     def steps(self) -> dict[str, StepRecord]:
+        return self._starts.merged(self._committed_steps())
+
+    def _committed_steps(self) -> dict[str, StepRecord]:
         rows = self._db.execute(f"SELECT {_STEP_COLUMNS} FROM steps ORDER BY seq").fetchall()
         steps = {
             row[0]: StepRecord(
@@ -177,6 +186,14 @@ class DuckJournal:
         return self._db.execute("SELECT count(*) FROM events").fetchone()[0]
 
     def begin_step(self, record: StepRecord) -> None:
+        if record.kind == "step":
+            # Committed with its attempt's end (one commit per step); until
+            # then in the start log, which a killed process leaves behind.
+            self._guard(self._starts.begin_step, record)
+            return
+        self._insert_step(record)
+
+    def _insert_step(self, record: StepRecord) -> None:
         self._db.execute(
             # Always a new row: plain INSERT (a replace costs ~4x more here).
             f"INSERT INTO steps ({_STEP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -198,10 +215,42 @@ class DuckJournal:
         )
 
     def begin_attempt(self, key: str, attempt: AttemptRecord) -> None:
+        self._guard(self._starts.begin_attempt, key, attempt)
+
+    def _insert_attempt(self, key: str, attempt: AttemptRecord) -> None:
         self._db.execute(
-            "INSERT INTO attempts VALUES (?, ?, ?, NULL, NULL, NULL, false)",
-            [key, attempt.n, attempt.started_at],
+            "INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                key,
+                attempt.n,
+                attempt.started_at,
+                attempt.ended_at,
+                attempt.error_name,
+                attempt.error_message,
+                attempt.interrupted,
+            ],
         )
+
+    def _commit_starts(self) -> None:
+        """Commit the starts held in the start log (before a close, or left by a
+        killed process), then empty it."""
+        if self._starts.steps or self._starts.attempts:
+            committed = self._committed_steps()
+            with transaction(self._db):
+                for key, record in list(self._starts.steps.items()):
+                    if key not in committed:
+                        self._insert_step(record)
+                for (key, n), attempt in list(self._starts.attempts.items()):
+                    known = committed.get(key)
+                    if known is None or all(a.n != n for a in known.attempts):
+                        self._insert_attempt(key, attempt)
+        self._guard(self._starts.clear)
+
+    def _guard(self, write: Any, *args: Any) -> None:
+        try:
+            write(*args)
+        except OSError as exc:
+            raise journal_error(exc, self.path) from exc
 
     def mark_interrupted(self, key: str, n: int, at: float) -> None:
         self._db.execute(
@@ -222,14 +271,29 @@ class DuckJournal:
         output: str | None = None,
     ) -> None:
         ename, emsg = error if error else (None, None)
-        with transaction(self._db):
-            self._db.execute(
-                "UPDATE attempts SET ended_at = ?, error_name = ?, error_message = ? "
-                "WHERE step_key = ? AND n = ?",
-                [ended_at, ename, emsg, key, n],
-            )
-            if finish:
-                self._finish(key, finish, ended_at, output, error)
+        step, attempt = self._starts.take_step(key), self._starts.take_attempt(key, n)
+        try:
+            with transaction(self._db):
+                if step is not None:
+                    self._insert_step(step)
+                if attempt is not None:
+                    ended = AttemptRecord(attempt.n, attempt.started_at, ended_at, ename, emsg)
+                    self._insert_attempt(key, ended)
+                else:
+                    self._db.execute(
+                        "UPDATE attempts SET ended_at = ?, error_name = ?, error_message = ? "
+                        "WHERE step_key = ? AND n = ?",
+                        [ended_at, ename, emsg, key, n],
+                    )
+                if finish:
+                    self._finish(key, finish, ended_at, output, error)
+        except BaseException:
+            # Not committed: keep the starts, so that the history still has them.
+            if step is not None:
+                self._starts.steps[key] = step
+            if attempt is not None:
+                self._starts.attempts[(key, n)] = attempt
+            raise
 
     def finish_step(
         self,
@@ -287,6 +351,12 @@ class DuckJournal:
 
     def close(self) -> None:
         try:
+            if not self.read_only:
+                self._commit_starts()
+        except Exception:  # noqa: BLE001 - kept in the start log: committed at the next open
+            pass
+        self._starts.close()
+        try:
             self._db.close()
         except duckdb.Error:  # pragma: no cover - closing twice
             pass
@@ -304,7 +374,7 @@ def _quote(path: Path) -> str:
 
 def remove_journal(path: Path) -> None:
     """Delete a journal file and its write-ahead log (retention purge)."""
-    for p in (path, path.with_name(path.name + ".wal")):
+    for p in (path, path.with_name(path.name + ".wal"), starts_path(path)):
         try:
             p.unlink()
         except FileNotFoundError:

@@ -91,6 +91,7 @@ class FakeActor:
         self.killed = True
         if not self._outcome.done():
             self._outcome.set_exception(InstanceActorGone("killed"))
+            self._outcome.exception()  # retrieved: a run awaiting it still gets it
 
     # -- what the test does -------------------------------------------------
 
@@ -110,6 +111,7 @@ class FakeActor:
         self.killed = True
         if not self._outcome.done():
             self._outcome.set_exception(InstanceActorGone("process died"))
+            self._outcome.exception()
 
     def _end(self, outcome: InstanceOutcome) -> None:
         if not self._outcome.done():

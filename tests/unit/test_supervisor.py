@@ -300,3 +300,73 @@ def test_alarms_wake_hibernated_instances_at_their_time(tmp_path):
         assert status(sup, "s2") == InstanceStatus.WAITING
 
     run(scenario)
+
+
+def test_an_alarm_due_soon_is_woken_on_an_actor_started_ahead(tmp_path):
+    async def scenario() -> None:
+        backend = FakeBackend()
+        sup = await started(tmp_path, backend, warm_actors=4)
+        await create(sup, "s")
+        due = time.time() + 0.6
+        (await actor(backend, "s")).hibernate(wake_at=due)
+        await until(lambda: len(backend.actors_of((WF, "s"))) == 2)
+        warm = backend.actors_of((WF, "s"))[1]
+        await until(lambda: warm.calls == ["prepare"])
+        assert time.time() < due  # up and prepared before its alarm
+        assert status(sup, "s") == InstanceStatus.WAITING
+        await until(lambda: "run:1" in warm.calls)
+        assert warm.calls == ["prepare", "run:1"] and len(backend.created) == 2
+        assert sup.warm.admitted == 1
+
+    run(scenario)
+
+
+def test_a_warm_actor_answers_describe_and_goes_when_its_instance_is_terminated(tmp_path):
+    async def scenario() -> None:
+        backend = FakeBackend()
+        sup = await started(tmp_path, backend, warm_actors=4)
+        await create(sup, "t")
+        (await actor(backend, "t")).hibernate(wake_at=time.time() + 30)
+        sup.warm.max_lead = 60.0
+        sup.warm.activation_seconds = 20.0  # so that it starts at once
+        await until(lambda: len(backend.actors_of((WF, "t"))) == 2)
+        warm = backend.actors_of((WF, "t"))[1]
+        warm.open()
+        await until(lambda: "prepare" in warm.calls)
+        await sup.describe(WF, "t")  # the journal is held by the warm actor: ask it
+        assert warm.most_describing == 1
+        await sup.control(WF, "t", "terminate")
+        await until(lambda: warm.killed)
+        assert len(sup.warm) == 0 and sup.warm.let_go == 1
+
+    run(scenario)
+
+
+def test_no_actor_starts_ahead_without_a_budget(tmp_path):
+    async def scenario() -> None:
+        backend = FakeBackend()
+        sup = await started(tmp_path, backend, warm_actors=0)
+        await create(sup, "n")
+        (await actor(backend, "n")).hibernate(wake_at=time.time() + 0.3)
+        await asyncio.sleep(0.2)
+        assert len(backend.created) == 1
+        await actor(backend, "n", 2)  # started by the alarm itself
+
+    run(scenario)
+
+
+def test_the_head_of_the_queue_is_warmed_when_every_slot_is_taken(tmp_path):
+    async def scenario() -> None:
+        backend = FakeBackend()
+        sup = await started(tmp_path, backend, max_running=1, warm_actors=4)
+        await create(sup, "busy", "next")
+        busy = await actor(backend, "busy")
+        await until(lambda: backend.actors_of((WF, "next")))
+        nxt = backend.actors_of((WF, "next"))[0]
+        await until(lambda: nxt.calls == ["prepare"])
+        assert status(sup, "next") == InstanceStatus.QUEUED
+        busy.finish()
+        await until(lambda: "run:1" in nxt.calls)
+        assert len(backend.actors_of((WF, "next"))) == 1
+
+    run(scenario)

@@ -12,6 +12,7 @@ work itself (instance actors run the workflows):
 * ``alarms.Alarms``: wake times of waiting instances;
 * ``inbox.Inbox``: accepted events and their delivery;
 * ``actors.InstanceActors``: live instance actors, through ``wrapper``;
+* ``warm.WarmPool``: instance actors started ahead of need;
 * ``control.Control``: pause, resume, terminate, restart;
 * ``recovery``: what a (re)started supervisor does first.
 
@@ -63,6 +64,7 @@ from .inbox import Inbox
 from .scheduler import Scheduler
 from .table import InstanceTable, Key, info
 from .transitions import Transitions
+from .warm import WarmPool
 from .workflows import WorkflowCatalog
 from .wrapper import ActorBackend, RayActorBackend
 
@@ -70,6 +72,7 @@ log = logging.getLogger("pyflow.supervisor")
 
 HOUSEKEEPING_SECONDS = 30.0
 FLUSH_SECONDS = 1.0
+WARM_SECONDS = 0.2  # how often to look for actors to start ahead of need
 
 
 class Supervisor:
@@ -86,17 +89,23 @@ class Supervisor:
         self.alarms = Alarms(self.table)
         self.transitions = Transitions(self.table, self.scheduler, self.alarms, self.inbox)
         self.admission = Admission(self.table, self.config)
-        self.actors = InstanceActors(
-            backend or RayActorBackend(self.config.namespace), self._on_ready, self._on_run_end
+        in_ray = backend is None
+        made: ActorBackend = backend or RayActorBackend(self.config.namespace)
+        self.actors = InstanceActors(made, self._on_ready, self._on_run_end)
+        self.warm = WarmPool(
+            made,
+            self.config.warm_actors,
+            parallelism=os.cpu_count() or 1,
+            max_lead=self.config.warm_lead,
         )
         self.commands = Control(
             self.table, self.transitions, self.actors, self.inbox, self.admission
         )
         self._started: asyncio.Future[None] | None = None
         self._background: list[asyncio.Future[None]] = []
-        if backend is None:
-            # In Ray: recover as soon as the actor is up, without waiting for a
-            # first client call (after a restart nobody calls).
+        if in_ray:
+            # Recover as soon as the actor is up, without waiting for a first
+            # client call (after a restart nobody calls). Tests call start().
             import ray
 
             ray.get_runtime_context().current_actor.start.remote()
@@ -125,6 +134,7 @@ class Supervisor:
             asyncio.ensure_future(self.alarms.run(self._wake)),
             asyncio.ensure_future(self._every(HOUSEKEEPING_SECONDS, self._housekeeping)),
             asyncio.ensure_future(self._every(FLUSH_SECONDS, self.table.flush)),
+            asyncio.ensure_future(self._every(WARM_SECONDS, self._warm_up)),
         ]
         self._schedule()
         for key in list(self.actors.live):
@@ -139,6 +149,7 @@ class Supervisor:
             )
         self.config = self.catalog.configure(config)
         self.admission.configure(self.config)
+        self.warm.budget, self.warm.max_lead = self.config.warm_actors, self.config.warm_lead
         self._schedule()
         return True
 
@@ -160,6 +171,7 @@ class Supervisor:
         name = self.catalog.spec(workflow).name
         for key in [k for k in self.actors.live if k[0] == name]:
             await self.actors.stop(key, "terminate")
+        self.warm.drop_where(lambda key: key[0] == name)
         self.table.forget_workflow(name)
         self.inbox.forget_workflow(name)
         self.catalog.delete(name)
@@ -193,7 +205,8 @@ class Supervisor:
         """Status, params and steps; never wakes a hibernated instance."""
         await self.start()
         row = self._row(workflow, instance_id)
-        steps = await self.actors.describe(row.key)
+        handle = self.actors.handle(row.key) or self.warm.handle(row.key)
+        steps = await self.actors.describe(row.key, handle)
         if steps is None:
             try:
                 steps = await asyncio.to_thread(read_steps, self.table.journal_path(row))
@@ -229,6 +242,8 @@ class Supervisor:
         await self.start()
         row = self._row(workflow, instance_id)
         await self.commands.apply(row, Action.parse(action))
+        if row.status not in (InstanceStatus.QUEUED, InstanceStatus.WAITING):
+            self.warm.drop(row.key)  # it will not run soon (or runs a new generation)
         self._schedule()
         return info(row)
 
@@ -272,7 +287,7 @@ class Supervisor:
         running = self.actors.running_by_workflow()
         for row in self.scheduler.admit(free, running, self.catalog.cap_of, self.actors):
             self.transitions.start(row)
-            self.actors.start(row, self._setup(row))
+            self.actors.start(row, self._setup(row), self.warm.take(row.key))
 
     def _setup(self, row: InstanceRow) -> InstanceSetup:
         config = self.config
@@ -288,6 +303,31 @@ class Supervisor:
             code_paths=config.code_paths,
             namespace=config.namespace,
             supervisor_name=SUPERVISOR_NAME,
+        )
+
+    def _warm_up(self) -> None:
+        """Start the actors that will be needed soon (see ``warm.py``)."""
+        self.warm.drop_where(self._not_warmable)
+        if not self.warm.budget:
+            return
+        upcoming = self.alarms.upcoming(self.warm.budget)
+        chosen = self.warm.plan_alarms(upcoming, self._busy)
+        if len(self.actors) >= self.config.max_running:  # every slot taken: the next in line
+            chosen += [
+                r for r in self.scheduler.peek(self.warm.parallelism) if not self._busy(r.key)
+            ]
+        for row in chosen[: self.warm.room()]:
+            self.warm.start(row, self._setup(row), due=row.wake_at or time.time())
+
+    def _busy(self, key: Key) -> bool:
+        return key in self.actors or key in self.warm
+
+    def _not_warmable(self, key: Key) -> bool:
+        row = self.table.get(key)
+        return (
+            row is None
+            or row.status not in (InstanceStatus.QUEUED, InstanceStatus.WAITING)
+            or key in self.actors
         )
 
     def _on_ready(self, key: Key, live: Live) -> None:
@@ -342,6 +382,11 @@ class Supervisor:
             "max_running": self.config.max_running,
             "ready": self.table.count(InstanceStatus.QUEUED),
             "alarms": len(self.alarms),
+            "warm_actors": len(self.warm),
+            "warm_made": self.warm.made,
+            "warm_admitted": self.warm.admitted,
+            "warm_let_go": self.warm.let_go,
+            "activation_seconds": round(self.warm.activation_seconds, 3),
             "by_status": self.table.by_status(),
             "storage": str(self.config.storage),
             "hibernate_after": self.config.hibernate_after,
@@ -360,6 +405,7 @@ class Supervisor:
     async def shutdown(self) -> None:
         """Let live instance actors go (their journals keep everything)."""
         self.actors.let_go_all()
+        self.warm.let_go_all()
 
 
 def read_steps(path: Path, wait: float = 5.0) -> list[StepInfo]:

@@ -62,13 +62,17 @@ class InstanceActors:
         live = self.live.get(key)
         return None if live is None else live.handle
 
-    def start(self, row: InstanceRow, setup: InstanceSetup) -> Live:
-        """Give the instance an actor and run it (in the background)."""
+    def start(
+        self,
+        row: InstanceRow,
+        setup: InstanceSetup,
+        warm: Awaitable[InstanceActorHandle] | None = None,
+    ) -> Live:
+        """Give the instance an actor (its ``warm`` one if started ahead) and run it."""
         live = self.live[row.key] = Live(row.generation)
         request = RunRequest(row.generation, row.params, row.created_at)
-        live.monitor = asyncio.ensure_future(
-            self._monitor(row.key, live, self._create(row.key, live, setup), request)
-        )
+        creating = self._create(row.key, live, setup, warm)
+        live.monitor = asyncio.ensure_future(self._monitor(row.key, live, creating, request))
         return live
 
     def adopt(self, row: InstanceRow, handle: InstanceActorHandle) -> Live:
@@ -78,8 +82,14 @@ class InstanceActors:
         live.monitor = asyncio.ensure_future(self._monitor(row.key, live, None, request))
         return live
 
-    async def _create(self, key: Key, live: Live, setup: InstanceSetup) -> None:
-        live.handle = await self.backend.create(setup)
+    async def _create(
+        self,
+        key: Key,
+        live: Live,
+        setup: InstanceSetup,
+        warm: Awaitable[InstanceActorHandle] | None,
+    ) -> None:
+        live.handle = await (warm if warm is not None else self.backend.create(setup))
         if live.pause_requested:
             with contextlib.suppress(InstanceActorGone):
                 await live.handle.pause()
@@ -130,24 +140,19 @@ class InstanceActors:
             live.handle.kill()
         return outcome
 
-    async def describe(self, key: Key) -> list[StepInfo] | None:
-        """The live actor's steps (one call in flight per instance); None if not live."""
-        if self.handle(key) is None:
+    async def describe(self, key: Key, handle: InstanceActorHandle | None) -> list[StepInfo] | None:
+        """The steps from the instance's actor ``handle`` (live or warm; one call in
+        flight per instance); None if it has none, or it just went away."""
+        if handle is None:
             return None
         pending = self._describing.get(key)
         if pending is None:
-            pending = self._describing[key] = asyncio.ensure_future(self._describe(key))
+            pending = self._describing[key] = asyncio.ensure_future(handle.describe())
             pending.add_done_callback(lambda _: self._describing.pop(key, None))
         try:
             return await asyncio.shield(pending)
         except Exception:  # noqa: BLE001 - it just went away: the caller reads the file
             return None
-
-    async def _describe(self, key: Key) -> list[StepInfo]:
-        handle = self.handle(key)
-        if handle is None:
-            raise InstanceActorGone("gone")
-        return await handle.describe()
 
     async def pid(self, key: Key) -> int | None:
         handle = self.handle(key)

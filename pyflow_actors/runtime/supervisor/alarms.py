@@ -39,6 +39,15 @@ class Alarms:
         heapq.heappush(self._heap, (row.wake_at, row.key))
         self._changed.set()
 
+    def upcoming(self, n: int) -> list[InstanceRow]:
+        """Up to ``n`` waiting rows with the earliest alarms, soonest first."""
+        rows = []
+        for at, key in heapq.nsmallest(n, self._heap):
+            row = self.table.get(key)
+            if row is not None and row.status == InstanceStatus.WAITING and row.wake_at == at:
+                rows.append(row)
+        return rows
+
     def due(self) -> list[InstanceRow]:
         """Pop the alarms that are due; the rows still waiting for them."""
         now, rows = self.clock(), []

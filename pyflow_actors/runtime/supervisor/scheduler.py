@@ -64,6 +64,17 @@ class Scheduler:
             heapq.heappush(self._ready, entry)
         return admitted
 
+    def peek(self, n: int) -> list[InstanceRow]:
+        """The next ``n`` rows in line (not taken out of it)."""
+        rows: list[InstanceRow] = []
+        for entry in heapq.nsmallest(4 * n, self._ready):
+            row = self._current(entry)
+            if row is not None:
+                rows.append(row)
+                if len(rows) == n:
+                    break
+        return rows
+
     def _current(self, entry: tuple[int, int, Key]) -> InstanceRow | None:
         priority, seq, key = entry
         row = self.table.get(key)

@@ -1,0 +1,149 @@
+"""Warm actors: instance actors started ahead of need, within a budget.
+
+Starting an instance actor costs a Ray worker process (~0.4 CPU-s here, most
+of it ``import ray``), so admitting an instance into a running slot or firing
+its alarm waits for that unless the actor is already up. The supervisor knows
+what will run next; :class:`WarmPool` starts those actors early (process up,
+workflow class loaded, journal open, nothing run) so that admission is a call
+on a live actor:
+
+* instances whose alarm is due soon: each is started early enough for the
+  work ahead of it (the activations due before it, at the measured cost of
+  one, over the machine's parallelism), and never more than ``max_lead`` early;
+* the head of the ready queue when every running slot is taken.
+
+The pool owns its actors until they are admitted (:meth:`take`). Never two
+actors for one instance: the instance's single actor is either warm here or
+live in :class:`InstanceActors`. A warm actor not admitted in time, or whose
+instance moved on (paused, terminated, restarted, deleted), is let go. The
+budget (``warm_actors``) bounds the memory they hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from ...storage.registry import InstanceRow
+from ..protocol import InstanceSetup
+from .table import Key
+from .wrapper import ActorBackend, InstanceActorHandle
+
+log = logging.getLogger("pyflow.supervisor")
+
+INITIAL_ACTIVATION_SECONDS = 0.5  # until measured
+IDLE_GRACE = 60.0  # seconds a warm actor may wait past its due time
+
+
+@dataclass
+class Warm:
+    ready: asyncio.Future[InstanceActorHandle]
+    due: float
+    started: float = field(default_factory=time.monotonic)
+
+
+class WarmPool:
+    def __init__(
+        self,
+        backend: ActorBackend,
+        budget: int,
+        parallelism: int,
+        max_lead: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.backend, self.budget, self.parallelism = backend, budget, max(1, parallelism)
+        self.max_lead, self.clock = max_lead, clock
+        self.warm: dict[Key, Warm] = {}
+        self.activation_seconds = INITIAL_ACTIVATION_SECONDS  # moving average, measured
+        self.made = self.admitted = self.let_go = 0
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.warm
+
+    def __len__(self) -> int:
+        return len(self.warm)
+
+    def starting(self) -> int:
+        return sum(1 for w in self.warm.values() if not w.ready.done())
+
+    # -- planning -------------------------------------------------------------
+
+    def plan_alarms(
+        self, upcoming: Iterable[InstanceRow], busy: Callable[[Key], bool]
+    ) -> list[InstanceRow]:
+        """The waiting rows (sorted by wake time) whose actors should start now."""
+        now, chosen, work = self.clock(), [], 0.0
+        for row in upcoming:
+            if row.wake_at is None or row.wake_at - now > self.max_lead:
+                break
+            if row.key in self.warm or busy(row.key):
+                continue
+            work += self.activation_seconds
+            # Early enough for the activations due before it, with a margin.
+            if now >= row.wake_at - work / self.parallelism - 2 * self.activation_seconds:
+                chosen.append(row)
+        return chosen
+
+    def room(self) -> int:
+        """How many more actors may start now (budget, and a few starts at a time)."""
+        return max(0, min(self.budget - len(self.warm), self.parallelism - self.starting()))
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def start(self, row: InstanceRow, setup: InstanceSetup, due: float) -> None:
+        """Start the instance's actor and prepare it (in the background)."""
+        self.warm[row.key] = Warm(asyncio.ensure_future(self._make(setup)), due)
+
+    async def _make(self, setup: InstanceSetup) -> InstanceActorHandle:
+        began = time.monotonic()
+        handle = await self.backend.create(setup)
+        await handle.prepare()
+        took = time.monotonic() - began
+        self.activation_seconds = 0.8 * self.activation_seconds + 0.2 * took
+        self.made += 1
+        return handle
+
+    def take(self, key: Key) -> asyncio.Future[InstanceActorHandle] | None:
+        """Hand over the instance's warm actor (maybe still starting), if there is one."""
+        warm = self.warm.pop(key, None)
+        if warm is None:
+            return None
+        if warm.ready.done() and warm.ready.exception() is not None:
+            return None  # it failed to start: the instance gets a fresh one
+        self.admitted += 1
+        return warm.ready
+
+    def drop(self, key: Key) -> None:
+        """Let the instance's warm actor go (its instance moved on, or it waited too long)."""
+        warm = self.warm.pop(key, None)
+        if warm is not None:
+            self.let_go += 1
+            warm.ready.add_done_callback(_kill_when_made)
+
+    def drop_where(self, stale: Callable[[Key], bool]) -> None:
+        now = self.clock()
+        for key, warm in list(self.warm.items()):
+            if stale(key) or now > warm.due + IDLE_GRACE:
+                self.drop(key)
+
+    def handle(self, key: Key) -> InstanceActorHandle | None:
+        """The warm actor, if made (describe asks it: it holds the journal open)."""
+        warm = self.warm.get(key)
+        if warm is None or not warm.ready.done() or warm.ready.exception() is not None:
+            return None
+        return warm.ready.result()
+
+    def let_go_all(self) -> None:
+        for key in list(self.warm):
+            self.drop(key)
+
+
+def _kill_when_made(ready: asyncio.Future[InstanceActorHandle]) -> None:
+    if ready.cancelled() or ready.exception() is not None:
+        return
+    with contextlib.suppress(Exception):
+        ready.result().kill()
