@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from benchmarks.measure import percentile, summary
-from benchmarks.report import markdown, rows
+from benchmarks.report import markdown
 from benchmarks.sizes import QUICK, Sizes
+from benchmarks.table import rows
 
 
 def test_percentile_interpolates_and_handles_no_values():
