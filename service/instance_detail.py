@@ -9,7 +9,7 @@ complete; the ``.../step`` endpoint returns the decoded value.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, Field
 
@@ -203,13 +203,17 @@ class EventWaitDetailOut(StepDetailOut):
     event_type: str | None = None
 
 
+# The result of ``GET .../step``: a ``waitForEvent`` carries its event type.
+StepDetail: TypeAlias = EventWaitDetailOut | StepDetailOut
+
+
 def step_detail(
     instance_id: str,
     steps: list[StepInfo],
     name: str,
     step_type: str,
     attempt: int | None,
-) -> EventWaitDetailOut | StepDetailOut | None:
+) -> StepDetail | None:
     """One step's status and full output or error, or ``None`` if there is no such step.
 
     ``attempt`` (1-based) picks one attempt of a ``step.do``.

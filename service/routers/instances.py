@@ -29,10 +29,10 @@ from pyflow_actors.errors import (
     ValidationError,
     WorkflowNotFound,
 )
-from pyflow_actors.models import CreateOptions
+from pyflow_actors.models import CreateOptions, InstancePage
 from service.auth import require_token
 from service.envelope import CursorPage, CursorResultInfo, Envelope, error_responses
-from service.instance_detail import EventWaitDetailOut, InstanceOut, StepDetailOut, step_detail
+from service.instance_detail import InstanceOut, StepDetail, step_detail
 from service.schemas import (
     CreateInstanceRequest,
     EventSentOut,
@@ -54,7 +54,7 @@ router = APIRouter(
 
 Direction = Literal["asc", "desc"]
 
-# What creating may be refused for, besides an unknown workflow.
+# What a create may be refused for (one create may also be a duplicate id).
 CREATE_ERRORS = (
     WorkflowNotFound,
     InvalidInstanceId,
@@ -119,6 +119,19 @@ def _decode_cursor(cursor: str) -> dict[str, Any]:
         ) from None
 
 
+def _next_cursor(state: dict[str, Any], shown: InstancePage) -> str | None:
+    """The cursor of the page after ``shown`` (read with ``state``), or ``None`` on the last."""
+    if (shown.page - 1) * shown.per_page + len(shown.instances) >= shown.total:
+        return None
+    following = {**state, "page": shown.page + 1}
+    first_page = shown.page == 1 and state["direction"] == "desc"
+    if first_page and following["created_before"] is None:
+        # Newest first: pin the listing to what exists now (the first item is
+        # the newest), so that instances created meanwhile shift no page.
+        following["created_before"] = shown.instances[0].created_at
+    return _encode_cursor(following)
+
+
 @router.get("", responses=error_responses(WorkflowNotFound))
 async def list_instances(
     request: Request,
@@ -159,15 +172,7 @@ async def list_instances(
         created_before=state.get("created_before"),
     )
     info = CursorResultInfo.of(result.page, result.per_page, len(result.instances), result.total)
-    more = (result.page - 1) * result.per_page + len(result.instances) < result.total
-    if more:
-        following = {**state, "page": result.page + 1}
-        first_page = result.page == 1 and state["direction"] == "desc"
-        if first_page and following["created_before"] is None:
-            # Newest first: pin the listing to what exists now (the first item is
-            # the newest), so that instances created meanwhile shift no page.
-            following["created_before"] = result.instances[0].created_at
-        info.cursor = _encode_cursor(following)
+    info.cursor = _next_cursor(state, result)
     return CursorPage[InstanceSummary](result=summaries(result.instances), result_info=info)
 
 
@@ -207,7 +212,7 @@ async def get_step(
     name: str = Query(..., description="the step's name as in the steps list (e.g. 'fetch-2')"),
     type: Literal["step", "waitForEvent"] = Query(..., description="step or waitForEvent"),  # noqa: A002
     attempt: int | None = Query(None, ge=1, description="one attempt of a step, from 1"),
-) -> Envelope[EventWaitDetailOut | StepDetailOut]:
+) -> Envelope[StepDetail]:
     """One step's full output (or error) and status."""
     detail = await transport(request).describe(workflow_name, instance_id)
     result = step_detail(instance_id, detail.steps, name, type, attempt)
@@ -216,7 +221,7 @@ async def get_step(
             f"instance {instance_id!r} has no {type} named {name!r}: "
             "use a name from the instance's steps list"
         )
-    return Envelope[EventWaitDetailOut | StepDetailOut](result=result)
+    return Envelope[StepDetail](result=result)
 
 
 @router.patch(
