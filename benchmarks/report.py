@@ -8,255 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .sizes import Sizes
-
-Record = dict[str, Any]
-
-
-def find(records: list[Record], suite: str, workload: str, **match: Any) -> Record | None:
-    for record in records:
-        if (
-            record.get("suite") == suite
-            and record.get("workload") == workload
-            and all(record.get(k) == v for k, v in match.items())
-        ):
-            return record
-    return None
-
-
-def get(record: Record | None, *path: str) -> float | None:
-    value: Any = record
-    for key in path:
-        if not isinstance(value, dict) or key not in value:
-            return None
-        value = value[key]
-    return value if isinstance(value, (int, float)) else None
-
-
-def ratio(ours: float | None, theirs: float | None) -> float | None:
-    if ours is None or theirs is None or theirs == 0:
-        return None
-    return ours / theirs
-
-
-def rows(records: list[Record], sizes: Sizes) -> list[dict[str, Any]]:
-    """The comparison table: one row per metric, ours, DBOS, ratio, Ray's floor."""
-    table: list[dict[str, Any]] = []
-
-    def add(
-        workload: str,
-        metric: str,
-        unit: str,
-        ours: float | None,
-        dbos: float | None = None,
-        note: str = "",
-        ray: float | None = None,
-    ) -> None:
-        table.append(
-            {
-                "workload": workload,
-                "metric": metric,
-                "unit": unit,
-                "pyflow": ours,
-                "dbos": dbos,
-                "ours_over_dbos": ratio(ours, dbos),
-                "ours_over_bare_ray": ratio(ours, ray),
-                "note": note,
-            }
-        )
-
-    pf = lambda workload, **m: find(records, "pyflow", workload, **m)  # noqa: E731
-    db = lambda workload, **m: find(records, "dbos", workload, **m)  # noqa: E731
-    bare = get(find(records, "ray", "bare_actor"), "seconds", "p50")
-
-    add(
-        "per-step overhead",
-        f"{sizes.steps} sequential no-op steps",
-        "ms/step",
-        get(pf("step_overhead"), "ms_per_step"),
-        get(db("step_overhead"), "ms_per_step"),
-    )
-    start, dbos_start = pf("start_latency"), db("start_latency")
-    for q in ("p50", "p99"):
-        add(
-            "start latency",
-            f"create -> complete, 1 step, {q}",
-            "s",
-            get(start, "seconds", q),
-            get(dbos_start, "seconds", q),
-            "DBOS: start_workflow (no queue)",
-            ray=bare if q == "p50" else None,
-        )
-    add(
-        "start latency",
-        "DBOS enqueue -> complete, p50",
-        "s",
-        get(start, "seconds", "p50"),
-        get(dbos_start, "queued_seconds", "p50"),
-        "DBOS queue, default 1 s polling",
-    )
-    for part, key in (
-        ("queueing", "queueing_seconds"),
-        ("actor start", "actor_start_seconds"),
-        ("execution", "execution_seconds"),
-    ):
-        add(
-            "start latency",
-            f"  of which {part}, p50",
-            "s",
-            get(start, key, "p50"),
-            ray=bare if part == "actor start" else None,
-        )
-    add("baseline", "bare Ray actor create+call+kill, p50", "s", bare)
-    for k in sizes.throughput_k:
-        add(
-            "throughput",
-            f"{sizes.throughput_instances} x {sizes.throughput_steps} steps, K={k}",
-            "instances/s",
-            get(pf("throughput", k=k), "instances_per_second"),
-            get(db("throughput", k=k), "instances_per_second"),
-            "DBOS queue global_concurrency=K",
-        )
-    add(
-        "creates alone",
-        f"{sizes.creates} via create_batch, client",
-        "creates/s",
-        get(pf("creates", transport="ray"), "creates_per_second"),
-        get(db("creates"), "creates_per_second"),
-        "DBOS: queue.enqueue one by one (no batch API)",
-    )
-    add(
-        "creates alone",
-        f"{sizes.creates} via create_batch, HTTP",
-        "creates/s",
-        get(pf("creates", transport="http"), "creates_per_second"),
-        note="DBOS has no HTTP API",
-    )
-    conc = pf("concurrency")
-    if conc is not None:
-        checks = conc.get("checks", {})
-        add(
-            "concurrency limit",
-            f"K={conc['k']}: max running (must be <= K)",
-            "instances",
-            conc["max_running"],
-            note="all checks passed" if all(checks.values()) else f"FAILED {checks}",
-        )
-        add(
-            "concurrency limit",
-            "max running + waiting (> K: waits hold no slot)",
-            "instances",
-            conc["max_running_plus_waiting"],
-        )
-        add(
-            "concurrency limit",
-            "resumed started after newer queued (must be 0)",
-            "pairs",
-            conc["priority_inversions"],
-        )
-        add(
-            "concurrency limit",
-            "slot utilisation while a backlog waits",
-            "fraction",
-            conc["slot_utilisation_while_backlogged"],
-        )
-    hib, dhib = pf("hibernation"), db("hibernation")
-    n = sizes.hibernating
-    add(
-        "hibernation",
-        f"{n} asleep: live actors / DBOS threads",
-        "count",
-        get(hib, "live_actors_while_asleep"),
-        get(dhib, "threads_while_asleep"),
-        f"ours: {_fmt(get(hib, 'asleep_before_alarm'))} of {n} hibernated before the alarm; "
-        "DBOS keeps a thread per sleeping workflow",
-    )
-    add(
-        "hibernation",
-        "create API time",
-        "s",
-        get(hib, "create_api_seconds"),
-        get(dhib, "create_api_seconds"),
-    )
-    add(
-        "hibernation",
-        "time until all are asleep",
-        "s",
-        get(hib, "seconds_until_all_hibernated"),
-        note="one actor start per instance to reach its sleep",
-    )
-    add(
-        "hibernation",
-        "supervisor / DBOS process RSS growth per instance",
-        "bytes",
-        get(hib, "supervisor_rss_delta_bytes_per_instance"),
-        get(dhib, "process_rss_delta_bytes_per_instance"),
-        "RSS after minus before, over N: noise below ~1,000 instances"
-        if n < 1000
-        else "RSS after minus before, over N",
-    )
-    add(
-        "hibernation",
-        "supervisor RSS",
-        "MiB",
-        (get(hib, "supervisor_rss_bytes") or 0) / 2**20 if hib else None,
-        (get(dhib, "process_rss_bytes") or 0) / 2**20 if dhib else None,
-    )
-    journal = get(hib, "journal_disk_bytes_per_instance")
-    registry = get(hib, "registry_disk_bytes_per_instance")
-    add(
-        "hibernation",
-        "disk per instance (journal + registry)",
-        "bytes",
-        (journal or 0) + (registry or 0) if hib else None,
-        get(dhib, "disk_bytes_per_instance"),
-    )
-    for q in ("p50", "p99"):
-        add(
-            "hibernation",
-            f"wake-up lateness, all alarms at once, {q}",
-            "s",
-            get(hib, "wake_lateness_seconds", q),
-            get(dhib, "wake_lateness_seconds", q),
-        )
-    for state in ("live", "hibernated"):
-        for transport in ("ray", "http"):
-            theirs = db("event_latency") if (state, transport) == ("live", "ray") else None
-            for q in ("p50", "p99"):
-                add(
-                    "event latency",
-                    f"send_event -> resume, {state}, via {'handle' if transport == 'ray' else 'HTTP'}, {q}",
-                    "s",
-                    get(pf("event_latency", state=state, transport=transport), "seconds", q),
-                    get(theirs, "seconds", q),
-                    "DBOS: send/recv, SQLite polling" if theirs else "",
-                )
-    one = find(records, "cluster", "throughput", nodes=1)
-    three = find(records, "cluster", "throughput", nodes=3)
-    add(
-        "cluster",
-        f"{sizes.cluster_instances} x 3 steps, 3 nodes vs 1 (one machine)",
-        "instances/s",
-        get(three, "instances_per_second"),
-        note=f"1 node: {_fmt(get(one, 'instances_per_second'))}/s; "
-        f"3 nodes / 1 node = {_fmt(ratio(get(three, 'instances_per_second'), get(one, 'instances_per_second')))}",
-    )
-    return table
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and value >= 100):
-        return f"{int(value):,}"
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    if abs(value) >= 10:
-        return f"{value:.1f}"
-    if abs(value) >= 1:
-        return f"{value:.2f}"
-    return f"{value:.3f}"
+from .table import START_PARTS, Record, find, fmt, get, rows
 
 
 def _ratio(value: float | None) -> str:
@@ -274,7 +26,7 @@ def markdown(records: list[Record], sizes: Sizes, table: list[dict[str, Any]]) -
         f"DuckDB {machine.get('duckdb')}, DBOS {machine.get('dbos')} (SQLite system database, "
         f"defaults). Load average at start {_loads(machine.get('load_average_at_start'))}, "
         f"at end {_loads(run.get('load_average_at_end'))}; the run took "
-        f"{_fmt(run.get('seconds'))} s.",
+        f"{fmt(run.get('seconds'))} s.",
         "",
         "Ratios are ours / DBOS (for latencies and sizes lower is better for us, for "
         "rates higher is) and ours / a bare Ray actor create+call+kill.",
@@ -284,8 +36,8 @@ def markdown(records: list[Record], sizes: Sizes, table: list[dict[str, Any]]) -
     ]
     for row in table:
         lines.append(
-            f"| {row['workload']} | {row['metric']} | {row['unit']} | {_fmt(row['pyflow'])} | "
-            f"{_fmt(row['dbos'])} | {_ratio(row['ours_over_dbos'])} | "
+            f"| {row['workload']} | {row['metric']} | {row['unit']} | {fmt(row['pyflow'])} | "
+            f"{fmt(row['dbos'])} | {_ratio(row['ours_over_dbos'])} | "
             f"{_ratio(row['ours_over_bare_ray'])} | {row['note']} |"
         )
     lines += [
@@ -328,13 +80,8 @@ def plots(records: list[Record], sizes: Sizes, out: Path) -> list[Path]:
     bare = find(records, "ray", "bare_actor")
 
     def draw_start(axes: Any) -> None:
-        parts = [
-            ("queueing", "queueing_seconds"),
-            ("actor start", "actor_start_seconds"),
-            ("execution", "execution_seconds"),
-        ]
         bottom = 0.0
-        for label, key in parts:
+        for label, key in START_PARTS:
             value = get(start, key, "p50") or 0.0
             axes.bar(["pyflow-actors"], [value], bottom=bottom, label=label)
             bottom += value

@@ -19,7 +19,8 @@ from pyflow_actors.client.api import AsyncClient
 from pyflow_actors.config import EngineConfig, TokenSpec
 
 from .auth import TokenStore, configured_tokens
-from .errors import envelope, install_error_handlers
+from .envelope import Envelope
+from .errors import install_error_handlers
 from .routers import instances, workflows
 
 
@@ -48,8 +49,8 @@ def create_app(
     app.include_router(instances.router)
 
     @app.get("/health", include_in_schema=False)
-    async def health() -> dict:
+    async def health() -> Envelope[dict[str, str]]:
         """Liveness (no token needed, says nothing about workflows)."""
-        return envelope({"status": "ok"})
+        return Envelope[dict[str, str]](result={"status": "ok"})
 
     return app

@@ -15,6 +15,10 @@ Cloudflare does not have are additions a Cloudflare client ignores:
 ``script_name`` (``examples.hello``) and ``class_name`` (``Hello``).
 There is one version per workflow: ``version_id`` and ``workflow_id`` are
 stable UUIDs derived from the workflow's name.
+
+This module holds the requests, the workflow and instance summary shapes and
+the small results; ``instance_detail.py`` holds one instance's detail and its
+steps; ``envelope.py`` the envelope every result travels in.
 """
 
 from __future__ import annotations
@@ -22,21 +26,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Request
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 from pydantic import ValidationError as PydanticValidationError
 
-from pyflow_actors import serialization
 from pyflow_actors.errors import PayloadTooLarge, ValidationError
-from pyflow_actors.models import (
-    InstanceDetail,
-    InstanceStatus,
-    InstanceStatusInfo,
-    StepInfo,
-    WorkflowInfo,
-)
+from pyflow_actors.models import ErrorInfo, InstanceStatus, InstanceStatusInfo, WorkflowInfo
 
 _NAMESPACE = uuid.UUID("5f0c6a4e-8d0b-4c1e-9f57-0b7a3c2d1e90")
 
@@ -62,8 +59,18 @@ def parse_iso(value: str, what: str) -> float:
     return moment.timestamp()
 
 
-IsoTime = Annotated[float, PlainSerializer(iso, return_type=str)]
-OptionalIsoTime = Annotated[float | None, PlainSerializer(iso, return_type=str | None)]
+# Epoch seconds inside, ISO 8601 text on the wire and in the OpenAPI document.
+_DATE_TIME = {"type": "string", "format": "date-time"}
+IsoTime = Annotated[
+    float,
+    PlainSerializer(iso, return_type=str),
+    WithJsonSchema(_DATE_TIME, mode="serialization"),
+]
+OptionalIsoTime = Annotated[
+    float | None,
+    PlainSerializer(iso, return_type=str | None),
+    WithJsonSchema({"anyOf": [_DATE_TIME, {"type": "null"}]}, mode="serialization"),
+]
 
 
 def workflow_id(name: str) -> str:
@@ -72,10 +79,6 @@ def workflow_id(name: str) -> str:
 
 def version_id(name: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"version:{name}"))
-
-
-def _json_text(value: Any) -> str | None:
-    return None if value is None else serialization.dumps(value)
 
 
 # ---------------------------------------------------------------------------
@@ -135,7 +138,10 @@ async def read_json(request: Request, max_bytes: int) -> Any:
         raise ValidationError("request body is nested too deeply: flatten the JSON") from None
 
 
-def parse_request(model: type[_Request], data: Any, what: str) -> Any:
+RequestT = TypeVar("RequestT", bound=BaseModel)
+
+
+def parse_request(model: type[RequestT], data: Any, what: str) -> RequestT:
     """Validate a decoded JSON body; errors name the field and what is allowed."""
     try:
         return model.model_validate(data)
@@ -191,6 +197,10 @@ class ErrorOut(BaseModel):
     name: str
     message: str
 
+    @classmethod
+    def of(cls, error: ErrorInfo | None) -> ErrorOut | None:
+        return None if error is None else cls(name=error.name, message=error.message)
+
 
 class InstanceSummary(BaseModel):
     """Create, batch and list items (Cloudflare's ``InstanceListResponse``, a superset
@@ -222,149 +232,37 @@ class InstanceSummary(BaseModel):
             modified_on=max(times),
             started_on=info.started_at,
             ended_on=info.ended_at,
-            error=ErrorOut(**info.error.model_dump()) if info.error else None,
+            error=ErrorOut.of(info.error),
             output=info.output,
             wake_on=info.wake_at,
             waiting_for=list(info.waiting_for),
         )
 
 
-class AttemptOut(BaseModel):
-    start: IsoTime
-    end: OptionalIsoTime = None
-    success: bool | None = None
-    error: ErrorOut | None = None
+def summaries(infos: list[InstanceStatusInfo]) -> list[InstanceSummary]:
+    return [InstanceSummary.of(i) for i in infos]
 
 
-_DEFAULT_STEP_CONFIG = {
-    "retries": {"limit": 5, "delay": "10 seconds", "backoff": "exponential"},
-    "timeout": "10 minutes",
-}
+class StatusEditOut(InstanceSummary):
+    """``PATCH .../status``: Cloudflare's ``StatusEditResponse`` is ``{status, timestamp}``;
+    the summary comes along."""
+
+    timestamp: IsoTime = Field(description="when the edit was applied")
+
+    @classmethod
+    def edited(cls, info: InstanceStatusInfo, *, at: float) -> StatusEditOut:
+        return cls(**dict(InstanceSummary.of(info)), timestamp=at)
 
 
-def render_step(step: StepInfo) -> dict[str, Any]:
-    """One entry of ``steps``: a ``step``, ``sleep`` or ``waitForEvent`` entry.
+class EventSentOut(BaseModel):
+    """``POST .../events/{type}``: Cloudflare's ``EventCreateResponse``."""
 
-    Step outputs are JSON text (Cloudflare's ``output: str``), complete; the
-    ``.../step`` endpoint returns the decoded value.
-    """
-    error = step.error.model_dump() if step.error else None
-    if step.type == "step":
-        return {
-            "type": "step",
-            "name": step.name,
-            "start": iso(step.start),
-            "end": iso(step.end),
-            "success": step.success,
-            "output": _json_text(step.output) if step.success else None,
-            "error": error,
-            "attempts": [
-                AttemptOut(
-                    start=a.start,
-                    end=a.end,
-                    success=a.success,
-                    error=ErrorOut(**a.error.model_dump()) if a.error else None,
-                ).model_dump(mode="json")
-                for a in step.attempts
-            ],
-            "config": step.config or _DEFAULT_STEP_CONFIG,
-        }
-    entry: dict[str, Any] = {
-        "type": step.type,
-        "name": step.name,
-        "start": iso(step.start),
-        "end": iso(step.end),
-        "finished": step.finished,
-        "error": error,
-    }
-    if step.type == "waitForEvent":
-        entry["event_type"] = step.event_type
-        entry["output"] = _json_text(step.output) if step.finished and not step.error else None
-    return entry
+    instance_id: str = Field(serialization_alias="instanceId")
+    timestamp: IsoTime = Field(description="when the event was accepted")
 
 
-def render_instance(
-    workflow: str, detail: InstanceDetail, *, simple: bool = False, order: str = "asc"
-) -> dict[str, Any]:
-    """Cloudflare's ``InstanceGetResponse`` (``GET .../instances/{id}``)."""
-    info = detail.status
-    steps: list[dict[str, Any]] = [render_step(s) for s in detail.steps]
-    if detail.terminated_by:
-        steps.append({"type": "termination", "trigger": {"source": detail.terminated_by}})
-    if order == "desc":
-        steps.reverse()
-    success = {InstanceStatus.COMPLETE: True, InstanceStatus.ERRORED: False}.get(info.status)
-    return {
-        "id": info.id,
-        "status": info.status.value,
-        "params": detail.params,
-        "trigger": {"source": "api"},
-        "versionId": version_id(workflow),
-        "workflow_id": workflow_id(workflow),
-        "queued": iso(info.created_at),
-        "start": iso(info.started_at),
-        "end": iso(info.ended_at),
-        "success": success,
-        "error": info.error.model_dump() if info.error else None,
-        "output": info.output,
-        "step_count": len(detail.steps),
-        "steps": [] if simple else steps,
-        "wake_on": iso(info.wake_at),
-        "waiting_for": list(info.waiting_for),
-    }
+class WorkflowDeletedOut(BaseModel):
+    """``DELETE .../workflows/{name}``: Cloudflare's ``WorkflowDeleteResponse``."""
 
-
-def step_detail(
-    instance_id: str,
-    steps: list[StepInfo],
-    name: str,
-    step_type: str,
-    attempt: int | None,
-) -> dict[str, Any] | None:
-    """Cloudflare's ``InstanceStepResponse`` for one step, or ``None`` if there is none.
-
-    ``status`` is ``complete``, ``errored``, ``running`` (a ``step.do`` not
-    finished; with an ``error`` it is retrying) or ``waiting`` (a
-    ``waitForEvent`` not finished). ``attempt`` (1-based) picks one attempt of
-    a ``step.do``.
-    """
-    step = next((s for s in steps if s.name == name and s.type == step_type), None)
-    if step is None:
-        return None
-    out: dict[str, Any] = {"status": None, "error": None, "output": None}
-    if step_type == "waitForEvent":
-        out["event_type"] = step.event_type
-        if not step.finished:
-            out["status"] = "waiting"
-        elif step.error:
-            out.update(status="errored", error=step.error.model_dump())
-        else:
-            out.update(status="complete", output=step.output)
-        return out
-    if attempt is not None:
-        if not 1 <= attempt <= len(step.attempts):
-            raise ValidationError(
-                f"attempt {attempt} is invalid: step {name!r} of instance {instance_id!r} "
-                f"has {len(step.attempts)} attempt(s), numbered from 1"
-            )
-        chosen = step.attempts[attempt - 1]
-        if chosen.end is None:
-            out["status"] = "running"
-        elif chosen.success:
-            out.update(status="complete", output=step.output if step.success else None)
-        else:
-            out.update(status="errored", error=chosen.error.model_dump() if chosen.error else None)
-        return out
-    if step.finished and step.success:
-        out.update(status="complete", output=step.output)
-    elif step.finished:
-        out.update(status="errored", error=step.error.model_dump() if step.error else None)
-    else:
-        failed = [a for a in step.attempts if a.error is not None]
-        out["status"] = "running"
-        out["error"] = failed[-1].error.model_dump() if failed else None  # retrying
-    return out
-
-
-def summaries(infos: list[InstanceStatusInfo]) -> list[dict[str, Any]]:
-    return [InstanceSummary.of(i).model_dump(mode="json") for i in infos]
+    status: Literal["ok"] = "ok"
+    success: bool = True

@@ -14,27 +14,37 @@ import time
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
 
-from pyflow_actors.errors import StepNotFound, ValidationError
-from pyflow_actors.models import CreateOptions
+from pyflow_actors.errors import (
+    CreationRateLimited,
+    InstanceAlreadyExists,
+    InstanceNotAcceptingEvents,
+    InstanceNotFound,
+    InvalidEventType,
+    InvalidInstanceId,
+    InvalidTransition,
+    PayloadTooLarge,
+    QueueFull,
+    StepNotFound,
+    ValidationError,
+    WorkflowNotFound,
+)
+from pyflow_actors.models import CreateOptions, InstancePage
 from service.auth import require_token
-from service.errors import envelope
+from service.envelope import CursorPage, CursorResultInfo, Envelope, error_responses
+from service.instance_detail import InstanceOut, StepDetail, step_detail
 from service.schemas import (
     CreateInstanceRequest,
+    EventSentOut,
     InstanceSummary,
+    StatusEditOut,
     StatusEditRequest,
-    iso,
     parse_iso,
     parse_request,
-    read_json,
-    render_instance,
-    step_detail,
     summaries,
 )
 
-from . import ACCOUNT_PREFIX, max_body_bytes, transport, whole
-from .workflows import page_info
+from . import ACCOUNT_PREFIX, read_body, read_request, transport, whole
 
 router = APIRouter(
     prefix=ACCOUNT_PREFIX + "/{workflow_name}/instances",
@@ -44,29 +54,38 @@ router = APIRouter(
 
 Direction = Literal["asc", "desc"]
 
+# What a create may be refused for (one create may also be a duplicate id).
+CREATE_ERRORS = (
+    WorkflowNotFound,
+    InvalidInstanceId,
+    PayloadTooLarge,
+    CreationRateLimited,
+    QueueFull,
+)
+INSTANCE_ERRORS = (WorkflowNotFound, InstanceNotFound)
+
 
 # ---------------------------------------------------------------------------
 # create
 
 
-@router.post("", status_code=201)
-async def create_instance(request: Request, workflow_name: str) -> dict:
+@router.post("", status_code=201, responses=error_responses(*CREATE_ERRORS, InstanceAlreadyExists))
+async def create_instance(request: Request, workflow_name: str) -> Envelope[InstanceSummary]:
     """Create one instance: ``{"instance_id"?: str, "params"?: any}``. A duplicate id is a 409."""
-    body = await read_json(request, max_body_bytes(request))
-    req = parse_request(CreateInstanceRequest, {} if body is None else body, "request body")
+    req = await read_request(request, CreateInstanceRequest)
     [info] = await transport(request).create(
         workflow_name, [CreateOptions(id=req.instance_id, params=req.params)], batch=False
     )
-    return envelope(InstanceSummary.of(info).model_dump(mode="json"))
+    return Envelope[InstanceSummary](result=InstanceSummary.of(info))
 
 
-@router.post("/batch", status_code=201)
-async def create_batch(request: Request, workflow_name: str) -> dict:
+@router.post("/batch", status_code=201, responses=error_responses(*CREATE_ERRORS))
+async def create_batch(request: Request, workflow_name: str) -> Envelope[list[InstanceSummary]]:
     """Create up to 100 instances: a JSON array of create bodies.
 
     Ids that already exist are skipped and left out of the result (idempotent).
     """
-    body = await read_json(request, max_body_bytes(request))
+    body = await read_body(request)
     if not isinstance(body, list):
         raise ValidationError(
             'request body must be a JSON array of {"instance_id", "params"} objects'
@@ -77,7 +96,7 @@ async def create_batch(request: Request, workflow_name: str) -> dict:
         [CreateOptions(id=i.instance_id, params=i.params) for i in items],
         batch=True,
     )
-    return envelope(summaries(infos))
+    return Envelope[list[InstanceSummary]](result=summaries(infos))
 
 
 # ---------------------------------------------------------------------------
@@ -100,7 +119,20 @@ def _decode_cursor(cursor: str) -> dict[str, Any]:
         ) from None
 
 
-@router.get("")
+def _next_cursor(state: dict[str, Any], shown: InstancePage) -> str | None:
+    """The cursor of the page after ``shown`` (read with ``state``), or ``None`` on the last."""
+    if (shown.page - 1) * shown.per_page + len(shown.instances) >= shown.total:
+        return None
+    following = {**state, "page": shown.page + 1}
+    first_page = shown.page == 1 and state["direction"] == "desc"
+    if first_page and following["created_before"] is None:
+        # Newest first: pin the listing to what exists now (the first item is
+        # the newest), so that instances created meanwhile shift no page.
+        following["created_before"] = shown.instances[0].created_at
+    return _encode_cursor(following)
+
+
+@router.get("", responses=error_responses(WorkflowNotFound))
 async def list_instances(
     request: Request,
     workflow_name: str,
@@ -111,7 +143,7 @@ async def list_instances(
     direction: Direction | None = Query(None, description="desc: newest first (default)"),
     date_start: str | None = Query(None, description="created at or after (ISO 8601)"),
     date_end: str | None = Query(None, description="created at or before (ISO 8601)"),
-) -> dict:
+) -> CursorPage[InstanceSummary]:
     """Instances, newest first. Page with ``page``/``per_page`` or with ``cursor``.
 
     A cursor pins the listing as it was when its first page was read: instances
@@ -139,47 +171,40 @@ async def list_instances(
         created_after=state.get("created_after"),
         created_before=state.get("created_before"),
     )
-    info: dict[str, Any] = page_info(
-        result.page, result.per_page, len(result.instances), result.total
-    )
-    more = (result.page - 1) * result.per_page + len(result.instances) < result.total
-    info["cursor"] = None
-    if more:
-        following = {**state, "page": result.page + 1}
-        first_page = result.page == 1 and state["direction"] == "desc"
-        if first_page and following["created_before"] is None:
-            # Newest first: pin the listing to what exists now (the first item is
-            # the newest), so that instances created meanwhile shift no page.
-            following["created_before"] = result.instances[0].created_at
-        info["cursor"] = _encode_cursor(following)
-    return envelope(summaries(result.instances), result_info=info)
+    info = CursorResultInfo.of(result.page, result.per_page, len(result.instances), result.total)
+    info.cursor = _next_cursor(state, result)
+    return CursorPage[InstanceSummary](result=summaries(result.instances), result_info=info)
 
 
 # ---------------------------------------------------------------------------
 # one instance
 
 
-@router.get("/{instance_id}")
+@router.get("/{instance_id}", responses=error_responses(*INSTANCE_ERRORS))
 async def get_instance(
     request: Request,
     workflow_name: str,
     instance_id: str,
     order: Direction = Query("asc", description="steps oldest first (asc) or newest first"),
     simple: bool = Query(False, description="leave out the steps (step_count stays)"),
-) -> dict:
+) -> Envelope[InstanceOut]:
     """Status, params, output and the step history (Cloudflare's instance logs)."""
     detail = await transport(request).describe(workflow_name, instance_id)
-    return envelope(render_instance(workflow_name, detail, simple=simple, order=order))
+    return Envelope[InstanceOut](
+        result=InstanceOut.of(workflow_name, detail, simple=simple, order=order)
+    )
 
 
-@router.get("/{instance_id}/status")
-async def get_status(request: Request, workflow_name: str, instance_id: str) -> dict:
+@router.get("/{instance_id}/status", responses=error_responses(*INSTANCE_ERRORS))
+async def get_status(
+    request: Request, workflow_name: str, instance_id: str
+) -> Envelope[InstanceSummary]:
     """The instance's status only, from the registry (never wakes it). An extension."""
     info = await transport(request).status(workflow_name, instance_id)
-    return envelope(InstanceSummary.of(info).model_dump(mode="json"))
+    return Envelope[InstanceSummary](result=InstanceSummary.of(info))
 
 
-@router.get("/{instance_id}/step")
+@router.get("/{instance_id}/step", responses=error_responses(*INSTANCE_ERRORS, StepNotFound))
 async def get_step(
     request: Request,
     workflow_name: str,
@@ -187,7 +212,7 @@ async def get_step(
     name: str = Query(..., description="the step's name as in the steps list (e.g. 'fetch-2')"),
     type: Literal["step", "waitForEvent"] = Query(..., description="step or waitForEvent"),  # noqa: A002
     attempt: int | None = Query(None, ge=1, description="one attempt of a step, from 1"),
-) -> dict:
+) -> Envelope[StepDetail]:
     """One step's full output (or error) and status."""
     detail = await transport(request).describe(workflow_name, instance_id)
     result = step_detail(instance_id, detail.steps, name, type, attempt)
@@ -196,30 +221,38 @@ async def get_step(
             f"instance {instance_id!r} has no {type} named {name!r}: "
             "use a name from the instance's steps list"
         )
-    return envelope(result)
+    return Envelope[StepDetail](result=result)
 
 
-@router.patch("/{instance_id}/status")
-async def edit_status(request: Request, workflow_name: str, instance_id: str) -> dict:
+@router.patch(
+    "/{instance_id}/status",
+    responses=error_responses(*INSTANCE_ERRORS, InvalidTransition, PayloadTooLarge),
+)
+async def edit_status(
+    request: Request, workflow_name: str, instance_id: str
+) -> Envelope[StatusEditOut]:
     """``{"status": "pause" | "resume" | "terminate" | "restart"}``."""
-    body = await read_json(request, max_body_bytes(request))
-    req = parse_request(StatusEditRequest, {} if body is None else body, "request body")
+    req = await read_request(request, StatusEditRequest)
     if req.rollback:
         raise ValidationError("rollback is not supported: terminate without 'rollback'")
     if req.from_ is not None:
         raise ValidationError("restarting from a step is not supported: restart without 'from'")
     info = await transport(request).control(workflow_name, instance_id, req.status)
-    # Cloudflare's StatusEditResponse is {status, timestamp}; the summary comes along.
-    result = InstanceSummary.of(info).model_dump(mode="json")
-    result["timestamp"] = iso(time.time())
-    return envelope(result)
+    return Envelope[StatusEditOut](result=StatusEditOut.edited(info, at=time.time()))
 
 
-@router.post("/{instance_id}/events/{event_type}")
+@router.post(
+    "/{instance_id}/events/{event_type}",
+    responses=error_responses(
+        *INSTANCE_ERRORS, InstanceNotAcceptingEvents, InvalidEventType, PayloadTooLarge
+    ),
+)
 async def send_event(
     request: Request, workflow_name: str, instance_id: str, event_type: str
-) -> JSONResponse:
+) -> Envelope[EventSentOut]:
     """Send an event: the whole JSON body is its payload (an empty body is ``null``)."""
-    payload = await read_json(request, max_body_bytes(request))
+    payload = await read_body(request)
     await transport(request).send_event(workflow_name, instance_id, event_type, payload)
-    return JSONResponse(envelope({"instanceId": instance_id, "timestamp": iso(time.time())}))
+    return Envelope[EventSentOut](
+        result=EventSentOut(instance_id=instance_id, timestamp=time.time())
+    )

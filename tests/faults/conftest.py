@@ -2,8 +2,8 @@
 
 Every scenario records what it did (kills, instances, losses) with
 ``record_figures``; the totals are printed at the end of the run, and written
-as JSON to ``$PYFLOW_FAULTS_REPORT`` when it is set (docs/README-guarantees.md
-quotes them).
+as JSON to ``$PYFLOW_FAULTS_REPORT`` when it is set (the README's "Guarantees"
+section quotes them).
 """
 
 from __future__ import annotations

@@ -21,6 +21,10 @@ import pytest
 import ray
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import (
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from pyflow_actors.config import EngineConfig, TokenSpec, WorkflowSpec
 from pyflow_actors.errors import CreationRateLimited, PayloadTooLarge, QueueFull
@@ -91,6 +95,8 @@ def test_fuzzed_requests_never_get_a_server_error(case, fuzz_target):
     body = response.json()
     assert set(body) >= {"success", "errors", "result"}
     assert body["success"] == (response.status_code < 400)
+    # The status is one the operation declares, and the body has its declared shape.
+    case.validate_response(response, checks=[status_code_conformance, response_schema_conformance])
 
 
 # ---------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The layering rules of DESIGN.md, checked on the modules each process imports.
+"""The layering rules of the README's "Architecture" section, checked on the modules
+each process imports.
 
 Each check runs in a fresh interpreter, so what another test imported does not
 hide a dependency that crept in.
