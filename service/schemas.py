@@ -89,7 +89,8 @@ class _Request(BaseModel):
 class CreateInstanceRequest(_Request):
     """``POST .../instances`` and each item of ``POST .../instances/batch``.
 
-    ``params`` is taken as sent: any JSON value (an object, a list, a string...).
+    ``params`` is any JSON value; a string holding JSON (the cloudflare SDK
+    types ``params`` as a JSON-encoded string) is decoded by ``CreateOptions``.
     ``instance_retention`` and ``location_hint`` are accepted and ignored
     (retention is engine-wide; there is one location).
     """
