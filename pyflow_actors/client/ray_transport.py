@@ -17,6 +17,7 @@ from ..models import (
     InstanceStatusInfo,
     WorkflowInfo,
 )
+from ..versions import VersionInfo
 from .transport import ControlAction
 
 SUPERVISOR_NAME = "pyflow-supervisor"  # same as runtime.supervisor (no import: keep clients light)
@@ -125,6 +126,12 @@ class RayTransport:
         # The event's id is fixed here, so that a call retried across a supervisor
         # restart (the first try committed, its reply was lost) is not a second event.
         await self._call("send_event", workflow, instance_id, event_type, payload, uuid.uuid4().hex)
+
+    async def list_versions(self, workflow: str) -> list[VersionInfo]:
+        return await self._call("list_versions", workflow)
+
+    async def get_version(self, workflow: str, version_id: str) -> VersionInfo:
+        return await self._call("get_version", workflow, version_id)
 
     async def stats(self) -> dict[str, Any]:
         return await self._call("stats")
