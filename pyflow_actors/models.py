@@ -101,6 +101,9 @@ class InstanceStatusInfo(_Model):
     ended_at: float | None = None
     wake_at: float | None = None
     waiting_for: list[str] = Field(default_factory=list)
+    # The version the instance was created with (pyflow_actors.versions); None
+    # from an engine that records no versions (then the gateway shows one per name).
+    version_id: str | None = None
 
     @property
     def is_final(self) -> bool:

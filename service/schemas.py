@@ -217,7 +217,7 @@ class InstanceSummary(BaseModel):
         return cls(
             id=info.id,
             status=info.status,
-            version_id=version_id(info.workflow),
+            version_id=info.version_id or version_id(info.workflow),
             workflow_id=workflow_id(info.workflow),
             created_on=info.created_at,
             modified_on=max(times),
@@ -300,7 +300,7 @@ def render_instance(
         "status": info.status.value,
         "params": detail.params,
         "trigger": {"source": "api"},
-        "versionId": version_id(workflow),
+        "versionId": info.version_id or version_id(workflow),
         "workflow_id": workflow_id(workflow),
         "queued": iso(info.created_at),
         "start": iso(info.started_at),

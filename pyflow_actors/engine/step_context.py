@@ -77,12 +77,6 @@ def step_context(name: str, key: str, attempt: int, config: dict[str, Any]) -> S
     }
 
 
-def takes_context(fn: Callable[..., Any]) -> bool:
-    """True when the step function declares a ``ctx`` parameter."""
-    parameters = _parameters(fn)
-    return parameters is not None and CONTEXT_PARAMETER in parameters
-
-
 def step_arguments(
     fn: Callable[..., Any], dependencies: list[Any], ctx: StepContext
 ) -> tuple[list[Any], dict[str, Any]]:

@@ -146,3 +146,17 @@ def test_onboarding_graph_survives_the_wire_exactly():
         return response.model_dump(mode="json", exclude_unset=True)["graph"]
 
     assert sdk_call(fake, draw) == workflow_graph(Onboarding)
+
+
+def test_an_instance_shows_the_version_it_was_created_with():
+    fake, old, _ = with_versions()
+
+    async def calls(cf):
+        await cf.workflows.instances.create("hello", account_id=ACCOUNT, instance_id="v1")
+        fake.set_status("hello", "v1", "running", version_id=old)
+        got = await cf.workflows.instances.get("v1", account_id=ACCOUNT, workflow_name="hello")
+        listed = [i async for i in cf.workflows.instances.list("hello", account_id=ACCOUNT)]
+        return got, listed
+
+    got, listed = sdk_call(fake, calls)
+    assert got.version_id == old and [i.version_id for i in listed] == [old]
