@@ -103,8 +103,13 @@ class FakeTransport:
                 if batch:
                     continue
                 raise InstanceAlreadyExists(f"instance {instance_id!r} already exists")
+            versions = self.versions.get(workflow)
             info = InstanceStatusInfo(
-                id=instance_id, workflow=workflow, status="queued", created_at=time.time()
+                id=instance_id,
+                workflow=workflow,
+                status="queued",
+                created_at=time.time(),
+                version_id=versions[-1].id if versions else None,  # the current version
             )
             self.instances[(workflow, instance_id)] = info
             self.params[(workflow, instance_id)] = option.params

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import threading
 import time
 from collections.abc import Coroutine, Iterable
@@ -133,7 +134,7 @@ class AsyncWorkflow:
     async def info(self) -> WorkflowInfo:
         return await self._t.get_workflow(self.name)
 
-    async def versions(self) -> list[VersionInfo]:
+    async def versions(self) -> builtins.list[VersionInfo]:
         """The workflow's versions, newest first (without graphs)."""
         return await self._t.list_versions(self.name)
 
@@ -266,7 +267,7 @@ class Workflow:
     def info(self) -> WorkflowInfo:
         return self._loop.run(self._a.info())
 
-    def versions(self) -> list[VersionInfo]:
+    def versions(self) -> builtins.list[VersionInfo]:
         return self._loop.run(self._a.versions())
 
     def version(self, version_id: str) -> VersionInfo:

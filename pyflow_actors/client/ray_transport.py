@@ -128,10 +128,12 @@ class RayTransport:
         await self._call("send_event", workflow, instance_id, event_type, payload, uuid.uuid4().hex)
 
     async def list_versions(self, workflow: str) -> list[VersionInfo]:
-        return await self._call("list_versions", workflow)
+        versions: list[VersionInfo] = await self._call("list_versions", workflow)
+        return versions
 
     async def get_version(self, workflow: str, version_id: str) -> VersionInfo:
-        return await self._call("get_version", workflow, version_id)
+        version: VersionInfo = await self._call("get_version", workflow, version_id)
+        return version
 
     async def stats(self) -> dict[str, Any]:
         return await self._call("stats")

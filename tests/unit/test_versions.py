@@ -149,14 +149,15 @@ def test_onboarding_graph_survives_the_wire_exactly():
 
 
 def test_an_instance_shows_the_version_it_was_created_with():
-    fake, old, _ = with_versions()
+    fake, old, new = with_versions()
 
     async def calls(cf):
-        await cf.workflows.instances.create("hello", account_id=ACCOUNT, instance_id="v1")
-        fake.set_status("hello", "v1", "running", version_id=old)
+        created = await cf.workflows.instances.create("hello", account_id=ACCOUNT, instance_id="v1")
+        fake.set_status("hello", "v1", "running", version_id=old)  # made by an older code
         got = await cf.workflows.instances.get("v1", account_id=ACCOUNT, workflow_name="hello")
         listed = [i async for i in cf.workflows.instances.list("hello", account_id=ACCOUNT)]
-        return got, listed
+        return created, got, listed
 
-    got, listed = sdk_call(fake, calls)
+    created, got, listed = sdk_call(fake, calls)
+    assert created.version_id == new  # the workflow's current version at create
     assert got.version_id == old and [i.version_id for i in listed] == [old]
