@@ -48,16 +48,21 @@ def workflow_source(cls: type) -> str:
 
 def workflow_graph(cls: type) -> Node:
     """The graph of a workflow class, from the source of its module."""
-    return graph_from_source(workflow_source(cls), cls.__name__)
+    try:
+        line: int | None = inspect.findsource(cls)[1] + 1  # tells apart same-named classes
+    except (OSError, TypeError):
+        line = None
+    return graph_from_source(workflow_source(cls), cls.__name__, line=line)
 
 
-def graph_from_source(source: str, class_name: str) -> Node:
-    """The graph of class ``class_name`` defined in ``source`` (a module's text)."""
+def graph_from_source(source: str, class_name: str, *, line: int | None = None) -> Node:
+    """The graph of class ``class_name`` defined in ``source`` (a module's text);
+    ``line`` (1-based, its ``class`` or first decorator line) picks one of several."""
     try:
         module = ast.parse(textwrap.dedent(source))
     except SyntaxError as exc:
         raise WorkflowSourceUnavailable(f"the workflow source does not parse: {exc}") from None
-    cls = _find_class(module, class_name)
+    cls = _find_class(module, class_name, line)
     methods = _methods(module, cls)
     run = methods.get("run")
     if run is None:
@@ -79,11 +84,14 @@ def graph_from_source(source: str, class_name: str) -> Node:
     return {"version": GRAPH_VERSION, "workflow": workflow}
 
 
-def _find_class(module: ast.Module, name: str) -> ast.ClassDef:
-    for node in ast.walk(module):
-        if isinstance(node, ast.ClassDef) and node.name == name:
+def _find_class(module: ast.Module, name: str, line: int | None = None) -> ast.ClassDef:
+    found = [n for n in ast.walk(module) if isinstance(n, ast.ClassDef) and n.name == name]
+    if not found:
+        raise WorkflowSourceUnavailable(f"class {name!r} is not defined in the workflow source")
+    for node in found:
+        if line in (node.lineno, *(d.lineno for d in node.decorator_list)):
             return node
-    raise WorkflowSourceUnavailable(f"class {name!r} is not defined in the workflow source")
+    return found[0]
 
 
 def _methods(module: ast.Module, cls: ast.ClassDef) -> dict[str, FunctionNode]:

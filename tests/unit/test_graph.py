@@ -12,6 +12,7 @@ from cloudflare.types.workflows import VersionGraphResponse
 from examples.fanout import Fanout
 from examples.hello import Hello
 from examples.onboarding import Onboarding
+from pyflow_actors import WorkflowEntrypoint
 from pyflow_actors.errors import WorkflowSourceUnavailable
 from pyflow_actors.graph import graph_from_source, workflow_graph
 from tests.workflows import Collector, Echo, Flaky
@@ -504,3 +505,22 @@ def test_the_graph_package_imports_no_ray_duckdb_web_or_terminal_stack():
 
     loaded = imported_after("pyflow_actors.graph")
     assert not loaded & {"ray", "duckdb", "fastapi", "httpx", "starlette", "typer", "rich"}
+
+
+def test_a_class_defined_in_a_function_is_told_apart_from_others_of_its_name():
+    def make_first():
+        class W(WorkflowEntrypoint):
+            async def run(self, event, step):
+                await step.sleep("first", 1)
+
+        return W
+
+    def make_second():
+        class W(WorkflowEntrypoint):
+            async def run(self, event, step):
+                await step.sleep("second", 2)
+
+        return W
+
+    assert workflow_graph(make_first())["workflow"]["nodes"] == [sleep("first", "1 second")]
+    assert workflow_graph(make_second())["workflow"]["nodes"] == [sleep("second", "2 seconds")]
