@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from cloudflare.types.workflows import VersionGraphResponse
 
+from benchmarks.workflows import Mixed, Sleeper
 from examples.fanout import Fanout
 from examples.hello import Hello
 from examples.onboarding import Onboarding
@@ -451,18 +452,50 @@ def test_examples_and_shared_workflows_have_the_expected_graphs():
         {"type": "loop", "nodes": [wait("item", "p.get('type', 'item')", "5 minutes")]},
         {"type": "if", "branches": [{"condition": "p.get('ledger')", "nodes": [do("record")]}]},
     ]
-    onboarding = workflow_graph(Onboarding)["workflow"]
-    assert [n["type"] for n in onboarding["nodes"]] == [
-        "step_do",
-        "step_do",
-        "step_sleep",
-        "try",
-        "step_do",
+    assert workflow_graph(Onboarding)["workflow"] == {
+        "type": "start",
+        "class_name": "Onboarding",
+        "functions": {},
+        "nodes": [
+            do(
+                "create account",
+                {
+                    "retries": {"limit": 3, "delay": "1 second", "backoff": "exponential"},
+                    "timeout": "30 seconds",
+                },
+            ),
+            do("send welcome email"),
+            sleep("give them a moment", "3 seconds"),
+            {
+                "type": "try",
+                "try_block": block(wait("wait for approval", "approved", "1 hour")),
+                "catch_block": block({"type": "break", "kind": "return"}),
+                "finally_block": None,
+            },
+            do("activate"),
+        ],
+        "payload": {"type": "object", "fields": {"email": {"type": "unknown"}}},
+    }
+    assert workflow_graph(Mixed)["workflow"]["nodes"] == [
+        do("cpu 1"),
+        {
+            "type": "if",
+            "branches": [
+                {"condition": "p['kind'] == 'sleep'", "nodes": [sleep("sleep", "p['sleep']")]},
+                {"condition": "p['kind'] == 'wait'", "nodes": [wait("wait", "go", "1 hour")]},
+            ],
+        },
+        do("cpu 2"),
     ]
-    assert onboarding["nodes"][3]["try_block"] == block(
-        wait("wait for approval", "approved", "1 hour")
-    )
-    assert onboarding["nodes"][3]["catch_block"] == block({"type": "break", "kind": "return"})
+    assert workflow_graph(Sleeper)["workflow"]["nodes"] == [
+        do("before"),
+        {
+            "type": "step_sleep_until",
+            "name": "nap",
+            "timestamp": "float(event['payload']['until'])",
+        },
+        do("woke"),
+    ]
     fanout = workflow_graph(Fanout)["workflow"]
     assert fanout["nodes"] == [
         {
