@@ -230,3 +230,10 @@ def test_a_delay_function_asking_for_unknown_arguments_is_refused_at_definition(
     with pytest.raises(InvalidStepConfig, match="asks for 'when'"):
         StepConfig.parse({"retries": {"delay": lambda when: 1}})
     StepConfig.parse({"retries": {"delay": lambda attempt, extra=2: 1}})  # a default is fine
+
+
+def test_the_step_context_type_is_public_for_annotations():
+    from pyflow_actors import StepContext
+
+    ctx: StepContext = step_context("s", "s", 1, StepConfig().to_json())
+    assert set(StepContext.__annotations__) == set(ctx) == {"step", "attempt", "config"}
