@@ -25,7 +25,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from .errors import WorkflowSourceUnavailable
-from .graph import workflow_graph, workflow_source
 
 _NAMESPACE = uuid.UUID("0b5e6f0e-4f43-4d8e-a3a8-6c1f5d2a9e71")
 
@@ -94,6 +93,8 @@ def describe_version(
     The supervisor calls this at each registration and records the result when
     its ``id`` is not the workflow's latest version id.
     """
+    from .graph import workflow_graph, workflow_source  # the model alone stays light
+
     try:
         source = workflow_source(cls)
     except WorkflowSourceUnavailable:
