@@ -9,7 +9,7 @@ from typing import Any
 
 import ray
 
-from ..errors import EngineUnavailable, PyflowError
+from ..errors import EngineUnavailable, PyflowError, VersionNotFound
 from ..models import (
     CreateOptions,
     InstanceDetail,
@@ -128,11 +128,19 @@ class RayTransport:
         await self._call("send_event", workflow, instance_id, event_type, payload, uuid.uuid4().hex)
 
     async def list_versions(self, workflow: str) -> list[VersionInfo]:
-        versions: list[VersionInfo] = await self._call("list_versions", workflow)
+        try:
+            versions: list[VersionInfo] = await self._call("list_versions", workflow)
+        except AttributeError:  # a supervisor that records no versions (yet): none
+            await self.get_workflow(workflow)  # but an unknown workflow is still a 404
+            return []
         return versions
 
     async def get_version(self, workflow: str, version_id: str) -> VersionInfo:
-        version: VersionInfo = await self._call("get_version", workflow, version_id)
+        try:
+            version: VersionInfo = await self._call("get_version", workflow, version_id)
+        except AttributeError:  # a supervisor that records no versions (yet)
+            await self.get_workflow(workflow)
+            raise VersionNotFound(f"workflow {workflow!r} has no version {version_id!r}") from None
         return version
 
     async def stats(self) -> dict[str, Any]:
