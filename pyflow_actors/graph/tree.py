@@ -80,6 +80,8 @@ def _label(node: Node) -> str:
         )
     if kind == "parallel":
         return f"[cyan]parallel[/cyan] ({node['kind']})"
+    if kind == "switch":
+        return f"[cyan]switch[/cyan] {escape(str(node['discriminant']))}"
     if kind == "function_call":
         return f"[blue]call[/blue] {name}()"
     if kind == "break":
