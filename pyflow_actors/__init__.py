@@ -36,6 +36,8 @@ _LAZY = {
     "load_config": "pyflow_actors.config",
     "EngineConfig": "pyflow_actors.config",
     "WorkflowSpec": "pyflow_actors.config",
+    "StepContext": "pyflow_actors.engine.step_context",
+    "VersionInfo": "pyflow_actors.versions",
 }
 
 
@@ -63,9 +65,11 @@ __all__ = [
     "InstanceStatusInfo",
     "NonRetryableError",
     "PyflowError",
+    "StepContext",
     "StepError",
     "StepTimeout",
     "ValidationError",
+    "VersionInfo",
     "WaitForEventTimeout",
     "WorkflowEntrypoint",
     "WorkflowEvent",

@@ -32,6 +32,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .cli_workflows import workflows_app
 from .client.http_transport import HttpTransport, rest_path
 from .errors import PyflowError
 
@@ -49,6 +50,7 @@ instances_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(instances_app, name="instances")
+app.add_typer(workflows_app, name="workflows")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

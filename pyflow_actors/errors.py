@@ -221,6 +221,30 @@ class MethodNotAllowed(PyflowError):
     numeric_code = 10420
 
 
+class RetryDelayFailed(PyflowError):
+    """A step's ``retries.delay`` function raised, timed out or returned no valid
+    duration: the step fails with this error, without further retries."""
+
+    code = "step.retry_delay_failed"
+    http_status = 400
+    numeric_code = 10620
+
+
+class VersionNotFound(NotFound):
+    """No version with this id in the workflow's version history."""
+
+    code = "version.not_found"
+    numeric_code = 10621
+
+
+class WorkflowSourceUnavailable(ValidationError):
+    """The workflow's Python source cannot be read or parsed, so it has no graph."""
+
+    code = "workflow.source_unavailable"
+    http_status = 422
+    numeric_code = 10622
+
+
 # ---------------------------------------------------------------------------
 # Errors raised inside a workflow's run()
 

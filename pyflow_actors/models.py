@@ -7,10 +7,11 @@ gateway renders them as ISO 8601.
 
 from __future__ import annotations
 
+import json
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class InstanceStatus(str, Enum):
@@ -51,11 +52,40 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, use_enum_values=False)
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def decode_json_string(value: Any) -> Any:
+    """A string holding a JSON document, decoded; any other value as it is.
+
+    Cloudflare's REST API (and its official SDK, which types ``params`` as
+    ``str``) sends params as a JSON-encoded string: ``'{"a": 1}'`` becomes
+    ``{"a": 1}``. A string that is not JSON (``"hello"``) stays a string.
+    """
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value, parse_constant=_reject_constant)
+    except ValueError:  # json.JSONDecodeError and NaN/Infinity
+        return value
+
+
 class CreateOptions(_Model):
-    """One instance to create: an optional id (generated when absent) and params."""
+    """One instance to create: an optional id (generated when absent) and params.
+
+    ``params`` given as a JSON-encoded string is decoded (see
+    :func:`decode_json_string`): the workflow's ``event.payload`` and the
+    instance's ``params`` are the decoded value.
+    """
 
     id: str | None = None
     params: Any = None
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _decode_params(cls, value: Any) -> Any:
+        return decode_json_string(value)
 
 
 class InstanceStatusInfo(_Model):
@@ -71,6 +101,9 @@ class InstanceStatusInfo(_Model):
     ended_at: float | None = None
     wake_at: float | None = None
     waiting_for: list[str] = Field(default_factory=list)
+    # The version the instance was created with (pyflow_actors.versions); None
+    # from an engine that records no versions (then the gateway shows one per name).
+    version_id: str | None = None
 
     @property
     def is_final(self) -> bool:

@@ -166,7 +166,7 @@ class InstanceOut(BaseModel):
             status=info.status,
             params=detail.params,
             trigger=TriggerOut(source="api"),
-            version_id=version_id(workflow),
+            version_id=info.version_id or version_id(workflow),
             workflow_id=workflow_id(workflow),
             queued=info.created_at,
             start=info.started_at,

@@ -92,7 +92,8 @@ class _Request(BaseModel):
 class CreateInstanceRequest(_Request):
     """``POST .../instances`` and each item of ``POST .../instances/batch``.
 
-    ``params`` is taken as sent: any JSON value (an object, a list, a string...).
+    ``params`` is any JSON value; a string holding JSON (the cloudflare SDK
+    types ``params`` as a JSON-encoded string) is decoded by ``CreateOptions``.
     ``instance_retention`` and ``location_hint`` are accepted and ignored
     (retention is engine-wide; there is one location).
     """
@@ -226,7 +227,7 @@ class InstanceSummary(BaseModel):
         return cls(
             id=info.id,
             status=info.status,
-            version_id=version_id(info.workflow),
+            version_id=info.version_id or version_id(info.workflow),
             workflow_id=workflow_id(info.workflow),
             created_on=info.created_at,
             modified_on=max(times),

@@ -16,6 +16,7 @@ from pyflow_actors.errors import (
     InstanceNotAcceptingEvents,
     InstanceNotFound,
     InvalidTransition,
+    VersionNotFound,
     WorkflowNotFound,
 )
 from pyflow_actors.limits import validate_event_type, validate_instance_id, validate_payload
@@ -28,6 +29,7 @@ from pyflow_actors.models import (
     StepInfo,
     WorkflowInfo,
 )
+from pyflow_actors.versions import VersionInfo
 
 
 class FakeTransport:
@@ -48,6 +50,7 @@ class FakeTransport:
         self.steps: dict[tuple[str, str], list[StepInfo]] = {}
         self.events: list[tuple[str, str, str, Any]] = []
         self.fail: dict[str, Exception] = {}
+        self.versions: dict[str, list[VersionInfo]] = {}  # per workflow, oldest first
         self.closed = False
 
     def _check(self, method: str) -> None:
@@ -100,8 +103,13 @@ class FakeTransport:
                 if batch:
                     continue
                 raise InstanceAlreadyExists(f"instance {instance_id!r} already exists")
+            versions = self.versions.get(workflow)
             info = InstanceStatusInfo(
-                id=instance_id, workflow=workflow, status="queued", created_at=time.time()
+                id=instance_id,
+                workflow=workflow,
+                status="queued",
+                created_at=time.time(),
+                version_id=versions[-1].id if versions else None,  # the current version
             )
             self.instances[(workflow, instance_id)] = info
             self.params[(workflow, instance_id)] = option.params
@@ -175,6 +183,18 @@ class FakeTransport:
         if info.is_final:
             raise InstanceNotAcceptingEvents(f"instance {instance_id!r} is {info.status}")
         self.events.append((workflow, instance_id, event_type, payload))
+
+    async def list_versions(self, workflow: str) -> list[VersionInfo]:
+        self._check("list_versions")
+        versions = self.versions.get(self._workflow(workflow), [])
+        return [v.model_copy(update={"graph": None}) for v in reversed(versions)]
+
+    async def get_version(self, workflow: str, version_id: str) -> VersionInfo:
+        self._check("get_version")
+        for version in self.versions.get(self._workflow(workflow), []):
+            if version.id == version_id:
+                return version
+        raise VersionNotFound(f"workflow {workflow!r} has no version {version_id!r}")
 
     async def close(self) -> None:
         self.closed = True

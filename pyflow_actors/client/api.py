@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import threading
 import time
 from collections.abc import Coroutine, Iterable
@@ -27,6 +28,7 @@ from ..models import (
     InstanceStatusInfo,
     WorkflowInfo,
 )
+from ..versions import VersionInfo
 from .transport import Transport
 
 T = TypeVar("T")
@@ -131,6 +133,14 @@ class AsyncWorkflow:
 
     async def info(self) -> WorkflowInfo:
         return await self._t.get_workflow(self.name)
+
+    async def versions(self) -> builtins.list[VersionInfo]:
+        """The workflow's versions, newest first (without graphs)."""
+        return await self._t.list_versions(self.name)
+
+    async def version(self, version_id: str) -> VersionInfo:
+        """One version with its graph (``version.graph``); raises ``VersionNotFound``."""
+        return await self._t.get_version(self.name, version_id)
 
     def __repr__(self) -> str:
         return f"<workflow {self.name}>"
@@ -256,6 +266,12 @@ class Workflow:
 
     def info(self) -> WorkflowInfo:
         return self._loop.run(self._a.info())
+
+    def versions(self) -> builtins.list[VersionInfo]:
+        return self._loop.run(self._a.versions())
+
+    def version(self, version_id: str) -> VersionInfo:
+        return self._loop.run(self._a.version(version_id))
 
     def __repr__(self) -> str:
         return repr(self._a)

@@ -44,6 +44,7 @@ from ..models import (
     WorkflowInfo,
 )
 from ..serialization import dumps
+from ..versions import VersionInfo
 from .transport import ControlAction
 
 DEFAULT_ACCOUNT = "local"
@@ -207,6 +208,7 @@ class HttpTransport:
             ended_at=_seconds(data.get("ended_on")),
             wake_at=_seconds(data.get("wake_on")),
             waiting_for=list(data.get("waiting_for") or []),
+            version_id=data.get("version_id"),
         )
 
     @staticmethod
@@ -371,6 +373,36 @@ class HttpTransport:
             body=payload,
             send_body=True,
         )
+
+    @staticmethod
+    def _version(workflow: str, data: dict[str, Any], graph: Any = None) -> VersionInfo:
+        fields = {k: v for k, v in data.items() if k in VersionInfo.model_fields}
+        return VersionInfo.model_validate(
+            {
+                **fields,
+                "workflow": workflow,
+                "created_on": _seconds(data["created_on"]),
+                "modified_on": _seconds(data["modified_on"]),
+                "graph": graph,
+            }
+        )
+
+    async def list_versions(self, workflow: str) -> list[VersionInfo]:
+        out: list[VersionInfo] = []
+        page = 1
+        while True:
+            result, info = await self.request(
+                "GET", rest_path(workflow, "versions"), params={"page": page, "per_page": 100}
+            )
+            out.extend(self._version(workflow, v) for v in result)
+            if not result or not info or page >= int(info.get("total_pages", 1)):
+                return out
+            page += 1
+
+    async def get_version(self, workflow: str, version_id: str) -> VersionInfo:
+        result, _ = await self.request("GET", rest_path(workflow, "versions", version_id))
+        drawn, _ = await self.request("GET", rest_path(workflow, "versions", version_id, "graph"))
+        return self._version(workflow, result, drawn.get("graph"))
 
     async def close(self) -> None:
         if self._http is not None:

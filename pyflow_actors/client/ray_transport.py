@@ -18,6 +18,7 @@ from ..models import (
     InstanceStatusInfo,
     WorkflowInfo,
 )
+from ..versions import VersionInfo
 from .transport import ControlAction
 
 RECONNECT_SECONDS = 30.0
@@ -151,6 +152,12 @@ class RayTransport:
             payload=payload,
             event_id=uuid.uuid4().hex,
         )
+
+    async def list_versions(self, workflow: str) -> list[VersionInfo]:
+        return await self._call("list_versions", workflow=workflow)
+
+    async def get_version(self, workflow: str, version_id: str) -> VersionInfo:
+        return await self._call("get_version", workflow=workflow, version_id=version_id)
 
     async def stats(self) -> dict[str, Any]:
         return await self._call("stats")

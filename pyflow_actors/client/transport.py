@@ -17,6 +17,7 @@ from ..models import (
     InstanceStatusInfo,
     WorkflowInfo,
 )
+from ..versions import VersionInfo
 
 ControlAction = Literal["pause", "resume", "terminate", "restart"]
 
@@ -60,5 +61,13 @@ class Transport(Protocol):
     async def send_event(
         self, workflow: str, instance_id: str, event_type: str, payload: Any
     ) -> None: ...
+
+    async def list_versions(self, workflow: str) -> list[VersionInfo]:
+        """The workflow's versions, newest first, without their graphs."""
+        ...
+
+    async def get_version(self, workflow: str, version_id: str) -> VersionInfo:
+        """One version with its graph; raises ``VersionNotFound``."""
+        ...
 
     async def close(self) -> None: ...

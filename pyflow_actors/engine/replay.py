@@ -36,6 +36,7 @@ from ..errors import (
     InvalidStepConfig,
     NonRetryableError,
     PyflowError,
+    RetryDelayFailed,
     StepOutputError,
     StepTimeout,
     StorageUnavailable,
@@ -54,6 +55,13 @@ from ..limits import (
     validate_step_name,
 )
 from .records import AttemptRecord, EventRecord, Journal, StepRecord
+from .step_context import (
+    DYNAMIC_DELAY,
+    check_delay_function,
+    retry_delay,
+    step_arguments,
+    step_context,
+)
 
 Clock = Callable[[], float]
 _JSON_INFINITY = 1.7976931348623157e308  # JSON has no Infinity; this stands for it
@@ -71,6 +79,8 @@ class StepConfig:
     delay: float = 10.0
     backoff: Literal["constant", "linear", "exponential"] = "exponential"
     timeout: float = 600.0
+    # ``retries.delay`` given as a function (see .step_context); ``delay`` is then unused.
+    delay_function: Callable[..., Any] | None = field(default=None, compare=False)
 
     @classmethod
     def parse(cls, config: dict[str, Any] | None) -> StepConfig:
@@ -92,35 +102,48 @@ class StepConfig:
             raise InvalidStepConfig(
                 f"unknown retries key(s) {sorted(unknown)}: use 'limit', 'delay' and 'backoff'"
             )
-        backoff = retries.get("backoff", base.backoff)
+        delay_function = retries.get("delay") if callable(retries.get("delay")) else None
+        if delay_function is not None:
+            check_delay_function(delay_function)
+        # A delay function's value is used as it is, unless a backoff is asked for.
+        default_backoff = "constant" if delay_function is not None else base.backoff
+        backoff = retries.get("backoff", default_backoff)
         if backoff not in ("constant", "linear", "exponential"):
             raise InvalidStepConfig(
                 f"retries.backoff {backoff!r} is invalid: use 'constant', 'linear' or 'exponential'"
             )
         try:
             limit = validate_retry_limit(retries.get("limit", base.limit))
-            delay = parse_duration(retries.get("delay", base.delay), what="retries.delay")
+            delay = (
+                0.0
+                if delay_function is not None
+                else parse_duration(retries.get("delay", base.delay), what="retries.delay")
+            )
             timeout = parse_duration(config.get("timeout", base.timeout), what="timeout")
         except ValidationError as exc:
             raise InvalidStepConfig(str(exc)) from None
         if timeout <= 0:
             raise InvalidStepConfig("timeout must be more than 0 seconds")
-        return cls(limit=limit, delay=delay, backoff=backoff, timeout=timeout)
+        return cls(limit, delay, backoff, timeout, delay_function)
 
-    def delay_before_retry(self, n: int) -> float:
-        """Delay before retry ``n`` (n >= 1): constant d, linear d*n, exponential d*2^(n-1)."""
+    def delay_before_retry(self, n: int, base: float | None = None) -> float:
+        """Delay before retry ``n`` (n >= 1): constant d, linear d*n, exponential d*2^(n-1).
+
+        ``d`` is ``base`` when given (what a delay function returned), else ``delay``.
+        """
+        d = self.delay if base is None else base
         if self.backoff == "constant":
-            return self.delay
+            return d
         if self.backoff == "linear":
-            return self.delay * n
-        return self.delay * (2 ** min(n - 1, 60))
+            return d * n
+        return d * (2 ** min(n - 1, 60))
 
     def to_json(self) -> dict[str, Any]:
         limit = _JSON_INFINITY if math.isinf(self.limit) else int(self.limit)
         return {
             "retries": {
                 "limit": limit,
-                "delay": format_duration(self.delay),
+                "delay": DYNAMIC_DELAY if self.delay_function else format_duration(self.delay),
                 "backoff": self.backoff,
             },
             "timeout": format_duration(self.timeout),
@@ -549,8 +572,15 @@ class Execution:
         while True:
             failures = [a for a in record.attempts if a.failed]
             if failures:
-                due = failures[-1].ended_at + config.delay_before_retry(len(failures))
-                await self._wait("retry", due, key=key)
+                try:
+                    pause = await retry_delay(config, step.name, key, failures[-1], len(failures))
+                except RetryDelayFailed as exc:
+                    error = (type(exc).__name__, exc.message)
+                    self.journal.finish_step(key, "failed", self.clock(), error=error)
+                    record.state, record.ended_at = "failed", self.clock()
+                    record.error_name, record.error_message = error
+                    raise rebuild_error(*error) from None
+                await self._wait("retry", failures[-1].ended_at + pause, key=key)
             await self._gate()
             attempt = AttemptRecord(n=len(record.attempts) + 1, started_at=self.clock())
             self.journal.begin_attempt(key, attempt)
@@ -559,7 +589,8 @@ class Execution:
             self._in_flight += 1
             self._bump()
             try:
-                value = await self._attempt(step, args, config.timeout)
+                ctx = step_context(step.name, key, attempt.n, config.to_json())
+                value = await self._attempt(step, args, config.timeout, ctx)
                 decoded, text = self._encode_output(key, value)
             except asyncio.CancelledError:
                 raise
@@ -591,14 +622,17 @@ class Execution:
             if error:
                 record.error_name, record.error_message = error
 
-    async def _attempt(self, step: StepCallable, args: list[Any], timeout: float) -> Any:
+    async def _attempt(
+        self, step: StepCallable, dependencies: list[Any], timeout: float, ctx: Any
+    ) -> Any:
         fn = step._fn
+        args, kwargs = step_arguments(fn, dependencies, ctx)
         if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
             getattr(fn, "__call__", None)  # noqa: B004 - callable objects with async __call__
         ):
-            work: Awaitable[Any] = fn(*args)
+            work: Awaitable[Any] = fn(*args, **kwargs)
         else:
-            work = asyncio.to_thread(fn, *args)
+            work = asyncio.to_thread(fn, *args, **kwargs)
         try:
             value = await asyncio.wait_for(_resolve(work), timeout=timeout)
         except asyncio.TimeoutError:

@@ -21,6 +21,7 @@ import duckdb
 from ..errors import StorageUnavailable
 from ..models import InstanceStatus
 from .duck import GuardedConnection, is_lock_conflict, storage_unavailable, transaction
+from .versions import VersionTable
 
 log = logging.getLogger("pyflow.registry")
 
@@ -36,8 +37,10 @@ CREATE TABLE IF NOT EXISTS instances (
     output VARCHAR, error_name VARCHAR, error_message VARCHAR,
     queue_seq BIGINT, priority INTEGER, paused_from VARCHAR, waiting_for VARCHAR,
     generation INTEGER, crashes INTEGER, request_id VARCHAR, terminated_by VARCHAR,
+    version_id VARCHAR,
     PRIMARY KEY (workflow, id)
 );
+ALTER TABLE instances ADD COLUMN IF NOT EXISTS version_id VARCHAR;
 CREATE TABLE IF NOT EXISTS inbox (
     event_id VARCHAR PRIMARY KEY, workflow VARCHAR, id VARCHAR, type VARCHAR,
     payload VARCHAR, received_at DOUBLE
@@ -66,6 +69,7 @@ class InstanceRow:
     crashes: int = 0
     request_id: str | None = None
     terminated_by: str | None = None
+    version_id: str | None = None  # the workflow version it was created on
 
     @property
     def key(self) -> tuple[str, str]:
@@ -126,6 +130,7 @@ class Registry:
             self.recreated = True
             connection = self._connect()
         self._db = GuardedConnection(connection, lambda exc: storage_unavailable(exc, self.path))
+        self.versions = VersionTable(self._db)
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         try:

@@ -54,6 +54,7 @@ from ...models import (
 from ...serialization import loads
 from ...storage.journal import DuckJournal, remove_journal, step_infos
 from ...storage.registry import InboxEvent, InstanceRow, Registry
+from ...versions import VersionInfo
 from ..protocol import InstanceOutcome, InstanceSetup
 from . import recovery
 from .actors import InstanceActors, Live
@@ -166,6 +167,16 @@ class Supervisor:
     def _workflow_info(self, name: str) -> WorkflowInfo:
         return self.catalog.info(name, self.table.counts_of(name))
 
+    async def list_versions(self, workflow: str) -> list[VersionInfo]:
+        """The workflow's versions, current first (without graphs)."""
+        await self.start()
+        return self.catalog.versions(workflow)
+
+    async def get_version(self, workflow: str, version_id: str) -> VersionInfo:
+        """One version of the workflow, with its graph."""
+        await self.start()
+        return self.catalog.version(workflow, version_id)
+
     async def delete_workflow(self, workflow: str) -> None:
         await self.start()
         name = self.catalog.spec(workflow).name
@@ -189,7 +200,8 @@ class Supervisor:
     ) -> list[InstanceStatusInfo]:
         await self.start()
         name = self.catalog.spec(workflow).name
-        accepted = self.admission.new_rows(name, options, batch, request_id)
+        version = self.catalog.current_version(name)
+        accepted = self.admission.new_rows(name, options, batch, request_id, version)
         if accepted.new:
             self.table.add(accepted.new)  # durable before we answer
             for row in accepted.new:

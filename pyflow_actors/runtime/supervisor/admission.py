@@ -56,7 +56,12 @@ class Admission:
         self.bucket = TokenBucket(config.creation_rate, config.creation_burst)
 
     def new_rows(
-        self, workflow: str, options: list[CreateOptions], batch: bool, request_id: str | None
+        self,
+        workflow: str,
+        options: list[CreateOptions],
+        batch: bool,
+        request_id: str | None,
+        version_id: str | None = None,
     ) -> Accepted:
         limits = self.config.limits
         if batch:
@@ -90,6 +95,7 @@ class Admission:
                     created_at=now,
                     queue_seq=self.table.next_seq(),
                     request_id=request_id,
+                    version_id=version_id,
                 )
             )
         if accepted.new:

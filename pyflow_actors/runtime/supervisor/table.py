@@ -172,6 +172,7 @@ def info(row: InstanceRow) -> InstanceStatusInfo:
         ended_at=row.ended_at,
         wake_at=row.wake_at if waiting else None,
         waiting_for=list(row.waiting_for) if waiting else [],
+        version_id=row.version_id,
     )
 
 

@@ -14,9 +14,10 @@ from dataclasses import replace
 from typing import Any
 
 from ...config import EngineConfig, WorkflowSpec
-from ...errors import WorkflowNotFound
+from ...errors import VersionNotFound, WorkflowNotFound
 from ...models import WorkflowInfo
 from ...storage.registry import Registry
+from ...versions import VersionInfo, describe_version, spec_config
 
 log = logging.getLogger("pyflow.supervisor")
 
@@ -63,6 +64,30 @@ class WorkflowCatalog:
         self.registry.upsert_workflow(
             spec.name, spec.binding, spec.class_name, _pickle().dumps(spec), created, modified
         )
+        self._record_version(spec, now)
+
+    def _record_version(self, spec: WorkflowSpec, now: float) -> None:
+        """Record the version of the spec's code and config if it is a new one."""
+        try:
+            version = describe_version(spec.name, spec.load(), spec_config(spec), created_on=now)
+        except Exception:  # noqa: BLE001 - its class cannot be loaded here: no version
+            log.warning("workflow %s: cannot load its class to version it", spec.name)
+            return
+        if self.registry.versions.current_id(spec.name) != version.id:
+            self.registry.versions.record(version)
+
+    def current_version(self, workflow: str) -> str | None:
+        return self.registry.versions.current_id(workflow)
+
+    def versions(self, workflow: str) -> list[VersionInfo]:
+        return self.registry.versions.list(self.spec(workflow).name)
+
+    def version(self, workflow: str, version_id: str) -> VersionInfo:
+        name = self.spec(workflow).name
+        version = self.registry.versions.get(name, version_id)
+        if version is None:
+            raise VersionNotFound(f"workflow {name!r} has no version {version_id!r}")
+        return version
 
     def spec(self, workflow: str) -> WorkflowSpec:
         """The workflow named ``workflow`` (its name, or else its binding name)."""
@@ -96,6 +121,7 @@ class WorkflowCatalog:
     def delete(self, name: str) -> None:
         """Forget a workflow (its registry rows, instances and inbox go in one transaction)."""
         self.registry.delete_workflow(name)
+        self.registry.versions.delete_workflow(name)
         del self.specs[name]
         del self.times[name]
         self.config = replace(self.config, workflows=tuple(self.specs.values()))
