@@ -70,6 +70,13 @@ class InvalidWorkflowName(ValidationError):
     numeric_code = 10007
 
 
+class NotSerializable(ValidationError):
+    """A value JSON cannot hold (params, payloads, step outputs): see serialization."""
+
+    code = "validation.not_serializable"
+    numeric_code = 10660
+
+
 class NotFound(PyflowError):
     code = "not_found"
     http_status = 404
