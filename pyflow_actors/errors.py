@@ -77,6 +77,14 @@ class NotSerializable(ValidationError):
     numeric_code = 10660
 
 
+class StorageInUse(PyflowError):
+    """Another ``pyflow dev`` runs on this storage (see ``dev_session``)."""
+
+    code = "storage.in_use"
+    http_status = 409
+    numeric_code = 10661
+
+
 class NotFound(PyflowError):
     code = "not_found"
     http_status = 404
