@@ -108,6 +108,8 @@ class StepInfo(_Model):
     attempts: list[AttemptInfo] = Field(default_factory=list)
     config: dict[str, Any] | None = None
     event_type: str | None = None
+    # A step waiting to retry: when its next attempt is due (epoch seconds).
+    next_attempt_at: float | None = None
 
 
 class InstanceDetail(_Model):

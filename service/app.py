@@ -20,7 +20,7 @@ from pyflow_actors.config import EngineConfig, TokenSpec
 
 from .auth import TokenStore, configured_tokens
 from .errors import envelope, install_error_handlers
-from .routers import instances, workflows
+from .routers import instances, logs, workflows
 
 
 def create_app(
@@ -46,6 +46,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(workflows.router)
     app.include_router(instances.router)
+    app.include_router(logs.router)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict:

@@ -37,9 +37,11 @@ from ..models import (
     CreateOptions,
     ErrorInfo,
     InstanceDetail,
+    InstanceLogs,
     InstancePage,
     InstanceStatus,
     InstanceStatusInfo,
+    LogLine,
     StepInfo,
     WorkflowInfo,
 )
@@ -234,6 +236,7 @@ class HttpTransport:
                     for a in data.get("attempts") or []
                 ],
                 config=data.get("config"),
+                next_attempt_at=_seconds(data.get("next_attempt")),
             )
         finished = bool(data.get("finished"))
         return StepInfo(
@@ -370,6 +373,29 @@ class HttpTransport:
             rest_path(workflow, "instances", instance_id, "events", event_type),
             body=payload,
             send_body=True,
+        )
+
+    async def instance_logs(
+        self, workflow: str, instance_id: str, *, after: int = 0, limit: int = 1000
+    ) -> InstanceLogs:
+        result, _ = await self.request(
+            "GET",
+            rest_path(workflow, "instances", instance_id, "logs"),
+            params={"after": after, "limit": limit},
+        )
+        lines = [
+            LogLine(
+                n=line["n"],
+                time=_seconds(line["timestamp"]) or 0.0,
+                step=line.get("step"),
+                stream=line["stream"],
+                level=line.get("level"),
+                message=line["message"],
+            )
+            for line in result["lines"]
+        ]
+        return InstanceLogs(
+            lines=lines, next_after=result["next_after"], truncated=result["truncated"]
         )
 
     async def close(self) -> None:

@@ -13,6 +13,7 @@ from ..errors import EngineUnavailable, PyflowError
 from ..models import (
     CreateOptions,
     InstanceDetail,
+    InstanceLogs,
     InstancePage,
     InstanceStatusInfo,
     WorkflowInfo,
@@ -125,6 +126,11 @@ class RayTransport:
         # The event's id is fixed here, so that a call retried across a supervisor
         # restart (the first try committed, its reply was lost) is not a second event.
         await self._call("send_event", workflow, instance_id, event_type, payload, uuid.uuid4().hex)
+
+    async def instance_logs(
+        self, workflow: str, instance_id: str, *, after: int = 0, limit: int = 1000
+    ) -> InstanceLogs:
+        return await self._call("instance_logs", workflow, instance_id, after, limit)
 
     async def stats(self) -> dict[str, Any]:
         return await self._call("stats")

@@ -13,6 +13,7 @@ from typing import Any, Literal, Protocol
 from ..models import (
     CreateOptions,
     InstanceDetail,
+    InstanceLogs,
     InstancePage,
     InstanceStatusInfo,
     WorkflowInfo,
@@ -60,5 +61,12 @@ class Transport(Protocol):
     async def send_event(
         self, workflow: str, instance_id: str, event_type: str, payload: Any
     ) -> None: ...
+
+    async def instance_logs(
+        self, workflow: str, instance_id: str, *, after: int = 0, limit: int = 1000
+    ) -> InstanceLogs:
+        """What the instance's code printed or logged: the last ``limit`` lines
+        numbered above ``after`` (see :mod:`pyflow_actors.instance_logs`)."""
+        ...
 
     async def close(self) -> None: ...
