@@ -268,6 +268,7 @@ def render_step(step: StepInfo) -> dict[str, Any]:
                 for a in step.attempts
             ],
             "config": step.config or _DEFAULT_STEP_CONFIG,
+            "next_attempt": iso(step.next_attempt_at),  # an extension: a retry's due time
         }
     entry: dict[str, Any] = {
         "type": step.type,
