@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -470,7 +471,7 @@ def list_instances(
 
 
 def _step_rows(steps: list[dict[str, Any]], show_output: bool, limit: int) -> Table:
-    table = Table()
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)  # no vertical rules: 8 columns fit 80
     table.add_column("#", justify="right")
     table.add_column("Type", no_wrap=True)
     table.add_column("Name", overflow="fold", min_width=8)
