@@ -129,7 +129,8 @@ def fail(message: str) -> typer.Exit:
 
 
 def gateway(ctx: typer.Context) -> Gateway:
-    return ctx.find_root().obj
+    found: Gateway = ctx.find_root().obj
+    return found
 
 
 def wants_json(ctx: typer.Context, as_json: bool) -> bool:
@@ -219,7 +220,7 @@ def resolve_instance(ctx: typer.Context, name: str, instance_id: str) -> str:
     )
     if not result:
         raise fail(f"workflow {name!r} has no instances")
-    return result[0]["id"]
+    return str(result[0]["id"])
 
 
 def _version(value: bool) -> None:

@@ -130,7 +130,8 @@ class RayTransport:
     async def instance_logs(
         self, workflow: str, instance_id: str, *, after: int = 0, limit: int = 1000
     ) -> InstanceLogs:
-        return await self._call("instance_logs", workflow, instance_id, after, limit)
+        logs: InstanceLogs = await self._call("instance_logs", workflow, instance_id, after, limit)
+        return logs
 
     async def stats(self) -> dict[str, Any]:
         return await self._call("stats")
