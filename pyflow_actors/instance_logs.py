@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import logging.handlers
 import os
@@ -89,10 +90,11 @@ class _InstanceSink:
     def open(self) -> None:
         path = log_path(self.storage, self.workflow, self.instance_id)
         path.parent.mkdir(parents=True, exist_ok=True)
+        _end_torn_line(path)
         self.next_n = _last_number(path) + 1
         self.handler = logging.handlers.RotatingFileHandler(
-            path, maxBytes=MAX_LOG_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
-        )
+            path, maxBytes=MAX_LOG_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8", delay=True
+        )  # delay: an instance that prints nothing gets no file
         self.handler.setFormatter(logging.Formatter("%(message)s"))
 
     def close(self) -> None:
@@ -163,12 +165,24 @@ def _append_console(storage: Path, text: str) -> None:
             os.close(fd)
 
 
+def _end_torn_line(path: Path) -> None:
+    """End a line a crash left unfinished, so that the next line stays whole."""
+    try:
+        with path.open("rb+") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size:
+                f.seek(size - 1)
+                if f.read(1) != b"\n":
+                    f.write(b"\n")
+    except FileNotFoundError:
+        pass
+
+
 def _last_number(path: Path) -> int:
     """The number of the last line already in an instance's log (0 if none)."""
     for candidate in (path, path.with_name(path.name + ".1")):
-        lines = _tail_lines(candidate, 1)
-        if lines:
-            return lines[-1].n
+        for entry in reversed(_entries(candidate, tail_bytes=2 * MAX_LINE_CHARS + 4096)):
+            return int(entry["n"])
     return 0
 
 
@@ -314,15 +328,18 @@ def read(
     ``truncated`` says that older lines matching ``after`` were left out.
     """
     path = log_path(storage, workflow, instance_id)
-    lines = [
-        line
+    entries = [
+        entry
         for file in (path.with_name(path.name + ".1"), path)
-        for line in _parse(file)
-        if line.n > after
+        for entry in _entries(file)
+        if entry["n"] > after
     ]
-    kept = lines[-limit:] if limit > 0 else []
-    last = lines[-1].n if lines else after
-    return InstanceLogs(lines=kept, next_after=last, truncated=len(kept) < len(lines))
+    kept = entries[-limit:] if limit > 0 else []
+    return InstanceLogs(
+        lines=[LogLine.model_validate(entry) for entry in kept],
+        next_after=int(entries[-1]["n"]) if entries else after,
+        truncated=len(kept) < len(entries),
+    )
 
 
 def remove(storage: str | os.PathLike[str], workflow: str, instance_id: str) -> None:
@@ -338,20 +355,28 @@ def remove_workflow(storage: str | os.PathLike[str], workflow: str) -> None:
     shutil.rmtree(Path(storage) / LOG_FOLDER / workflow, ignore_errors=True)
 
 
-def _parse(file: Path) -> list[LogLine]:
+def _entries(file: Path, *, tail_bytes: int | None = None) -> list[dict[str, Any]]:
+    """The JSON lines of a log file (only its last ``tail_bytes`` if given).
+
+    Decoded with :mod:`json` only: a reader filters thousands of lines per call
+    and validates just the ones it returns. A torn or foreign line is skipped.
+    """
     try:
-        text = file.read_text(encoding="utf-8", errors="replace")
+        with file.open("rb") as f:
+            if tail_bytes is not None:
+                f.seek(max(0, os.fstat(f.fileno()).st_size - tail_bytes))
+            data = f.read()
     except FileNotFoundError:
         return []
     out = []
-    for raw in text.splitlines():
-        with contextlib.suppress(ValueError):
-            out.append(LogLine.model_validate_json(raw))
+    for raw in data.decode("utf-8", "replace").splitlines():
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and isinstance(entry.get("n"), int):
+            out.append(entry)
     return out
-
-
-def _tail_lines(file: Path, count: int) -> list[LogLine]:
-    return _parse(file)[-count:]
 
 
 def format_line(line: LogLine) -> str:

@@ -212,3 +212,28 @@ def test_inexact_step_output_is_converted_alike_and_warned_once_per_step(tmp_pat
     step, _, text = warnings[0]
     assert step == "lossy"
     assert all(t in text for t in ("Decimal", "datetime", "set", "tuple"))
+
+
+def test_a_silent_instance_gets_no_file_and_a_torn_line_is_skipped(tmp_path, captured):
+    class Silent(WorkflowEntrypoint):
+        async def run(self, event, step):
+            return 1
+
+    run_workflow(tmp_path, Silent(), "quiet")
+    assert not instance_logs.log_path(tmp_path, "wf", "quiet").exists()
+
+    class Hello(WorkflowEntrypoint):
+        async def run(self, event, step):
+            print("hello")
+
+    run_workflow(tmp_path, Hello(), "torn")
+    path = instance_logs.log_path(tmp_path, "wf", "torn")
+    with path.open("a") as f:
+        f.write('{"n": 2, "time": 1.0, "stream": "std')  # a crash in the middle of a write
+    run_workflow(tmp_path, Hello(), "torn")
+    assert [
+        (line.n, line.message) for line in instance_logs.read(tmp_path, "wf", "torn").lines
+    ] == [
+        (1, "hello"),
+        (2, "hello"),
+    ]
