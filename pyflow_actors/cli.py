@@ -275,11 +275,11 @@ def list_workflows(
     if not result:
         out.print("No workflows.")
         return
-    table = Table()
-    table.add_column("Name", no_wrap=True)
-    table.add_column("Class", overflow="fold")
-    table.add_column("Binding", overflow="fold")
-    table.add_column("Instances")
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False)  # no vertical rules: fits 80 columns
+    table.add_column("Name", overflow="fold", min_width=8)
+    table.add_column("Class", overflow="fold", min_width=16)
+    table.add_column("Binding", overflow="fold", min_width=7)
+    table.add_column("Instances", overflow="fold", min_width=9)
     table.add_column("Modified", no_wrap=True)
     for w in result:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(w["instances"].items())) or "-"
@@ -288,7 +288,7 @@ def list_workflows(
             escape(f"{w['script_name']}:{w['class_name']}"),
             escape(w.get("binding", "")),
             counts,
-            when(w["modified_on"]),
+            when(w["modified_on"], compact=True),
         )
     out.print(table)
     if info and info.get("total_pages", 1) > 1:
@@ -472,7 +472,7 @@ def list_instances(
 
 
 def _step_rows(steps: list[dict[str, Any]], show_output: bool, limit: int) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)  # no vertical rules: 8 columns fit 80
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False)  # no vertical rules: 8 columns fit 80
     table.add_column("#", justify="right")
     table.add_column("Type", no_wrap=True)
     table.add_column("Name", overflow="fold", min_width=8)
