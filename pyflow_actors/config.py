@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .config_check import resolve_class_name
 from .durations import parse_duration
 from .errors import ConfigError, PyflowError
 from .limits import DEFAULT_LIMITS, Limits, validate_workflow_name
@@ -216,7 +217,7 @@ def _build(data: dict[str, Any], base: Path, overrides: dict[str, Any]) -> Engin
         specs.append(
             WorkflowSpec(
                 name=block["name"],
-                class_name=block["class_name"],
+                class_name=resolve_class_name(block["class_name"], base),
                 binding=block.get("binding", ""),
                 max_running=block.get("max_running"),
             )

@@ -71,10 +71,18 @@ class InvalidWorkflowName(ValidationError):
 
 
 class NotSerializable(ValidationError):
-    """A value that JSON cannot carry (step output, params, event payload)."""
+    """A value that JSON cannot carry (step output, params, event payload): see serialization."""
 
     code = "validation.not_serializable"
     numeric_code = 10009
+
+
+class StorageInUse(PyflowError):
+    """Another ``pyflow dev`` runs on this storage (see ``dev_session``)."""
+
+    code = "storage.in_use"
+    http_status = 409
+    numeric_code = 10661
 
 
 class NotFound(PyflowError):

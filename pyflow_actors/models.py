@@ -141,6 +141,8 @@ class StepInfo(_Model):
     attempts: list[AttemptInfo] = Field(default_factory=list)
     config: dict[str, Any] | None = None
     event_type: str | None = None
+    # A step waiting to retry: when its next attempt is due (epoch seconds).
+    next_attempt_at: float | None = None
 
 
 class InstanceDetail(_Model):
@@ -166,3 +168,29 @@ class WorkflowInfo(_Model):
     created_at: float
     modified_at: float
     instances: dict[str, int] = Field(default_factory=dict)
+
+
+LogStream = Literal["stdout", "stderr", "log"]
+
+
+class LogLine(_Model):
+    """One line an instance's code wrote: ``print()`` (stdout/stderr) or ``logging``.
+
+    ``n`` increases by one per line of the instance (the cursor of ``after``);
+    ``step`` is the step whose attempt wrote it (``None``: ``run()`` itself).
+    """
+
+    n: int
+    time: float
+    step: str | None = None
+    stream: LogStream
+    level: str | None = None
+    message: str
+
+
+class InstanceLogs(_Model):
+    """A page of an instance's log, oldest line first."""
+
+    lines: list[LogLine] = Field(default_factory=list)
+    next_after: int = 0
+    truncated: bool = False

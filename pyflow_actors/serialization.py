@@ -1,21 +1,37 @@
 """JSON encoding of step results, params, event payloads and outputs.
 
 Values must be JSON-serializable. Pydantic models are dumped (``model_dump``
-in JSON mode), dataclasses become dicts, datetimes become ISO strings, and any
-object with a ``__json__()`` method (instance handles, for example) becomes
-what that method returns. Anything else is a clear error.
+in JSON mode), dataclasses become dicts, and any object with a ``__json__()``
+method (instance handles, for example) becomes what that method returns.
+
+Some values JSON cannot carry exactly are converted, the same way on the first
+run and on every replay (the workflow always sees the decoded JSON):
+
+=====================  ==========================================
+value                  becomes
+=====================  ==========================================
+``tuple``              a list
+``set``/``frozenset``  a list, sorted by ``repr``
+``datetime``/``date``  an ISO 8601 string (``isoformat()``)
+``time``               an ISO 8601 string
+``Decimal``            a string (``str(d)``: no digit is lost)
+=====================  ==========================================
+
+:func:`inexact_types` names the ones present in a value (the engine logs a
+warning once per step). Anything else (bytes, arbitrary objects) is a clear error.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import decimal
 import json
 from typing import Any
 
 from .errors import NotSerializable
 
-__all__ = ["NotSerializable", "dumps", "loads", "roundtrip"]
+__all__ = ["NotSerializable", "dumps", "inexact_types", "loads", "roundtrip"]
 
 
 def _default(obj: Any) -> Any:
@@ -27,8 +43,10 @@ def _default(obj: Any) -> Any:
         return dump(mode="json")
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return dataclasses.asdict(obj)
-    if isinstance(obj, _dt.datetime | _dt.date):
+    if isinstance(obj, _dt.datetime | _dt.date | _dt.time):
         return obj.isoformat()
+    if isinstance(obj, decimal.Decimal):
+        return str(obj)
     if isinstance(obj, set | frozenset):
         return sorted(obj, key=repr)
     if isinstance(obj, bytes):
@@ -54,3 +72,36 @@ def roundtrip(value: Any, *, what: str = "value") -> tuple[Any, str]:
     """``(decoded, text)``: what the workflow sees is exactly what replay returns."""
     text = dumps(value, what=what)
     return json.loads(text), text
+
+
+_INEXACT = (tuple, set, frozenset, _dt.datetime, _dt.date, _dt.time, decimal.Decimal)
+
+
+def inexact_types(value: Any, *, limit: int = 100_000) -> list[str]:
+    """Names of the types in ``value`` that JSON converts (see the table above).
+
+    Walks dicts, lists, tuples and sets (at most ``limit`` items); pydantic
+    models and dataclasses are not looked into (their dump is their contract).
+    """
+    found: set[str] = set()
+    stack = [value]
+    seen = 0
+    while stack and seen < limit:
+        item = stack.pop()
+        seen += 1
+        if isinstance(item, _INEXACT):
+            found.add(type(item).__name__)
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            stack.extend(item)
+    return sorted(found)
+
+
+def inexact_warning(step: str, types: list[str]) -> str:
+    """The once-per-step warning for a step output JSON converts."""
+    return (
+        f"step {step!r} returned {', '.join(types)}: JSON stores them converted "
+        "(tuples and sets as lists, dates, times and Decimals as strings); "
+        "the workflow sees the converted value, on the first run and on replay"
+    )

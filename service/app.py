@@ -21,7 +21,7 @@ from pyflow_actors.config import EngineConfig, TokenSpec
 from .auth import TokenStore, configured_tokens
 from .envelope import Envelope
 from .errors import install_error_handlers
-from .routers import instances, versions, workflows
+from .routers import instances, logs, versions, workflows
 
 
 def create_app(
@@ -48,6 +48,7 @@ def create_app(
     app.include_router(workflows.router)
     app.include_router(instances.router)
     app.include_router(versions.router)
+    app.include_router(logs.router)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> Envelope[dict[str, str]]:

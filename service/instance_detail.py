@@ -48,6 +48,9 @@ class StepRunOut(BaseModel):
     error: ErrorOut | None = Field(default=None, description="the step's final error")
     attempts: list[AttemptOut]
     config: dict[str, Any] = Field(description="retries {limit, delay, backoff} and timeout")
+    next_attempt: OptionalIsoTime = Field(
+        default=None, description="an extension: when a retrying step tries again"
+    )
 
     @classmethod
     def of(cls, step: StepInfo) -> StepRunOut:
@@ -63,6 +66,7 @@ class StepRunOut(BaseModel):
                 for a in step.attempts
             ],
             config=step.config or _DEFAULT_STEP_CONFIG,
+            next_attempt=step.next_attempt_at,
         )
 
 

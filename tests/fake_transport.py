@@ -23,9 +23,11 @@ from pyflow_actors.limits import validate_event_type, validate_instance_id, vali
 from pyflow_actors.models import (
     CreateOptions,
     InstanceDetail,
+    InstanceLogs,
     InstancePage,
     InstanceStatus,
     InstanceStatusInfo,
+    LogLine,
     StepInfo,
     WorkflowInfo,
 )
@@ -49,6 +51,7 @@ class FakeTransport:
         self.params: dict[tuple[str, str], Any] = {}
         self.steps: dict[tuple[str, str], list[StepInfo]] = {}
         self.events: list[tuple[str, str, str, Any]] = []
+        self.logs: dict[tuple[str, str], list[LogLine]] = {}
         self.fail: dict[str, Exception] = {}
         self.versions: dict[str, list[VersionInfo]] = {}  # per workflow, oldest first
         self.closed = False
@@ -195,6 +198,19 @@ class FakeTransport:
             if version.id == version_id:
                 return version
         raise VersionNotFound(f"workflow {workflow!r} has no version {version_id!r}")
+
+    async def instance_logs(
+        self, workflow: str, instance_id: str, *, after: int = 0, limit: int = 1000
+    ) -> InstanceLogs:
+        self._check("instance_logs")
+        self._get(workflow, instance_id)
+        lines = [line for line in self.logs.get((workflow, instance_id), []) if line.n > after]
+        kept = lines[-limit:]
+        return InstanceLogs(
+            lines=kept,
+            next_after=lines[-1].n if lines else after,
+            truncated=len(kept) < len(lines),
+        )
 
     async def close(self) -> None:
         self.closed = True

@@ -24,6 +24,7 @@ from ..limits import validate_event_type
 from ..models import (
     CreateOptions,
     InstanceDetail,
+    InstanceLogs,
     InstancePage,
     InstanceStatusInfo,
     WorkflowInfo,
@@ -85,6 +86,10 @@ class AsyncInstance:
     async def send_event(self, type: str, payload: Any = None) -> None:  # noqa: A002 - Cloudflare's word
         validate_event_type(type)
         await self._t.send_event(self.workflow, self.id, type, payload)
+
+    async def logs(self, after: int = 0, limit: int = 1000) -> InstanceLogs:
+        """What the instance's code printed or logged: the last ``limit`` lines after ``after``."""
+        return await self._t.instance_logs(self.workflow, self.id, after=after, limit=limit)
 
     async def wait(self, timeout: float = 60.0, poll: float = 0.05) -> InstanceStatusInfo:
         """Poll until the instance is complete, errored or terminated; return its status."""
@@ -235,6 +240,9 @@ class Instance:
 
     def send_event(self, type: str, payload: Any = None) -> None:  # noqa: A002
         self._loop.run(self._a.send_event(type, payload))
+
+    def logs(self, after: int = 0, limit: int = 1000) -> InstanceLogs:
+        return self._loop.run(self._a.logs(after, limit))
 
     def wait(self, timeout: float = 60.0) -> InstanceStatusInfo:
         return self._loop.run(self._a.wait(timeout))

@@ -37,9 +37,11 @@ from ..models import (
     CreateOptions,
     ErrorInfo,
     InstanceDetail,
+    InstanceLogs,
     InstancePage,
     InstanceStatus,
     InstanceStatusInfo,
+    LogLine,
     StepInfo,
     WorkflowInfo,
 )
@@ -236,6 +238,7 @@ class HttpTransport:
                     for a in data.get("attempts") or []
                 ],
                 config=data.get("config"),
+                next_attempt_at=_seconds(data.get("next_attempt")),
             )
         finished = bool(data.get("finished"))
         return StepInfo(
@@ -403,6 +406,29 @@ class HttpTransport:
         result, _ = await self.request("GET", rest_path(workflow, "versions", version_id))
         drawn, _ = await self.request("GET", rest_path(workflow, "versions", version_id, "graph"))
         return self._version(workflow, result, drawn.get("graph"))
+
+    async def instance_logs(
+        self, workflow: str, instance_id: str, *, after: int = 0, limit: int = 1000
+    ) -> InstanceLogs:
+        result, _ = await self.request(
+            "GET",
+            rest_path(workflow, "instances", instance_id, "logs"),
+            params={"after": after, "limit": limit},
+        )
+        lines = [
+            LogLine(
+                n=line["n"],
+                time=_seconds(line["timestamp"]) or 0.0,
+                step=line.get("step"),
+                stream=line["stream"],
+                level=line.get("level"),
+                message=line["message"],
+            )
+            for line in result["lines"]
+        ]
+        return InstanceLogs(
+            lines=lines, next_after=result["next_after"], truncated=result["truncated"]
+        )
 
     async def close(self) -> None:
         if self._http is not None:

@@ -14,6 +14,7 @@ from ..errors import EngineUnavailable, PyflowError
 from ..models import (
     CreateOptions,
     InstanceDetail,
+    InstanceLogs,
     InstancePage,
     InstanceStatusInfo,
     WorkflowInfo,
@@ -158,6 +159,14 @@ class RayTransport:
 
     async def get_version(self, workflow: str, version_id: str) -> VersionInfo:
         return await self._call("get_version", workflow=workflow, version_id=version_id)
+
+    async def instance_logs(
+        self, workflow: str, instance_id: str, *, after: int = 0, limit: int = 1000
+    ) -> InstanceLogs:
+        logs: InstanceLogs = await self._call(
+            "instance_logs", workflow=workflow, instance_id=instance_id, after=after, limit=limit
+        )
+        return logs
 
     async def stats(self) -> dict[str, Any]:
         return await self._call("stats")

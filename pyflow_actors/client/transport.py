@@ -13,6 +13,7 @@ from typing import Any, Literal, Protocol
 from ..models import (
     CreateOptions,
     InstanceDetail,
+    InstanceLogs,
     InstancePage,
     InstanceStatusInfo,
     WorkflowInfo,
@@ -68,6 +69,12 @@ class Transport(Protocol):
 
     async def get_version(self, workflow: str, version_id: str) -> VersionInfo:
         """One version with its graph; raises ``VersionNotFound``."""
+
+    async def instance_logs(
+        self, workflow: str, instance_id: str, *, after: int = 0, limit: int = 1000
+    ) -> InstanceLogs:
+        """What the instance's code printed or logged: the last ``limit`` lines
+        numbered above ``after`` (see :mod:`pyflow_actors.instance_logs`)."""
         ...
 
     async def close(self) -> None: ...

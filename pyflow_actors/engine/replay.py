@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .. import serialization
+from .. import instance_logs, serialization
 from ..durations import Duration, format_duration, parse_duration, to_epoch_seconds
 from ..errors import (
     InvalidStepConfig,
@@ -589,8 +589,9 @@ class Execution:
             self._in_flight += 1
             self._bump()
             try:
-                ctx = step_context(step.name, key, attempt.n, config.to_json())
-                value = await self._attempt(step, args, config.timeout, ctx)
+                with instance_logs.step_scope(key):  # names the step in what it prints
+                    ctx = step_context(step.name, key, attempt.n, config.to_json())
+                    value = await self._attempt(step, args, config.timeout, ctx)
                 decoded, text = self._encode_output(key, value)
             except asyncio.CancelledError:
                 raise
@@ -647,6 +648,8 @@ class Execution:
             text = encode_json(value, f"output of step {key!r}", self.limits.max_step_output_bytes)
         except PyflowError as exc:
             raise StepOutputError(exc.message) from None
+        if inexact := serialization.inexact_types(value):
+            instance_logs.warn_once(key, serialization.inexact_warning(key, inexact))
         return serialization.loads(text), text
 
     # -- waits --------------------------------------------------------------

@@ -87,6 +87,7 @@ def start_local(
 
     started_ray = False
     if not ray.is_initialized():
+        os.environ.setdefault("RAY_DEDUP_LOGS", "0")  # never merge workflows' log lines
         # Workers must import workflow classes the way this process does.
         paths = [
             p for p in (*engine_config.code_paths, os.getcwd(), *sys.path) if p and os.path.isdir(p)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import serialization
+from .. import instance_logs, serialization
 from ..config import add_code_paths
 from ..engine import EventRecord, Execution, Outcome, RunResult
 from ..entrypoint import Env, WorkflowEvent
@@ -44,6 +44,7 @@ class InstanceRunner:
         self._terminating = False
         self._cancelled = False
         self._opened = asyncio.Event()
+        instance_logs.install()  # print() and logging of the instance's code go to its log
 
     # -- the run --------------------------------------------------------------
 
@@ -65,8 +66,14 @@ class InstanceRunner:
     async def run(self, request: RunRequest) -> InstanceOutcome:
         """Run (or keep running) the instance; idempotent so a new supervisor can re-attach."""
         if self._run_task is None:
-            self._run_task = asyncio.ensure_future(self._run(request))
+            self._run_task = asyncio.ensure_future(self._logged_run(request))
         return await asyncio.shield(self._run_task)
+
+    async def _logged_run(self, request: RunRequest) -> InstanceOutcome:
+        setup = self.setup
+        storage = Path(setup.journal_path).parents[2]  # <storage>/journals/<workflow>/<id>.duckdb
+        with instance_logs.instance_scope(storage, setup.workflow, setup.instance_id):
+            return await self._run(request)
 
     async def _run(self, request: RunRequest) -> InstanceOutcome:
         try:

@@ -417,6 +417,23 @@ def step_infos(journal: DuckJournal) -> list[StepInfo]:
                 attempts=attempts,
                 config=loads(record.config) if record.config else None,
                 event_type=record.event_type,
+                next_attempt_at=next_attempt_at(record),
             )
         )
     return infos
+
+
+def next_attempt_at(record: StepRecord) -> float | None:
+    """When a step waiting to retry tries again: the last failure's end plus its delay."""
+    if record.kind != "step" or record.state != "running" or not record.config:
+        return None
+    if not record.attempts or record.attempts[-1].ended_at is None:
+        return None  # never started, or an attempt is in flight
+    failures = [a for a in record.attempts if a.failed]
+    if not failures or failures[-1] is not record.attempts[-1]:
+        return None
+    from ..engine.replay import StepConfig  # the one retry policy (delay, backoff)
+
+    config = StepConfig.parse(loads(record.config))
+    ended = failures[-1].ended_at or 0.0
+    return ended + config.delay_before_retry(len(failures))

@@ -51,7 +51,7 @@ def status(pyflow, workflow: str, instance_id: str) -> str:
 def test_list_and_describe_workflows(pyflow):
     out = ok(pyflow("list"))
     assert "echo" in out and "waiter" in out and "Echo" in out
-    listed = json.loads(ok(pyflow("list", "--json")))
+    listed = json.loads(ok(pyflow("list", "--json")))["result"]
     assert {"echo", "waiter"} <= {w["name"] for w in listed}
     assert "tests.workflows" in ok(pyflow("describe", "echo"))
     assert json.loads(ok(pyflow("describe", "echo", "--json")))["name"] == "echo"
@@ -76,13 +76,17 @@ def test_instances_list_with_status_pages_and_reverse(pyflow):
     ids = [json.loads(ok(pyflow("trigger", "echo", "1", "--json")))["id"] for _ in range(2)]
     for instance_id in ids:
         wait_for(lambda i=instance_id: status(pyflow, "echo", i) == "complete", 30)
-    newest = json.loads(ok(pyflow("instances", "list", "echo", "--per-page", "2", "--json")))
+    page = json.loads(ok(pyflow("instances", "list", "echo", "--per-page", "2", "--json")))
+    newest = page["result"]
     assert [i["id"] for i in newest] == ids[::-1]
+    assert page["result_info"]["per_page"] == 2 and page["result_info"]["total_count"] >= 2
     oldest = json.loads(
         ok(pyflow("instances", "list", "echo", "--reverse", "--per-page", "1", "--json"))
-    )
+    )["result"]
     assert oldest[0]["id"] not in ids
-    complete = json.loads(ok(pyflow("instances", "list", "echo", "--status", "complete", "--json")))
+    complete = json.loads(
+        ok(pyflow("instances", "list", "echo", "--status", "complete", "--json"))
+    )["result"]
     assert all(i["status"] == "complete" for i in complete)
     table = ok(pyflow("instances", "list", "echo", "--per-page", "2"))
     assert "complete" in table and "page 1 of" in table

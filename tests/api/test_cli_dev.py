@@ -6,6 +6,7 @@ SIGTERM, and a second start on the same storage continues the instances.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -120,7 +121,8 @@ def test_dev_serves_stops_cleanly_and_continues_on_restart(tmp_path):
     first = DevServer(tmp_path)  # finds ./pyflow.toml by itself
     try:
         banner = first.log.read_text()
-        assert f"gateway on {first.url}" in banner and "generated for this run" in banner
+        assert f"gateway on {first.url}" in banner and "dev-token.json" in banner
+        assert "Token authentication" not in banner  # Ray's notice, not ours
         assert first.api("GET", "").status_code == 200
         created = first.api("POST", "/gate/instances", json={"instance_id": "g1", "params": 7})
         assert created.status_code == 201, created.text
@@ -133,8 +135,19 @@ def test_dev_serves_stops_cleanly_and_continues_on_restart(tmp_path):
 
     second = DevServer(tmp_path, "--config", "pyflow.toml")
     try:
-        assert second.token != first.token  # a fresh generated token per run
+        assert second.token == first.token  # kept with the storage
         assert second.status("gate", "g1") == "waiting"  # it continued where it was
+        # A second shell in the project folder needs no export.
+        described = pyflow_here(tmp_path, "instances", "describe", "gate", "g1", "--json")
+        assert described.returncode == 0, described.stderr
+        assert json.loads(described.stdout)["status"] == "waiting"
+        # A second engine on the same storage: one line, before starting anything.
+        refused = pyflow_here(tmp_path, "dev", "--port", str(free_port()))
+        assert refused.returncode == 1
+        assert refused.stderr.strip() == (
+            f"error: storage.in_use: storage {str(tmp_path / 'state')!r} is in use by "
+            f"pyflow dev (pid {second.proc.pid}): stop it, or pass another --storage"
+        )
         sent = second.api("POST", "/gate/instances/g1/events/open", json={"by": "second run"})
         assert sent.status_code == 200, sent.text
         wait_for(lambda: second.status("gate", "g1") == "complete", 60, 0.2)
@@ -143,6 +156,32 @@ def test_dev_serves_stops_cleanly_and_continues_on_restart(tmp_path):
         assert second.stop(signal.SIGTERM) == 0
     finally:
         second.kill()
+
+
+def pyflow_here(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``pyflow ARGS`` run in ``folder`` with no PYFLOW_ environment (a second shell)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYFLOW_", "RAY_"))}
+    return subprocess.run(
+        [*pyflow_command(), *args], cwd=folder, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_dev_refuses_a_bad_workflow_class_with_one_line_per_problem(tmp_path):
+    (tmp_path / "broken.py").write_text("class Gate(:\n    pass\n")
+    (tmp_path / "pyflow.toml").write_text(
+        'compatibility_date = "2024-09-23"\n'
+        '[[workflows]]\nname = "gate"\nclass_name = "broken:Gate"\n'
+        '[[workflows]]\nname = "other"\nclass_name = "missing:Other"\n'
+    )
+    result = pyflow_here(tmp_path, "dev", "--port", str(free_port()))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "warning: 'compatibility_date' is not used by pyflow (ignored)",
+        f"error: config.invalid: workflow 'gate': syntax error in {tmp_path / 'broken.py'} "
+        "line 1: invalid syntax",
+        "error: config.invalid: workflow 'other': module 'missing' not found "
+        "(class_name 'missing:Other')",
+    ]
 
 
 def test_dev_refuses_to_bind_beyond_loopback_without_tokens(tmp_path):

@@ -31,6 +31,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from ... import instance_logs
 from ...config import EngineConfig
 from ...constants import SUPERVISOR_NAME
 from ...errors import (
@@ -45,6 +46,7 @@ from ...models import (
     FINAL_STATUSES,
     CreateOptions,
     InstanceDetail,
+    InstanceLogs,
     InstancePage,
     InstanceStatus,
     InstanceStatusInfo,
@@ -188,6 +190,7 @@ class Supervisor:
         self.catalog.delete(name)
         self.config = self.catalog.config
         shutil.rmtree(Path(self.config.storage) / "journals" / name, ignore_errors=True)
+        instance_logs.remove_workflow(self.config.storage, name)
 
     # -- instances ------------------------------------------------------------
 
@@ -212,6 +215,16 @@ class Supervisor:
     async def status(self, workflow: str, instance_id: str) -> InstanceStatusInfo:
         await self.start()
         return info(self._row(workflow, instance_id))
+
+    async def instance_logs(
+        self, workflow: str, instance_id: str, after: int = 0, limit: int = 1000
+    ) -> InstanceLogs:
+        """What the instance's code printed or logged (read from its log file)."""
+        await self.start()
+        row = self._row(workflow, instance_id)
+        return await asyncio.to_thread(
+            instance_logs.read, self.config.storage, row.workflow, row.id, after=after, limit=limit
+        )
 
     async def describe(self, workflow: str, instance_id: str) -> InstanceDetail:
         """Status, params and steps; never wakes a hibernated instance."""
@@ -382,6 +395,7 @@ class Supervisor:
         ]
         for row in expired:
             remove_journal(self.table.journal_path(row))
+            instance_logs.remove(self.config.storage, row.workflow, row.id)
         self.table.remove(expired)
         return len(expired)
 
