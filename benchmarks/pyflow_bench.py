@@ -24,6 +24,7 @@ from pyflow_actors.client.api import Client
 from pyflow_actors.config import EngineConfig, TokenSpec, WorkflowSpec
 from pyflow_actors.runtime.local import LocalEngine, start_local
 
+from . import speed_bench
 from .measure import disk_bytes, emit, log, summary, wait_until
 from .sizes import Sizes
 from .workflows import BENCH_WORKFLOWS, BLOCKER_WORKFLOW, Blocker
@@ -514,6 +515,17 @@ def run(
             rate = max(rates) if rates else 1.0 / bare if bare else 1.0
             log(f"pyflow: hibernation scale ({sizes.hibernating})")
             bench.hibernation(rate)
+        if want("activation"):
+            log("pyflow: activation phases and cost")
+            speed_bench.activation(bench, sizes.activation_runs)
+        if want("admission"):
+            log("pyflow: queued -> admitted -> first step")
+            speed_bench.admission(bench, sizes.admission_runs)
+        if want("alarms"):
+            rate = max(rates) if rates else 1.0 / bare if bare else 1.0
+            for n in sizes.alarm_counts:
+                log(f"pyflow: {n} simultaneous alarms")
+                speed_bench.alarms(bench, n, rate)
         if want("creates"):
             for transport in ("ray", "http"):
                 log(f"pyflow: creates via {transport}")

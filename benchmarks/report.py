@@ -42,7 +42,7 @@ def markdown(records: list[Record], sizes: Sizes, table: list[dict[str, Any]]) -
         )
     lines += [
         "",
-        "Sizes: " + ", ".join(f"{k}={v}" for k, v in sizes.as_dict().items() if k != "mode"),
+        "Sizes: " + ", ".join(f"{k}={v}" for k, v in _sizes_run(records, sizes).items()),
         "",
         f"![start latency](bench-{sizes.mode}-start_latency.png) "
         f"![throughput](bench-{sizes.mode}-throughput.png)",
@@ -57,6 +57,18 @@ def _loads(value: Any) -> str:
     if not value:
         return "—"
     return " / ".join(f"{v:.1f}" for v in value)
+
+
+def _sizes_run(records: list[Record], sizes: Sizes) -> dict[str, Any]:
+    """The sizes the run recorded (a run older than a new size does not show it)."""
+    recorded = next((r for r in records if r.get("suite") == "sizes"), None)
+    if recorded is None:
+        return {k: v for k, v in sizes.as_dict().items() if k != "mode"}
+    return {
+        k: tuple(v) if isinstance(v, list) else v
+        for k, v in recorded.items()
+        if k not in ("suite", "workload", "mode")
+    }
 
 
 def plots(records: list[Record], sizes: Sizes, out: Path) -> list[Path]:

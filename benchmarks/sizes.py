@@ -22,6 +22,9 @@ class Sizes:
     event_runs: int = 20  # event latency: runs per (live | hibernated) x (handle | HTTP)
     baseline_runs: int = 30  # bare Ray actor create+call+kill
     cluster_instances: int = 60  # throughput on 3 nodes vs 1
+    activation_runs: int = 10  # activation phases, CPU-s per activation
+    admission_runs: int = 20  # queued -> admitted -> first step, one slot
+    alarm_counts: tuple[int, ...] = (30, 300, 1000)  # simultaneous alarms
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -38,6 +41,9 @@ QUICK = Sizes(
     event_runs=4,
     baseline_runs=10,
     cluster_instances=12,
+    activation_runs=5,
+    admission_runs=8,
+    alarm_counts=(30, 300),
 )
 DEFAULT = Sizes(mode="default")
 FULL = Sizes(mode="full", hibernating=100_000)
@@ -54,4 +60,7 @@ PYFLOW_WORKLOADS = (
     "throughput",
     "hibernation",
     "creates",
+    "activation",
+    "admission",
+    "alarms",
 )

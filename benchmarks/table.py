@@ -336,6 +336,7 @@ def row_specs(sizes: Sizes) -> list[Row]:
             for q in QUANTILES
         ),
         *_event_latency_rows(),
+        *_speed_rows(sizes),
         Row(
             "cluster",
             f"{sizes.cluster_instances} x 3 steps, 3 nodes vs 1 (one machine)",
@@ -343,6 +344,68 @@ def row_specs(sizes: Sizes) -> list[Row]:
             figure("cluster", "throughput", "instances_per_second", nodes=3),
             note=_cluster_note,
         ),
+    ]
+
+
+ACTIVATION_PHASES = (
+    ("a Ray worker process up", "worker_process_up"),
+    ("the engine imported", "import_engine"),
+    ("the workflow class loaded", "load_workflow_class"),
+    ("a new journal opened", "open_new_journal"),
+    ("20 journaled steps replayed", "replay_20_steps"),
+    ("one step run (journal open + commit)", "first_step"),
+)
+
+
+def _speed_rows(sizes: Sizes) -> list[Row]:
+    """Activation phases and cost, admission, simultaneous alarms (speed_bench.py)."""
+    phases = [
+        Row(
+            "activation",
+            f"  phase: {label}, p50",
+            "s",
+            pyflow("activation", "phases_seconds", key, "p50"),
+            requires="activation",
+        )
+        for label, key in ACTIVATION_PHASES
+    ]
+    alarm_rows = [
+        Row(
+            "alarms",
+            f"{n} simultaneous alarms, wake-up lateness {q}",
+            "s",
+            pyflow("alarms", "wake_lateness_seconds", q, instances=n),
+            requires="alarms",
+        )
+        for n in sizes.alarm_counts
+        for q in QUANTILES
+    ]
+    return [
+        Row(
+            "activation",
+            "CPU-s per activation (whole Ray process tree, cold actor)",
+            "CPU-s",
+            pyflow("activation", "cpu_seconds_per_activation"),
+            requires="activation",
+        ),
+        *phases,
+        Row(
+            "activation",
+            "instance actor memory while waiting (USS)",
+            "MiB",
+            _if_recorded(
+                "pyflow", "activation", lambda r: r["idle_actor_memory"]["uss_bytes"] / 2**20
+            ),
+            requires="activation",
+        ),
+        Row(
+            "admission",
+            "queued instance admitted -> first step, p50",
+            "s",
+            pyflow("admission", "admitted_to_first_step_seconds", "p50"),
+            requires="admission",
+        ),
+        *alarm_rows,
     ]
 
 
