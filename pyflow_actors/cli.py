@@ -33,9 +33,9 @@ from rich.console import Console
 from rich.table import Table
 
 from .client.http_transport import HttpTransport, rest_path
+from .constants import DEFAULT_URL
 from .errors import PyflowError
 
-DEFAULT_URL = "http://127.0.0.1:8787"
 NO_BODY = object()
 
 app = typer.Typer(

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .constants import DEFAULT_HOST, DEFAULT_NAMESPACE, DEFAULT_PORT
 from .durations import parse_duration
 from .errors import ConfigError, PyflowError
 from .limits import DEFAULT_LIMITS, Limits, validate_workflow_name
@@ -107,14 +108,14 @@ class EngineConfig:
     creation_rate: float = 1000.0  # instances created per second (token bucket)
     creation_burst: int = 2000
     retention: float = 30 * 86400.0
-    namespace: str = "pyflow"
+    namespace: str = DEFAULT_NAMESPACE
     code_paths: tuple[str, ...] = ()
     limits: Limits = DEFAULT_LIMITS
     workflows: tuple[WorkflowSpec, ...] = ()
     vars: dict[str, Any] = field(default_factory=dict)
     tokens: tuple[TokenSpec, ...] = ()
-    host: str = "127.0.0.1"
-    port: int = 8787
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
 
     def with_workflows(self, *specs: WorkflowSpec) -> EngineConfig:
         by_name = {w.name: w for w in self.workflows}

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 from pydantic import ValidationError as PydanticValidationError
 
 from pyflow_actors import serialization
+from pyflow_actors.constants import WIRE_TIME_FORMAT
 from pyflow_actors.errors import PayloadTooLarge, ValidationError
 from pyflow_actors.models import (
     InstanceDetail,
@@ -46,7 +47,7 @@ def iso(seconds: float | None) -> str | None:
     if seconds is None:
         return None
     moment = dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.strftime(WIRE_TIME_FORMAT)
 
 
 def parse_iso(value: str, what: str) -> float:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Coroutine, Iterable
 from typing import Any, TypeVar
 
+from ..constants import DEFAULT_NAMESPACE
 from ..errors import ValidationError
 from ..limits import validate_event_type
 from ..models import (
@@ -150,7 +151,7 @@ class AsyncClient:
         *,
         account: str | None = None,
         address: str | None = None,
-        namespace: str = "pyflow",
+        namespace: str = DEFAULT_NAMESPACE,
     ) -> AsyncClient:
         if url is not None:
             from .http_transport import HttpTransport
@@ -280,7 +281,7 @@ class Client:
         *,
         account: str | None = None,
         address: str | None = None,
-        namespace: str = "pyflow",
+        namespace: str = DEFAULT_NAMESPACE,
     ) -> Client:
         return cls(
             lambda: AsyncClient.connect(

@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import httpx
 
+from ..constants import WIRE_TIME_FORMAT
 from ..errors import (
     Conflict,
     EngineUnavailable,
@@ -71,7 +72,7 @@ def _seconds(value: str | None) -> float | None:
 
 
 def _iso(seconds: float) -> str:
-    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime(WIRE_TIME_FORMAT)
 
 
 def _error(data: dict[str, Any] | None) -> ErrorInfo | None:
