@@ -27,7 +27,8 @@ class PyflowError(Exception):
     def to_wire(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message}
 
-    def __reduce__(self):  # keep the class across pickling (Ray)
+    # Keep the class across pickling (Ray).
+    def __reduce__(self) -> tuple[type[PyflowError], tuple[str]]:
         return (self.__class__, (self.message,))
 
 
@@ -68,6 +69,13 @@ class InvalidStepConfig(ValidationError):
 class InvalidWorkflowName(ValidationError):
     code = "workflow.invalid_name"
     numeric_code = 10007
+
+
+class NotSerializable(ValidationError):
+    """A value (params, payload, step result, output) that is not JSON."""
+
+    code = "validation.not_serializable"
+    numeric_code = 10010
 
 
 class NotFound(PyflowError):
@@ -220,7 +228,7 @@ class NonRetryableError(Exception):
         self.message = message
         self.name = name or "NonRetryableError"
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[NonRetryableError], tuple[str, str]]:
         return (self.__class__, (self.message, self.name))
 
 
@@ -276,8 +284,9 @@ def rebuild_error(name: str, message: str) -> Exception:
     catches it and ``type(e).__name__`` always matches.
     """
     if name in _REBUILDABLE_BUILTINS:
+        builtin: type[Exception] = getattr(builtins, name)
         try:
-            return getattr(builtins, name)(message)
+            return builtin(message)
         except Exception:  # noqa: BLE001 - odd constructor: fall back below
             pass
     if name == "NonRetryableError":

@@ -13,11 +13,9 @@ import datetime as _dt
 import json
 from typing import Any
 
-from .errors import ValidationError
+from .errors import NotSerializable
 
-
-class NotSerializable(ValidationError):
-    code = "validation.not_serializable"
+__all__ = ["NotSerializable", "dumps", "loads", "roundtrip"]
 
 
 def _default(obj: Any) -> Any:

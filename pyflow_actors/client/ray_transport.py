@@ -26,11 +26,15 @@ RECONNECT_SECONDS = 30.0
 class RayTransport:
     """Calls the supervisor directly. Survives a supervisor restart (it retries)."""
 
-    def __init__(self, handle: Any | None, name: str = SUPERVISOR_NAME, namespace: str = DEFAULT_NAMESPACE):
+    def __init__(
+        self, handle: Any | None, name: str = SUPERVISOR_NAME, namespace: str = DEFAULT_NAMESPACE
+    ):
         self._handle, self._name, self._namespace = handle, name, namespace
 
     @classmethod
-    def connect(cls, address: str | None = None, namespace: str = DEFAULT_NAMESPACE) -> RayTransport:
+    def connect(
+        cls, address: str | None = None, namespace: str = DEFAULT_NAMESPACE
+    ) -> RayTransport:
         """Connect to the engine in a running Ray cluster (``address`` or the current one)."""
         if not ray.is_initialized():
             ray.init(address=address or "auto", namespace=namespace, log_to_driver=False)
