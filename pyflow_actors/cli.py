@@ -96,7 +96,9 @@ def fail(message: str) -> typer.Exit:
 
 
 def gateway(ctx: typer.Context) -> Gateway:
-    return ctx.find_root().obj
+    connection = ctx.find_root().obj
+    assert isinstance(connection, Gateway), "the root command sets ctx.obj"
+    return connection
 
 
 def run(ctx: typer.Context, method: str, path: str = "", **kwargs: Any) -> Any:
@@ -177,7 +179,7 @@ def resolve_instance(ctx: typer.Context, name: str, instance_id: str) -> str:
     )
     if not result:
         raise fail(f"workflow {name!r} has no instances")
-    return result[0]["id"]
+    return str(result[0]["id"])
 
 
 @app.callback()

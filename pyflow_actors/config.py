@@ -32,10 +32,10 @@ from .durations import parse_duration
 from .errors import ConfigError, PyflowError
 from .limits import DEFAULT_LIMITS, Limits, validate_workflow_name
 
-try:  # Python 3.11+
+if sys.version_info >= (3, 11):
     import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 # Memory a live instance actor costs (a Ray worker process), measured here.
 INSTANCE_ACTOR_BYTES = 200 * 1024 * 1024
@@ -58,7 +58,7 @@ class WorkflowSpec:
     class_name: str
     binding: str = ""
     max_running: int | None = None
-    cls: Any = field(default=None, compare=False, repr=False)
+    cls: type | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         validate_workflow_name(self.name)
@@ -87,6 +87,8 @@ def load_class(path: str) -> type:
             obj = getattr(obj, part)
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"cannot import workflow class {path!r}: {exc}") from exc
+    if not isinstance(obj, type):
+        raise ConfigError(f"class_name {path!r} is a {type(obj).__name__}, not a class")
     return obj
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 import ray
 
@@ -21,6 +21,22 @@ from ..models import (
 from .transport import ControlAction
 
 RECONNECT_SECONDS = 30.0
+
+T = TypeVar("T")
+
+
+def _expect(reply: object, kind: type[T], method: str) -> T:
+    """The supervisor's reply, checked to be what ``method`` promises."""
+    if not isinstance(reply, kind):
+        raise PyflowError(
+            f"engine error in {method}: replied {type(reply).__name__}, expected {kind.__name__}"
+        )
+    return reply
+
+
+def _expect_list(reply: object, kind: type[T], method: str) -> list[T]:
+    items = _expect(reply, list, method)
+    return [_expect(item, kind, method) for item in items]
 
 
 class RayTransport:
@@ -58,7 +74,7 @@ class RayTransport:
                 ) from None
         return self._handle
 
-    async def _call(self, method: str, *args: Any) -> Any:
+    async def _call(self, method: str, *args: Any) -> object:
         deadline = time.monotonic() + RECONNECT_SECONDS
         delay = 0.05
         while True:
@@ -81,10 +97,10 @@ class RayTransport:
                 delay = min(delay * 2, 1.0)
 
     async def list_workflows(self) -> list[WorkflowInfo]:
-        return await self._call("list_workflows")
+        return _expect_list(await self._call("list_workflows"), WorkflowInfo, "list_workflows")
 
     async def get_workflow(self, workflow: str) -> WorkflowInfo:
-        return await self._call("get_workflow", workflow)
+        return _expect(await self._call("get_workflow", workflow), WorkflowInfo, "get_workflow")
 
     async def delete_workflow(self, workflow: str) -> None:
         await self._call("delete_workflow", workflow)
@@ -98,16 +114,19 @@ class RayTransport:
             o if o.id is not None else CreateOptions(id=str(uuid.uuid4()), params=o.params)
             for o in options
         ]
-        return await self._call("create", workflow, fixed, batch, uuid.uuid4().hex)
+        reply = await self._call("create", workflow, fixed, batch, uuid.uuid4().hex)
+        return _expect_list(reply, InstanceStatusInfo, "create")
 
     async def status(self, workflow: str, instance_id: str) -> InstanceStatusInfo:
-        return await self._call("status", workflow, instance_id)
+        reply = await self._call("status", workflow, instance_id)
+        return _expect(reply, InstanceStatusInfo, "status")
 
     async def describe(self, workflow: str, instance_id: str) -> InstanceDetail:
-        return await self._call("describe", workflow, instance_id)
+        reply = await self._call("describe", workflow, instance_id)
+        return _expect(reply, InstanceDetail, "describe")
 
     async def list_instances(self, workflow: str, **filters: Any) -> InstancePage:
-        return await self._call(
+        reply = await self._call(
             "list_instances",
             workflow,
             filters.get("status"),
@@ -117,11 +136,13 @@ class RayTransport:
             filters.get("created_after"),
             filters.get("created_before"),
         )
+        return _expect(reply, InstancePage, "list_instances")
 
     async def control(
         self, workflow: str, instance_id: str, action: ControlAction
     ) -> InstanceStatusInfo:
-        return await self._call("control", workflow, instance_id, action)
+        reply = await self._call("control", workflow, instance_id, action)
+        return _expect(reply, InstanceStatusInfo, "control")
 
     async def send_event(
         self, workflow: str, instance_id: str, event_type: str, payload: Any
@@ -131,7 +152,7 @@ class RayTransport:
         await self._call("send_event", workflow, instance_id, event_type, payload, uuid.uuid4().hex)
 
     async def stats(self) -> dict[str, Any]:
-        return await self._call("stats")
+        return _expect(await self._call("stats"), dict, "stats")
 
     async def close(self) -> None:
         self._handle = None
