@@ -26,11 +26,12 @@ import datetime as _dt
 import inspect
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .. import serialization
+from .. import step as interface
 from ..durations import Duration, format_duration, parse_duration, to_epoch_seconds
 from ..errors import (
     InvalidStepConfig,
@@ -53,7 +54,7 @@ from ..limits import (
     validate_sleep_seconds,
     validate_step_name,
 )
-from .records import AttemptRecord, EventRecord, Journal, StepRecord
+from .records import AttemptRecord, EventRecord, Journal, OutcomeKind, StepRecord, StepState
 
 Clock = Callable[[], float]
 _JSON_INFINITY = 1.7976931348623157e308  # JSON has no Infinity; this stands for it
@@ -73,7 +74,7 @@ class StepConfig:
     timeout: float = 600.0
 
     @classmethod
-    def parse(cls, config: dict[str, Any] | None) -> StepConfig:
+    def parse(cls, config: Mapping[str, Any] | None) -> StepConfig:
         if config is None:
             return cls()
         if not isinstance(config, dict):
@@ -113,7 +114,7 @@ class StepConfig:
             return self.delay
         if self.backoff == "linear":
             return self.delay * n
-        return self.delay * (2 ** min(n - 1, 60))
+        return self.delay * 2.0 ** min(n - 1, 60)
 
     def to_json(self) -> dict[str, Any]:
         limit = _JSON_INFINITY if math.isinf(self.limit) else int(self.limit)
@@ -141,7 +142,7 @@ class Outcome:
     ``cancelled`` means it was stopped by the caller (terminate, restart).
     """
 
-    kind: Literal["complete", "errored", "hibernate", "paused", "cancelled"]
+    kind: OutcomeKind
     output: str | None = None  # JSON text
     error: tuple[str, str] | None = None
     wake_at: float | None = None
@@ -157,7 +158,7 @@ class _Waiter:
     kind: Literal["sleep", "retry", "event"]
     deadline: float
     since: float  # when this process began waiting
-    future: asyncio.Future
+    future: asyncio.Future[interface.WorkflowStepEvent]
     event_type: str | None = None
     key: str | None = None
 
@@ -178,12 +179,12 @@ class _Waiter:
 # The step object handed to run()
 
 
-class StepCallable:
+class StepCallable(interface.Step[Any]):
     """What ``@step.do(name)`` returns: call it (or await it) to run the step."""
 
     def __init__(
         self,
-        step: WorkflowStep,
+        step: ReplayStep,
         name: str,
         fn: Callable[..., Any],
         depends: tuple[StepCallable, ...],
@@ -192,7 +193,7 @@ class StepCallable:
     ) -> None:
         self._step, self.name, self._fn = step, name, fn
         self._depends, self._concurrent, self._config = depends, concurrent, config
-        self._first: asyncio.Future | None = None
+        self._first: asyncio.Future[Any] | None = None
         self.__name__ = getattr(fn, "__name__", name)
         self.__doc__ = getattr(fn, "__doc__", None)
 
@@ -205,7 +206,7 @@ class StepCallable:
             self._first = task
         return task
 
-    def __await__(self):
+    def __await__(self) -> Generator[Any, None, Any]:
         return self().__await__()
 
     async def _dependency_result(self) -> Any:
@@ -218,8 +219,8 @@ class StepCallable:
         return f"<step {self.name!r}>"
 
 
-class WorkflowStep:
-    """The ``step`` argument of ``run()``: ``do``, ``sleep``, ``sleep_until``, ``wait_for_event``."""
+class ReplayStep(interface.WorkflowStep):
+    """The ``step`` argument of ``run()`` (see :class:`pyflow_actors.step.WorkflowStep`)."""
 
     def __init__(self, execution: Execution) -> None:
         self._x = execution
@@ -255,9 +256,9 @@ class WorkflowStep:
         name: str,
         fn: Callable[..., Any] | None = None,
         *,
-        depends: Iterable[StepCallable] = (),
+        depends: Iterable[interface.Step[Any]] = (),
         concurrent: bool = False,
-        config: dict[str, Any] | None = None,
+        config: interface.StepConfig | None = None,
     ) -> Any:
         """Define a step. Use as a decorator, then call it to run it.
 
@@ -277,15 +278,16 @@ class WorkflowStep:
         """
         validate_step_name(name, self._x.limits)
         parsed = StepConfig.parse(config)
-        deps = tuple(depends)
-        for dep in deps:
+        deps: list[StepCallable] = []
+        for dep in depends:
             if not isinstance(dep, StepCallable):
                 raise ValidationError(f"depends must list steps made by step.do, got {dep!r}")
+            deps.append(dep)
 
         def decorate(func: Callable[..., Any]) -> StepCallable:
             if not callable(func):
                 raise ValidationError(f"step {name!r}: expected a function, got {func!r}")
-            return StepCallable(self, name, func, deps, concurrent, parsed)
+            return StepCallable(self, name, func, tuple(deps), concurrent, parsed)
 
         return decorate if fn is None else decorate(fn)
 
@@ -313,7 +315,7 @@ class WorkflowStep:
         key = self._allocate(name, counts_as_step=False)
         await self._x.sleep(key, name, lambda now: now + seconds)
 
-    async def sleep_until(self, name: str, timestamp: _dt.datetime | float | int) -> None:
+    async def sleep_until(self, name: str, timestamp: _dt.datetime | float) -> None:
         """Sleep until a ``datetime`` or epoch seconds."""
         at = to_epoch_seconds(timestamp)
         key = self._allocate(name, counts_as_step=False)
@@ -328,7 +330,7 @@ class WorkflowStep:
 
     async def wait_for_event(
         self, name: str, event_type: str, timeout: Duration = "24 hours"
-    ) -> dict[str, Any]:
+    ) -> interface.WorkflowStepEvent:
         """Wait for an event of ``event_type``; returns ``{"type", "payload", "timestamp"}``.
 
         Raises :class:`~pyflow_actors.errors.WaitForEventTimeout` (catchable)
@@ -363,7 +365,7 @@ class Execution:
         clock: Clock = time.time,
     ) -> None:
         self.workflow, self.event = workflow, event
-        self.journal: Journal = _GuardedJournal(journal, self)  # type: ignore[assignment]
+        self.journal: Journal = _GuardedJournal(journal, self)
         self._storage_error: StorageUnavailable | None = None
         self.hibernate_after, self.limits, self.clock = hibernate_after, limits, clock
         self.journal_steps = journal.steps()
@@ -376,10 +378,10 @@ class Execution:
         self._pause_requested = False
         self._unpaused = asyncio.Event()
         self._unpaused.set()
-        self._task: asyncio.Task | None = None
-        self._step_tasks: set[asyncio.Future] = set()
-        self._stop_kind: Literal["hibernate", "paused", "cancelled"] | None = None
-        self.step = WorkflowStep(self)
+        self._task: asyncio.Task[Outcome] | None = None
+        self._step_tasks: set[asyncio.Future[Any]] = set()
+        self._stop_kind: OutcomeKind | None = None
+        self.step = ReplayStep(self)
 
     # -- control from outside ----------------------------------------------
 
@@ -399,12 +401,12 @@ class Execution:
 
     def cancel(self) -> None:
         """Stop the run now (terminate, restart): step attempts in flight are cancelled."""
-        self._stop_kind = "cancelled"
+        self._stop_kind = OutcomeKind.CANCELLED
         if self._task is not None:
             self._task.cancel()
         self._bump()
 
-    def track(self, task: asyncio.Future) -> None:
+    def track(self, task: asyncio.Future[Any]) -> None:
         self._step_tasks.add(task)
         task.add_done_callback(self._step_tasks.discard)
 
@@ -429,7 +431,7 @@ class Execution:
                     return_when=asyncio.FIRST_COMPLETED,
                 )
                 changed.cancel()
-                if self._task.done() or self._stop_kind == "cancelled":
+                if self._task.done() or self._stop_kind is OutcomeKind.CANCELLED:
                     break
                 if self._in_flight == 0 and await self._quiet():
                     outcome = self._stop_outcome()
@@ -440,8 +442,8 @@ class Execution:
             await self._cancel_all()
         if self._storage_error is not None:
             raise self._storage_error  # not the workflow's fault: the caller retries later
-        if self._stop_kind == "cancelled" or self._task.cancelled():
-            return Outcome("cancelled")
+        if self._stop_kind is OutcomeKind.CANCELLED or self._task.cancelled():
+            return Outcome(OutcomeKind.CANCELLED)
         return self._task.result()
 
     def _storage_failed(self, exc: StorageUnavailable) -> None:
@@ -466,14 +468,14 @@ class Execution:
         except asyncio.CancelledError:
             raise
         except PyflowError as exc:
-            return Outcome("errored", error=(type(exc).__name__, exc.message))
+            return Outcome(OutcomeKind.ERRORED, error=(type(exc).__name__, exc.message))
         except Exception as exc:  # noqa: BLE001 - any user error ends the run as errored
-            return Outcome("errored", error=describe_exception(exc))
+            return Outcome(OutcomeKind.ERRORED, error=describe_exception(exc))
         try:
             text = encode_json(result, "workflow output", self.limits.max_step_output_bytes)
         except PyflowError as exc:
-            return Outcome("errored", error=(type(exc).__name__, exc.message))
-        return Outcome("complete", output=text)
+            return Outcome(OutcomeKind.ERRORED, error=(type(exc).__name__, exc.message))
+        return Outcome(OutcomeKind.COMPLETE, output=text)
 
     def _next_decision_in(self) -> float | None:
         at = min((w.hibernatable_at(self.hibernate_after) for w in self._waiters), default=math.inf)
@@ -487,7 +489,7 @@ class Execution:
             generation = self._generation
             for _ in range(4):
                 await asyncio.sleep(0)
-            if self._task.done() or self._in_flight:
+            if self._task is None or self._task.done() or self._in_flight:
                 return False
             if generation == self._generation:
                 return True
@@ -495,16 +497,18 @@ class Execution:
 
     def _stop_outcome(self) -> Outcome | None:
         if self._pause_requested:
-            self._stop_kind = "paused"
-            return Outcome("paused")
+            self._stop_kind = OutcomeKind.PAUSED
+            return Outcome(OutcomeKind.PAUSED)
         if not self._waiters:
             return None
         now = self.clock()
         if all(w.hibernatable(now, self.hibernate_after) for w in self._waiters):
-            self._stop_kind = "hibernate"
+            self._stop_kind = OutcomeKind.HIBERNATE
             types = sorted({w.event_type for w in self._waiters if w.event_type})
             return Outcome(
-                "hibernate", wake_at=min(w.deadline for w in self._waiters), waiting_for=types
+                OutcomeKind.HIBERNATE,
+                wake_at=min(w.deadline for w in self._waiters),
+                waiting_for=types,
             )
         return None
 
@@ -549,7 +553,9 @@ class Execution:
         while True:
             failures = [a for a in record.attempts if a.failed]
             if failures:
-                due = failures[-1].ended_at + config.delay_before_retry(len(failures))
+                last_failure_at = failures[-1].ended_at
+                assert last_failure_at is not None  # a failed attempt has ended
+                due = last_failure_at + config.delay_before_retry(len(failures))
                 await self._wait("retry", due, key=key)
             await self._gate()
             attempt = AttemptRecord(n=len(record.attempts) + 1, started_at=self.clock())
@@ -580,7 +586,15 @@ class Execution:
             self._end(record, attempt, None, finish="complete", output=text)
             return decoded
 
-    def _end(self, record, attempt, error, *, finish=None, output=None) -> None:
+    def _end(
+        self,
+        record: StepRecord,
+        attempt: AttemptRecord,
+        error: tuple[str, str] | None,
+        *,
+        finish: StepState | None = None,
+        output: str | None = None,
+    ) -> None:
         now = self.clock()
         self.journal.end_attempt(record.key, attempt.n, now, error, finish=finish, output=output)
         attempt.ended_at = now
@@ -652,7 +666,7 @@ class Execution:
 
     async def wait_for_event(
         self, key: str, name: str, event_type: str, timeout: float
-    ) -> dict[str, Any]:
+    ) -> interface.WorkflowStepEvent:
         record = self.journal_steps.get(key)
         if record is None:
             record = self._new_record(
@@ -663,7 +677,8 @@ class Execution:
                 wake_at=self.clock() + timeout,
             )
         if record.state != "running":
-            return self.replayed(record)
+            consumed: interface.WorkflowStepEvent = self.replayed(record)
+            return consumed
         now = self.clock()
         waiter = _Waiter(
             "event",
@@ -700,7 +715,7 @@ class Execution:
 
     def _match_events(self) -> None:
         for waiter in list(self._waiters):
-            if waiter.kind != "event" or waiter.future.done():
+            if waiter.kind != "event" or waiter.future.done() or waiter.key is None:
                 continue
             for event in self._inbox:
                 if event.type != waiter.event_type:
@@ -742,11 +757,12 @@ class _GuardedJournal:
         return guarded
 
 
-def _event_result(value: dict[str, Any]) -> dict[str, Any]:
-    result = dict(value)
-    if isinstance(result.get("timestamp"), str):
-        result["timestamp"] = _dt.datetime.fromisoformat(result["timestamp"])
-    return result
+def _event_result(value: Mapping[str, Any]) -> interface.WorkflowStepEvent:
+    """The event a wait returns, from its journaled form (timestamp as ISO text)."""
+    timestamp = value["timestamp"]
+    if isinstance(timestamp, str):
+        timestamp = _dt.datetime.fromisoformat(timestamp)
+    return {"type": value["type"], "payload": value["payload"], "timestamp": timestamp}
 
 
 async def _resolve(value: Any) -> Any:
