@@ -35,6 +35,7 @@ from rich.table import Table
 from .client.http_transport import HttpTransport, rest_path
 from .constants import DEFAULT_URL
 from .errors import PyflowError
+from .models import InstanceStatus
 
 NO_BODY = object()
 
@@ -136,15 +137,23 @@ def took(start: str | None, end: str | None) -> str:
     return f"{seconds / 3600:.1f}h"
 
 
-STATUS_STYLE = {
-    "complete": "green",
-    "errored": "red",
-    "terminated": "red",
-    "running": "cyan",
-    "waiting": "yellow",
-    "waitingForPause": "yellow",
-    "paused": "magenta",
-    "queued": "blue",
+STATUS_STYLE: dict[str, str] = {
+    InstanceStatus.COMPLETE: "green",
+    InstanceStatus.ERRORED: "red",
+    InstanceStatus.TERMINATED: "red",
+    InstanceStatus.RUNNING: "cyan",
+    InstanceStatus.WAITING: "yellow",
+    InstanceStatus.WAITING_FOR_PAUSE: "yellow",
+    InstanceStatus.PAUSED: "magenta",
+    InstanceStatus.QUEUED: "blue",
+}
+
+
+# A step's status, shown in the instance statuses' words, by its ``success``.
+STEP_STATUS = {
+    True: InstanceStatus.COMPLETE,
+    False: InstanceStatus.ERRORED,
+    None: InstanceStatus.RUNNING,
 }
 
 
@@ -361,14 +370,16 @@ def _step_rows(steps: list[dict[str, Any]], show_output: bool, limit: int) -> Ta
     table.add_column("Output / error", overflow="fold")
     for n, s in enumerate(steps, 1):
         if s["type"] == "termination":
-            table.add_row(str(n), "termination", "-", "-", "-", styled("terminated"), "", "")
+            table.add_row(
+                str(n), "termination", "-", "-", "-", styled(InstanceStatus.TERMINATED), "", ""
+            )
             continue
         if s["type"] == "step":
-            status = {True: "complete", False: "errored", None: "running"}[s.get("success")]
+            status = STEP_STATUS[s.get("success")]
             attempts = str(len(s.get("attempts") or []))
         else:
             status = (
-                ("errored" if s.get("error") else "complete") if s.get("finished") else "waiting"
+                STEP_STATUS[not s.get("error")] if s.get("finished") else InstanceStatus.WAITING
             )
             attempts = ""
         if s.get("error"):
@@ -386,7 +397,9 @@ def _step_rows(steps: list[dict[str, Any]], show_output: bool, limit: int) -> Ta
             s["type"],
             s["name"],
             when(s.get("start"), date=False),
-            took(s.get("start"), s.get("end")) if s.get("finished", status != "running") else "-",
+            took(s.get("start"), s.get("end"))
+            if s.get("finished", status != InstanceStatus.RUNNING)
+            else "-",
             styled(status),
             attempts,
             short(detail, limit),
@@ -429,7 +442,7 @@ def describe_instance(
         rows.append(("Wakes", when(i["wake_on"])))
     if i.get("error"):
         rows.append(("Error", f"[red]{i['error']['name']}[/red]: {i['error']['message']}"))
-    if i["status"] == "complete":
+    if i["status"] == InstanceStatus.COMPLETE:
         rows.append(("Output", short(i.get("output"), truncate_output_limit)))
     for label, value in rows:
         grid.add_row(f"[bold]{label}[/bold]", value)
