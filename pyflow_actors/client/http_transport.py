@@ -65,10 +65,12 @@ _BY_STATUS: dict[int, type[PyflowError]] = {
 }
 
 
-def _seconds(value: str | None) -> float | None:
-    if value is None:
-        return None
+def _seconds(value: str) -> float:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def _seconds_or_none(value: str | None) -> float | None:
+    return None if value is None else _seconds(value)
 
 
 def _iso(seconds: float) -> str:
@@ -204,9 +206,9 @@ class HttpTransport:
             error=_error(data.get("error")),
             output=data.get("output"),
             created_at=_seconds(data["created_on"]),
-            started_at=_seconds(data.get("started_on")),
-            ended_at=_seconds(data.get("ended_on")),
-            wake_at=_seconds(data.get("wake_on")),
+            started_at=_seconds_or_none(data.get("started_on")),
+            ended_at=_seconds_or_none(data.get("ended_on")),
+            wake_at=_seconds_or_none(data.get("wake_on")),
             waiting_for=list(data.get("waiting_for") or []),
         )
 
@@ -220,7 +222,7 @@ class HttpTransport:
                 type="step",
                 name=data["name"],
                 start=_seconds(data["start"]),
-                end=_seconds(data.get("end")),
+                end=_seconds_or_none(data.get("end")),
                 finished=success is not None,
                 success=success,
                 output=_json_value(data.get("output")),
@@ -228,7 +230,7 @@ class HttpTransport:
                 attempts=[
                     AttemptInfo(
                         start=_seconds(a["start"]),
-                        end=_seconds(a.get("end")),
+                        end=_seconds_or_none(a.get("end")),
                         success=a.get("success"),
                         error=_error(a.get("error")),
                     )
@@ -241,7 +243,7 @@ class HttpTransport:
             type=kind,
             name=data["name"],
             start=_seconds(data["start"]),
-            end=_seconds(data.get("end")),
+            end=_seconds_or_none(data.get("end")),
             finished=finished,
             success=(error is None) if finished else None,
             output=_json_value(data.get("output")),
@@ -257,9 +259,9 @@ class HttpTransport:
             error=_error(data.get("error")),
             output=data.get("output"),
             created_at=_seconds(data["queued"]),
-            started_at=_seconds(data.get("start")),
-            ended_at=_seconds(data.get("end")),
-            wake_at=_seconds(data.get("wake_on")),
+            started_at=_seconds_or_none(data.get("start")),
+            ended_at=_seconds_or_none(data.get("end")),
+            wake_at=_seconds_or_none(data.get("wake_on")),
             waiting_for=list(data.get("waiting_for") or []),
         )
         steps, terminated_by = [], None

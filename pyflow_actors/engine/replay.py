@@ -28,7 +28,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from .. import serialization
 from .. import step as interface
@@ -365,7 +365,8 @@ class Execution:
         clock: Clock = time.time,
     ) -> None:
         self.workflow, self.event = workflow, event
-        self.journal: Journal = _GuardedJournal(journal, self)
+        # A proxy with every Journal method (by __getattr__), which pyright cannot see.
+        self.journal = cast(Journal, _GuardedJournal(journal, self))
         self._storage_error: StorageUnavailable | None = None
         self.hibernate_after, self.limits, self.clock = hibernate_after, limits, clock
         self.journal_steps = journal.steps()
