@@ -635,6 +635,9 @@ class Execution:
     async def _gate(self) -> None:
         """Where a pause takes effect: no new attempt starts while pausing."""
         while self._pause_requested:
+            # Wake the driver: with a pause requested before run() started, no
+            # other change would tell it that this branch now waits (it hung).
+            self._bump()
             await self._unpaused.wait()
 
     async def _wait(
