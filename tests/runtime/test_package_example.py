@@ -13,6 +13,7 @@ import pytest
 import ray
 
 import pyflow_actors
+from pyflow_actors.runtime.local import LocalEngine
 
 pytestmark = pytest.mark.ray
 
@@ -36,7 +37,11 @@ def test_the_docstring_example_is_found() -> None:
 
 
 def test_the_package_docstring_example_runs(
-    engine, engine_storage: Path, tmp_path: Path, monkeypatch, capsys
+    engine: LocalEngine,
+    engine_storage: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     # start_local() without a config keeps its storage in ./.pyflow: here, the
     # session engine's storage, so that the example joins the shared engine.

@@ -95,27 +95,31 @@ SIGNATURES: dict[str, tuple[Callable[..., Any], str]] = {
         "(self, name: 'str') -> 'AsyncWorkflow'",
     ),
 }
-for _prefix, _cls in (("", api.Workflow), ("Async", api.AsyncWorkflow)):
+for _prefix, _binding in (("", api.Workflow), ("Async", api.AsyncWorkflow)):
     SIGNATURES |= {
         f"{_prefix}Workflow.create": (
-            _cls.create,
+            _binding.create,
             f"(self, id: 'str | None' = None, params: 'Any' = None) -> '{_prefix}Instance'",
         ),
         f"{_prefix}Workflow.create_batch": (
-            _cls.create_batch,
+            _binding.create_batch,
             f"(self, batch: 'Iterable[Any]') -> 'list[{_prefix}Instance]'",
         ),
-        f"{_prefix}Workflow.get": (_cls.get, f"(self, id: 'str') -> '{_prefix}Instance'"),
+        f"{_prefix}Workflow.get": (_binding.get, f"(self, id: 'str') -> '{_prefix}Instance'"),
     }
-for _prefix, _cls in (("", api.Instance), ("Async", api.AsyncInstance)):
+_handles: tuple[tuple[str, type[api.Instance] | type[api.AsyncInstance]], ...] = (
+    ("", api.Instance),
+    ("Async", api.AsyncInstance),
+)
+for _prefix, _handle in _handles:
     SIGNATURES |= {
-        f"{_prefix}Instance.status": (_cls.status, "(self) -> 'InstanceStatusInfo'"),
+        f"{_prefix}Instance.status": (_handle.status, "(self) -> 'InstanceStatusInfo'"),
         **{
-            f"{_prefix}Instance.{name}": (getattr(_cls, name), "(self) -> 'None'")
+            f"{_prefix}Instance.{name}": (getattr(_handle, name), "(self) -> 'None'")
             for name in ("pause", "resume", "terminate", "restart")
         },
         f"{_prefix}Instance.send_event": (
-            _cls.send_event,
+            _handle.send_event,
             "(self, type: 'str', payload: 'Any' = None) -> 'None'",
         ),
     }
@@ -153,8 +157,9 @@ def test_async_methods_are_awaited_and_sync_methods_are_not(name: str) -> None:
     assert inspect.iscoroutinefunction(function) is (name in ASYNC)
 
 
-@pytest.mark.skipif(sys.version_info < (3, 11), reason="typing.get_overloads is 3.11+")
 def test_step_do_keeps_its_three_forms() -> None:
+    if sys.version_info < (3, 11):
+        pytest.skip("typing.get_overloads is Python 3.11+")
     forms = [str(inspect.signature(f)) for f in typing.get_overloads(pyflow_actors.WorkflowStep.do)]
     assert forms == [
         f"(self, name: 'str', fn: 'None' = None, {STEP_OPTIONS}) -> 'StepDecorator'",

@@ -62,7 +62,8 @@ def test_outcome_kinds_read_as_their_wire_values() -> None:
     # The runtime journals and sends them: they must read as the plain words.
     assert str(OutcomeKind.HIBERNATE) == f"{OutcomeKind.HIBERNATE}" == "hibernate"
     assert json.dumps(OutcomeKind.COMPLETE) == '"complete"'
-    assert OutcomeKind.COMPLETE == InstanceStatus.COMPLETE == "complete"
+    assert isinstance(OutcomeKind.COMPLETE, str) and isinstance(InstanceStatus.COMPLETE, str)
+    assert OutcomeKind.COMPLETE.value == InstanceStatus.COMPLETE.value == "complete"
     assert {k.value for k in OutcomeKind} >= {s.value for s in FINAL_STATUSES}
 
 
