@@ -38,6 +38,22 @@ class OutcomeKind(str, Enum):
     def __str__(self) -> str:  # "complete", not "OutcomeKind.COMPLETE"
         return self.value
 
+    @property
+    def final_status(self) -> InstanceStatus | None:
+        """The instance status a final outcome ends in (``None`` if the run goes on).
+
+        >>> OutcomeKind.ERRORED.final_status
+        'errored'
+        """
+        return _FINAL_STATUS_OF.get(self)
+
+
+_FINAL_STATUS_OF = {
+    OutcomeKind.COMPLETE: InstanceStatus.COMPLETE,
+    OutcomeKind.ERRORED: InstanceStatus.ERRORED,
+    OutcomeKind.TERMINATED: InstanceStatus.TERMINATED,
+}
+
 
 @dataclass
 class AttemptRecord:

@@ -67,6 +67,16 @@ def test_outcome_kinds_read_as_their_wire_values() -> None:
     assert {k.value for k in OutcomeKind} >= {s.value for s in FINAL_STATUSES}
 
 
+def test_only_final_outcomes_have_a_final_status() -> None:
+    finals = {kind: kind.final_status for kind in OutcomeKind if kind.final_status is not None}
+    assert finals == {
+        OutcomeKind.COMPLETE: InstanceStatus.COMPLETE,
+        OutcomeKind.ERRORED: InstanceStatus.ERRORED,
+        OutcomeKind.TERMINATED: InstanceStatus.TERMINATED,
+    }
+    assert set(finals.values()) == FINAL_STATUSES
+
+
 def test_the_journal_result_is_a_final_instance_status(tmp_path: Path) -> None:
     journal = DuckJournal(tmp_path / "i-1.duckdb")
     try:
