@@ -27,7 +27,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .constants import DEFAULT_HOST, DEFAULT_NAMESPACE, DEFAULT_PORT
+from .constants import (
+    DEFAULT_HIBERNATE_AFTER,
+    DEFAULT_HOST,
+    DEFAULT_NAMESPACE,
+    DEFAULT_PORT,
+    DEFAULT_STORAGE,
+)
 from .durations import parse_duration
 from .errors import ConfigError, PyflowError
 from .limits import DEFAULT_LIMITS, Limits, validate_workflow_name
@@ -103,9 +109,9 @@ class TokenSpec:
 
 @dataclass(frozen=True)
 class EngineConfig:
-    storage: Path = Path(".pyflow")
+    storage: Path = Path(DEFAULT_STORAGE)
     max_running: int = field(default_factory=default_max_running)
-    hibernate_after: float = 5.0
+    hibernate_after: float = DEFAULT_HIBERNATE_AFTER
     max_queued: int = 1_000_000
     creation_rate: float = 1000.0  # instances created per second (token bucket)
     creation_burst: int = 2000
@@ -184,7 +190,7 @@ def _build(data: dict[str, Any], base: Path, overrides: dict[str, Any]) -> Engin
         )
     engine.update({k: v for k, v in overrides.items() if v is not None and k in _ENGINE_KEYS})
     kwargs: dict[str, Any] = {}
-    storage = Path(engine.pop("storage", ".pyflow"))
+    storage = Path(engine.pop("storage", DEFAULT_STORAGE))
     kwargs["storage"] = storage if storage.is_absolute() else (base / storage).resolve()
     for key in ("hibernate_after", "retention"):
         if key in engine:

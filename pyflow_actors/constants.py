@@ -22,6 +22,12 @@ DEFAULT_PORT = 8787
 DEFAULT_URL = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
 """Where the CLI and the HTTP client look for the gateway by default."""
 
+DEFAULT_STORAGE = ".pyflow"
+"""The storage folder (journals and registry) when none is configured, relative to the config."""
+
+DEFAULT_HIBERNATE_AFTER = 5.0
+"""Seconds: waits longer than this end the instance's process (it hibernates)."""
+
 WIRE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 """Timestamps on the REST wire: ISO 8601 in UTC, microseconds, a ``Z`` (Cloudflare's shape)."""
 
@@ -36,9 +42,11 @@ def actor_name(workflow: str, instance_id: str) -> str:
 
 
 __all__ = [
+    "DEFAULT_HIBERNATE_AFTER",
     "DEFAULT_HOST",
     "DEFAULT_NAMESPACE",
     "DEFAULT_PORT",
+    "DEFAULT_STORAGE",
     "DEFAULT_URL",
     "SUPERVISOR_NAME",
     "WIRE_TIME_FORMAT",

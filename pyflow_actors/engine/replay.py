@@ -32,6 +32,7 @@ from typing import Any, Literal, cast
 
 from .. import serialization
 from .. import step as interface
+from ..constants import DEFAULT_HIBERNATE_AFTER
 from ..durations import Duration, format_duration, parse_duration, to_epoch_seconds
 from ..errors import (
     InvalidStepConfig,
@@ -360,7 +361,7 @@ class Execution:
         event: Any,
         journal: Journal,
         *,
-        hibernate_after: float = 5.0,
+        hibernate_after: float = DEFAULT_HIBERNATE_AFTER,
         limits: Limits = DEFAULT_LIMITS,
         clock: Clock = time.time,
     ) -> None:
