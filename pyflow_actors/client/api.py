@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
 from ..constants import DEFAULT_NAMESPACE
@@ -269,7 +269,7 @@ class Client:
     ``Client.connect(url=..., token=...)`` goes through the HTTP gateway.
     """
 
-    def __init__(self, transport_factory: Any) -> None:
+    def __init__(self, transport_factory: Callable[[], Coroutine[Any, Any, AsyncClient]]) -> None:
         self._loop = _Loop()
         self.aio: AsyncClient = self._loop.run(transport_factory())
 
