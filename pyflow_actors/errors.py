@@ -72,10 +72,10 @@ class InvalidWorkflowName(ValidationError):
 
 
 class NotSerializable(ValidationError):
-    """A value (params, payload, step result, output) that is not JSON."""
+    """A value that JSON cannot carry (step output, params, event payload)."""
 
     code = "validation.not_serializable"
-    numeric_code = 10010
+    numeric_code = 10009
 
 
 class NotFound(PyflowError):
