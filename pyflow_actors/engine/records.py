@@ -39,6 +39,10 @@ class OutcomeKind(str, Enum):
         return self.value
 
     @property
+    def is_final(self) -> bool:
+        return self in FINAL_OUTCOMES
+
+    @property
     def final_status(self) -> InstanceStatus | None:
         """The instance status a final outcome ends in (``None`` if the run goes on).
 
@@ -53,6 +57,7 @@ _FINAL_STATUS_OF = {
     OutcomeKind.ERRORED: InstanceStatus.ERRORED,
     OutcomeKind.TERMINATED: InstanceStatus.TERMINATED,
 }
+FINAL_OUTCOMES = frozenset(_FINAL_STATUS_OF)
 
 
 @dataclass

@@ -75,6 +75,7 @@ def test_only_final_outcomes_have_a_final_status() -> None:
         OutcomeKind.TERMINATED: InstanceStatus.TERMINATED,
     }
     assert set(finals.values()) == FINAL_STATUSES
+    assert {kind for kind in OutcomeKind if kind.is_final} == set(finals)
 
 
 def test_the_journal_result_is_a_final_instance_status(tmp_path: Path) -> None:
