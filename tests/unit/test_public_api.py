@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import subprocess
 import sys
 import typing
 from collections.abc import Callable
@@ -212,3 +213,17 @@ def test_instance_handles_carry_their_id() -> None:
         return created.id, (await workflow.get("order-8")).id
 
     assert asyncio.run(create_and_get()) == ("order-8", "order-8")
+
+
+def test_importing_the_sdk_loads_no_ray_duckdb_or_web_stack() -> None:
+    # Instance actors import the package on start, and an editor imports
+    # pyflow_actors.step to complete `step.`: both must stay light.
+    code = (
+        "import sys, pyflow_actors, pyflow_actors.step\n"
+        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    heavy = {"ray", "duckdb", "fastapi", "starlette", "uvicorn", "httpx", "typer", "rich"}
+    assert not set(done.stdout.split()) & heavy
