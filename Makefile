@@ -19,7 +19,8 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/pyflow dev --config examples/pyflow.toml
 
-test: install
+# CI runs `make test`: the lint (ruff and mypy --strict) gates the tests.
+test: lint
 	$(BIN)/python -m pytest -q
 
 test-unit: install
@@ -28,6 +29,7 @@ test-unit: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy pyflow_actors service
 
 format: install
 	$(BIN)/ruff format .

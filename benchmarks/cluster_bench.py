@@ -32,8 +32,8 @@ from ray._private import state
 from ray.cluster_utils import Cluster
 
 from pyflow_actors.config import EngineConfig, WorkflowSpec
+from pyflow_actors.constants import SUPERVISOR_NAME
 from pyflow_actors.runtime.local import start_local
-from pyflow_actors.runtime.supervisor import SUPERVISOR_NAME
 
 from .measure import wait_until
 from .workflows import NoopSteps, WhereAmI

@@ -2,16 +2,24 @@
 
 .. code-block:: python
 
-    from pyflow_actors import WorkflowEntrypoint, start_local
+    from pyflow_actors import WorkflowEntrypoint, WorkflowEvent, WorkflowStep, start_local
 
     class Hello(WorkflowEntrypoint):
-        async def run(self, event, step):
-            return await step.do("greet")(lambda: f"hello {event['payload']}")
+        async def run(self, event: WorkflowEvent, step: WorkflowStep) -> str:
+            return await step.do("greet")(lambda: f"hello {event.payload}")
 
-    with start_local(workflows={"hello": Hello}) as client:
-        instance = client.workflow("hello").create(params="world")
-        print(instance.wait())          # {"status": "complete", "output": "hello world", ...}
+    with start_local(workflows={"hello": Hello}) as engine:
+        instance = engine.client.workflow("hello").create(params="world")
+        status = instance.wait()
+        print(status.status, status.output)     # complete hello world
+
+Everything a user imports is listed in ``__all__``; any other module is
+internal and may change.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from .entrypoint import Env, WorkflowEntrypoint, WorkflowEvent
 from .errors import (
@@ -26,6 +34,12 @@ from .errors import (
     WorkflowNotFound,
 )
 from .models import InstanceStatus, InstanceStatusInfo
+from .step import RetryConfig, Step, StepConfig, WorkflowStep, WorkflowStepEvent
+
+if TYPE_CHECKING:  # the lazy names below, for type checkers and editors
+    from .client import AsyncClient, Client
+    from .config import EngineConfig, WorkflowSpec, load_config
+    from .runtime.local import LocalEngine, start_local
 
 # Loaded on first use: instance actors import this package and must start fast.
 _LAZY = {
@@ -41,7 +55,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'pyflow_actors' has no attribute {name!r}")
@@ -66,6 +80,9 @@ __all__ = [
     "NonRetryableError",
     "PyflowError",
     "StepContext",
+    "RetryConfig",
+    "Step",
+    "StepConfig",
     "StepError",
     "StepTimeout",
     "ValidationError",
@@ -74,4 +91,6 @@ __all__ = [
     "WorkflowEntrypoint",
     "WorkflowEvent",
     "WorkflowNotFound",
+    "WorkflowStep",
+    "WorkflowStepEvent",
 ]

@@ -39,10 +39,10 @@ from rich.table import Table
 from . import dev_session
 from .cli_workflows import workflows_app
 from .client.http_transport import HttpTransport, rest_path
+from .constants import DEFAULT_URL
 from .errors import PyflowError
 from .models import FINAL_STATUSES, InstanceStatus
 
-DEFAULT_URL = "http://127.0.0.1:8787"
 NO_BODY = object()
 
 app = typer.Typer(
@@ -131,8 +131,9 @@ def fail(message: str) -> typer.Exit:
 
 
 def gateway(ctx: typer.Context) -> Gateway:
-    found: Gateway = ctx.find_root().obj
-    return found
+    connection = ctx.find_root().obj
+    assert isinstance(connection, Gateway), "the root command sets ctx.obj"
+    return connection
 
 
 def wants_json(ctx: typer.Context, as_json: bool) -> bool:
@@ -177,16 +178,24 @@ def took(start: str | None, end: str | None) -> str:
     return f"{seconds / 3600:.1f}h"
 
 
-STATUS_STYLE = {
+STATUS_STYLE: dict[str, str] = {
     "retrying": "yellow",
-    "complete": "green",
-    "errored": "red",
-    "terminated": "red",
-    "running": "cyan",
-    "waiting": "yellow",
-    "waitingForPause": "yellow",
-    "paused": "magenta",
-    "queued": "blue",
+    InstanceStatus.COMPLETE: "green",
+    InstanceStatus.ERRORED: "red",
+    InstanceStatus.TERMINATED: "red",
+    InstanceStatus.RUNNING: "cyan",
+    InstanceStatus.WAITING: "yellow",
+    InstanceStatus.WAITING_FOR_PAUSE: "yellow",
+    InstanceStatus.PAUSED: "magenta",
+    InstanceStatus.QUEUED: "blue",
+}
+
+
+# A step's status, shown in the instance statuses' words, by its ``success``.
+STEP_STATUS = {
+    True: InstanceStatus.COMPLETE,
+    False: InstanceStatus.ERRORED,
+    None: InstanceStatus.RUNNING,
 }
 
 
@@ -485,16 +494,17 @@ def _step_rows(steps: list[dict[str, Any]], show_output: bool, limit: int) -> Ta
     table.add_column("Output / error", overflow="fold", min_width=16)
     for n, s in enumerate(steps, 1):
         if s["type"] == "termination":
-            table.add_row(str(n), "termination", "-", "-", "-", styled("terminated"), "", "")
+            table.add_row(
+                str(n), "termination", "-", "-", "-", styled(InstanceStatus.TERMINATED), "", ""
+            )
             continue
         retry = retry_text(s)
         if s["type"] == "step":
-            status = {True: "complete", False: "errored", None: "running"}[s.get("success")]
-            status = "retrying" if retry else status
+            status = "retrying" if retry else STEP_STATUS[s.get("success")]
             attempts = str(len(s.get("attempts") or []))
         else:
             status = (
-                ("errored" if s.get("error") else "complete") if s.get("finished") else "waiting"
+                STEP_STATUS[not s.get("error")] if s.get("finished") else InstanceStatus.WAITING
             )
             attempts = ""
         if s.get("error"):
@@ -514,7 +524,9 @@ def _step_rows(steps: list[dict[str, Any]], show_output: bool, limit: int) -> Ta
             s["type"],
             escape(s["name"]),
             when(s.get("start"), date=False),
-            took(s.get("start"), s.get("end")) if s.get("finished", status != "running") else "-",
+            took(s.get("start"), s.get("end"))
+            if s.get("finished", status != InstanceStatus.RUNNING)
+            else "-",
             styled(status),
             attempts,
             short(detail, limit),
@@ -574,7 +586,7 @@ def describe_instance(
     if i.get("error"):
         error = i["error"]
         rows.append(("Error", f"[red]{escape(error['name'])}[/red]: {escape(error['message'])}"))
-    if i["status"] == "complete":
+    if i["status"] == InstanceStatus.COMPLETE:
         rows.append(("Output", short(i.get("output"), truncate_output_limit)))
     for label, value in rows:
         grid.add_row(f"[bold]{label}[/bold]", value)

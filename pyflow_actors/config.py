@@ -28,38 +28,41 @@ from pathlib import Path
 from typing import Any
 
 from .config_check import resolve_class_name
+from .constants import (
+    DEFAULT_HIBERNATE_AFTER,
+    DEFAULT_HOST,
+    DEFAULT_NAMESPACE,
+    DEFAULT_PORT,
+    DEFAULT_STORAGE,
+)
 from .durations import parse_duration
 from .errors import ConfigError, PyflowError
 from .limits import DEFAULT_LIMITS, Limits, validate_workflow_name
 
-try:  # Python 3.11+
+if sys.version_info >= (3, 11):
     import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 # Memory a live instance actor costs (a Ray worker process), measured here.
 INSTANCE_ACTOR_BYTES = 200 * 1024 * 1024
 
 
+def _memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 8 << 30
+
+
 def default_max_running() -> int:
     """Running-instance slots sized from this node's memory: half of it, 200 MiB each."""
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
-        total = 8 << 30
-    return max(2, min(1024, int(total * 0.5 // INSTANCE_ACTOR_BYTES)))
-
-
-WARM_ACTOR_BYTES = 80 * 2**20  # an idle instance actor's own memory (USS), measured here
+    return max(2, min(1024, int(_memory_bytes() * 0.5 // INSTANCE_ACTOR_BYTES)))
 
 
 def default_warm_actors() -> int:
-    """Warm actors may hold a fifth of the machine's memory."""
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 16
-    return max(0, int(total * 0.2 // WARM_ACTOR_BYTES))
+    """Actors started ahead of need may hold a tenth of this node's memory."""
+    return max(0, min(256, int(_memory_bytes() * 0.1 // INSTANCE_ACTOR_BYTES)))
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class WorkflowSpec:
     class_name: str
     binding: str = ""
     max_running: int | None = None
-    cls: Any = field(default=None, compare=False, repr=False)
+    cls: type | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         validate_workflow_name(self.name)
@@ -99,6 +102,8 @@ def load_class(path: str) -> type:
             obj = getattr(obj, part)
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"cannot import workflow class {path!r}: {exc}") from exc
+    if not isinstance(obj, type):
+        raise ConfigError(f"class_name {path!r} is a {type(obj).__name__}, not a class")
     return obj
 
 
@@ -113,21 +118,21 @@ class TokenSpec:
 
 @dataclass(frozen=True)
 class EngineConfig:
-    storage: Path = Path(".pyflow")
+    storage: Path = Path(DEFAULT_STORAGE)
     max_running: int = field(default_factory=default_max_running)
-    hibernate_after: float = 5.0
+    hibernate_after: float = DEFAULT_HIBERNATE_AFTER
     max_queued: int = 1_000_000
     creation_rate: float = 1000.0  # instances created per second (token bucket)
     creation_burst: int = 2000
     retention: float = 30 * 86400.0
-    namespace: str = "pyflow"
+    namespace: str = DEFAULT_NAMESPACE
     code_paths: tuple[str, ...] = ()
     limits: Limits = DEFAULT_LIMITS
     workflows: tuple[WorkflowSpec, ...] = ()
     vars: dict[str, Any] = field(default_factory=dict)
     tokens: tuple[TokenSpec, ...] = ()
-    host: str = "127.0.0.1"
-    port: int = 8787
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
     # Instance actors started ahead of need (alarms due soon, the queue's
     # head): at most this many at once (their memory), at most warm_lead early.
     warm_actors: int = field(default_factory=default_warm_actors)
@@ -200,7 +205,7 @@ def _build(data: dict[str, Any], base: Path, overrides: dict[str, Any]) -> Engin
         )
     engine.update({k: v for k, v in overrides.items() if v is not None and k in _ENGINE_KEYS})
     kwargs: dict[str, Any] = {}
-    storage = Path(engine.pop("storage", ".pyflow"))
+    storage = Path(engine.pop("storage", DEFAULT_STORAGE))
     kwargs["storage"] = storage if storage.is_absolute() else (base / storage).resolve()
     for key in ("hibernate_after", "retention", "warm_lead"):
         if key in engine:

@@ -19,10 +19,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-try:  # Python 3.11+
+if sys.version_info >= (3, 11):
     import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 # Top-level keys pyflow reads; `name` and `main` declare a Worker (the porting path).
 KNOWN_TOP_LEVEL = {"workflows", "engine", "vars", "limits", "tokens", "name", "main"}

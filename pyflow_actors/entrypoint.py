@@ -1,4 +1,7 @@
-"""What users subclass and receive: ``WorkflowEntrypoint``, ``WorkflowEvent``, ``Env``."""
+"""What users subclass and receive: ``WorkflowEntrypoint``, ``WorkflowEvent``, ``Env``.
+
+The ``step`` that ``run()`` receives is typed in :mod:`pyflow_actors.step`.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +9,16 @@ import datetime as _dt
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from .step import WorkflowStep
+
 
 class Env:
     """``self.env``: workflow bindings (by binding name) and plain values from ``[vars]``.
 
     >>> child = await self.env.CHILD.create(params={"n": 1})
     """
+
+    _values: dict[str, Any]
 
     def __init__(self, values: Mapping[str, Any] | None = None) -> None:
         object.__setattr__(self, "_values", dict(values or {}))
@@ -45,6 +52,7 @@ class WorkflowEvent(Mapping[str, Any]):
     """
 
     __slots__ = ("_data",)
+    _data: dict[str, Any]
 
     def __init__(
         self, payload: Any, timestamp: _dt.datetime, instance_id: str, workflow_name: str
@@ -69,12 +77,29 @@ class WorkflowEvent(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self._data)
 
-    def __getattr__(self, key: str) -> Any:
-        aliases = {"instance_id": "instanceId", "workflow_name": "workflowName"}
-        try:
-            return self._data[aliases.get(key, key)]
-        except KeyError:
-            raise AttributeError(key) from None
+    @property
+    def payload(self) -> Any:
+        """The params the instance was created with (decoded JSON)."""
+        return self._data["payload"]
+
+    @property
+    def timestamp(self) -> _dt.datetime:
+        """When the instance was created (UTC)."""
+        timestamp: _dt.datetime = self._data["timestamp"]
+        return timestamp
+
+    @property
+    def instance_id(self) -> str:
+        """The instance's id (also ``instanceId``, Cloudflare's spelling)."""
+        return str(self._data["instanceId"])
+
+    @property
+    def workflow_name(self) -> str:
+        """The workflow's name (also ``workflowName``, Cloudflare's spelling)."""
+        return str(self._data["workflowName"])
+
+    instanceId = instance_id  # noqa: N815 - Cloudflare's spelling
+    workflowName = workflow_name  # noqa: N815 - Cloudflare's spelling
 
     def __setattr__(self, key: str, value: Any) -> None:
         raise AttributeError("WorkflowEvent is immutable")
@@ -86,10 +111,15 @@ class WorkflowEvent(Mapping[str, Any]):
 class WorkflowEntrypoint:
     """Subclass this and implement ``async def run(self, event, step)``.
 
+    ``event`` is a :class:`WorkflowEvent`, ``step`` a
+    :class:`~pyflow_actors.step.WorkflowStep` (``step.do``, ``step.sleep``,
+    ``step.sleep_until``, ``step.wait_for_event``); annotate them, or let your
+    editor take the types from this base class.
+
     .. code-block:: python
 
         class Greet(WorkflowEntrypoint):
-            async def run(self, event, step):
+            async def run(self, event: WorkflowEvent, step: WorkflowStep) -> str:
                 @step.do("build greeting")
                 async def greeting():
                     return f"hello {event['payload']['name']}"
@@ -100,5 +130,5 @@ class WorkflowEntrypoint:
     def __init__(self, env: Env | None = None) -> None:
         self.env = env if env is not None else Env()
 
-    async def run(self, event: WorkflowEvent, step: Any) -> Any:  # pragma: no cover
+    async def run(self, event: WorkflowEvent, step: WorkflowStep) -> Any:  # pragma: no cover
         raise NotImplementedError("a workflow must implement `async def run(self, event, step)`")

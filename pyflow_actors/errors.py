@@ -27,7 +27,8 @@ class PyflowError(Exception):
     def to_wire(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message}
 
-    def __reduce__(self):  # keep the class across pickling (Ray)
+    # Keep the class across pickling (Ray).
+    def __reduce__(self) -> tuple[type[PyflowError], tuple[str]]:
         return (self.__class__, (self.message,))
 
 
@@ -268,7 +269,7 @@ class NonRetryableError(Exception):
         self.message = message
         self.name = name or "NonRetryableError"
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[NonRetryableError], tuple[str, str]]:
         return (self.__class__, (self.message, self.name))
 
 
@@ -324,8 +325,9 @@ def rebuild_error(name: str, message: str) -> Exception:
     catches it and ``type(e).__name__`` always matches.
     """
     if name in _REBUILDABLE_BUILTINS:
+        builtin: type[Exception] = getattr(builtins, name)
         try:
-            return getattr(builtins, name)(message)
+            return builtin(message)
         except Exception:  # noqa: BLE001 - odd constructor: fall back below
             pass
     if name == "NonRetryableError":

@@ -32,6 +32,7 @@ from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 from pydantic import ValidationError as PydanticValidationError
 
+from pyflow_actors.constants import WIRE_TIME_FORMAT
 from pyflow_actors.errors import PayloadTooLarge, ValidationError
 from pyflow_actors.models import ErrorInfo, InstanceStatus, InstanceStatusInfo, WorkflowInfo
 
@@ -43,7 +44,7 @@ def iso(seconds: float | None) -> str | None:
     if seconds is None:
         return None
     moment = dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.strftime(WIRE_TIME_FORMAT)
 
 
 def parse_iso(value: str, what: str) -> float:

@@ -16,9 +16,10 @@ import asyncio
 import builtins
 import threading
 import time
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
+from ..constants import DEFAULT_NAMESPACE
 from ..errors import ValidationError
 from ..limits import validate_event_type
 from ..models import (
@@ -165,7 +166,7 @@ class AsyncClient:
         *,
         account: str | None = None,
         address: str | None = None,
-        namespace: str = "pyflow",
+        namespace: str = DEFAULT_NAMESPACE,
     ) -> AsyncClient:
         if url is not None:
             from .http_transport import HttpTransport
@@ -292,7 +293,7 @@ class Client:
     ``Client.connect(url=..., token=...)`` goes through the HTTP gateway.
     """
 
-    def __init__(self, transport_factory: Any) -> None:
+    def __init__(self, transport_factory: Callable[[], Coroutine[Any, Any, AsyncClient]]) -> None:
         self._loop = _Loop()
         self.aio: AsyncClient = self._loop.run(transport_factory())
 
@@ -304,7 +305,7 @@ class Client:
         *,
         account: str | None = None,
         address: str | None = None,
-        namespace: str = "pyflow",
+        namespace: str = DEFAULT_NAMESPACE,
     ) -> Client:
         return cls(
             lambda: AsyncClient.connect(

@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import httpx
 
+from ..constants import WIRE_TIME_FORMAT
 from ..errors import (
     Conflict,
     EngineUnavailable,
@@ -67,14 +68,16 @@ _BY_STATUS: dict[int, type[PyflowError]] = {
 }
 
 
-def _seconds(value: str | None) -> float | None:
-    if value is None:
-        return None
+def _seconds(value: str) -> float:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
+def _seconds_or_none(value: str | None) -> float | None:
+    return None if value is None else _seconds(value)
+
+
 def _iso(seconds: float) -> str:
-    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime(WIRE_TIME_FORMAT)
 
 
 def _error(data: dict[str, Any] | None) -> ErrorInfo | None:
@@ -206,9 +209,9 @@ class HttpTransport:
             error=_error(data.get("error")),
             output=data.get("output"),
             created_at=_seconds(data["created_on"]),
-            started_at=_seconds(data.get("started_on")),
-            ended_at=_seconds(data.get("ended_on")),
-            wake_at=_seconds(data.get("wake_on")),
+            started_at=_seconds_or_none(data.get("started_on")),
+            ended_at=_seconds_or_none(data.get("ended_on")),
+            wake_at=_seconds_or_none(data.get("wake_on")),
             waiting_for=list(data.get("waiting_for") or []),
             version_id=data.get("version_id"),
         )
@@ -223,7 +226,7 @@ class HttpTransport:
                 type="step",
                 name=data["name"],
                 start=_seconds(data["start"]),
-                end=_seconds(data.get("end")),
+                end=_seconds_or_none(data.get("end")),
                 finished=success is not None,
                 success=success,
                 output=_json_value(data.get("output")),
@@ -231,21 +234,21 @@ class HttpTransport:
                 attempts=[
                     AttemptInfo(
                         start=_seconds(a["start"]),
-                        end=_seconds(a.get("end")),
+                        end=_seconds_or_none(a.get("end")),
                         success=a.get("success"),
                         error=_error(a.get("error")),
                     )
                     for a in data.get("attempts") or []
                 ],
                 config=data.get("config"),
-                next_attempt_at=_seconds(data.get("next_attempt")),
+                next_attempt_at=_seconds_or_none(data.get("next_attempt")),
             )
         finished = bool(data.get("finished"))
         return StepInfo(
             type=kind,
             name=data["name"],
             start=_seconds(data["start"]),
-            end=_seconds(data.get("end")),
+            end=_seconds_or_none(data.get("end")),
             finished=finished,
             success=(error is None) if finished else None,
             output=_json_value(data.get("output")),
@@ -261,9 +264,9 @@ class HttpTransport:
             error=_error(data.get("error")),
             output=data.get("output"),
             created_at=_seconds(data["queued"]),
-            started_at=_seconds(data.get("start")),
-            ended_at=_seconds(data.get("end")),
-            wake_at=_seconds(data.get("wake_on")),
+            started_at=_seconds_or_none(data.get("start")),
+            ended_at=_seconds_or_none(data.get("end")),
+            wake_at=_seconds_or_none(data.get("wake_on")),
             waiting_for=list(data.get("waiting_for") or []),
         )
         steps, terminated_by = [], None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 import ray
 
@@ -23,6 +23,22 @@ from ..versions import VersionInfo
 from .transport import ControlAction
 
 RECONNECT_SECONDS = 30.0
+
+T = TypeVar("T")
+
+
+def _expect(reply: object, kind: type[T], method: str) -> T:
+    """The supervisor's reply, checked to be what ``method`` promises."""
+    if not isinstance(reply, kind):
+        raise PyflowError(
+            f"engine error in {method}: replied {type(reply).__name__}, expected {kind.__name__}"
+        )
+    return reply
+
+
+def _expect_list(reply: object, kind: type[T], method: str) -> list[T]:
+    items = _expect(reply, list, method)
+    return [_expect(item, kind, method) for item in items]
 
 
 class RayTransport:
@@ -60,7 +76,7 @@ class RayTransport:
                 ) from None
         return self._handle
 
-    async def _call(self, method: str, **kwargs: Any) -> Any:
+    async def _call(self, method: str, **kwargs: Any) -> object:
         """Call a supervisor method by keyword; retried while the supervisor restarts."""
         deadline = time.monotonic() + RECONNECT_SECONDS
         delay = 0.05
@@ -84,10 +100,11 @@ class RayTransport:
                 delay = min(delay * 2, 1.0)
 
     async def list_workflows(self) -> list[WorkflowInfo]:
-        return await self._call("list_workflows")
+        return _expect_list(await self._call("list_workflows"), WorkflowInfo, "list_workflows")
 
     async def get_workflow(self, workflow: str) -> WorkflowInfo:
-        return await self._call("get_workflow", workflow=workflow)
+        reply = await self._call("get_workflow", workflow=workflow)
+        return _expect(reply, WorkflowInfo, "get_workflow")
 
     async def delete_workflow(self, workflow: str) -> None:
         await self._call("delete_workflow", workflow=workflow)
@@ -101,15 +118,18 @@ class RayTransport:
             o if o.id is not None else CreateOptions(id=str(uuid.uuid4()), params=o.params)
             for o in options
         ]
-        return await self._call(
+        reply = await self._call(
             "create", workflow=workflow, options=fixed, batch=batch, request_id=uuid.uuid4().hex
         )
+        return _expect_list(reply, InstanceStatusInfo, "create")
 
     async def status(self, workflow: str, instance_id: str) -> InstanceStatusInfo:
-        return await self._call("status", workflow=workflow, instance_id=instance_id)
+        reply = await self._call("status", workflow=workflow, instance_id=instance_id)
+        return _expect(reply, InstanceStatusInfo, "status")
 
     async def describe(self, workflow: str, instance_id: str) -> InstanceDetail:
-        return await self._call("describe", workflow=workflow, instance_id=instance_id)
+        reply = await self._call("describe", workflow=workflow, instance_id=instance_id)
+        return _expect(reply, InstanceDetail, "describe")
 
     async def list_instances(
         self,
@@ -122,7 +142,7 @@ class RayTransport:
         created_after: float | None = None,
         created_before: float | None = None,
     ) -> InstancePage:
-        return await self._call(
+        reply = await self._call(
             "list_instances",
             workflow=workflow,
             status=status,
@@ -132,13 +152,15 @@ class RayTransport:
             created_after=created_after,
             created_before=created_before,
         )
+        return _expect(reply, InstancePage, "list_instances")
 
     async def control(
         self, workflow: str, instance_id: str, action: ControlAction
     ) -> InstanceStatusInfo:
-        return await self._call(
+        reply = await self._call(
             "control", workflow=workflow, instance_id=instance_id, action=action
         )
+        return _expect(reply, InstanceStatusInfo, "control")
 
     async def send_event(
         self, workflow: str, instance_id: str, event_type: str, payload: Any
@@ -155,21 +177,23 @@ class RayTransport:
         )
 
     async def list_versions(self, workflow: str) -> list[VersionInfo]:
-        return await self._call("list_versions", workflow=workflow)
+        reply = await self._call("list_versions", workflow=workflow)
+        return _expect_list(reply, VersionInfo, "list_versions")
 
     async def get_version(self, workflow: str, version_id: str) -> VersionInfo:
-        return await self._call("get_version", workflow=workflow, version_id=version_id)
+        reply = await self._call("get_version", workflow=workflow, version_id=version_id)
+        return _expect(reply, VersionInfo, "get_version")
 
     async def instance_logs(
         self, workflow: str, instance_id: str, *, after: int = 0, limit: int = 1000
     ) -> InstanceLogs:
-        logs: InstanceLogs = await self._call(
+        reply = await self._call(
             "instance_logs", workflow=workflow, instance_id=instance_id, after=after, limit=limit
         )
-        return logs
+        return _expect(reply, InstanceLogs, "instance_logs")
 
     async def stats(self) -> dict[str, Any]:
-        return await self._call("stats")
+        return _expect(await self._call("stats"), dict, "stats")
 
     async def close(self) -> None:
         self._handle = None

@@ -1,7 +1,15 @@
 """The replay engine: pure Python, no Ray. See :mod:`.replay`."""
 
-from .records import AttemptRecord, EventRecord, Journal, MemoryJournal, RunResult, StepRecord
-from .replay import Execution, Outcome, StepCallable, StepConfig, WorkflowStep
+from .records import (
+    AttemptRecord,
+    EventRecord,
+    Journal,
+    MemoryJournal,
+    OutcomeKind,
+    RunResult,
+    StepRecord,
+)
+from .replay import Execution, Outcome, ReplayStep, StepCallable, StepConfig
 
 __all__ = [
     "AttemptRecord",
@@ -10,9 +18,10 @@ __all__ = [
     "Journal",
     "MemoryJournal",
     "Outcome",
+    "OutcomeKind",
+    "ReplayStep",
     "RunResult",
     "StepCallable",
     "StepConfig",
     "StepRecord",
-    "WorkflowStep",
 ]

@@ -10,10 +10,57 @@ only after the journal has it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Literal, Protocol
+
+from ..models import InstanceStatus
 
 StepKind = Literal["step", "sleep", "waitForEvent"]
 StepState = Literal["running", "complete", "failed"]
+
+
+class OutcomeKind(str, Enum):
+    """How a run of the replay engine ended for now (see ``replay.Outcome``).
+
+    ``complete``, ``errored`` and ``terminated`` are final; ``hibernate``: the
+    run waits longer than the hibernation threshold and its process may go;
+    ``paused``: it stopped at a step boundary on request; ``cancelled``: the
+    caller stopped it (terminate, restart); ``storage``: the journal refused a
+    write (storage full or read-only): the instance is fine and runs again later
+    (the runtime reports this one; the engine raises ``StorageUnavailable``).
+    """
+
+    COMPLETE = "complete"
+    ERRORED = "errored"
+    TERMINATED = "terminated"
+    HIBERNATE = "hibernate"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+    STORAGE = "storage"
+
+    def __str__(self) -> str:  # "complete", not "OutcomeKind.COMPLETE"
+        return self.value
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_OUTCOMES
+
+    @property
+    def final_status(self) -> InstanceStatus | None:
+        """The instance status a final outcome ends in (``None`` if the run goes on).
+
+        >>> OutcomeKind.ERRORED.final_status
+        'errored'
+        """
+        return _FINAL_STATUS_OF.get(self)
+
+
+_FINAL_STATUS_OF = {
+    OutcomeKind.COMPLETE: InstanceStatus.COMPLETE,
+    OutcomeKind.ERRORED: InstanceStatus.ERRORED,
+    OutcomeKind.TERMINATED: InstanceStatus.TERMINATED,
+}
+FINAL_OUTCOMES = frozenset(_FINAL_STATUS_OF)
 
 
 @dataclass
@@ -62,9 +109,9 @@ class EventRecord:
 
 @dataclass
 class RunResult:
-    """The final result of a run, as journaled."""
+    """The final result of a run, as journaled: ``status`` is one of ``FINAL_STATUSES``."""
 
-    status: Literal["complete", "errored", "terminated"]
+    status: InstanceStatus
     output: str | None = None
     error_name: str | None = None
     error_message: str | None = None
@@ -144,7 +191,16 @@ class MemoryJournal:
         attempt.ended_at, attempt.interrupted = at, True
         attempt.error_name, attempt.error_message = "Interrupted", "the instance's process died"
 
-    def end_attempt(self, key, n, ended_at, error, *, finish=None, output=None) -> None:
+    def end_attempt(
+        self,
+        key: str,
+        n: int,
+        ended_at: float,
+        error: tuple[str, str] | None,
+        *,
+        finish: StepState | None = None,
+        output: str | None = None,
+    ) -> None:
         attempt = self._steps[key].attempts[n - 1]
         attempt.ended_at = ended_at
         if error:
@@ -152,13 +208,21 @@ class MemoryJournal:
         if finish:
             self.finish_step(key, finish, ended_at, output=output, error=error)
 
-    def finish_step(self, key, state, ended_at, *, output=None, error=None) -> None:
+    def finish_step(
+        self,
+        key: str,
+        state: StepState,
+        ended_at: float,
+        *,
+        output: str | None = None,
+        error: tuple[str, str] | None = None,
+    ) -> None:
         record = self._steps[key]
         record.state, record.ended_at, record.output = state, ended_at, output
         if error:
             record.error_name, record.error_message = error
 
-    def consume_event(self, key, event_id, ended_at, output) -> None:
+    def consume_event(self, key: str, event_id: str, ended_at: float, output: str) -> None:
         self._events[event_id].consumed_by = key
         self.finish_step(key, "complete", ended_at, output=output)
 

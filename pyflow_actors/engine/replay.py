@@ -26,11 +26,13 @@ import datetime as _dt
 import inspect
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from .. import instance_logs, serialization
+from .. import step as interface
+from ..constants import DEFAULT_HIBERNATE_AFTER
 from ..durations import Duration, format_duration, parse_duration, to_epoch_seconds
 from ..errors import (
     InvalidStepConfig,
@@ -54,7 +56,7 @@ from ..limits import (
     validate_sleep_seconds,
     validate_step_name,
 )
-from .records import AttemptRecord, EventRecord, Journal, StepRecord
+from .records import AttemptRecord, EventRecord, Journal, OutcomeKind, StepRecord, StepState
 from .step_context import (
     DYNAMIC_DELAY,
     check_delay_function,
@@ -83,7 +85,7 @@ class StepConfig:
     delay_function: Callable[..., Any] | None = field(default=None, compare=False)
 
     @classmethod
-    def parse(cls, config: dict[str, Any] | None) -> StepConfig:
+    def parse(cls, config: Mapping[str, Any] | None) -> StepConfig:
         if config is None:
             return cls()
         if not isinstance(config, dict):
@@ -136,7 +138,7 @@ class StepConfig:
             return d
         if self.backoff == "linear":
             return d * n
-        return d * (2 ** min(n - 1, 60))
+        return d * 2.0 ** min(n - 1, 60)
 
     def to_json(self) -> dict[str, Any]:
         limit = _JSON_INFINITY if math.isinf(self.limit) else int(self.limit)
@@ -164,7 +166,7 @@ class Outcome:
     ``cancelled`` means it was stopped by the caller (terminate, restart).
     """
 
-    kind: Literal["complete", "errored", "hibernate", "paused", "cancelled"]
+    kind: OutcomeKind
     output: str | None = None  # JSON text
     error: tuple[str, str] | None = None
     wake_at: float | None = None
@@ -180,7 +182,7 @@ class _Waiter:
     kind: Literal["sleep", "retry", "event"]
     deadline: float
     since: float  # when this process began waiting
-    future: asyncio.Future
+    future: asyncio.Future[interface.WorkflowStepEvent]
     event_type: str | None = None
     key: str | None = None
 
@@ -201,12 +203,12 @@ class _Waiter:
 # The step object handed to run()
 
 
-class StepCallable:
+class StepCallable(interface.Step[Any]):
     """What ``@step.do(name)`` returns: call it (or await it) to run the step."""
 
     def __init__(
         self,
-        step: WorkflowStep,
+        step: ReplayStep,
         name: str,
         fn: Callable[..., Any],
         depends: tuple[StepCallable, ...],
@@ -215,7 +217,7 @@ class StepCallable:
     ) -> None:
         self._step, self.name, self._fn = step, name, fn
         self._depends, self._concurrent, self._config = depends, concurrent, config
-        self._first: asyncio.Future | None = None
+        self._first: asyncio.Future[Any] | None = None
         self.__name__ = getattr(fn, "__name__", name)
         self.__doc__ = getattr(fn, "__doc__", None)
 
@@ -228,7 +230,7 @@ class StepCallable:
             self._first = task
         return task
 
-    def __await__(self):
+    def __await__(self) -> Generator[Any, None, Any]:
         return self().__await__()
 
     async def _dependency_result(self) -> Any:
@@ -241,8 +243,8 @@ class StepCallable:
         return f"<step {self.name!r}>"
 
 
-class WorkflowStep:
-    """The ``step`` argument of ``run()``: ``do``, ``sleep``, ``sleep_until``, ``wait_for_event``."""
+class ReplayStep(interface.WorkflowStep):
+    """The ``step`` argument of ``run()`` (see :class:`pyflow_actors.step.WorkflowStep`)."""
 
     def __init__(self, execution: Execution) -> None:
         self._x = execution
@@ -278,9 +280,9 @@ class WorkflowStep:
         name: str,
         fn: Callable[..., Any] | None = None,
         *,
-        depends: Iterable[StepCallable] = (),
+        depends: Iterable[interface.Step[Any]] = (),
         concurrent: bool = False,
-        config: dict[str, Any] | None = None,
+        config: interface.StepConfig | None = None,
     ) -> Any:
         """Define a step. Use as a decorator, then call it to run it.
 
@@ -300,15 +302,16 @@ class WorkflowStep:
         """
         validate_step_name(name, self._x.limits)
         parsed = StepConfig.parse(config)
-        deps = tuple(depends)
-        for dep in deps:
+        deps: list[StepCallable] = []
+        for dep in depends:
             if not isinstance(dep, StepCallable):
                 raise ValidationError(f"depends must list steps made by step.do, got {dep!r}")
+            deps.append(dep)
 
         def decorate(func: Callable[..., Any]) -> StepCallable:
             if not callable(func):
                 raise ValidationError(f"step {name!r}: expected a function, got {func!r}")
-            return StepCallable(self, name, func, deps, concurrent, parsed)
+            return StepCallable(self, name, func, tuple(deps), concurrent, parsed)
 
         return decorate if fn is None else decorate(fn)
 
@@ -336,7 +339,7 @@ class WorkflowStep:
         key = self._allocate(name, counts_as_step=False)
         await self._x.sleep(key, name, lambda now: now + seconds)
 
-    async def sleep_until(self, name: str, timestamp: _dt.datetime | float | int) -> None:
+    async def sleep_until(self, name: str, timestamp: _dt.datetime | float) -> None:
         """Sleep until a ``datetime`` or epoch seconds."""
         at = to_epoch_seconds(timestamp)
         key = self._allocate(name, counts_as_step=False)
@@ -351,7 +354,7 @@ class WorkflowStep:
 
     async def wait_for_event(
         self, name: str, event_type: str, timeout: Duration = "24 hours"
-    ) -> dict[str, Any]:
+    ) -> interface.WorkflowStepEvent:
         """Wait for an event of ``event_type``; returns ``{"type", "payload", "timestamp"}``.
 
         Raises :class:`~pyflow_actors.errors.WaitForEventTimeout` (catchable)
@@ -381,12 +384,13 @@ class Execution:
         event: Any,
         journal: Journal,
         *,
-        hibernate_after: float = 5.0,
+        hibernate_after: float = DEFAULT_HIBERNATE_AFTER,
         limits: Limits = DEFAULT_LIMITS,
         clock: Clock = time.time,
     ) -> None:
         self.workflow, self.event = workflow, event
-        self.journal: Journal = _GuardedJournal(journal, self)  # type: ignore[assignment]
+        # A proxy with every Journal method (by __getattr__), which pyright cannot see.
+        self.journal = cast(Journal, _GuardedJournal(journal, self))
         self._storage_error: StorageUnavailable | None = None
         self.hibernate_after, self.limits, self.clock = hibernate_after, limits, clock
         self.journal_steps = journal.steps()
@@ -399,10 +403,10 @@ class Execution:
         self._pause_requested = False
         self._unpaused = asyncio.Event()
         self._unpaused.set()
-        self._task: asyncio.Task | None = None
-        self._step_tasks: set[asyncio.Future] = set()
-        self._stop_kind: Literal["hibernate", "paused", "cancelled"] | None = None
-        self.step = WorkflowStep(self)
+        self._task: asyncio.Task[Outcome] | None = None
+        self._step_tasks: set[asyncio.Future[Any]] = set()
+        self._stop_kind: OutcomeKind | None = None
+        self.step = ReplayStep(self)
 
     # -- control from outside ----------------------------------------------
 
@@ -422,12 +426,12 @@ class Execution:
 
     def cancel(self) -> None:
         """Stop the run now (terminate, restart): step attempts in flight are cancelled."""
-        self._stop_kind = "cancelled"
+        self._stop_kind = OutcomeKind.CANCELLED
         if self._task is not None:
             self._task.cancel()
         self._bump()
 
-    def track(self, task: asyncio.Future) -> None:
+    def track(self, task: asyncio.Future[Any]) -> None:
         self._step_tasks.add(task)
         task.add_done_callback(self._step_tasks.discard)
 
@@ -452,7 +456,7 @@ class Execution:
                     return_when=asyncio.FIRST_COMPLETED,
                 )
                 changed.cancel()
-                if self._task.done() or self._stop_kind == "cancelled":
+                if self._task.done() or self._stop_kind is OutcomeKind.CANCELLED:
                     break
                 if self._in_flight == 0 and await self._quiet():
                     outcome = self._stop_outcome()
@@ -463,8 +467,8 @@ class Execution:
             await self._cancel_all()
         if self._storage_error is not None:
             raise self._storage_error  # not the workflow's fault: the caller retries later
-        if self._stop_kind == "cancelled" or self._task.cancelled():
-            return Outcome("cancelled")
+        if self._stop_kind is OutcomeKind.CANCELLED or self._task.cancelled():
+            return Outcome(OutcomeKind.CANCELLED)
         return self._task.result()
 
     def _storage_failed(self, exc: StorageUnavailable) -> None:
@@ -489,14 +493,14 @@ class Execution:
         except asyncio.CancelledError:
             raise
         except PyflowError as exc:
-            return Outcome("errored", error=(type(exc).__name__, exc.message))
+            return Outcome(OutcomeKind.ERRORED, error=(type(exc).__name__, exc.message))
         except Exception as exc:  # noqa: BLE001 - any user error ends the run as errored
-            return Outcome("errored", error=describe_exception(exc))
+            return Outcome(OutcomeKind.ERRORED, error=describe_exception(exc))
         try:
             text = encode_json(result, "workflow output", self.limits.max_step_output_bytes)
         except PyflowError as exc:
-            return Outcome("errored", error=(type(exc).__name__, exc.message))
-        return Outcome("complete", output=text)
+            return Outcome(OutcomeKind.ERRORED, error=(type(exc).__name__, exc.message))
+        return Outcome(OutcomeKind.COMPLETE, output=text)
 
     def _next_decision_in(self) -> float | None:
         at = min((w.hibernatable_at(self.hibernate_after) for w in self._waiters), default=math.inf)
@@ -510,7 +514,7 @@ class Execution:
             generation = self._generation
             for _ in range(4):
                 await asyncio.sleep(0)
-            if self._task.done() or self._in_flight:
+            if self._task is None or self._task.done() or self._in_flight:
                 return False
             if generation == self._generation:
                 return True
@@ -518,16 +522,18 @@ class Execution:
 
     def _stop_outcome(self) -> Outcome | None:
         if self._pause_requested:
-            self._stop_kind = "paused"
-            return Outcome("paused")
+            self._stop_kind = OutcomeKind.PAUSED
+            return Outcome(OutcomeKind.PAUSED)
         if not self._waiters:
             return None
         now = self.clock()
         if all(w.hibernatable(now, self.hibernate_after) for w in self._waiters):
-            self._stop_kind = "hibernate"
+            self._stop_kind = OutcomeKind.HIBERNATE
             types = sorted({w.event_type for w in self._waiters if w.event_type})
             return Outcome(
-                "hibernate", wake_at=min(w.deadline for w in self._waiters), waiting_for=types
+                OutcomeKind.HIBERNATE,
+                wake_at=min(w.deadline for w in self._waiters),
+                waiting_for=types,
             )
         return None
 
@@ -572,6 +578,8 @@ class Execution:
         while True:
             failures = [a for a in record.attempts if a.failed]
             if failures:
+                last_failure_at = failures[-1].ended_at
+                assert last_failure_at is not None  # a failed attempt has ended
                 try:
                     pause = await retry_delay(config, step.name, key, failures[-1], len(failures))
                 except RetryDelayFailed as exc:
@@ -580,7 +588,7 @@ class Execution:
                     record.state, record.ended_at = "failed", self.clock()
                     record.error_name, record.error_message = error
                     raise rebuild_error(*error) from None
-                await self._wait("retry", failures[-1].ended_at + pause, key=key)
+                await self._wait("retry", last_failure_at + pause, key=key)
             await self._gate()
             attempt = AttemptRecord(n=len(record.attempts) + 1, started_at=self.clock())
             self.journal.begin_attempt(key, attempt)
@@ -612,7 +620,15 @@ class Execution:
             self._end(record, attempt, None, finish="complete", output=text)
             return decoded
 
-    def _end(self, record, attempt, error, *, finish=None, output=None) -> None:
+    def _end(
+        self,
+        record: StepRecord,
+        attempt: AttemptRecord,
+        error: tuple[str, str] | None,
+        *,
+        finish: StepState | None = None,
+        output: str | None = None,
+    ) -> None:
         now = self.clock()
         self.journal.end_attempt(record.key, attempt.n, now, error, finish=finish, output=output)
         attempt.ended_at = now
@@ -657,6 +673,9 @@ class Execution:
     async def _gate(self) -> None:
         """Where a pause takes effect: no new attempt starts while pausing."""
         while self._pause_requested:
+            # Wake the driver: with a pause requested before run() started, no
+            # other change would tell it that this branch now waits (it hung).
+            self._bump()
             await self._unpaused.wait()
 
     async def _wait(
@@ -689,7 +708,7 @@ class Execution:
 
     async def wait_for_event(
         self, key: str, name: str, event_type: str, timeout: float
-    ) -> dict[str, Any]:
+    ) -> interface.WorkflowStepEvent:
         record = self.journal_steps.get(key)
         if record is None:
             record = self._new_record(
@@ -700,7 +719,8 @@ class Execution:
                 wake_at=self.clock() + timeout,
             )
         if record.state != "running":
-            return self.replayed(record)
+            consumed: interface.WorkflowStepEvent = self.replayed(record)
+            return consumed
         now = self.clock()
         waiter = _Waiter(
             "event",
@@ -737,7 +757,7 @@ class Execution:
 
     def _match_events(self) -> None:
         for waiter in list(self._waiters):
-            if waiter.kind != "event" or waiter.future.done():
+            if waiter.kind != "event" or waiter.future.done() or waiter.key is None:
                 continue
             for event in self._inbox:
                 if event.type != waiter.event_type:
@@ -779,11 +799,12 @@ class _GuardedJournal:
         return guarded
 
 
-def _event_result(value: dict[str, Any]) -> dict[str, Any]:
-    result = dict(value)
-    if isinstance(result.get("timestamp"), str):
-        result["timestamp"] = _dt.datetime.fromisoformat(result["timestamp"])
-    return result
+def _event_result(value: Mapping[str, Any]) -> interface.WorkflowStepEvent:
+    """The event a wait returns, from its journaled form (timestamp as ISO text)."""
+    timestamp = value["timestamp"]
+    if isinstance(timestamp, str):
+        timestamp = _dt.datetime.fromisoformat(timestamp)
+    return {"type": value["type"], "payload": value["payload"], "timestamp": timestamp}
 
 
 async def _resolve(value: Any) -> Any:

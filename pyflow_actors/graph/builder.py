@@ -23,6 +23,7 @@ workflow's durable structure, not every line of Python.
 from __future__ import annotations
 
 import ast
+import sys
 from typing import Any
 
 from .nodes import (
@@ -55,6 +56,14 @@ _PASS_THROUGH = {
     "asyncio.shield",
     "asyncio.wait_for",
 }
+
+
+if sys.version_info >= (3, 11):
+    TryNode = ast.Try | ast.TryStar  # try/except* is 3.11+
+    TRY_NODES: tuple[type[ast.stmt], ...] = (ast.Try, ast.TryStar)
+else:  # pragma: no cover - Python 3.10
+    TryNode = ast.Try
+    TRY_NODES = (ast.Try,)
 
 
 class GraphBuilder:
@@ -128,7 +137,7 @@ class GraphBuilder:
         if isinstance(stmt, ast.While):
             inner = self.expr(stmt.test, scope) + self.block(stmt.body, scope)
             return loop(inner) + self.block(stmt.orelse, scope)
-        if isinstance(stmt, ast.Try | ast.TryStar):
+        if isinstance(stmt, TRY_NODES):
             return self._try(stmt, scope)
         if isinstance(stmt, ast.Match):
             return self._match(stmt, scope)
@@ -167,7 +176,7 @@ class GraphBuilder:
             return before
         return [*before, {"type": "if", "branches": branches}]
 
-    def _try(self, stmt: ast.Try | ast.TryStar, scope: Scope) -> list[Node]:
+    def _try(self, stmt: TryNode, scope: Scope) -> list[Node]:
         tried = self.block(stmt.body + stmt.orelse, scope)
         caught: list[Node] | None = None
         branches: list[dict[str, Any]]

@@ -8,36 +8,11 @@ run reports back (after the instance's journal has it).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 from ..config import WorkflowSpec
+from ..engine.records import OutcomeKind
 from ..limits import Limits
-from ..models import InstanceStatus
-
-
-class OutcomeKind(str, Enum):
-    """How a run of an instance actor ended."""
-
-    COMPLETE = "complete"
-    ERRORED = "errored"
-    TERMINATED = "terminated"
-    HIBERNATE = "hibernate"  # waiting longer than hibernate_after: the process goes
-    PAUSED = "paused"
-    CANCELLED = "cancelled"  # stopped without a record (restart)
-    STORAGE = "storage"  # set by the supervisor: the journal could not be written
-
-    @property
-    def is_final(self) -> bool:
-        return self in FINAL_OUTCOMES
-
-    @property
-    def status(self) -> InstanceStatus:
-        """The final status this outcome gives (only for final outcomes)."""
-        return InstanceStatus(self.value)
-
-
-FINAL_OUTCOMES = frozenset({OutcomeKind.COMPLETE, OutcomeKind.ERRORED, OutcomeKind.TERMINATED})
 
 
 @dataclass
@@ -76,3 +51,6 @@ class InstanceSetup:
     code_paths: tuple[str, ...]
     namespace: str
     supervisor_name: str
+
+
+__all__ = ["InstanceOutcome", "InstanceSetup", "OutcomeKind", "RunRequest"]

@@ -23,7 +23,7 @@ from ..config import add_code_paths
 from ..engine import EventRecord, Execution, Outcome, RunResult
 from ..entrypoint import Env, WorkflowEvent
 from ..errors import JournalLocked
-from ..models import StepInfo
+from ..models import InstanceStatus, StepInfo
 from ..storage.journal import DuckJournal, step_infos
 from .protocol import InstanceOutcome, InstanceSetup, OutcomeKind, RunRequest
 
@@ -143,14 +143,15 @@ class InstanceRunner:
         nothing may slip in between the last check and the answer."""
         assert self._journal is not None
         self._accepting = False
+        final = None if outcome is None else OutcomeKind(outcome.kind).final_status
         if self._terminating:
-            result = RunResult("terminated", ended_at=time.time())
+            result = RunResult(InstanceStatus.TERMINATED, ended_at=time.time())
         elif outcome is None:
             return InstanceOutcome(OutcomeKind.CANCELLED, started_at=started_at)
-        elif OutcomeKind(outcome.kind).is_final:
+        elif final is not None:
             name, message = outcome.error if outcome.error else (None, None)
             result = RunResult(
-                outcome.kind,  # type: ignore[arg-type]  # complete | errored
+                final,  # complete | errored
                 output=outcome.output,
                 error_name=name,
                 error_message=message,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,11 @@ class GuardedConnection:
     let the DuckDB error through.
     """
 
-    def __init__(self, db: duckdb.DuckDBPyConnection, translate: Any) -> None:
+    def __init__(
+        self,
+        db: duckdb.DuckDBPyConnection,
+        translate: Callable[[BaseException], BaseException | None],
+    ) -> None:
         self._db, self._translate = db, translate
 
     def execute(self, sql: str, params: Any = None) -> duckdb.DuckDBPyConnection:
@@ -69,12 +73,17 @@ class GuardedConnection:
         except duckdb.Error as exc:
             raise self._translate(exc) or exc from exc
 
+    def scalar(self, sql: str, params: Any = None) -> Any:
+        """The first column of the first row (``None`` when there is no row)."""
+        row = self.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
     def close(self) -> None:
         self._db.close()
 
 
 @contextlib.contextmanager
-def transaction(db: Any) -> Iterator[None]:
+def transaction(db: GuardedConnection) -> Iterator[None]:
     """Commit the statements inside as one, or none of them."""
     db.execute("BEGIN TRANSACTION")
     try:

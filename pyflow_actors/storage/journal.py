@@ -16,7 +16,7 @@ import duckdb
 
 from ..engine.records import AttemptRecord, EventRecord, RunResult, StepRecord, StepState
 from ..errors import JournalCorrupt, JournalLocked
-from ..models import AttemptInfo, ErrorInfo, StepInfo
+from ..models import FINAL_STATUSES, AttemptInfo, ErrorInfo, InstanceStatus, StepInfo
 from ..serialization import loads
 from .duck import GuardedConnection, is_lock_conflict, storage_unavailable, transaction
 from .starts import StartLog, starts_path
@@ -106,10 +106,11 @@ class DuckJournal:
 
     def result(self) -> RunResult | None:
         meta = self.meta()
-        if meta.get("status") not in ("complete", "errored", "terminated"):
+        status = meta.get("status")
+        if status not in FINAL_STATUSES:
             return None
         return RunResult(
-            status=meta["status"],  # type: ignore[arg-type]
+            status=InstanceStatus(status),
             output=meta.get("output"),
             error_name=meta.get("error_name"),
             error_message=meta.get("error_message"),
@@ -183,7 +184,7 @@ class DuckJournal:
         ]
 
     def event_count(self) -> int:
-        return self._db.execute("SELECT count(*) FROM events").fetchone()[0]
+        return int(self._db.scalar("SELECT count(*) FROM events"))
 
     def begin_step(self, record: StepRecord) -> None:
         if record.kind == "step":
@@ -306,7 +307,14 @@ class DuckJournal:
     ) -> None:
         self._finish(key, state, ended_at, output, error)
 
-    def _finish(self, key, state, ended_at, output, error) -> None:
+    def _finish(
+        self,
+        key: str,
+        state: StepState,
+        ended_at: float,
+        output: str | None,
+        error: tuple[str, str] | None,
+    ) -> None:
         ename, emsg = error if error else (None, None)
         self._db.execute(
             "UPDATE steps SET state = ?, ended_at = ?, output = ?, error_name = ?, "
@@ -332,7 +340,7 @@ class DuckJournal:
                     [[e.event_id for e in events]],
                 ).fetchall()
             }
-            seq = self._db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+            seq = int(self._db.scalar("SELECT coalesce(max(seq), 0) FROM events"))
             new = []
             for event in events:
                 if event.event_id in known:

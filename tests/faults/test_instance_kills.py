@@ -12,7 +12,7 @@ import uuid
 import pytest
 import ray
 
-from pyflow_actors.runtime.supervisor import actor_name
+from pyflow_actors.constants import DEFAULT_NAMESPACE, actor_name
 from tests.conftest import wait_for
 from tests.faults.conftest import FIGURES, check_ledger_steps, record_figures, wait_all_final
 from tests.workflows import ledger_lines
@@ -94,7 +94,7 @@ def test_random_kill_9_of_many_instance_actors_loses_and_repeats_nothing(engine,
     assert sorted(listed) == sorted(ids)
     for instance_id in ids:
         with pytest.raises(ValueError):
-            ray.get_actor(actor_name("ledger", instance_id), namespace="pyflow")
+            ray.get_actor(actor_name("ledger", instance_id), namespace=DEFAULT_NAMESPACE)
 
 
 def test_events_arriving_while_instance_actors_are_killed_are_delivered_once_in_order(

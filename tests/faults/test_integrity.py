@@ -23,6 +23,7 @@ import pytest
 import ray
 
 from pyflow_actors.config import EngineConfig, TokenSpec, WorkflowSpec
+from pyflow_actors.constants import SUPERVISOR_NAME
 from pyflow_actors.errors import StorageUnavailable
 from pyflow_actors.runtime.local import LocalEngine, start_local
 from pyflow_actors.storage.journal import journal_path
@@ -101,7 +102,7 @@ def stop_supervisor(engine: LocalEngine) -> None:
 
 def _gone(namespace: str) -> bool:
     try:
-        ray.get_actor("pyflow-supervisor", namespace=namespace)
+        ray.get_actor(SUPERVISOR_NAME, namespace=namespace)
     except ValueError:
         return True
     return False

@@ -8,6 +8,7 @@ import uuid
 import pytest
 import ray
 
+from pyflow_actors.constants import actor_name
 from pyflow_actors.errors import (
     InstanceAlreadyExists,
     InstanceNotAcceptingEvents,
@@ -18,7 +19,6 @@ from pyflow_actors.errors import (
     ValidationError,
     WorkflowNotFound,
 )
-from pyflow_actors.runtime.supervisor import actor_name
 from tests.conftest import wait_for
 from tests.workflows import ledger_lines
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import ray
 
-from pyflow_actors.runtime.supervisor import SUPERVISOR_NAME, actor_name
+from pyflow_actors.constants import DEFAULT_NAMESPACE, SUPERVISOR_NAME, actor_name
 from tests.conftest import wait_for
 from tests.workflows import ledger_lines
 
@@ -40,7 +40,10 @@ def assert_each_step_once_but_the_killed_one(ledger: str, instance_id: str, kill
 def test_ray_kill_of_instance_actor_mid_step_rehydrates(client, ledger):
     instance = start_ledger(client, ledger)
     wait_for(lambda: len(ledger_lines(ledger)) == 2, 20)  # step-1 in flight
-    ray.kill(ray.get_actor(actor_name("ledger", instance.id), namespace="pyflow"), no_restart=True)
+    ray.kill(
+        ray.get_actor(actor_name("ledger", instance.id), namespace=DEFAULT_NAMESPACE),
+        no_restart=True,
+    )
     assert instance.wait(40).output == 3
     assert_each_step_once_but_the_killed_one(ledger, instance.id, killed_step=1)
     attempts = instance.describe().steps[1].attempts
@@ -74,7 +77,7 @@ def test_supervisor_restarts_and_readopts_live_instances(engine, client, ledger,
     # Calls during the restart are retried by the transport.
     assert running.wait(60).output == 3
     assert sleeper.wait(60).output == 1
-    new_pid = ray.get(ray.get_actor(SUPERVISOR_NAME, namespace="pyflow").pid.remote())
+    new_pid = ray.get(ray.get_actor(SUPERVISOR_NAME, namespace=DEFAULT_NAMESPACE).pid.remote())
     assert new_pid != old_pid
     # The live instance was re-adopted, not restarted: every step ran once.
     lines = ledger_lines(ledger)

@@ -12,6 +12,7 @@ from pyflow_actors import WorkflowEntrypoint
 from pyflow_actors.engine import AttemptRecord, EventRecord, Execution, RunResult, StepRecord
 from pyflow_actors.entrypoint import WorkflowEvent
 from pyflow_actors.errors import JournalCorrupt
+from pyflow_actors.models import InstanceStatus
 from pyflow_actors.storage.journal import DuckJournal, journal_path, step_infos
 
 
@@ -58,8 +59,8 @@ def test_consume_event_is_one_transaction_and_reset_erases(path):
         journal.add_events([EventRecord("e1", "go", "1", 1.0)])
         journal.consume_event("w", "e1", 2.0, '{"type":"go"}')
         assert journal.pending_events() == [] and journal.steps()["w"].state == "complete"
-        journal.set_result(RunResult("complete", output="1", ended_at=3.0))
-        assert journal.result().status == "complete"
+        journal.set_result(RunResult(InstanceStatus.COMPLETE, output="1", ended_at=3.0))
+        assert journal.result().status is InstanceStatus.COMPLETE
         journal.reset(generation=2)
         assert journal.steps() == {} and journal.result() is None
         assert journal.meta()["generation"] == "2"

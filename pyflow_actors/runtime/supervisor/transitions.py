@@ -78,7 +78,9 @@ class Transitions:
         row.error_name, row.error_message = outcome.error or (None, None)
         row.ended_at = self.clock()
         row.wake_at, row.waiting_for = None, []
-        self.table.set_status(row, outcome.kind.status)
+        status = outcome.kind.final_status
+        assert status is not None, f"{outcome.kind} is not a final outcome"
+        self.table.set_status(row, status)
 
     def fail(self, row: InstanceRow, name: str, message: str) -> None:
         self.finish(row, InstanceOutcome(OutcomeKind.ERRORED, error=(name, message)))
