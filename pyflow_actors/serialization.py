@@ -18,6 +18,7 @@ from .errors import ValidationError
 
 class NotSerializable(ValidationError):
     code = "validation.not_serializable"
+    numeric_code = 10604
 
 
 def _default(obj: Any) -> Any:
