@@ -19,6 +19,7 @@ from ..errors import JournalCorrupt, JournalLocked
 from ..models import AttemptInfo, ErrorInfo, StepInfo
 from ..serialization import loads
 from .duck import GuardedConnection, is_lock_conflict, storage_unavailable, transaction
+from .versions import JOURNAL, check_version, open_format
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -82,8 +83,10 @@ class DuckJournal:
                 options = "" if self.path.exists() else " (BLOCK_SIZE 16384)"
                 self._db.execute(f"ATTACH '{_quote(self.path)}' AS j{options}")
             self._db.execute("USE j")
-            if not read_only:
-                self._db.execute(SCHEMA)
+            if read_only:
+                check_version(self._db, JOURNAL, self.path)
+            else:
+                open_format(self._db, JOURNAL, self.path, SCHEMA)
         except BaseException:
             connection.close()  # let go of the file, so that it can be opened again
             if new:
