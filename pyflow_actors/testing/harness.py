@@ -16,6 +16,7 @@ import datetime as _dt
 import math
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 from ..durations import Duration, parse_duration, to_epoch_seconds
@@ -54,6 +55,7 @@ class WorkflowHarness:
         limits: Limits = DEFAULT_LIMITS,
         wait_timeout: float = 10.0,
         vars: Mapping[str, Any] | None = None,  # noqa: A002 - pyflow.toml's [vars]
+        journals: Path | None = None,
     ) -> None:
         self.clock = VirtualClock(None if start is None else to_epoch_seconds(start))
         self.time_skipping = time_skipping
@@ -65,6 +67,8 @@ class WorkflowHarness:
         )
         self.limits, self.wait_timeout = limits, wait_timeout
         self.vars: dict[str, Any] = dict(vars or {})
+        # None: journals in memory; a folder: DuckDB journals laid out as the engine's.
+        self.journals = journals
         self.mocks = StepMocks()
         self.mocked_events: list[tuple[str, Any]] = []
         self._classes: dict[str, type] = {}

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..durations import Duration
-from ..engine.records import AttemptRecord, MemoryJournal
+from ..engine.records import AttemptRecord, EventRecord, Journal, StepRecord, StepState
 from ..engine.replay import WorkflowStep
 
 _UNSET: Any = object()
@@ -100,44 +100,71 @@ class StepMocks:
         return self.retry_delays_disabled is None or name in self.retry_delays_disabled
 
 
-class HarnessJournal(MemoryJournal):
-    """The in-memory journal of a harness run: tells the harness about every write."""
+class HarnessJournal:
+    """A run's journal (in memory, or a DuckDB file) that tells the harness about every write."""
 
-    def __init__(self, on_write: Callable[[], None]) -> None:
-        super().__init__()
-        self._on_write = on_write
-        self.order: dict[str, list[str]] = {}  # step name -> its keys, in the order begun
+    def __init__(self, backing: Journal, on_write: Callable[[], None]) -> None:
+        self.backing, self._on_write = backing, on_write
 
-    def begin_step(self, record: Any) -> None:
-        super().begin_step(record)
-        self.order.setdefault(record.name, []).append(record.key)
+    def steps(self) -> dict[str, StepRecord]:
+        return self.backing.steps()
+
+    def pending_events(self) -> list[EventRecord]:
+        return self.backing.pending_events()
+
+    def occurrence(self, key: str) -> tuple[str, int]:
+        """The step's name, and which call of a step of that name it is (1-based)."""
+        steps = self.steps()
+        name = steps[key].name
+        keys = [r.key for r in sorted(steps.values(), key=lambda r: r.seq) if r.name == name]
+        return name, keys.index(key) + 1
+
+    def begin_step(self, record: StepRecord) -> None:
+        self.backing.begin_step(record)
         self._on_write()
 
     def begin_attempt(self, key: str, attempt: AttemptRecord) -> None:
-        super().begin_attempt(key, attempt)
+        self.backing.begin_attempt(key, attempt)
         _current_attempt.set((key, attempt.n))
         self._on_write()
 
-    def occurrence(self, key: str) -> tuple[str, int]:
-        name = self.steps()[key].name
-        return name, self.order[name].index(key) + 1
-
-    def end_attempt(self, *args: Any, **kwargs: Any) -> None:
-        super().end_attempt(*args, **kwargs)
+    def mark_interrupted(self, key: str, n: int, at: float) -> None:
+        self.backing.mark_interrupted(key, n, at)
         self._on_write()
 
-    def finish_step(self, *args: Any, **kwargs: Any) -> None:
-        super().finish_step(*args, **kwargs)
+    def end_attempt(
+        self,
+        key: str,
+        n: int,
+        ended_at: float,
+        error: tuple[str, str] | None,
+        *,
+        finish: StepState | None = None,
+        output: str | None = None,
+    ) -> None:
+        self.backing.end_attempt(key, n, ended_at, error, finish=finish, output=output)
         self._on_write()
 
-    def add_events(self, events: list[Any]) -> list[Any]:
-        new = super().add_events(events)
+    def finish_step(
+        self,
+        key: str,
+        state: StepState,
+        ended_at: float,
+        *,
+        output: str | None = None,
+        error: tuple[str, str] | None = None,
+    ) -> None:
+        self.backing.finish_step(key, state, ended_at, output=output, error=error)
+        self._on_write()
+
+    def consume_event(self, key: str, event_id: str, ended_at: float, output: str) -> None:
+        self.backing.consume_event(key, event_id, ended_at, output)
+        self._on_write()
+
+    def add_events(self, events: list[EventRecord]) -> list[EventRecord]:
+        new = self.backing.add_events(events)
         self._on_write()
         return new
-
-    def consume_event(self, *args: Any, **kwargs: Any) -> None:
-        super().consume_event(*args, **kwargs)
-        self._on_write()
 
 
 class StepRunner:

@@ -17,7 +17,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from .. import serialization
-from ..engine.records import EventRecord, RunResult
+from ..engine.records import EventRecord, MemoryJournal, RunResult
 from ..engine.replay import Execution, Outcome
 from ..entrypoint import Env, WorkflowEvent
 from ..errors import (
@@ -29,7 +29,7 @@ from ..errors import (
 )
 from ..limits import validate_event_type, validate_payload
 from ..models import FINAL_STATUSES, ErrorInfo, InstanceStatus, InstanceStatusInfo, StepInfo
-from ..storage.journal import step_infos
+from ..storage.journal import DuckJournal, journal_path, step_infos
 from .mocks import HarnessJournal, MockingStep, StepRunner
 
 if TYPE_CHECKING:
@@ -52,6 +52,8 @@ class HarnessRun:
         self._harness, self._cls, self._env, self._params = harness, cls, env, params
         self._created_at = harness.clock.now()
         self._started_at: float | None = None
+        self._generation = 1
+        self._duck: DuckJournal | None = None
         self._journal = self._new_journal()
         self._execution: Execution | None = None
         self._result: RunResult | None = None
@@ -207,6 +209,8 @@ class HarnessRun:
             self._execution.cancel()
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
+        if self._duck is not None:
+            self._duck.close()
 
     # -- the driver ------------------------------------------------------------
 
@@ -215,7 +219,8 @@ class HarnessRun:
             await self._drive_until_final()
         except Exception as exc:  # noqa: BLE001 - a harness bug must show, not hang the test
             name, message = describe_exception(exc)
-            self._finish(RunResult("errored", error_name=name, error_message=message, ended_at=0.0))
+            ended_at = self._harness.clock.now()
+            self._finish(RunResult("errored", None, name, message, ended_at))
 
     async def _drive_until_final(self) -> None:
         clock = self._harness.clock
@@ -291,12 +296,32 @@ class HarnessRun:
     # -- helpers ---------------------------------------------------------------
 
     def _new_journal(self) -> HarnessJournal:
-        journal = HarnessJournal(self._harness.notify)
+        journal = HarnessJournal(self._open_backing(), self._harness.notify)
         for type_, payload in self._harness.mocked_events:
             journal.add_events([self._event_record(type_, payload)])
         return journal
 
+    def _open_backing(self) -> Any:
+        """A new journal (restart: the same file, erased), stamped as an instance actor does."""
+        root = self._harness.journals
+        if root is None:
+            return MemoryJournal()
+        if self._duck is None:
+            self._duck = DuckJournal(journal_path(root, self.workflow, self.id))
+        else:
+            self._duck.reset(self._generation)
+        self._duck.set_meta(
+            workflow=self.workflow,
+            instance_id=self.id,
+            params=validate_payload(self._params, "params"),
+            created_at=self._created_at,
+            generation=self._generation,
+            started_at=self._harness.clock.now(),
+        )
+        return self._duck
+
     def _reset(self) -> None:
+        self._generation += 1
         self._journal = self._new_journal()
         self._stop, self._result, self._pause_requested = None, None, False
         self._started_at = self._harness.clock.now()
@@ -317,6 +342,7 @@ class HarnessRun:
         self._wake()
 
     def _finish(self, result: RunResult) -> None:
+        self._journal.backing.set_result(result)  # type: ignore[attr-defined]
         self._result = result
         self._harness.notify()
 

@@ -18,6 +18,7 @@ from pyflow_actors.errors import (
     StatusUnreachable,
 )
 from pyflow_actors.models import InstanceStatus
+from pyflow_actors.storage.journal import DuckJournal, journal_path, step_infos
 from pyflow_actors.testing import WorkflowHarness
 from pyflow_actors.testing.ray_engine import RayHarness
 
@@ -278,3 +279,21 @@ def test_the_ray_harness_refuses_mocks_and_the_virtual_clock(tmp_path):
         harness.mock_step("charge", result=1)
     with pytest.raises(HarnessUnsupported):
         harness.clock.advance("1 day")
+
+
+async def test_journals_can_be_duckdb_files_laid_out_as_the_engines(tmp_path):
+    harness = WorkflowHarness(journals=tmp_path)
+    try:
+        run = await harness.start(Monthly, id="m1")
+        await run.wait_for_step("first")
+        await run.pause()  # the resume replays from the file
+        await run.wait_for_status("paused")
+        await run.resume()
+        assert (await run.wait()).output == {"first": 1, "second": 1}
+    finally:
+        await harness.aclose()
+    with DuckJournal(journal_path(tmp_path, "monthly", "m1"), read_only=True) as journal:
+        assert journal.result().status == "complete"
+        assert journal.meta()["instance_id"] == "m1"
+        assert [s.name for s in step_infos(journal)] == ["first", "a month", "second"]
+    assert CALLS.counts == {"first": 1, "second": 1}
