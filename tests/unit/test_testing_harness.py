@@ -21,6 +21,7 @@ from pyflow_actors.models import InstanceStatus
 from pyflow_actors.storage.journal import DuckJournal, journal_path, step_infos
 from pyflow_actors.testing import WorkflowHarness
 from pyflow_actors.testing.ray_engine import RayHarness
+from tests.unit.test_architecture import imported_after
 
 pytestmark = pytest.mark.anyio
 
@@ -297,3 +298,8 @@ async def test_journals_can_be_duckdb_files_laid_out_as_the_engines(tmp_path):
         assert journal.meta()["instance_id"] == "m1"
         assert [s.name for s in step_infos(journal)] == ["first", "a month", "second"]
     assert CALLS.counts == {"first": 1, "second": 1}
+
+
+def test_the_in_process_harness_needs_no_ray_and_no_web_stack():
+    loaded = imported_after("pyflow_actors.testing.harness")
+    assert not loaded & {"ray", "fastapi", "uvicorn", "starlette", "httpx"}
