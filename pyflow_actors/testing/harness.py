@@ -23,7 +23,13 @@ from ..durations import Duration, parse_duration, to_epoch_seconds
 from ..engine.clock import VirtualClock
 from ..entrypoint import Env
 from ..errors import HarnessWaitTimeout, InstanceAlreadyExists, InstanceNotFound, ValidationError
-from ..limits import DEFAULT_LIMITS, Limits, validate_instance_id, validate_workflow_name
+from ..limits import (
+    DEFAULT_LIMITS,
+    Limits,
+    validate_instance_id,
+    validate_payload,
+    validate_workflow_name,
+)
 from ..models import CreateOptions
 from .mocks import _UNSET, StepMocks
 from .run import HarnessRun
@@ -160,6 +166,7 @@ class WorkflowHarness:
                 cls
             )
         instance_id = validate_instance_id(id, self.limits) if id is not None else str(uuid.uuid4())
+        validate_payload(params, "params", self.limits)  # refused here, as the engine's create does
         if (name, instance_id) in self._runs:
             raise InstanceAlreadyExists(
                 f"instance {instance_id!r} already exists in workflow {name!r}"

@@ -14,8 +14,10 @@ from pyflow_actors.errors import (
     HarnessWaitTimeout,
     InstanceAlreadyExists,
     InstanceNotAcceptingEvents,
+    InvalidInstanceId,
     InvalidTransition,
     StatusUnreachable,
+    ValidationError,
 )
 from pyflow_actors.models import InstanceStatus
 from pyflow_actors.storage.journal import DuckJournal, journal_path, step_infos
@@ -303,3 +305,11 @@ async def test_journals_can_be_duckdb_files_laid_out_as_the_engines(tmp_path):
 def test_the_in_process_harness_needs_no_ray_and_no_web_stack():
     loaded = imported_after("pyflow_actors.testing.harness")
     assert not loaded & {"ray", "fastapi", "uvicorn", "starlette", "httpx"}
+
+
+async def test_bad_input_is_refused_at_start_as_the_engine_refuses_it(harness):
+    with pytest.raises(InvalidInstanceId):
+        await harness.start(Monthly, id="not/valid")
+    with pytest.raises(ValidationError, match="params"):
+        await harness.start(Monthly, params={"when": object()})
+    assert harness.runs == []
