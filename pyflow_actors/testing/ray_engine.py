@@ -184,6 +184,20 @@ class RayRun:
             raise rebuild_error(error.name if error else "Error", error.message if error else "")
         return step.output
 
+    async def wait_for_step_start(
+        self, name: str, *, occurrence: int = 1, timeout: float | None = None
+    ) -> None:
+        key = name if occurrence == 1 else f"{name}-{occurrence}"
+
+        async def started() -> bool | None:
+            if any(s.name == key for s in await self.steps()):
+                return True
+            if (await self.status()).status in FINAL_STATUSES:
+                raise StatusUnreachable(f"waited for step {key!r} to start, but {self!r} ended")
+            return None
+
+        await _poll(started, f"step {key!r} of {self!r} to start", timeout or self._timeout)
+
     async def send_event(self, type: str, payload: Any = None) -> None:  # noqa: A002
         await self._instance.send_event(type, payload)
 

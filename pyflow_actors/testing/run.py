@@ -155,6 +155,22 @@ class HarnessRun:
         value = serialization.loads(record.output) if record.output is not None else None
         return value
 
+    async def wait_for_step_start(
+        self, name: str, *, occurrence: int = 1, timeout: float | None = None
+    ) -> None:
+        """Return once step ``name`` (its ``occurrence``-th call) has begun: to pause,
+        terminate or send an event while it is in flight."""
+        key = name if occurrence == 1 else f"{name}-{occurrence}"
+
+        def started() -> bool | None:
+            if key in self._journal.steps():
+                return True
+            if self._result is not None:
+                raise StatusUnreachable(self._unreachable(f"step {key!r}", self.current_status))
+            return None
+
+        await self._harness.until(started, f"step {key!r} of {self!r} to start", timeout)
+
     # -- what a test does (the client's instance methods) --------------------
 
     async def send_event(self, type: str, payload: Any = None) -> None:  # noqa: A002 - Cloudflare's word

@@ -313,3 +313,42 @@ async def test_bad_input_is_refused_at_start_as_the_engine_refuses_it(harness):
     with pytest.raises(ValidationError, match="params"):
         await harness.start(Monthly, params={"when": object()})
     assert harness.runs == []
+
+
+GATE: dict[str, asyncio.Event] = {}
+
+
+class Gated(WorkflowEntrypoint):
+    async def run(self, event, step):
+        @step.do("slow")
+        async def slow():
+            await GATE["open"].wait()
+            return "through"
+
+        first = await slow()
+        second = await step.do("next")(lambda: CALLS.hit("next"))
+        return [first, second]
+
+
+async def test_a_pause_lets_the_step_in_flight_finish_first(harness):
+    GATE["open"] = asyncio.Event()
+    run = await harness.start(Gated)
+    await run.wait_for_step_start("slow")
+    await run.pause()
+    assert run.current_status == InstanceStatus.WAITING_FOR_PAUSE
+    GATE["open"].set()
+    await run.wait_for_status("paused")
+    # "next" is journaled as begun, but no attempt of it started.
+    assert [(s.name, len(s.attempts)) for s in await run.steps()] == [("slow", 1), ("next", 0)]
+    await run.resume()
+    assert (await run.wait()).output == ["through", 1]
+
+
+async def test_terminate_cancels_the_step_in_flight(harness):
+    harness.mock_step("charge", timeout=True)
+    run = await harness.start(Checkout, params={"amount": 5})
+    await run.wait_for_step_start("charge")
+    await run.terminate()
+    assert (await run.status()).status == InstanceStatus.TERMINATED
+    charge = (await run.steps())[0]
+    assert not charge.finished and charge.attempts[0].end is None
