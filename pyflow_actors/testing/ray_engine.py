@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import HarnessUnsupported, HarnessWaitTimeout, StatusUnreachable, rebuild_error
-from ..models import FINAL_STATUSES, InstanceStatus, InstanceStatusInfo, StepInfo
+from ..models import FINAL_STATUSES, InstanceDetail, InstanceStatus, InstanceStatusInfo, StepInfo
 
 T = TypeVar("T")
 _POLL = 0.05
@@ -137,6 +137,10 @@ class RayRun:
     async def status(self) -> InstanceStatusInfo:
         status: InstanceStatusInfo = await self._instance.status()
         return status
+
+    async def describe(self) -> InstanceDetail:
+        detail: InstanceDetail = await self._instance.describe()
+        return detail
 
     async def steps(self) -> list[StepInfo]:
         return list((await self._instance.describe()).steps)

@@ -28,7 +28,14 @@ from ..errors import (
     rebuild_error,
 )
 from ..limits import validate_event_type, validate_payload
-from ..models import FINAL_STATUSES, ErrorInfo, InstanceStatus, InstanceStatusInfo, StepInfo
+from ..models import (
+    FINAL_STATUSES,
+    ErrorInfo,
+    InstanceDetail,
+    InstanceStatus,
+    InstanceStatusInfo,
+    StepInfo,
+)
 from ..storage.journal import DuckJournal, journal_path, step_infos
 from .mocks import HarnessJournal, MockingStep, StepRunner
 
@@ -68,6 +75,10 @@ class HarnessRun:
     def __repr__(self) -> str:
         return f"<HarnessRun {self.workflow}/{self.id} {self.current_status}>"
 
+    def __json__(self) -> dict[str, str]:
+        """As the client's instance handle: a step may return it."""
+        return {"id": self.id, "workflow": self.workflow}
+
     # -- what a test reads ---------------------------------------------------
 
     @property
@@ -98,6 +109,12 @@ class HarnessRun:
             created_at=self._created_at,
             started_at=self._started_at,
             ended_at=result.ended_at if result is not None else None,
+        )
+
+    async def describe(self) -> InstanceDetail:
+        """Status, params and the step history (the client's ``describe``)."""
+        return InstanceDetail(
+            status=await self.status(), params=self._params, steps=await self.steps()
         )
 
     async def steps(self) -> list[StepInfo]:

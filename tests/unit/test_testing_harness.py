@@ -352,3 +352,24 @@ async def test_terminate_cancels_the_step_in_flight(harness):
     assert (await run.status()).status == InstanceStatus.TERMINATED
     charge = (await run.steps())[0]
     assert not charge.finished and charge.attempts[0].end is None
+
+
+class Parent(WorkflowEntrypoint):
+    async def run(self, event, step):
+        child = await step.do("start child")(lambda: self.env.CHILD.create(id="kid", params=3))
+        return child
+
+
+class Child(WorkflowEntrypoint):
+    async def run(self, event, step):
+        return await step.do("double")(lambda: event["payload"] * 2)
+
+
+async def test_a_binding_starts_child_instances_whose_handles_steps_may_return(harness):
+    harness.register(Child, binding="CHILD")
+    run = await harness.start(Parent)
+    assert (await run.wait()).output == {"id": "kid", "workflow": "child"}
+    child = harness.get("child", "kid")
+    await child.wait()
+    detail = await child.describe()
+    assert detail.params == 3 and detail.steps[0].output == 6
