@@ -254,6 +254,40 @@ class WorkflowSourceUnavailable(ValidationError):
     numeric_code = 10622
 
 
+class StorageFormatTooNew(PyflowError):
+    """A journal or registry file written by a newer release of pyflow-actors:
+    refused rather than misread. Upgrade pyflow-actors to open it."""
+
+    code = "storage.format_too_new"
+    http_status = 500
+    numeric_code = 10600
+
+
+class HarnessWaitTimeout(PyflowError):
+    """A test harness wait (``wait_for_status``, ``wait_for_step``) did not see
+    its condition within its real-time deadline."""
+
+    code = "testing.wait_timeout"
+    http_status = 504
+    numeric_code = 10601
+
+
+class StatusUnreachable(Conflict):
+    """A test harness waits for a status the instance can no longer reach (it
+    ended in another final status, or the step it waits for never ran)."""
+
+    code = "testing.status_unreachable"
+    numeric_code = 10602
+
+
+class HarnessUnsupported(ValidationError):
+    """A test harness feature the chosen engine cannot offer (mocks and the
+    virtual clock need the in-process engine)."""
+
+    code = "testing.unsupported"
+    numeric_code = 10603
+
+
 # ---------------------------------------------------------------------------
 # Errors raised inside a workflow's run()
 
@@ -364,9 +398,11 @@ _index(PyflowError)
 
 def from_wire(data: dict[str, Any]) -> PyflowError:
     """Rebuild a :class:`PyflowError` from its ``{"code", "message"}`` form."""
-    cls = _by_code.get(str(data.get("code")), PyflowError)
+    cls = error_class_for_code(str(data.get("code")))
     return cls(str(data.get("message", "")))
 
 
 def error_class_for_code(code: str) -> type[PyflowError]:
+    if code not in _by_code:
+        _index(PyflowError)  # classes defined in modules imported after this one
     return _by_code.get(code, PyflowError)

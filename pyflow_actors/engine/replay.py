@@ -25,7 +25,6 @@ import asyncio
 import datetime as _dt
 import inspect
 import math
-import time
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
@@ -56,6 +55,7 @@ from ..limits import (
     validate_sleep_seconds,
     validate_step_name,
 )
+from .clock import SYSTEM_CLOCK, Clock, wait_for
 from .records import AttemptRecord, EventRecord, Journal, OutcomeKind, StepRecord, StepState
 from .step_context import (
     DYNAMIC_DELAY,
@@ -65,7 +65,6 @@ from .step_context import (
     step_context,
 )
 
-Clock = Callable[[], float]
 _JSON_INFINITY = 1.7976931348623157e308  # JSON has no Infinity; this stands for it
 
 
@@ -386,13 +385,15 @@ class Execution:
         *,
         hibernate_after: float = DEFAULT_HIBERNATE_AFTER,
         limits: Limits = DEFAULT_LIMITS,
-        clock: Clock = time.time,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.workflow, self.event = workflow, event
         # A proxy with every Journal method (by __getattr__), which pyright cannot see.
         self.journal = cast(Journal, _GuardedJournal(journal, self))
         self._storage_error: StorageUnavailable | None = None
-        self.hibernate_after, self.limits, self.clock = hibernate_after, limits, clock
+        self.hibernate_after, self.limits = hibernate_after, limits
+        self.time: Clock = clock  # every wait goes through it; self.clock() reads it
+        self.clock = clock.now
         self.journal_steps = journal.steps()
         self._seq = max((r.seq for r in self.journal_steps.values()), default=0)
         self._inbox: list[EventRecord] = list(journal.pending_events())
@@ -450,12 +451,13 @@ class Execution:
             while not self._task.done() and self._storage_error is None:
                 self._changed.clear()
                 changed = asyncio.ensure_future(self._changed.wait())
+                decide_in = self._next_decision_in()
+                timer = asyncio.ensure_future(self.time.sleep(decide_in)) if decide_in else changed
                 await asyncio.wait(
-                    {self._task, changed},
-                    timeout=self._next_decision_in(),
-                    return_when=asyncio.FIRST_COMPLETED,
+                    {self._task, changed, timer}, return_when=asyncio.FIRST_COMPLETED
                 )
                 changed.cancel()
+                timer.cancel()
                 if self._task.done() or self._stop_kind is OutcomeKind.CANCELLED:
                     break
                 if self._in_flight == 0 and await self._quiet():
@@ -651,7 +653,7 @@ class Execution:
         else:
             work = asyncio.to_thread(fn, *args, **kwargs)
         try:
-            value = await asyncio.wait_for(_resolve(work), timeout=timeout)
+            value = await wait_for(self.time, _resolve(work), timeout)
         except asyncio.TimeoutError:
             raise StepTimeout(
                 f"step {step.name!r} attempt ran longer than its timeout of "
@@ -690,7 +692,7 @@ class Execution:
         self._waiters.append(waiter)
         self._bump()
         try:
-            await asyncio.sleep(remaining)
+            await self.time.sleep(remaining)
         finally:
             self._waiters.remove(waiter)
             self._bump()
@@ -737,7 +739,7 @@ class Execution:
             remaining = (record.wake_at or now) - self.clock()
             if not waiter.future.done() and remaining <= 0:
                 raise asyncio.TimeoutError
-            return await asyncio.wait_for(asyncio.shield(waiter.future), timeout=max(remaining, 0))
+            return await wait_for(self.time, asyncio.shield(waiter.future), max(remaining, 0))
         except asyncio.TimeoutError:
             if waiter.future.done():  # an event won the race with the deadline
                 return waiter.future.result()

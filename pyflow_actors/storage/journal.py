@@ -19,6 +19,7 @@ from ..errors import JournalCorrupt, JournalLocked
 from ..models import FINAL_STATUSES, AttemptInfo, ErrorInfo, InstanceStatus, StepInfo
 from ..serialization import loads
 from .duck import GuardedConnection, is_lock_conflict, storage_unavailable, transaction
+from .formats import JOURNAL, check_version, open_format
 from .starts import StartLog, starts_path
 
 SCHEMA = """
@@ -83,8 +84,10 @@ class DuckJournal:
                 options = "" if self.path.exists() else " (BLOCK_SIZE 16384)"
                 self._db.execute(f"ATTACH '{_quote(self.path)}' AS j{options}")
             self._db.execute("USE j")
-            if not read_only:
-                self._db.execute(SCHEMA)
+            if read_only:
+                check_version(self._db, JOURNAL, self.path)
+            else:
+                open_format(self._db, JOURNAL, self.path, SCHEMA)
             self._starts = StartLog(starts_path(self.path))
             self._starts.load()
             if not read_only:

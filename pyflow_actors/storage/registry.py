@@ -18,9 +18,10 @@ from typing import Any
 
 import duckdb
 
-from ..errors import StorageUnavailable
+from ..errors import PyflowError, StorageUnavailable
 from ..models import InstanceStatus
 from .duck import GuardedConnection, is_lock_conflict, storage_unavailable, transaction
+from .formats import REGISTRY, open_format
 from .versions import VersionTable
 
 log = logging.getLogger("pyflow.registry")
@@ -138,11 +139,14 @@ class Registry:
         except duckdb.Error as exc:
             raise storage_unavailable(exc, self.path) or exc from exc
         try:
-            connection.execute(SCHEMA)
+            open_format(connection, REGISTRY, self.path, SCHEMA)
             connection.execute("SELECT count(*) FROM instances").fetchall()
         except duckdb.Error as exc:
             connection.close()
             raise storage_unavailable(exc, self.path) or exc from exc
+        except PyflowError:  # a newer format: refused, and not taken for a corrupt file
+            connection.close()
+            raise
         return connection
 
     # -- settings and workflows ---------------------------------------------

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from ...errors import InstanceActorGone, JournalLocked, StorageUnavailable
+from ...errors import InstanceActorGone, JournalLocked, StorageFormatTooNew, StorageUnavailable
 from ...models import StepInfo
 from ...storage.registry import InstanceRow
 from ..protocol import InstanceOutcome, InstanceSetup, OutcomeKind, RunRequest
@@ -106,8 +106,9 @@ class InstanceActors:
             outcome = await live.handle.run(request)
         except (InstanceActorGone, JournalLocked):
             outcome = None  # the process died, or another still holds the file: rehydrate
-        except StorageUnavailable:
-            outcome = InstanceOutcome(OutcomeKind.STORAGE)  # not the instance's fault
+        except (StorageUnavailable, StorageFormatTooNew):
+            # Not the instance's fault: held and tried again later, never errored.
+            outcome = InstanceOutcome(OutcomeKind.STORAGE)
         except Exception as exc:  # noqa: BLE001 - the engine failed on this instance
             outcome = InstanceOutcome(OutcomeKind.ERRORED, error=(type(exc).__name__, str(exc)))
         if self.live.get(key) is not live:

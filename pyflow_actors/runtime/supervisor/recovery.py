@@ -16,7 +16,7 @@ import logging
 import time
 from pathlib import Path
 
-from ...errors import JournalCorrupt, JournalLocked
+from ...errors import JournalCorrupt, JournalLocked, StorageFormatTooNew
 from ...models import InstanceStatus
 from ...storage.journal import DuckJournal
 from ...storage.registry import InstanceRow
@@ -63,6 +63,9 @@ def _row_from_journal(table: InstanceTable, path: Path, key: Key) -> InstanceRow
     except JournalLocked:
         row.status = InstanceStatus.RUNNING  # its actor is alive and holds it: adopt it
         return row
+    except StorageFormatTooNew as exc:  # a newer release's instance: never touch it
+        log.error("journal %s: %s: left alone", path, exc.message)
+        return None
     except JournalCorrupt as exc:
         row.status, row.ended_at = InstanceStatus.ERRORED, time.time()
         row.error_name, row.error_message = "JournalCorrupt", str(exc)

@@ -1,0 +1,89 @@
+"""Versioned storage formats: the version stamped in every journal and in the registry.
+
+Each DuckDB file records the version of the format it was written in under
+the key ``format_version`` of its key-value table (the journal's ``meta``, the
+registry's ``settings``: no extra table, so a journal stays as small as it
+was). Opening a file for writing checks that version, runs the migrations from
+it to the current version one step at a time (``MIGRATIONS[kind][n]`` turns
+version ``n`` into ``n + 1``), all in one transaction, then stamps it. Files
+written before formats were versioned carry no version: they are version 1.
+A file from a newer release is refused (:class:`StorageFormatTooNew`), never
+misread. A read-only open checks the version and migrates nothing.
+
+To change a format: bump its version in ``CURRENT``, add the migration from
+the previous version, and add golden journals written by the new release to
+``tests/golden/`` (the old ones stay: every release must open them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from os import fspath
+from pathlib import Path
+from typing import Any
+
+from ..errors import StorageFormatTooNew
+from .duck import transaction
+
+JOURNAL = "journal"
+REGISTRY = "registry"
+
+# The format version this release writes, per kind of file.
+CURRENT: dict[str, int] = {JOURNAL: 1, REGISTRY: 1}
+
+# MIGRATIONS[kind][n](db) turns a file of version n into version n + 1.
+Migration = Callable[[Any], None]
+MIGRATIONS: dict[str, dict[int, Migration]] = {JOURNAL: {}, REGISTRY: {}}
+
+# Files without a format table were written before versions existed.
+UNVERSIONED = 1
+
+# Where each kind keeps its version: its key-value table (values as text / as bytes).
+_TABLES = {JOURNAL: "meta", REGISTRY: "settings"}
+KEY = "format_version"
+
+
+def file_version(db: Any, kind: str) -> tuple[int | None, bool]:
+    """The format version of the open file (None: a new, empty file), and whether it
+    is stamped (False for files written before versions existed)."""
+    table = _TABLES[kind]
+    exists = db.execute(
+        "SELECT count(*) FROM duckdb_tables() "
+        "WHERE database_name = current_database() AND table_name = ?",
+        [table],
+    ).fetchone()[0]
+    if not exists:
+        return None, False
+    row = db.execute(f"SELECT value FROM {table} WHERE key = ?", [KEY]).fetchone()
+    if row is None:
+        return UNVERSIONED, False
+    value = row[0]
+    return int(bytes(value).decode() if isinstance(value, (bytes, bytearray)) else value), True
+
+
+def check_version(db: Any, kind: str, path: Path) -> tuple[int | None, bool]:
+    """Like :func:`file_version`; :class:`StorageFormatTooNew` if this release cannot read it."""
+    version, stamped = file_version(db, kind)
+    if version is not None and version > CURRENT[kind]:
+        raise StorageFormatTooNew(
+            f"{kind} {fspath(path)} is in format version {version}, written by a newer release "
+            f"of pyflow-actors; this release reads {kind} formats up to version {CURRENT[kind]}: "
+            "upgrade pyflow-actors to open it"
+        )
+    return version, stamped
+
+
+def open_format(db: Any, kind: str, path: Path, schema: str) -> int | None:
+    """Check, migrate and stamp the open file; create its tables. Returns the version found."""
+    version, stamped = check_version(db, kind, path)
+    current = CURRENT[kind]
+    if stamped and version == current:
+        db.execute(schema)  # tables added without a format change (IF NOT EXISTS)
+        return version
+    stamp: Any = str(current) if kind == JOURNAL else str(current).encode()
+    with transaction(db):
+        for step in range(version or current, current):
+            MIGRATIONS[kind][step](db)
+        db.execute(schema)
+        db.execute(f"INSERT OR REPLACE INTO {_TABLES[kind]} VALUES (?, ?)", [KEY, stamp])
+    return version
