@@ -26,12 +26,19 @@ import datetime as _dt
 import inspect
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .. import serialization
-from ..durations import Duration, format_duration, parse_duration, to_epoch_seconds
+from ..durations import (
+    Duration,
+    format_duration,
+    parse_duration,
+    parse_milliseconds,
+    to_epoch_seconds,
+    warn_unit_once,
+)
 from ..errors import (
     InvalidStepConfig,
     NonRetryableError,
@@ -73,7 +80,10 @@ class StepConfig:
     timeout: float = 600.0
 
     @classmethod
-    def parse(cls, config: dict[str, Any] | None) -> StepConfig:
+    def parse(cls, config: dict[str, Any] | None, *, workflow: str = "") -> StepConfig:
+        """Parse a ``config`` dict as Cloudflare does: it becomes the JS
+        ``WorkflowStepConfig``, so numbers in ``delay`` and ``timeout`` are
+        milliseconds (strings and ``timedelta`` as anywhere)."""
         if config is None:
             return cls()
         if not isinstance(config, dict):
@@ -99,12 +109,16 @@ class StepConfig:
             )
         try:
             limit = validate_retry_limit(retries.get("limit", base.limit))
-            delay = parse_duration(retries.get("delay", base.delay), what="retries.delay")
-            timeout = parse_duration(config.get("timeout", base.timeout), what="timeout")
+            delay = parse_milliseconds(
+                retries.get("delay", f"{base.delay} s"), what="retries.delay"
+            )
+            timeout = parse_milliseconds(config.get("timeout", f"{base.timeout} s"), what="timeout")
         except ValidationError as exc:
             raise InvalidStepConfig(str(exc)) from None
         if timeout <= 0:
             raise InvalidStepConfig("timeout must be more than 0 seconds")
+        warn_unit_once(workflow, "step config retries.delay", retries.get("delay"), "milliseconds")
+        warn_unit_once(workflow, "step config timeout", config.get("timeout"), "milliseconds")
         return cls(limit=limit, delay=delay, backoff=backoff, timeout=timeout)
 
     def delay_before_retry(self, n: int) -> float:
@@ -276,7 +290,7 @@ class WorkflowStep:
         ran in this run is not run again).
         """
         validate_step_name(name, self._x.limits)
-        parsed = StepConfig.parse(config)
+        parsed = StepConfig.parse(config, workflow=_workflow_name(self._x))
         deps = tuple(depends)
         for dep in deps:
             if not isinstance(dep, StepCallable):
@@ -310,6 +324,7 @@ class WorkflowStep:
         seconds = validate_sleep_seconds(
             parse_duration(duration, what="sleep duration"), self._x.limits
         )
+        warn_unit_once(_workflow_name(self._x), "step.sleep duration", duration, "seconds")
         key = self._allocate(name, counts_as_step=False)
         await self._x.sleep(key, name, lambda now: now + seconds)
 
@@ -331,12 +346,17 @@ class WorkflowStep:
     ) -> dict[str, Any]:
         """Wait for an event of ``event_type``; returns ``{"type", "payload", "timestamp"}``.
 
+        ``timeout`` is a duration string, a timedelta, or milliseconds (a
+        number, as in Cloudflare's JS options this call becomes).
         Raises :class:`~pyflow_actors.errors.WaitForEventTimeout` (catchable)
         when ``timeout`` passes first. Events sent before the wait are
         buffered and delivered in order, each to one wait only.
         """
         validate_event_type(event_type, self._x.limits)
-        seconds = validate_event_timeout(parse_duration(timeout, what="timeout"), self._x.limits)
+        seconds = validate_event_timeout(
+            parse_milliseconds(timeout, what="timeout"), self._x.limits
+        )
+        warn_unit_once(_workflow_name(self._x), "wait_for_event timeout", timeout, "milliseconds")
         key = self._allocate(name, counts_as_step=False)
         return await self._x.wait_for_event(key, name, event_type, seconds)
 
@@ -740,6 +760,12 @@ class _GuardedJournal:
                 raise
 
         return guarded
+
+
+def _workflow_name(execution: Execution) -> str:
+    """The workflow's name, for messages (``""`` for an event without one)."""
+    event = execution.event
+    return str(event.get("workflowName", "")) if isinstance(event, dict | Mapping) else ""
 
 
 def _event_result(value: dict[str, Any]) -> dict[str, Any]:
