@@ -79,7 +79,7 @@ def parse_duration(value: Duration, *, what: str = "duration") -> float:
         except ValueError:
             match = _PATTERN.match(text)
             unit = _unit(match.group(2)) if match else None
-            if unit is None:
+            if match is None or unit is None:
                 raise InvalidDuration(
                     f"{what} {value!r} is invalid: use seconds or '<number> <unit>' with unit "
                     "second, minute, hour, day, week, month or year"
