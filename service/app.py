@@ -20,7 +20,8 @@ from pyflow_actors.config import EngineConfig, TokenSpec
 
 from .auth import TokenStore, configured_tokens
 from .errors import envelope, install_error_handlers
-from .routers import instances, workflows
+from .routers import instances, workers, workflows
+from .worker_host import WorkerHost
 
 
 def create_app(
@@ -46,6 +47,9 @@ def create_app(
     install_error_handlers(app)
     app.include_router(workflows.router)
     app.include_router(instances.router)
+    # The user's Worker (wrangler's name/main): its own app, no API token (service/routers/workers.py).
+    app.state.worker = WorkerHost(config.worker, client, config) if config.worker else None
+    app.include_router(workers.router)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict:
