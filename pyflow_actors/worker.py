@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, WorkerFailed
+from .serialization import dumps
 
 
 class Headers(Mapping[str, str]):
@@ -125,7 +126,7 @@ class Response:
     ) -> Response:
         """A JSON response (``content-type: application/json``)."""
         merged = Headers([("content-type", "application/json"), *Headers(headers).items()])
-        return cls(json.dumps(data).encode(), status, status_text, merged)
+        return cls(dumps(data, what="Response.json data").encode(), status, status_text, merged)
 
     @classmethod
     def redirect(cls, url: str, status: int = 302) -> Response:

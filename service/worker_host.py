@@ -42,7 +42,9 @@ class WorkerHost:
         self.worker = Worker.load(spec.name, spec.main)
         values: dict[str, Any] = dict(config.vars)
         for workflow in config.workflows:
-            values[workflow.binding] = AsyncWorkflow(client.transport, workflow.name)
+            values[workflow.binding] = AsyncWorkflow(
+                client.transport, workflow.name, workflow.binding
+            )
         self.env = Env(values)
         self.background: set[asyncio.Future[Any]] = set()
 

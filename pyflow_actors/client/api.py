@@ -93,8 +93,8 @@ class AsyncInstance:
 class AsyncWorkflow:
     """A binding to one workflow: ``create``, ``create_batch``, ``get``, ``list``."""
 
-    def __init__(self, transport: Transport, name: str) -> None:
-        self._t, self.name = transport, name
+    def __init__(self, transport: Transport, name: str, binding: str | None = None) -> None:
+        self._t, self.name, self.binding = transport, name, binding
 
     async def create(
         self,
@@ -116,7 +116,7 @@ class AsyncWorkflow:
 
     async def send_event(self, *args: Any, **kwargs: Any) -> None:
         """Not a binding method on Cloudflare either: the error says what to call."""
-        raise send_event_on_binding(self.name)
+        raise send_event_on_binding(self.name, self.binding)
 
     async def get(self, id: str) -> AsyncInstance:  # noqa: A002
         """The instance with this id; raises ``InstanceNotFound`` if there is none."""

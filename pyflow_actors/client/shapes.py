@@ -110,10 +110,10 @@ def _instance_id(value: Any, shape: str) -> str | None:
     raise InvalidBindingCall(f"an instance id is a string, not {type(value).__name__}: use {shape}")
 
 
-def send_event_on_binding(binding: str) -> InvalidBindingCall:
+def send_event_on_binding(workflow: str, binding: str | None) -> InvalidBindingCall:
     """The error for ``env.BINDING.send_event(...)``: events go to one instance."""
     return InvalidBindingCall(
-        f"send_event is a method of an instance, not of the binding: "
-        f"instance = await env.{binding}.get(instance_id), then "
+        f"send_event is a method of an instance, not of the binding of workflow {workflow!r}: "
+        f"instance = await env.{binding or 'BINDING'}.get(instance_id), then "
         f'await instance.send_event({{"type": "approved", "payload": {{...}}}})'
     )

@@ -70,7 +70,7 @@ def test_get_then_status_and_controls(binding) -> None:
         (lambda b: b.create({"id": "x"}, params={}), "both an options dict and keywords"),
         (lambda b: b.create_batch({"id": "x"}), "create_batch([{"),
         (lambda b: b.create_batch(["x"]), "create_batch items are option dicts"),
-        (lambda b: b.send_event({"type": "x"}), "await env.hello.get(instance_id)"),
+        (lambda b: b.send_event({"type": "x"}), "await env.BINDING.get(instance_id)"),
     ],
 )
 def test_a_wrong_shape_fails_fast_saying_the_right_one(binding, call, says) -> None:
