@@ -181,3 +181,17 @@ def test_a_worker_spec_keeps_explicit_module_class_paths(tmp_path) -> None:
         '[[workflows]]\nname = "a"\nclass_name = "examples.hello:Hello"\n'
     )
     assert load_config(toml).workflows[0] == WorkflowSpec("a", "examples.hello:Hello")
+
+
+def test_pyflow_dev_says_worker_routes_are_public_beyond_loopback(tmp_path, capsys) -> None:
+    from dataclasses import replace
+
+    from pyflow_actors import cli
+
+    _, _, config = make_app(tmp_path, WORKER)
+    cli._worker_banner(replace(config, host="0.0.0.0"), "http://0.0.0.0:8787")
+    said = " ".join(capsys.readouterr().out.split())
+    assert "worker: http://0.0.0.0:8787/workers/shop/" in said
+    assert "/workers/shop/ is public: Worker routes take no API token" in said
+    cli._worker_banner(config, "http://127.0.0.1:8787")
+    assert "public" not in capsys.readouterr().out
