@@ -8,10 +8,12 @@ and the Worker's :class:`~pyflow_actors.worker.Response` goes back as a
 starlette response.
 
 Crons: :meth:`WorkerHost.run_crons` fires ``scheduled`` on ``[triggers]
-crons`` while the gateway runs. It is not durable: a fire that falls while
-the gateway is down is not run later, and two gateways would both fire. The
-durable form (one run per fire across restarts) belongs to the supervisor's
-schedules; this host then only receives the fires it decides.
+crons`` while the gateway runs. Each fire is first claimed from the engine
+(``transport.claim_cron_fire``): the supervisor's schedules record the last
+fire of each cron, so a fire runs once however many gateways there are, and
+after a restart the latest fire missed while down runs once. An engine whose
+supervisor keeps no schedules answers None: the fire then runs unclaimed (one
+gateway: once; while down: skipped).
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ from fastapi import Response as HttpResponse
 
 from pyflow_actors.client.api import AsyncClient, AsyncWorkflow
 from pyflow_actors.config import EngineConfig, WorkerSpec
-from pyflow_actors.cron import next_fire
+from pyflow_actors.cron import due_fires, next_fire
 from pyflow_actors.entrypoint import Env
-from pyflow_actors.errors import WorkerFailed
+from pyflow_actors.errors import PyflowError, WorkerFailed
 from pyflow_actors.worker import ExecutionContext, Request, ScheduledEvent, Worker
 
 log = logging.getLogger("pyflow.worker")
@@ -46,6 +48,7 @@ class WorkerHost:
                 client.transport, workflow.name, workflow.binding
             )
         self.env = Env(values)
+        self.transport = client.transport
         self.background: set[asyncio.Future[Any]] = set()
 
     async def fetch(self, http: HttpRequest, path: str, body: bytes) -> HttpResponse:
@@ -88,11 +91,34 @@ class WorkerHost:
         await asyncio.gather(*(self._cron_loop(cron, clock) for cron in self.spec.crons))
 
     async def _cron_loop(self, cron: str, clock: Any) -> None:
-        at = next_fire(cron, clock())
+        now = clock()
+        last = await self._engine_call("last_cron_fire", cron)
+        if isinstance(last, float | int):  # the latest fire missed while down, once
+            for missed in due_fires(cron, float(last), now):
+                await self._fire_claimed(cron, missed)
+        at = next_fire(cron, now)
         while True:
             await asyncio.sleep(max(0.0, at - clock()))
-            self._keep(asyncio.ensure_future(self.fire(cron, at)))
+            await self._fire_claimed(cron, at)
             at = next_fire(cron, at)
+
+    async def _fire_claimed(self, cron: str, at: float) -> None:
+        """Fire unless the engine says this fire already ran (another gateway, or before)."""
+        claimed = await self._engine_call("claim_cron_fire", cron, at)
+        if claimed is False:
+            return
+        self._keep(asyncio.ensure_future(self.fire(cron, at)))
+
+    async def _engine_call(self, method: str, cron: str, *args: float) -> Any:
+        """The transport's schedule method, if it has one; False when the engine fails."""
+        call = getattr(self.transport, method, None)
+        if call is None:
+            return None
+        try:
+            return await call(self.name, cron, *args)
+        except PyflowError as exc:  # engine away: skip this fire rather than run it twice
+            log.warning("worker %r: cron %r: %s: %s", self.name, cron, exc.code, exc.message)
+            return False
 
     def _context(self) -> ExecutionContext:
         return ExecutionContext(tasks=self.background)

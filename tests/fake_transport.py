@@ -48,6 +48,7 @@ class FakeTransport:
         self.steps: dict[tuple[str, str], list[StepInfo]] = {}
         self.events: list[tuple[str, str, str, Any]] = []
         self.fail: dict[str, Exception] = {}
+        self.cron_fires: dict[tuple[str, str], float] = {}
         self.closed = False
 
     def _check(self, method: str) -> None:
@@ -175,6 +176,17 @@ class FakeTransport:
         if info.is_final:
             raise InstanceNotAcceptingEvents(f"instance {instance_id!r} is {info.status}")
         self.events.append((workflow, instance_id, event_type, payload))
+
+    async def claim_cron_fire(self, worker: str, cron: str, fire_at: float) -> bool | None:
+        """The supervisor's schedules, in memory: True once per fire, for the latest only."""
+        last = self.cron_fires.get((worker, cron))
+        if last is not None and fire_at <= last:
+            return False
+        self.cron_fires[(worker, cron)] = fire_at
+        return True
+
+    async def last_cron_fire(self, worker: str, cron: str) -> float | None:
+        return self.cron_fires.get((worker, cron))
 
     async def close(self) -> None:
         self.closed = True

@@ -126,6 +126,23 @@ class RayTransport:
         # restart (the first try committed, its reply was lost) is not a second event.
         await self._call("send_event", workflow, instance_id, event_type, payload, uuid.uuid4().hex)
 
+    # -- cron schedules of the Worker (the supervisor's; see service/worker_host.py) --
+
+    async def claim_cron_fire(self, worker: str, cron: str, fire_at: float) -> bool | None:
+        """True once per fire of ``cron`` at ``fire_at`` across restarts and gateways;
+        None when this engine keeps no schedules (the caller fires without a claim)."""
+        if not hasattr(self._resolve(), "claim_cron_fire"):
+            return None
+        claimed = await self._call("claim_cron_fire", worker, cron, fire_at)
+        return bool(claimed)
+
+    async def last_cron_fire(self, worker: str, cron: str) -> float | None:
+        """The latest fire claimed for ``cron`` (epoch seconds), None if none or no schedules."""
+        if not hasattr(self._resolve(), "last_cron_fire"):
+            return None
+        last = await self._call("last_cron_fire", worker, cron)
+        return None if last is None else float(last)
+
     async def stats(self) -> dict[str, Any]:
         return await self._call("stats")
 

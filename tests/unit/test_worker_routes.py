@@ -195,3 +195,49 @@ def test_pyflow_dev_says_worker_routes_are_public_beyond_loopback(tmp_path, caps
     assert "/workers/shop/ is public: Worker routes take no API token" in said
     cli._worker_banner(config, "http://127.0.0.1:8787")
     assert "public" not in capsys.readouterr().out
+
+
+def test_a_cron_fire_runs_once_across_gateways_on_one_engine(tmp_path) -> None:
+    app, transport, _ = make_app(tmp_path, WORKER, '[triggers]\ncrons = ["* * * * *"]')
+    from pyflow_actors.client.api import AsyncClient
+
+    config = app.state.config
+    second = WorkerHost(config.worker, AsyncClient(transport), config)
+    runs = []
+
+    async def count(event, env, ctx) -> None:
+        runs.append(event.scheduledTime)
+
+    async def go() -> None:
+        for host in (app.state.worker, second):
+            object.__setattr__(host.worker, "scheduled", count)
+            await host._fire_claimed("* * * * *", 120.0)
+        await asyncio.gather(*app.state.worker.background, *second.background)
+
+    asyncio.run(go())
+    assert runs == [120_000.0]
+
+
+def test_after_a_restart_the_latest_missed_fire_runs_once(tmp_path) -> None:
+    app, transport, _ = make_app(tmp_path, WORKER, '[triggers]\ncrons = ["* * * * *"]')
+    host: WorkerHost = app.state.worker
+    transport.cron_fires[("shop", "* * * * *")] = 60.0  # last fire before the downtime
+    runs = []
+
+    async def count(event, env, ctx) -> None:
+        runs.append(event.scheduledTime)
+
+    object.__setattr__(host.worker, "scheduled", count)
+
+    async def go() -> None:
+        loop = asyncio.ensure_future(host.run_crons(clock=lambda: 330.0))  # down 4.5 minutes
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if runs:
+                break
+        loop.cancel()
+        await asyncio.gather(*host.background, return_exceptions=True)
+
+    asyncio.run(go())
+    assert runs == [300_000.0]
+    assert transport.cron_fires[("shop", "* * * * *")] == 300.0
