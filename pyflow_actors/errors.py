@@ -360,4 +360,9 @@ class InvalidBindingCall(ValidationError, NonRetryableError):
         self.name = "InvalidBindingCall"
 
 
-_index(InvalidBindingCall)
+def register_error(cls: type[PyflowError]) -> None:
+    """Index an error class defined after the index was built, so ``from_wire`` rebuilds it."""
+    _index(cls)
+
+
+register_error(InvalidBindingCall)

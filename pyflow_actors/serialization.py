@@ -13,11 +13,15 @@ import datetime as _dt
 import json
 from typing import Any
 
-from .errors import ValidationError
+from .errors import ValidationError, register_error
 
 
 class NotSerializable(ValidationError):
     code = "validation.not_serializable"
+    numeric_code = 10684
+
+
+register_error(NotSerializable)  # defined after errors.py built its index
 
 
 def _default(obj: Any) -> Any:
