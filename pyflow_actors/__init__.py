@@ -36,6 +36,9 @@ _LAZY = {
     "load_config": "pyflow_actors.config",
     "EngineConfig": "pyflow_actors.config",
     "WorkflowSpec": "pyflow_actors.config",
+    "Request": "pyflow_actors.worker",
+    "Response": "pyflow_actors.worker",
+    "WorkerEntrypoint": "pyflow_actors.worker",
 }
 
 
@@ -67,6 +70,9 @@ __all__ = [
     "StepTimeout",
     "ValidationError",
     "WaitForEventTimeout",
+    "Request",
+    "Response",
+    "WorkerEntrypoint",
     "WorkflowEntrypoint",
     "WorkflowEvent",
     "WorkflowNotFound",
