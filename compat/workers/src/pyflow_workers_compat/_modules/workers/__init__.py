@@ -17,7 +17,7 @@ _NOT_HERE = {
 }
 
 
-def __getattr__(name: str):  # type: ignore[no-untyped-def]
+def __getattr__(name: str) -> object:
     if name in _NOT_HERE:
         raise ImportError(f"workers.{name} is not available: {_NOT_HERE[name]}")
     raise AttributeError(f"module 'workers' has no attribute {name!r}")
