@@ -129,3 +129,13 @@ def test_a_handle_returned_from_a_step_reads_as_child_id() -> None:
         "kid",
         "child",
     ]
+
+
+def test_status_reads_like_cloudflares_dict(binding) -> None:
+    from pyflow_actors.models import ErrorInfo
+
+    run(binding.create({"id": "s1"}))
+    binding._t.set_status("hello", "s1", "errored", error=ErrorInfo(name="TypeError", message="x"))
+    status = run(run(binding.get("s1")).status())
+    assert status["status"] == "errored"
+    assert status["error"]["name"] == "TypeError" and status["error"].message == "x"
