@@ -204,6 +204,13 @@ class Worker:
             )
         try:
             module = importlib.import_module(main.stem)
+        except ModuleNotFoundError as exc:
+            hint = (
+                ': install the workers module: pip install "pyflow-actors[workers]"'
+                if exc.name in ("workers", "js", "pyodide")
+                else ""
+            )
+            raise ConfigError(f"worker {name!r}: cannot import {str(main)!r}: {exc}{hint}") from exc
         except Exception as exc:  # noqa: BLE001 - the user's module may raise anything
             raise ConfigError(f"worker {name!r}: cannot import {str(main)!r}: {exc!r}") from exc
         worker = cls(name=name, module=module, entrypoint=_entrypoint_of(module))

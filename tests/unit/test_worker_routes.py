@@ -241,3 +241,21 @@ def test_after_a_restart_the_latest_missed_fire_runs_once(tmp_path) -> None:
     asyncio.run(go())
     assert runs == [300_000.0]
     assert transport.cron_fires[("shop", "* * * * *")] == 300.0
+
+
+def test_the_examples_worker_signs_up_approves_and_reports() -> None:
+    from pyflow_actors.client.api import AsyncClient
+
+    config = load_config(Path(__file__).resolve().parents[2] / "examples" / "pyflow.toml")
+    transport = FakeTransport(("hello", "onboarding", "fanout"))
+    app = create_app(AsyncClient(transport), config, tokens=(TokenSpec("t", ("acme",)),))
+    worker = AppClient(app)
+    created = worker.post("/workers/examples/", json={"email": "ada@example.com"})
+    assert created.status_code == 201
+    instance_id = created.json()["id"]
+    assert transport.params[("onboarding", instance_id)] == {"email": "ada@example.com"}
+    approved = worker.post(f"/workers/examples/approve?id={instance_id}", json={"by": "ops"})
+    assert approved.json() == {"sent": True}
+    assert transport.events[-1][2:] == ("approved", {"by": "ops"})
+    assert worker.get(f"/workers/examples/?id={instance_id}").json()["status"] == "queued"
+    assert worker.get("/workers/examples/").status_code == 400

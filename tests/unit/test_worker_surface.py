@@ -85,3 +85,13 @@ def test_a_module_without_handlers_or_with_a_clashing_name_is_refused(tmp_path) 
     clash.write_text("")
     with pytest.raises(ConfigError, match="already imported"):
         Worker.load("w", clash)
+
+
+def test_a_missing_workers_module_says_how_to_install_it(tmp_path, monkeypatch) -> None:
+    import sys
+
+    main = tmp_path / f"w_{uuid.uuid4().hex[:8]}.py"
+    main.write_text("from workers import Response\n")
+    monkeypatch.setitem(sys.modules, "workers", None)  # as if not installed
+    with pytest.raises(ConfigError, match=r'pip install "pyflow-actors\[workers\]"'):
+        Worker.load("w", main)
