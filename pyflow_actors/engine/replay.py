@@ -353,10 +353,10 @@ class WorkflowStep:
         buffered and delivered in order, each to one wait only.
         """
         validate_event_type(event_type, self._x.limits)
-        seconds = validate_event_timeout(
-            parse_milliseconds(timeout, what="timeout"), self._x.limits
-        )
+        seconds = parse_milliseconds(timeout, what="timeout")
+        # Before the limit check: `timeout=60` (meant as seconds) is under the 1 s minimum.
         warn_unit_once(_workflow_name(self._x), "wait_for_event timeout", timeout, "milliseconds")
+        seconds = validate_event_timeout(seconds, self._x.limits)
         key = self._allocate(name, counts_as_step=False)
         return await self._x.wait_for_event(key, name, event_type, seconds)
 
