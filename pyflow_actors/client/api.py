@@ -25,7 +25,7 @@ from ..models import (
     InstanceStatusInfo,
     WorkflowInfo,
 )
-from .shapes import _MISSING, batch_options, create_options, event_arguments, send_event_on_binding
+from .shapes import UNSET, batch_options, create_options, event_arguments, send_event_on_binding
 from .transport import Transport
 
 T = TypeVar("T")
@@ -60,7 +60,7 @@ class AsyncInstance:
     async def restart(self) -> None:
         await self._t.control(self.workflow, self.id, "restart")
 
-    async def send_event(self, type: Any, payload: Any = _MISSING) -> None:  # noqa: A002 - Cloudflare's word
+    async def send_event(self, type: Any, payload: Any = UNSET) -> None:  # noqa: A002 - Cloudflare's word
         """``send_event({"type": ..., "payload": ...})`` or ``send_event(type, payload)``."""
         event_type, payload = event_arguments(type, payload)
         validate_event_type(event_type)
@@ -220,7 +220,7 @@ class Instance:
     def restart(self) -> None:
         self._loop.run(self._a.restart())
 
-    def send_event(self, type: Any, payload: Any = _MISSING) -> None:  # noqa: A002
+    def send_event(self, type: Any, payload: Any = UNSET) -> None:  # noqa: A002
         self._loop.run(self._a.send_event(type, payload))
 
     def wait(self, timeout: float = 60.0) -> InstanceStatusInfo:

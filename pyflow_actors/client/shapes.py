@@ -28,7 +28,7 @@ _UNSUPPORTED = {
     "[engine] retention in pyflow.toml",
 }
 
-_MISSING: Any = object()
+UNSET: Any = object()  # "no payload given" (None is a payload)
 
 
 def _unknown_keys(given: Iterable[str], allowed: set[str], shape: str) -> None:
@@ -85,10 +85,10 @@ def batch_options(batch: Any) -> list[CreateOptions]:
     return out
 
 
-def event_arguments(type_or_options: Any, payload: Any = _MISSING) -> tuple[str, Any]:
+def event_arguments(type_or_options: Any, payload: Any = UNSET) -> tuple[str, Any]:
     """``(type, payload)`` of a ``send_event`` call, from an options dict or positionally."""
     if isinstance(type_or_options, Mapping):
-        if payload is not _MISSING:
+        if payload is not UNSET:
             raise InvalidBindingCall(
                 f"send_event got an options dict and a payload: use one of {EVENT_SHAPE}"
             )
@@ -101,7 +101,7 @@ def event_arguments(type_or_options: Any, payload: Any = _MISSING) -> tuple[str,
             f"send_event's type must be a string, not {type(type_or_options).__name__}: "
             f"use {EVENT_SHAPE}"
         )
-    return type_or_options, None if payload is _MISSING else payload
+    return type_or_options, None if payload is UNSET else payload
 
 
 def _instance_id(value: Any, shape: str) -> str | None:
