@@ -259,3 +259,14 @@ def test_the_examples_worker_signs_up_approves_and_reports() -> None:
     assert transport.events[-1][2:] == ("approved", {"by": "ops"})
     assert worker.get(f"/workers/examples/?id={instance_id}").json()["status"] == "queued"
     assert worker.get("/workers/examples/").status_code == 400
+
+
+def test_a_body_over_the_gateways_limit_is_refused_before_the_worker_runs(tmp_path) -> None:
+    app, transport, config = make_app(tmp_path, WORKER)
+    limits = config.limits
+    too_big = limits.max_payload_bytes * limits.max_batch_size + (1 << 20) + 1
+    response = AppClient(app).post(
+        "/workers/shop/", content=b"x", headers={"content-length": str(too_big)}
+    )
+    assert response.status_code == 413
+    assert transport.instances == {}
