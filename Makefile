@@ -10,10 +10,15 @@ BENCH_STAMP := $(VENV)/.installed-bench
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The `workers` extra names pyflow-workers-compat; the folder beside it is where pip finds it
+# (not editable: its import hook is a .pth file that only a wheel install puts in place).
+COMPAT := compat/workers
+COMPAT_FILES := $(shell find $(COMPAT) -name '*.py' -o -name '*.pth' -o -name pyproject.toml)
+
+$(STAMP): pyproject.toml $(COMPAT_FILES)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,workers]' ./$(COMPAT)
 	touch $(STAMP)
 
 run: install

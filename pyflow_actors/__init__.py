@@ -52,6 +52,9 @@ _LAZY = {
     "WorkflowSpec": "pyflow_actors.config",
     "StepContext": "pyflow_actors.engine.step_context",
     "VersionInfo": "pyflow_actors.versions",
+    "Request": "pyflow_actors.worker",
+    "Response": "pyflow_actors.worker",
+    "WorkerEntrypoint": "pyflow_actors.worker",
 }
 
 
@@ -88,6 +91,9 @@ __all__ = [
     "ValidationError",
     "VersionInfo",
     "WaitForEventTimeout",
+    "Request",
+    "Response",
+    "WorkerEntrypoint",
     "WorkflowEntrypoint",
     "WorkflowEvent",
     "WorkflowNotFound",

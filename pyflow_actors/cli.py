@@ -764,6 +764,10 @@ def dev(
         )
         configured = configured_tokens(engine_config)
         check_bind(engine_config.host, configured)
+        if engine_config.worker is not None:  # its import errors, before the engine starts
+            from .worker import Worker
+
+            Worker.load(engine_config.worker.name, engine_config.worker.main)
     except PyflowError as exc:
         raise fail(f"{exc.code}: {exc.message}") from None
     _check_workflows(config, engine_config)
@@ -866,9 +870,25 @@ def _banner(config: Any, sock: socket.socket, tokens: Any, *, generated: bool) -
     else:
         accounts = sorted({a for t in tokens for a in t.accounts})
         out.print(f"  accounts:  {', '.join(accounts)} (tokens from configuration)")
+    if config.worker is not None:
+        _worker_banner(config, url)
     out.print("  Ctrl-C to stop. What workflows print appears below.\n")
     sys.stdout.flush()
     return url
+
+
+def _worker_banner(config: Any, url: str) -> None:
+    """Where the Worker answers, and that its routes take no token (loud beyond loopback)."""
+    from service.auth import is_loopback
+
+    worker = config.worker
+    crons = f"  (crons: {', '.join(worker.crons)})" if worker.crons else ""
+    out.print(f"  worker:    {url}/workers/{worker.name}/{crons}")
+    if not is_loopback(config.host):
+        out.print(
+            f"  [bold yellow]warning:[/bold yellow] /workers/{worker.name}/ is public: "
+            "Worker routes take no API token (as on Cloudflare, the Worker does its own auth)"
+        )
 
 
 async def _serve(engine: Any, config: Any, tokens: Any, sock: socket.socket) -> None:
@@ -886,7 +906,12 @@ async def _serve(engine: Any, config: Any, tokens: Any, sock: socket.socket) -> 
             access_log=False,
         )
     )
-    await server.serve(sockets=[sock])
+    crons = asyncio.ensure_future(app.state.worker.run_crons()) if app.state.worker else None
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        if crons is not None:
+            crons.cancel()
 
 
 def main() -> None:

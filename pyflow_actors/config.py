@@ -108,6 +108,15 @@ def load_class(path: str) -> type:
 
 
 @dataclass(frozen=True)
+class WorkerSpec:
+    """The Worker of wrangler's top-level keys: ``name``, ``main`` and ``[triggers] crons``."""
+
+    name: str
+    main: Path
+    crons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class TokenSpec:
     """An API token for the gateway, allowed on the listed account ids."""
 
@@ -137,6 +146,7 @@ class EngineConfig:
     # head): at most this many at once (their memory), at most warm_lead early.
     warm_actors: int = field(default_factory=default_warm_actors)
     warm_lead: float = 60.0
+    worker: WorkerSpec | None = None
 
     def with_workflows(self, *specs: WorkflowSpec) -> EngineConfig:
         by_name = {w.name: w for w in self.workflows}
@@ -211,7 +221,11 @@ def _build(data: dict[str, Any], base: Path, overrides: dict[str, Any]) -> Engin
         if key in engine:
             kwargs[key] = parse_duration(engine.pop(key), what=f"engine.{key}")
     code_paths = [str((base / p).resolve()) for p in engine.pop("code_paths", [])]
+    worker = _worker(data, base)
+    if worker is not None:  # the main module's folder, so its classes import everywhere
+        code_paths.append(str(worker.main.parent))
     kwargs["code_paths"] = tuple(dict.fromkeys([str(base), *code_paths]))
+    kwargs["worker"] = worker
     kwargs.update(engine)
 
     specs = []
@@ -222,7 +236,7 @@ def _build(data: dict[str, Any], base: Path, overrides: dict[str, Any]) -> Engin
         specs.append(
             WorkflowSpec(
                 name=block["name"],
-                class_name=resolve_class_name(block["class_name"], base),
+                class_name=_class_path(block["class_name"], worker, base),
                 binding=block.get("binding", ""),
                 max_running=block.get("max_running"),
             )
@@ -244,6 +258,39 @@ def _build(data: dict[str, Any], base: Path, overrides: dict[str, Any]) -> Engin
     if config.warm_actors < 0:
         raise ConfigError("engine.warm_actors must be 0 (none) or more")
     return config
+
+
+def _worker(data: dict[str, Any], base: Path) -> WorkerSpec | None:
+    """wrangler's top level: ``main`` (relative to the file) makes a Worker named ``name``."""
+    triggers = data.get("triggers", {})
+    crons = tuple(triggers.get("crons", ())) if isinstance(triggers, dict) else ()
+    if "main" not in data:
+        if crons:
+            raise ConfigError('[triggers] crons need a Worker: set main = "entry.py" at the top')
+        return None
+    name = data.get("name")
+    if not isinstance(name, str) or not name:
+        raise ConfigError('main is set but name is not: add name = "my-worker" at the top')
+    from .cron import validate_cron
+    from .limits import validate_workflow_name
+
+    validate_workflow_name(name)  # same rule: it is a path segment of /workers/<name>/
+    main = Path(data["main"])
+    return WorkerSpec(
+        name=name,
+        main=main if main.is_absolute() else (base / main).resolve(),
+        crons=tuple(validate_cron(c) for c in crons),
+    )
+
+
+def _class_path(class_name: str, worker: WorkerSpec | None, base: Path) -> str:
+    """``"module:Class"`` as given; a bare class is the Worker's ``main`` module's
+    (as wrangler names it), else the one module of the config's folder defining it."""
+    if ":" in class_name:
+        return class_name
+    if worker is not None:
+        return f"{worker.main.stem}:{class_name}"
+    return resolve_class_name(class_name, base)
 
 
 def add_code_paths(paths: tuple[str, ...]) -> None:

@@ -1,17 +1,26 @@
 """Durations: the one parser for the whole code base.
 
-A duration is a number of seconds (int or float, as in Cloudflare's Python
-SDK), a :class:`datetime.timedelta`, or a string such as ``"10 seconds"``,
-``"5 minutes"``, ``"1 hour"``, ``"2 days"``, ``"1 week"``, ``"1 month"`` (30
-days) or ``"1 year"`` (365 days). Units may be singular or plural; ``ms`` and
-``milliseconds`` are accepted too.
+A duration is a number, a :class:`datetime.timedelta`, or a string such as
+``"10 seconds"``, ``"5 minutes"``, ``"1 hour"``, ``"2 days"``, ``"1 week"``,
+``"1 month"`` (30 days) or ``"1 year"`` (365 days). Units may be singular or
+plural; ``ms`` and ``milliseconds`` are accepted too.
+
+What a bare number means follows Cloudflare: seconds where its Python API page
+says so (``step.sleep``, ``step.sleep_until``, engine settings:
+:func:`parse_duration`), milliseconds where the value becomes one of its
+JavaScript options (a step ``config`` dict's ``delay`` and ``timeout``,
+``wait_for_event``'s ``timeout``: :func:`parse_milliseconds`). A number that
+looks meant in the other unit is logged once per workflow
+(:func:`warn_unit_once`).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import math
 import re
+from typing import Literal
 
 from .errors import InvalidDuration
 
@@ -111,3 +120,53 @@ def to_epoch_seconds(value: _dt.datetime | int | float, *, what: str = "timestam
     if math.isnan(value):
         raise InvalidDuration(f"{what} is NaN")
     return float(value)
+
+
+NumberUnit = Literal["seconds", "milliseconds"]
+_log = logging.getLogger("pyflow_actors.units")
+_warned: set[tuple[str, str]] = set()
+
+
+def parse_milliseconds(value: Duration, *, what: str = "duration") -> float:
+    """Seconds in ``value``, where a bare number is milliseconds (Cloudflare's JS options).
+
+    >>> parse_milliseconds(1500), parse_milliseconds("2 seconds")
+    (1.5, 2.0)
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return parse_duration(value, what=what) / 1000.0
+    return parse_duration(value, what=what)
+
+
+def unit_mistake(value: object, numbers_are: NumberUnit) -> str | None:
+    """What the number ``value`` probably meant, when it looks written in the other unit.
+
+    Milliseconds under 1000 look like seconds (``"delay": 5`` is 5 ms); whole
+    thousands of seconds look like milliseconds (``step.sleep("x", 5000)`` is
+    83 minutes).
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    if numbers_are == "milliseconds" and 0 < value < 1000:
+        return f"{value!r} is {value:g} milliseconds; for seconds write '{value:g} seconds'"
+    if numbers_are == "seconds" and value >= 1000 and value % 1000 == 0:
+        return (
+            f"{value!r} is {format_duration(float(value))}; for milliseconds write "
+            f"'{value / 1000:g} seconds'"
+        )
+    return None
+
+
+def warn_unit_once(workflow: str, what: str, value: object, numbers_are: NumberUnit) -> None:
+    """Log (once per workflow and setting, per process) a number that looks mistaken."""
+    hint = unit_mistake(value, numbers_are)
+    if hint is None or (workflow, what) in _warned:
+        return
+    _warned.add((workflow, what))
+    _log.warning(
+        "workflow %r: %s: numbers there are %s as on Cloudflare; %s",
+        workflow,
+        what,
+        numbers_are,
+        hint,
+    )

@@ -288,6 +288,28 @@ class HarnessUnsupported(ValidationError):
     numeric_code = 10603
 
 
+class WorkerNotFound(NotFound):
+    """No Worker of that name is declared (``name``/``main`` in ``pyflow.toml``)."""
+
+    code = "worker.not_found"
+    numeric_code = 10681
+
+
+class WorkerFailed(PyflowError):
+    """A Worker's ``fetch`` raised or returned something other than a ``Response``."""
+
+    code = "worker.exception"
+    http_status = 500
+    numeric_code = 10682
+
+
+class InvalidCron(ValidationError):
+    """A ``[triggers] crons`` expression that is not a 5-field cron expression."""
+
+    code = "worker.invalid_cron"
+    numeric_code = 10683
+
+
 # ---------------------------------------------------------------------------
 # Errors raised inside a workflow's run()
 
@@ -406,3 +428,32 @@ def error_class_for_code(code: str) -> type[PyflowError]:
     if code not in _by_code:
         _index(PyflowError)  # classes defined in modules imported after this one
     return _by_code.get(code, PyflowError)
+
+
+class InvalidBindingCall(ValidationError, NonRetryableError):
+    """A binding or instance method called in a shape Cloudflare's Python API does not have.
+
+    The message shows the right shape. It is a :class:`NonRetryableError` too,
+    so inside a step it fails the step at once instead of being retried by the
+    default policy for minutes.
+    """
+
+    code = "binding.invalid_call"
+    numeric_code = 10680
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.name = "InvalidBindingCall"
+
+    def __reduce__(self) -> tuple[type[InvalidBindingCall], tuple[str]]:  # type: ignore[override]
+        # Both bases define one (PyflowError's takes the message, NonRetryableError's
+        # a name too): this class is rebuilt from its message alone.
+        return (self.__class__, (self.message,))
+
+
+def register_error(cls: type[PyflowError]) -> None:
+    """Index an error class defined after the index was built, so ``from_wire`` rebuilds it."""
+    _index(cls)
+
+
+register_error(InvalidBindingCall)

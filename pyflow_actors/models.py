@@ -110,8 +110,12 @@ class InstanceStatusInfo(_Model):
         return self.status.is_final
 
     def __getitem__(self, key: str) -> Any:
-        # Cloudflare users write status["status"]; let them.
+        # Cloudflare users write status["status"], status["error"]["name"]; let them.
         value = getattr(self, key)
+        if isinstance(value, BaseModel):  # error: {name, message}, read as keys or attributes
+            from .serialization import JsonObject
+
+            return JsonObject(value.model_dump(mode="json"))
         return value.value if isinstance(value, Enum) else value
 
 

@@ -64,14 +64,32 @@ def dumps(value: Any, *, what: str = "value") -> str:
         raise NotSerializable(f"{what} is nested too deeply to be serialized as JSON") from None
 
 
+class JsonObject(dict[str, Any]):
+    """A decoded JSON object whose keys also read as attributes.
+
+    What a step returned comes back from the journal as JSON; a handle
+    returned from a step (``child = await step.do(...)(lambda: env.X.create())``)
+    is then ``{"id", "workflow"}``, and ``child.id`` works as on Cloudflare,
+    as does ``child["id"]``. It is a plain ``dict`` otherwise.
+    """
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"no key {name!r} in {sorted(self)}") from None
+
+
 def loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+    return None if text is None else json.loads(text, object_hook=JsonObject)
 
 
 def roundtrip(value: Any, *, what: str = "value") -> tuple[Any, str]:
     """``(decoded, text)``: what the workflow sees is exactly what replay returns."""
     text = dumps(value, what=what)
-    return json.loads(text), text
+    return loads(text), text
 
 
 _INEXACT = (tuple, set, frozenset, _dt.datetime, _dt.date, _dt.time, decimal.Decimal)

@@ -21,7 +21,8 @@ from pyflow_actors.config import EngineConfig, TokenSpec
 from .auth import TokenStore, configured_tokens
 from .envelope import Envelope
 from .errors import install_error_handlers
-from .routers import instances, logs, versions, workflows
+from .routers import instances, logs, versions, workers, workflows
+from .worker_host import WorkerHost
 
 
 def create_app(
@@ -49,6 +50,9 @@ def create_app(
     app.include_router(instances.router)
     app.include_router(versions.router)
     app.include_router(logs.router)
+    # The user's Worker (wrangler's name/main): its own app, no API token (service/routers/workers.py).
+    app.state.worker = WorkerHost(config.worker, client, config) if config.worker else None
+    app.include_router(workers.router)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> Envelope[dict[str, str]]:

@@ -54,6 +54,7 @@ class FakeTransport:
         self.logs: dict[tuple[str, str], list[LogLine]] = {}
         self.fail: dict[str, Exception] = {}
         self.versions: dict[str, list[VersionInfo]] = {}  # per workflow, oldest first
+        self.cron_fires: dict[tuple[str, str], float] = {}
         self.closed = False
 
     def _check(self, method: str) -> None:
@@ -211,6 +212,17 @@ class FakeTransport:
             next_after=lines[-1].n if lines else after,
             truncated=len(kept) < len(lines),
         )
+
+    async def claim_cron_fire(self, worker: str, cron: str, fire_at: float) -> bool | None:
+        """The supervisor's schedules, in memory: True once per fire, for the latest only."""
+        last = self.cron_fires.get((worker, cron))
+        if last is not None and fire_at <= last:
+            return False
+        self.cron_fires[(worker, cron)] = fire_at
+        return True
+
+    async def last_cron_fire(self, worker: str, cron: str) -> float | None:
+        return self.cron_fires.get((worker, cron))
 
     async def close(self) -> None:
         self.closed = True

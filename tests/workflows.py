@@ -51,9 +51,16 @@ class Ledger(WorkflowEntrypoint):
             if p.get("sleep") and i == 0:
                 await step.sleep("nap", p["sleep"])
             if p.get("wait_for") and i == 0:
-                got = await step.wait_for_event("wait", p["wait_for"], timeout=p.get("timeout", 60))
+                got = await step.wait_for_event(
+                    "wait", p["wait_for"], timeout=seconds(p.get("timeout", 60))
+                )
                 total += got["payload"]["add"]
         return total
+
+
+def seconds(value: float | str) -> str:
+    """A params timeout in seconds as a duration string (a bare number would be milliseconds)."""
+    return value if isinstance(value, str) else f"{value} seconds"
 
 
 class Waiter(WorkflowEntrypoint):
@@ -63,7 +70,7 @@ class Waiter(WorkflowEntrypoint):
         p = event["payload"] or {}
         try:
             got = await step.wait_for_event(
-                "wait", p.get("type", "go"), timeout=p.get("timeout", 60)
+                "wait", p.get("type", "go"), timeout=seconds(p.get("timeout", 60))
             )
         except WaitForEventTimeout:
             if p.get("catch"):
@@ -80,7 +87,7 @@ class Flaky(WorkflowEntrypoint):
 
         @step.do(
             "flaky",
-            config={"retries": {"limit": p.get("limit", 3), "delay": 0.05, "backoff": "constant"}},
+            config={"retries": {"limit": p.get("limit", 3), "delay": 50, "backoff": "constant"}},
         )
         def flaky():
             append_line(p["ledger"], "attempt")
@@ -130,7 +137,9 @@ class Collector(WorkflowEntrypoint):
         p = event["payload"]
         got = []
         for _ in range(p["n"]):
-            received = await step.wait_for_event("item", p.get("type", "item"), timeout=300)
+            received = await step.wait_for_event(
+                "item", p.get("type", "item"), timeout="300 seconds"
+            )
             got.append(received["payload"])
         if p.get("ledger"):
             await step.do("record")(

@@ -16,14 +16,12 @@ import asyncio
 import builtins
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any, TypeVar
 
 from ..constants import DEFAULT_NAMESPACE
-from ..errors import ValidationError
 from ..limits import validate_event_type
 from ..models import (
-    CreateOptions,
     InstanceDetail,
     InstanceLogs,
     InstancePage,
@@ -31,28 +29,10 @@ from ..models import (
     WorkflowInfo,
 )
 from ..versions import VersionInfo
+from .shapes import UNSET, batch_options, create_options, event_arguments, send_event_on_binding
 from .transport import Transport
 
 T = TypeVar("T")
-
-
-def _options(id: str | None, params: Any) -> CreateOptions:
-    return CreateOptions(id=id, params=params)
-
-
-def _batch_options(batch: Iterable[Any]) -> list[CreateOptions]:
-    out = []
-    for item in batch:
-        if isinstance(item, CreateOptions):
-            out.append(item)
-        elif isinstance(item, dict):
-            unknown = set(item) - {"id", "params"}
-            if unknown:
-                raise ValidationError(f"batch items take 'id' and 'params', not {sorted(unknown)}")
-            out.append(CreateOptions(id=item.get("id"), params=item.get("params")))
-        else:
-            raise ValidationError(f"batch items must be dicts with 'id' and 'params', got {item!r}")
-    return out
 
 
 # ---------------------------------------------------------------------------
@@ -84,9 +64,13 @@ class AsyncInstance:
     async def restart(self) -> None:
         await self._t.control(self.workflow, self.id, "restart")
 
-    async def send_event(self, type: str, payload: Any = None) -> None:  # noqa: A002 - Cloudflare's word
-        validate_event_type(type)
-        await self._t.send_event(self.workflow, self.id, type, payload)
+    async def send_event(self, type: Any, payload: Any = UNSET) -> None:  # noqa: A002 - Cloudflare's word
+        """``send_event({"type": ..., "payload": ...})`` or ``send_event(type, payload)``."""
+        event_type, payload = event_arguments(type, payload)
+        validate_event_type(event_type)
+        await self._t.send_event(self.workflow, self.id, event_type, payload)
+
+    sendEvent = send_event  # noqa: N815 - Cloudflare's JavaScript spelling
 
     async def logs(self, after: int = 0, limit: int = 1000) -> InstanceLogs:
         """What the instance's code printed or logged: the last ``limit`` lines after ``after``."""
@@ -117,17 +101,30 @@ class AsyncInstance:
 class AsyncWorkflow:
     """A binding to one workflow: ``create``, ``create_batch``, ``get``, ``list``."""
 
-    def __init__(self, transport: Transport, name: str) -> None:
-        self._t, self.name = transport, name
+    def __init__(self, transport: Transport, name: str, binding: str | None = None) -> None:
+        self._t, self.name, self.binding = transport, name, binding
 
-    async def create(self, id: str | None = None, params: Any = None) -> AsyncInstance:  # noqa: A002
-        [info] = await self._t.create(self.name, [_options(id, params)], batch=False)
+    async def create(
+        self,
+        options: Mapping[str, Any] | None = None,
+        *,
+        id: str | None = None,  # noqa: A002
+        params: Any = None,
+    ) -> AsyncInstance:
+        """``create({"id": ..., "params": ...})`` (Cloudflare's shape) or ``create(id=, params=)``."""
+        [info] = await self._t.create(self.name, [create_options(options, id, params)], batch=False)
         return AsyncInstance(self._t, self.name, info.id)
 
     async def create_batch(self, batch: Iterable[Any]) -> list[AsyncInstance]:
         """Create up to 100 instances; ids that already exist are skipped (left out)."""
-        infos = await self._t.create(self.name, _batch_options(batch), batch=True)
+        infos = await self._t.create(self.name, batch_options(batch), batch=True)
         return [AsyncInstance(self._t, self.name, i.id) for i in infos]
+
+    createBatch = create_batch  # noqa: N815 - Cloudflare's JavaScript spelling
+
+    async def send_event(self, *args: Any, **kwargs: Any) -> None:
+        """Not a binding method on Cloudflare either: the error says what to call."""
+        raise send_event_on_binding(self.name, self.binding)
 
     async def get(self, id: str) -> AsyncInstance:  # noqa: A002
         """The instance with this id; raises ``InstanceNotFound`` if there is none."""
@@ -239,7 +236,7 @@ class Instance:
     def restart(self) -> None:
         self._loop.run(self._a.restart())
 
-    def send_event(self, type: str, payload: Any = None) -> None:  # noqa: A002
+    def send_event(self, type: Any, payload: Any = UNSET) -> None:  # noqa: A002
         self._loop.run(self._a.send_event(type, payload))
 
     def logs(self, after: int = 0, limit: int = 1000) -> InstanceLogs:
@@ -261,8 +258,15 @@ class Workflow:
     def __init__(self, loop: _Loop, inner: AsyncWorkflow) -> None:
         self._loop, self._a, self.name = loop, inner, inner.name
 
-    def create(self, id: str | None = None, params: Any = None) -> Instance:  # noqa: A002
-        return Instance(self._loop, self._loop.run(self._a.create(id=id, params=params)))
+    def create(
+        self,
+        options: Mapping[str, Any] | None = None,
+        *,
+        id: str | None = None,  # noqa: A002
+        params: Any = None,
+    ) -> Instance:
+        created = self._a.create(options, id=id, params=params)
+        return Instance(self._loop, self._loop.run(created))
 
     def create_batch(self, batch: Iterable[Any]) -> list[Instance]:
         return [Instance(self._loop, a) for a in self._loop.run(self._a.create_batch(batch))]

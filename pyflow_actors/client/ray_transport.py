@@ -192,6 +192,19 @@ class RayTransport:
         )
         return _expect(reply, InstanceLogs, "instance_logs")
 
+    # -- cron schedules of the Worker (the supervisor's; see service/worker_host.py) --
+
+    async def claim_cron_fire(self, worker: str, cron: str, fire_at: float) -> bool | None:
+        """True once per fire of ``cron`` at ``fire_at`` across restarts and gateways;
+        None when this engine keeps no schedules (the caller fires without a claim)."""
+        claimed = await self._call("claim_cron_fire", worker=worker, cron=cron, fire_at=fire_at)
+        return _expect(claimed, bool, "claim_cron_fire")
+
+    async def last_cron_fire(self, worker: str, cron: str) -> float | None:
+        """The latest fire claimed for ``cron`` (epoch seconds), None if none or no schedules."""
+        last = await self._call("last_cron_fire", worker=worker, cron=cron)
+        return None if last is None else _expect(last, float, "last_cron_fire")
+
     async def stats(self) -> dict[str, Any]:
         return _expect(await self._call("stats"), dict, "stats")
 

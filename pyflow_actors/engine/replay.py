@@ -32,7 +32,14 @@ from typing import Any, Literal, cast
 from .. import instance_logs, serialization
 from .. import step as interface
 from ..constants import DEFAULT_HIBERNATE_AFTER
-from ..durations import Duration, format_duration, parse_duration, to_epoch_seconds
+from ..durations import (
+    Duration,
+    format_duration,
+    parse_duration,
+    parse_milliseconds,
+    to_epoch_seconds,
+    warn_unit_once,
+)
 from ..errors import (
     InvalidStepConfig,
     NonRetryableError,
@@ -84,7 +91,11 @@ class StepConfig:
     delay_function: Callable[..., Any] | None = field(default=None, compare=False)
 
     @classmethod
-    def parse(cls, config: Mapping[str, Any] | None) -> StepConfig:
+    def parse(cls, config: Mapping[str, Any] | None, *, workflow: str = "") -> StepConfig:
+        """Parse a ``config`` dict as Cloudflare does: it becomes the JS
+        ``WorkflowStepConfig``, so numbers in ``delay`` and ``timeout`` are
+        milliseconds (strings and ``timedelta`` as anywhere); ``delay`` may also
+        be a function of the attempt (see ``step_context``)."""
         if config is None:
             return cls()
         if not isinstance(config, dict):
@@ -118,13 +129,20 @@ class StepConfig:
             delay = (
                 0.0
                 if delay_function is not None
-                else parse_duration(retries.get("delay", base.delay), what="retries.delay")
+                else parse_milliseconds(
+                    retries.get("delay", f"{base.delay} s"), what="retries.delay"
+                )
             )
-            timeout = parse_duration(config.get("timeout", base.timeout), what="timeout")
+            timeout = parse_milliseconds(config.get("timeout", f"{base.timeout} s"), what="timeout")
         except ValidationError as exc:
             raise InvalidStepConfig(str(exc)) from None
         if timeout <= 0:
             raise InvalidStepConfig("timeout must be more than 0 seconds")
+        if delay_function is None:
+            warn_unit_once(
+                workflow, "step config retries.delay", retries.get("delay"), "milliseconds"
+            )
+        warn_unit_once(workflow, "step config timeout", config.get("timeout"), "milliseconds")
         return cls(limit, delay, backoff, timeout, delay_function)
 
     def delay_before_retry(self, n: int, base: float | None = None) -> float:
@@ -300,7 +318,7 @@ class ReplayStep(interface.WorkflowStep):
         ran in this run is not run again).
         """
         validate_step_name(name, self._x.limits)
-        parsed = StepConfig.parse(config)
+        parsed = StepConfig.parse(config, workflow=_workflow_name(self._x))
         deps: list[StepCallable] = []
         for dep in depends:
             if not isinstance(dep, StepCallable):
@@ -335,6 +353,7 @@ class ReplayStep(interface.WorkflowStep):
         seconds = validate_sleep_seconds(
             parse_duration(duration, what="sleep duration"), self._x.limits
         )
+        warn_unit_once(_workflow_name(self._x), "step.sleep duration", duration, "seconds")
         key = self._allocate(name, counts_as_step=False)
         await self._x.sleep(key, name, lambda now: now + seconds)
 
@@ -356,12 +375,17 @@ class ReplayStep(interface.WorkflowStep):
     ) -> interface.WorkflowStepEvent:
         """Wait for an event of ``event_type``; returns ``{"type", "payload", "timestamp"}``.
 
+        ``timeout`` is a duration string, a timedelta, or milliseconds (a
+        number, as in Cloudflare's JS options this call becomes).
         Raises :class:`~pyflow_actors.errors.WaitForEventTimeout` (catchable)
         when ``timeout`` passes first. Events sent before the wait are
         buffered and delivered in order, each to one wait only.
         """
         validate_event_type(event_type, self._x.limits)
-        seconds = validate_event_timeout(parse_duration(timeout, what="timeout"), self._x.limits)
+        seconds = parse_milliseconds(timeout, what="timeout")
+        # Before the limit check: `timeout=60` (meant as seconds) is under the 1 s minimum.
+        warn_unit_once(_workflow_name(self._x), "wait_for_event timeout", timeout, "milliseconds")
+        seconds = validate_event_timeout(seconds, self._x.limits)
         key = self._allocate(name, counts_as_step=False)
         return await self._x.wait_for_event(key, name, event_type, seconds)
 
@@ -799,6 +823,12 @@ class _GuardedJournal:
                 raise
 
         return guarded
+
+
+def _workflow_name(execution: Execution) -> str:
+    """The workflow's name, for messages (``""`` for an event without one)."""
+    event = execution.event
+    return str(event.get("workflowName", "")) if isinstance(event, dict | Mapping) else ""
 
 
 def _event_result(value: Mapping[str, Any]) -> interface.WorkflowStepEvent:

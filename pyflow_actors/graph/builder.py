@@ -407,7 +407,10 @@ class GraphBuilder:
         timeout = argument(call, 2, "timeout")
         options = {
             "event_type": source_text(event_type) if event_type is not None else "",
-            "timeout": duration(self._value(timeout)) if timeout is not None else "24 hours",
+            # A number there is milliseconds, as Cloudflare's JS waitForEvent options.
+            "timeout": duration(self._value(timeout), number_unit=0.001)
+            if timeout is not None
+            else "24 hours",
         }
         return {
             "type": "step_wait_for_event",

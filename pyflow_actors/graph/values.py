@@ -111,8 +111,9 @@ def _assignments(body: list[ast.stmt]) -> dict[str, ast.expr]:
     return found
 
 
-def duration(value: Any) -> str:
-    """A duration as the graph shows it: human text (numbers are seconds in Python)."""
+def duration(value: Any, *, number_unit: float = 1.0) -> str:
+    """A duration as the graph shows it: human text. Numbers are in seconds times
+    ``number_unit`` (``0.001`` where Cloudflare reads milliseconds: wait_for_event)."""
     if isinstance(value, Unknown):
         return value.text
     if isinstance(value, str):
@@ -121,6 +122,8 @@ def duration(value: Any) -> str:
         except ValidationError:
             return value
         return value.strip()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = value * number_unit
     try:
         return format_duration(parse_duration(value))
     except ValidationError:

@@ -185,7 +185,7 @@ class InstanceRunner:
 
             transport = RayTransport.lazy(self.setup.supervisor_name, self.setup.namespace)
             for binding, workflow in self.setup.bindings.items():
-                values[binding] = AsyncWorkflow(transport, workflow)
+                values[binding] = AsyncWorkflow(transport, workflow, binding)
         return Env(values)
 
     # -- commands from the supervisor -----------------------------------------

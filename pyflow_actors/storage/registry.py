@@ -1,8 +1,8 @@
 """The registry: the supervisor's one DuckDB file.
 
 It holds the instance index and status summary, the queue order, alarms,
-events accepted for instances that are not live, and the registered
-workflows. Only the supervisor opens it. The supervisor keeps the same rows in
+events accepted for instances that are not live, the registered workflows,
+and the last fire of each Worker cron. Only the supervisor opens it. The supervisor keeps the same rows in
 memory and writes every change here before it answers, so that a restarted
 supervisor continues where the last one stopped.
 """
@@ -45,6 +45,9 @@ ALTER TABLE instances ADD COLUMN IF NOT EXISTS version_id VARCHAR;
 CREATE TABLE IF NOT EXISTS inbox (
     event_id VARCHAR PRIMARY KEY, workflow VARCHAR, id VARCHAR, type VARCHAR,
     payload VARCHAR, received_at DOUBLE
+);
+CREATE TABLE IF NOT EXISTS cron_fires (
+    worker VARCHAR, cron VARCHAR, last_fire DOUBLE, PRIMARY KEY (worker, cron)
 );
 """
 
@@ -260,6 +263,27 @@ class Registry:
 
     def drop_events_of(self, workflow: str, instance_id: str) -> None:
         self._db.execute("DELETE FROM inbox WHERE workflow = ? AND id = ?", [workflow, instance_id])
+
+    # -- Worker crons ---------------------------------------------------------
+
+    def last_cron_fire(self, worker: str, cron: str) -> float | None:
+        """The latest fire of ``cron`` claimed for ``worker`` (epoch seconds), if any."""
+        row = self._db.execute(
+            "SELECT last_fire FROM cron_fires WHERE worker = ? AND cron = ?", [worker, cron]
+        ).fetchone()
+        return None if row is None else float(row[0])
+
+    def claim_cron_fire(self, worker: str, cron: str, fire_at: float) -> bool:
+        """Record ``fire_at`` as the last fire; False if it (or a later one) is recorded:
+        each fire is claimed once, however many gateways ask, across restarts."""
+        with transaction(self._db):
+            last = self.last_cron_fire(worker, cron)
+            if last is not None and fire_at <= last:
+                return False
+            self._db.execute(
+                "INSERT OR REPLACE INTO cron_fires VALUES (?, ?, ?)", [worker, cron, fire_at]
+            )
+        return True
 
     # -- housekeeping -------------------------------------------------------
 

@@ -58,7 +58,7 @@ def nodes(body: str, **kwargs: str) -> list[dict[str, Any]]:
 def test_both_step_do_forms_with_their_resolved_config():
     assert nodes(
         """
-        @step.do("fetch", config={"retries": {"limit": 2, "delay": 3}, "timeout": "1 minute"})
+        @step.do("fetch", config={"retries": {"limit": 2, "delay": 3000}, "timeout": "1 minute"})
         async def fetch():
             return 1
 
@@ -234,7 +234,7 @@ def test_loops_with_break_and_return():
     assert nodes(
         """
         while True:
-            got = await step.wait_for_event("poll", "tick", timeout=60)
+            got = await step.wait_for_event("poll", "tick", timeout=60_000)
             if got["payload"] == "stop":
                 break
             if got["payload"] == "abort":

@@ -16,7 +16,7 @@ class W(WorkflowEntrypoint):
         await asyncio.gather(step.do("a")(f), step.sleep_until("b", 0))
         for x in event["payload"]["items"]:
             if x > 1:
-                await step.do("big", config={"retries": {"limit": 1, "delay": 2}})(f)
+                await step.do("big", config={"retries": {"limit": 1, "delay": 2000}})(f)
                 break
             else:
                 await self.small(step)

@@ -35,7 +35,7 @@ def test_examples_and_shared_workflows_have_the_expected_graphs():
         )
     ]
     assert workflow_graph(Collector)["workflow"]["nodes"] == [
-        {"type": "loop", "nodes": [wait("item", "p.get('type', 'item')", "5 minutes")]},
+        {"type": "loop", "nodes": [wait("item", "p.get('type', 'item')", "300 seconds")]},
         {"type": "if", "branches": [{"condition": "p.get('ledger')", "nodes": [do("record")]}]},
     ]
     assert workflow_graph(Onboarding)["workflow"] == {

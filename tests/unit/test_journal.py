@@ -80,7 +80,7 @@ def test_workflow_replays_from_a_reopened_file(path):
         async def run(self, event, step):
             first = await step.do("first")(lambda: calls.append(1) or len(calls))
             await step.sleep("nap", 0.4)
-            got = await step.wait_for_event("wait", "go", timeout=5)
+            got = await step.wait_for_event("wait", "go", timeout="5 seconds")
             return [first, got["payload"]]
 
     def run_once(events=()):

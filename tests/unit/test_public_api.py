@@ -34,6 +34,8 @@ EXPORTS = [
     "LocalEngine",
     "NonRetryableError",
     "PyflowError",
+    "Request",
+    "Response",
     "RetryConfig",
     "Step",
     "StepConfig",
@@ -43,6 +45,7 @@ EXPORTS = [
     "ValidationError",
     "VersionInfo",
     "WaitForEventTimeout",
+    "WorkerEntrypoint",
     "WorkflowEntrypoint",
     "WorkflowEvent",
     "WorkflowNotFound",
@@ -102,7 +105,8 @@ for _prefix, _binding in (("", api.Workflow), ("Async", api.AsyncWorkflow)):
     SIGNATURES |= {
         f"{_prefix}Workflow.create": (
             _binding.create,
-            f"(self, id: 'str | None' = None, params: 'Any' = None) -> '{_prefix}Instance'",
+            "(self, options: 'Mapping[str, Any] | None' = None, *, id: 'str | None' = None, "
+            f"params: 'Any' = None) -> '{_prefix}Instance'",
         ),
         f"{_prefix}Workflow.create_batch": (
             _binding.create_batch,
@@ -123,7 +127,7 @@ for _prefix, _handle in _handles:
         },
         f"{_prefix}Instance.send_event": (
             _handle.send_event,
-            "(self, type: 'str', payload: 'Any' = None) -> 'None'",
+            "(self, type: 'Any', payload: 'Any' = UNSET) -> 'None'",
         ),
     }
 

@@ -179,7 +179,7 @@ def test_retry_delays_follow_the_backoff(backoff, expected):
 
     class W(WorkflowEntrypoint):
         async def run(self, event, step):
-            cfg = {"retries": {"limit": 3, "delay": 0.05, "backoff": backoff}}
+            cfg = {"retries": {"limit": 3, "delay": 50, "backoff": backoff}}
             return await step.do("flaky", config=cfg)(_failing(counter, "flaky", succeed_on=4))
 
     journal = MemoryJournal()
@@ -196,7 +196,7 @@ def test_long_retry_delay_hibernates_and_resumes():
 
     class W(WorkflowEntrypoint):
         async def run(self, event, step):
-            cfg = {"retries": {"limit": 1, "delay": 0.3}}
+            cfg = {"retries": {"limit": 1, "delay": 300}}
             return await step.do("flaky", config=cfg)(_failing(counter, "flaky", succeed_on=2))
 
     journal = MemoryJournal()
@@ -227,7 +227,7 @@ def test_non_retryable_error_stops_retries():
 def test_attempt_timeout_is_a_failed_attempt():
     class W(WorkflowEntrypoint):
         async def run(self, event, step):
-            cfg = {"retries": {"limit": 1, "delay": 0}, "timeout": 0.05}
+            cfg = {"retries": {"limit": 1, "delay": 0}, "timeout": 50}
 
             @step.do("slow", config=cfg)
             async def slow():
@@ -366,7 +366,7 @@ def test_event_sent_before_the_wait_is_buffered_and_consumed_once():
     class W(WorkflowEntrypoint):
         async def run(self, event, step):
             a = await step.wait_for_event("first", "approval", timeout="1 minute")
-            b = await step.wait_for_event("second", "approval", timeout=1)
+            b = await step.wait_for_event("second", "approval", timeout="1 second")
             return [a["payload"], b["payload"]]
 
     journal = MemoryJournal()
@@ -390,7 +390,7 @@ def test_wait_result_has_type_payload_and_timestamp():
 def test_event_delivered_while_waiting():
     class W(WorkflowEntrypoint):
         async def run(self, event, step):
-            return (await step.wait_for_event("w", "go", timeout=5))["payload"]
+            return (await step.wait_for_event("w", "go", timeout="5 seconds"))["payload"]
 
     journal = MemoryJournal()
 
@@ -408,13 +408,13 @@ def test_wait_timeout_is_catchable_and_uncaught_errors_the_instance():
     class Caught(WorkflowEntrypoint):
         async def run(self, event, step):
             try:
-                await step.wait_for_event("w", "never", timeout=1)
+                await step.wait_for_event("w", "never", timeout=1000)
             except WaitForEventTimeout:
                 return "timed out"
 
     class Uncaught(WorkflowEntrypoint):
         async def run(self, event, step):
-            await step.wait_for_event("w", "never", timeout=1)
+            await step.wait_for_event("w", "never", timeout=1000)
 
     assert execute(Caught(), hibernate_after=5).output == '"timed out"'
     out = execute(Uncaught(), hibernate_after=5)

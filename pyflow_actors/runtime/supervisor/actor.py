@@ -34,6 +34,7 @@ from typing import Any
 from ... import instance_logs
 from ...config import EngineConfig
 from ...constants import SUPERVISOR_NAME
+from ...cron import validate_cron
 from ...errors import (
     ConfigError,
     InstanceNotAcceptingEvents,
@@ -304,6 +305,18 @@ class Supervisor:
 
     def _row(self, workflow: str, instance_id: str) -> InstanceRow:
         return self.table.require(self.catalog.spec(workflow).name, instance_id)
+
+    # -- the Worker's cron schedules (service/worker_host.py fires them) ---------
+
+    async def claim_cron_fire(self, worker: str, cron: str, fire_at: float) -> bool:
+        """True once per fire of ``cron`` at ``fire_at``, across gateways and restarts."""
+        await self.start()
+        validate_cron(cron)
+        return self.registry.claim_cron_fire(worker, cron, float(fire_at))
+
+    async def last_cron_fire(self, worker: str, cron: str) -> float | None:
+        await self.start()
+        return self.registry.last_cron_fire(worker, cron)
 
     # -- glue between the managers ------------------------------------------
 

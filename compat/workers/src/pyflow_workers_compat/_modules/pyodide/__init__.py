@@ -1,0 +1,1 @@
+"""``pyodide``: only ``pyodide.ffi``'s conversions, as no-ops (see ``pyodide.ffi``)."""

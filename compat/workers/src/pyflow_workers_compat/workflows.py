@@ -1,0 +1,7 @@
+"""``workers.workflows``: ``NonRetryableError`` (pyflow's own)."""
+
+from __future__ import annotations
+
+from pyflow_actors import NonRetryableError
+
+__all__ = ["NonRetryableError"]

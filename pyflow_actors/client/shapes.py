@@ -1,0 +1,127 @@
+"""The call shapes of Cloudflare's Python Workflow bindings, read into our models.
+
+Cloudflare's Python pages call a binding with one options dict (what ``to_js``
+turned into a JS object): ``create({"id", "params"})``,
+``create_batch([{"id", "params"}, ...])``, ``send_event({"type", "payload"})``.
+Our client also takes keywords (``create(id=..., params=...)``) and the
+positional ``send_event(type, payload)``. Anything else raises
+:class:`~pyflow_actors.errors.InvalidBindingCall`, whose message shows the
+right shape; inside a step it fails the step at once (no retries).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..errors import InvalidBindingCall
+from ..models import CreateOptions
+
+CREATE_SHAPE = (
+    'create({"id": "order-1", "params": {...}}) or create(id="order-1", params={...}) '
+    "(both keys optional)"
+)
+BATCH_SHAPE = 'create_batch([{"id": "a", "params": {...}}, {"id": "b", "params": {...}}])'
+EVENT_SHAPE = 'send_event({"type": "approved", "payload": {...}}) or send_event("approved", {...})'
+_UNSUPPORTED = {
+    "retention": "per-instance retention is not supported: instances are kept for "
+    "[engine] retention in pyflow.toml",
+}
+
+
+class _Unset:
+    """The default of ``send_event``'s payload: "no payload given" (None is a payload)."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+
+
+def _unknown_keys(given: Iterable[str], allowed: set[str], shape: str) -> None:
+    unknown = sorted(set(given) - allowed)
+    for key in unknown:
+        if key in _UNSUPPORTED:
+            raise InvalidBindingCall(f"option {key!r}: {_UNSUPPORTED[key]}")
+    if unknown:
+        raise InvalidBindingCall(f"unknown option(s) {unknown}: use {shape}")
+
+
+def create_options(options: Any, id: Any = None, params: Any = None) -> CreateOptions:  # noqa: A002
+    """The one instance ``create`` asks for, from an options dict or keywords."""
+    if options is None:
+        return CreateOptions(id=_instance_id(id, CREATE_SHAPE), params=params)
+    if not isinstance(options, Mapping):
+        raise InvalidBindingCall(
+            f"create takes one options dict, not {type(options).__name__} {options!r}: "
+            f"use {CREATE_SHAPE}"
+        )
+    if id is not None or params is not None:
+        raise InvalidBindingCall(
+            f"create got both an options dict and keywords: use one of {CREATE_SHAPE}"
+        )
+    _unknown_keys(options, {"id", "params"}, CREATE_SHAPE)
+    return CreateOptions(
+        id=_instance_id(options.get("id"), CREATE_SHAPE), params=options.get("params")
+    )
+
+
+def batch_options(batch: Any) -> list[CreateOptions]:
+    """The instances ``create_batch`` asks for: a list of option dicts."""
+    if isinstance(batch, str | bytes | Mapping) or not isinstance(batch, Iterable):
+        raise InvalidBindingCall(
+            f"create_batch takes a list of option dicts, not {type(batch).__name__}: "
+            f"use {BATCH_SHAPE}"
+        )
+    out = []
+    for item in batch:
+        if isinstance(item, CreateOptions):
+            out.append(item)
+        elif isinstance(item, Mapping):
+            _unknown_keys(item, {"id", "params"}, BATCH_SHAPE)
+            out.append(
+                CreateOptions(
+                    id=_instance_id(item.get("id"), BATCH_SHAPE), params=item.get("params")
+                )
+            )
+        else:
+            raise InvalidBindingCall(
+                f"create_batch items are option dicts, not {type(item).__name__} {item!r}: "
+                f"use {BATCH_SHAPE}"
+            )
+    return out
+
+
+def event_arguments(type_or_options: Any, payload: Any = UNSET) -> tuple[str, Any]:
+    """``(type, payload)`` of a ``send_event`` call, from an options dict or positionally."""
+    if isinstance(type_or_options, Mapping):
+        if payload is not UNSET:
+            raise InvalidBindingCall(
+                f"send_event got an options dict and a payload: use one of {EVENT_SHAPE}"
+            )
+        _unknown_keys(type_or_options, {"type", "payload"}, EVENT_SHAPE)
+        if "type" not in type_or_options:
+            raise InvalidBindingCall(f"send_event options need a 'type': use {EVENT_SHAPE}")
+        type_or_options, payload = type_or_options["type"], type_or_options.get("payload")
+    if not isinstance(type_or_options, str):
+        raise InvalidBindingCall(
+            f"send_event's type must be a string, not {type(type_or_options).__name__}: "
+            f"use {EVENT_SHAPE}"
+        )
+    return type_or_options, None if payload is UNSET else payload
+
+
+def _instance_id(value: Any, shape: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise InvalidBindingCall(f"an instance id is a string, not {type(value).__name__}: use {shape}")
+
+
+def send_event_on_binding(workflow: str, binding: str | None) -> InvalidBindingCall:
+    """The error for ``env.BINDING.send_event(...)``: events go to one instance."""
+    return InvalidBindingCall(
+        f"send_event is a method of an instance, not of the binding of workflow {workflow!r}: "
+        f"instance = await env.{binding or 'BINDING'}.get(instance_id), then "
+        f'await instance.send_event({{"type": "approved", "payload": {{...}}}})'
+    )
