@@ -13,6 +13,12 @@
     max_running = 64             # running instances at once (default: from memory)
     hibernate_after = "5 seconds"
     retention = "30 days"
+    analytics_retention = "31 days"   # metrics events kept for GraphQL
+
+    [[subscriptions]]            # lifecycle messages (see pyflow_actors.subscriptions)
+    name = "ops"
+    events = ["instance.errored"]
+    url = "https://example.com/hook"
 
     [vars]                       # plain values, readable as self.env.NAME
     GREETING = "hello"
@@ -30,6 +36,7 @@ from typing import Any
 from .durations import parse_duration
 from .errors import ConfigError, PyflowError
 from .limits import DEFAULT_LIMITS, Limits, validate_workflow_name
+from .subscriptions.spec import SubscriptionSpec, parse_subscriptions
 
 try:  # Python 3.11+
     import tomllib
@@ -107,12 +114,14 @@ class EngineConfig:
     creation_rate: float = 1000.0  # instances created per second (token bucket)
     creation_burst: int = 2000
     retention: float = 30 * 86400.0
+    analytics_retention: float = 31 * 86400.0
     namespace: str = "pyflow"
     code_paths: tuple[str, ...] = ()
     limits: Limits = DEFAULT_LIMITS
     workflows: tuple[WorkflowSpec, ...] = ()
     vars: dict[str, Any] = field(default_factory=dict)
     tokens: tuple[TokenSpec, ...] = ()
+    subscriptions: tuple[SubscriptionSpec, ...] = ()
     host: str = "127.0.0.1"
     port: int = 8787
 
@@ -139,6 +148,7 @@ _ENGINE_KEYS = {
     "creation_rate",
     "creation_burst",
     "retention",
+    "analytics_retention",
     "namespace",
     "code_paths",
     "host",
@@ -183,7 +193,7 @@ def _build(data: dict[str, Any], base: Path, overrides: dict[str, Any]) -> Engin
     kwargs: dict[str, Any] = {}
     storage = Path(engine.pop("storage", ".pyflow"))
     kwargs["storage"] = storage if storage.is_absolute() else (base / storage).resolve()
-    for key in ("hibernate_after", "retention"):
+    for key in ("hibernate_after", "retention", "analytics_retention"):
         if key in engine:
             kwargs[key] = parse_duration(engine.pop(key), what=f"engine.{key}")
     code_paths = [str((base / p).resolve()) for p in engine.pop("code_paths", [])]
@@ -214,6 +224,7 @@ def _build(data: dict[str, Any], base: Path, overrides: dict[str, Any]) -> Engin
         for t in data.get("tokens", [])
     ]
     kwargs["tokens"] = tuple(tokens)
+    kwargs["subscriptions"] = parse_subscriptions(data.get("subscriptions", []))
     config = EngineConfig(**kwargs)
     if config.max_running < 1:
         raise ConfigError("engine.max_running must be at least 1")

@@ -205,6 +205,38 @@ class MethodNotAllowed(PyflowError):
     numeric_code = 10420
 
 
+class NotSerializable(ValidationError):
+    """A value that cannot be turned into JSON (params, step output, event payload)."""
+
+    code = "validation.not_serializable"
+    numeric_code = 10703  # was unnumbered (shared 10001) and missing from the index
+
+
+# Observability (metrics events, analytics queries, subscriptions): 10700-10739.
+
+
+class InvalidAnalyticsQuery(ValidationError):
+    """An analytics query naming an unknown dataset, field or operator, or a bad value."""
+
+    code = "analytics.invalid_query"
+    numeric_code = 10700
+
+
+class AnalyticsUnavailable(PyflowError):
+    """The engine behind this gateway cannot answer analytics queries (yet)."""
+
+    code = "analytics.unavailable"
+    http_status = 503
+    numeric_code = 10701
+
+
+class InvalidSubscription(ConfigError):
+    """A ``[[subscriptions]]`` block that cannot be used as written."""
+
+    code = "subscription.invalid"
+    numeric_code = 10702
+
+
 # ---------------------------------------------------------------------------
 # Errors raised inside a workflow's run()
 

@@ -13,11 +13,8 @@ import datetime as _dt
 import json
 from typing import Any
 
-from .errors import ValidationError
-
-
-class NotSerializable(ValidationError):
-    code = "validation.not_serializable"
+# Defined with every other error, in errors.py; re-exported for existing imports.
+from .errors import NotSerializable as NotSerializable
 
 
 def _default(obj: Any) -> Any:
