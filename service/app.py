@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from pyflow_actors.client.api import AsyncClient
 from pyflow_actors.config import EngineConfig, TokenSpec
 
+from . import graphql, metrics
 from .auth import TokenStore, configured_tokens
 from .errors import envelope, install_error_handlers
 from .routers import instances, workflows
@@ -46,6 +47,8 @@ def create_app(
     install_error_handlers(app)
     app.include_router(workflows.router)
     app.include_router(instances.router)
+    app.include_router(graphql.router)
+    app.include_router(metrics.router)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict:

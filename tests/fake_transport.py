@@ -11,7 +11,9 @@ import time
 import uuid
 from typing import Any
 
+from pyflow_actors.analytics.query import AnalyticsQuery, AnalyticsResult
 from pyflow_actors.errors import (
+    AnalyticsUnavailable,
     InstanceAlreadyExists,
     InstanceNotAcceptingEvents,
     InstanceNotFound,
@@ -49,6 +51,10 @@ class FakeTransport:
         self.events: list[tuple[str, str, str, Any]] = []
         self.fail: dict[str, Exception] = {}
         self.closed = False
+        # A real AnalyticsStore (pyflow_actors.analytics.store) answers analytics
+        # queries when a test sets one; stats_snapshot is what stats() returns.
+        self.analytics: Any = None
+        self.stats_snapshot: dict[str, Any] = {}
 
     def _check(self, method: str) -> None:
         error = self.fail.pop(method, None)
@@ -175,6 +181,16 @@ class FakeTransport:
         if info.is_final:
             raise InstanceNotAcceptingEvents(f"instance {instance_id!r} is {info.status}")
         self.events.append((workflow, instance_id, event_type, payload))
+
+    async def analytics_query(self, query: AnalyticsQuery) -> AnalyticsResult:
+        self._check("analytics_query")
+        if self.analytics is None:
+            raise AnalyticsUnavailable("no analytics store in this fake engine")
+        return self.analytics.query(query)
+
+    async def stats(self) -> dict[str, Any]:
+        self._check("stats")
+        return dict(self.stats_snapshot)
 
     async def close(self) -> None:
         self.closed = True

@@ -9,6 +9,7 @@ from typing import Any
 
 import ray
 
+from ..analytics.query import AnalyticsQuery, AnalyticsResult
 from ..errors import EngineUnavailable, PyflowError
 from ..models import (
     CreateOptions,
@@ -128,6 +129,10 @@ class RayTransport:
 
     async def stats(self) -> dict[str, Any]:
         return await self._call("stats")
+
+    async def analytics_query(self, query: AnalyticsQuery) -> AnalyticsResult:
+        """One GraphQL dataset query, answered by the supervisor's analytics store."""
+        return await self._call("analytics_query", query)
 
     async def close(self) -> None:
         self._handle = None
