@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import httpx
 
+from ..analytics.query import AnalyticsQuery, AnalyticsResult
 from ..errors import (
     Conflict,
     EngineUnavailable,
@@ -44,6 +45,7 @@ from ..models import (
     WorkflowInfo,
 )
 from ..serialization import dumps
+from .analytics_graphql import graphql_request, graphql_result
 from .transport import ControlAction
 
 DEFAULT_ACCOUNT = "local"
@@ -371,6 +373,24 @@ class HttpTransport:
             body=payload,
             send_body=True,
         )
+
+    async def analytics_query(self, query: AnalyticsQuery) -> AnalyticsResult:
+        """The query through the gateway's GraphQL API (``POST /client/v4/graphql``)."""
+        try:
+            response = await self._client().post(
+                f"{self.url}/client/v4/graphql", json=graphql_request(query, self.account)
+            )
+        except httpx.HTTPError as exc:
+            raise EngineUnavailable(
+                f"cannot reach the pyflow gateway at {self.url}: {exc}"
+            ) from None
+        if response.status_code >= 400:
+            raise error_from_response(response)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        return graphql_result(body, query)
 
     async def close(self) -> None:
         if self._http is not None:

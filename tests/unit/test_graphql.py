@@ -4,13 +4,18 @@ verbatim and count right, auth by account, introspection, clear errors."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
+import httpx
 import pytest
 
+from pyflow_actors.analytics import AnalyticsQuery, Condition, Order
 from pyflow_actors.analytics.store import AnalyticsStore
 from pyflow_actors.client.api import AsyncClient
+from pyflow_actors.client.http_transport import HttpTransport
 from pyflow_actors.config import EngineConfig, TokenSpec
+from pyflow_actors.errors import InvalidAnalyticsQuery
 from pyflow_actors.storage.journal import DuckJournal, journal_path
 from service import create_app
 from tests.analytics_workload import EXPECTED, build_workload
@@ -344,3 +349,39 @@ def test_an_engine_without_analytics_says_so(api, fake):
     body = ask(api, INVOCATIONS)
     assert body["data"] == {"viewer": None}
     assert body["errors"][0]["extensions"]["code"] == "analytics.unavailable"
+
+
+def test_both_transports_answer_an_analytics_query_with_the_same_rows(fake, store):
+    """The HTTP transport asks through GraphQL; the rows match the store's own."""
+    app = create_app(AsyncClient(fake), EngineConfig(), tokens=(TokenSpec(TOKEN, (ACCOUNT,)),))
+    queries = [
+        AnalyticsQuery(
+            dataset="workflowsAdaptiveGroups",
+            dimensions=["eventType", "stepName"],
+            filters=[
+                Condition(field="workflowName", value="shop"),
+                Condition(field="stepCount", op="geq", value=1),
+                Condition(field="eventType", op="notin", value=["SLEEP_START"]),
+            ],
+            order_by=[Order(field="count", direction="DESC")],
+            limit=50,
+        ),
+        AnalyticsQuery(
+            dataset="workflowsAdaptive",
+            filters=[Condition(field="instanceId", value="bad-1")],
+            limit=20,
+        ),
+    ]
+
+    async def scenario() -> None:
+        transport = HttpTransport(
+            "http://gw", token=TOKEN, account=ACCOUNT, transport=httpx.ASGITransport(app)
+        )
+        for query in queries:
+            assert await transport.analytics_query(query) == store.query(query)
+        fake.fail["analytics_query"] = InvalidAnalyticsQuery("no such thing")
+        with pytest.raises(InvalidAnalyticsQuery, match="no such thing"):
+            await transport.analytics_query(queries[0])
+        await transport.close()
+
+    asyncio.run(scenario())
