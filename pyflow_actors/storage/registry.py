@@ -20,6 +20,7 @@ import duckdb
 
 from ..errors import StorageUnavailable
 from .duck import GuardedConnection, is_lock_conflict, storage_unavailable, transaction
+from .outbox import Outbox, OutboxItem
 
 log = logging.getLogger("pyflow.registry")
 
@@ -123,6 +124,7 @@ class Registry:
             self.recreated = True
             connection = self._connect()
         self._db = GuardedConnection(connection, lambda exc: storage_unavailable(exc, self.path))
+        self.outbox = Outbox(self._db)  # subscription messages, in this same file
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         try:
@@ -185,18 +187,32 @@ class Registry:
             out.append(row)
         return out
 
-    def insert(self, rows: list[InstanceRow]) -> None:
-        """Insert new rows in one statement (one transaction)."""
+    def insert(self, rows: list[InstanceRow], messages: list[OutboxItem] | None = None) -> None:
+        """Insert new rows in one statement (one transaction), with the subscription
+        ``messages`` (``instance.queued``) they publish."""
         if not rows:
             return
         values = ", ".join(f"({_PLACEHOLDERS})" for _ in rows)
-        self._db.execute(
-            f"INSERT INTO instances ({', '.join(_COLUMNS)}) VALUES {values}",
-            [v for row in rows for v in row.to_db()],
-        )
+        statement = f"INSERT INTO instances ({', '.join(_COLUMNS)}) VALUES {values}"
+        params = [v for row in rows for v in row.to_db()]
+        if not messages:
+            self._db.execute(statement, params)
+            return
+        with transaction(self._db):
+            self._db.execute(statement, params)
+            self.outbox.add(messages, time.time())
 
-    def save(self, row: InstanceRow) -> None:
-        """Write a row's current state (an UPDATE: ~5x cheaper than a replace here)."""
+    def save(self, row: InstanceRow, messages: list[OutboxItem] | None = None) -> None:
+        """Write a row's current state (an UPDATE: ~5x cheaper than a replace here),
+        and the subscription ``messages`` its change publishes, in one transaction."""
+        if messages:
+            with transaction(self._db):
+                self._save(row)
+                self.outbox.add(messages, time.time())
+        else:
+            self._save(row)
+
+    def _save(self, row: InstanceRow) -> None:
         values = row.to_db()
         updated = self._db.execute(_UPDATE, values[2:] + values[:2]).fetchone()
         if not updated or not updated[0]:
