@@ -137,6 +137,12 @@ class Outbox:
             self._bury([seq], now)
             return True
 
+    def dead_letter(self, seq: int, error: str, now: float) -> None:
+        """Give up on a message at once (its subscription is gone from the config)."""
+        with transaction(self._db):
+            self._db.execute("UPDATE outbox SET last_error = ? WHERE seq = ?", [error[:1000], seq])
+            self._bury([seq], now)
+
     def _bury(self, seqs: list[int], now: float) -> None:
         if not seqs:
             return
