@@ -230,6 +230,13 @@ class AnalyticsUnavailable(PyflowError):
     numeric_code = 10701
 
 
+class QueueNotFound(NotFound):
+    """A pull queue no ``[[subscriptions]]`` block names."""
+
+    code = "queue.not_found"
+    numeric_code = 10704
+
+
 class InvalidSubscription(ConfigError):
     """A ``[[subscriptions]]`` block that cannot be used as written."""
 

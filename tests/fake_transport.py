@@ -54,6 +54,7 @@ class FakeTransport:
         # A real AnalyticsStore (pyflow_actors.analytics.store) answers analytics
         # queries when a test sets one; stats_snapshot is what stats() returns.
         self.analytics: Any = None
+        self.outbox: Any = None  # a real storage.outbox.Outbox serves the pull queues
         self.stats_snapshot: dict[str, Any] = {}
 
     def _check(self, method: str) -> None:
@@ -187,6 +188,18 @@ class FakeTransport:
         if self.analytics is None:
             raise AnalyticsUnavailable("no analytics store in this fake engine")
         return self.analytics.query(query)
+
+    async def queue_pull(self, queue: str, batch_size: int, visibility_timeout_ms: float) -> Any:
+        from pyflow_actors.subscriptions.delivery import pull_queue
+
+        self._check("queue_pull")
+        return pull_queue(self.outbox, queue, batch_size, visibility_timeout_ms)
+
+    async def queue_ack(self, queue: str, acks: list[str], retries: list[Any]) -> Any:
+        from pyflow_actors.subscriptions.delivery import ack_queue
+
+        self._check("queue_ack")
+        return ack_queue(self.outbox, queue, acks, retries)
 
     async def stats(self) -> dict[str, Any]:
         self._check("stats")

@@ -18,6 +18,7 @@ from ..models import (
     InstanceStatusInfo,
     WorkflowInfo,
 )
+from ..subscriptions.pull import AckResult, PullResult
 from .transport import ControlAction
 
 SUPERVISOR_NAME = "pyflow-supervisor"  # same as runtime.supervisor (no import: keep clients light)
@@ -133,6 +134,17 @@ class RayTransport:
     async def analytics_query(self, query: AnalyticsQuery) -> AnalyticsResult:
         """One GraphQL dataset query, answered by the supervisor's analytics store."""
         return await self._call("analytics_query", query)
+
+    async def queue_pull(
+        self, queue: str, batch_size: int, visibility_timeout_ms: float
+    ) -> PullResult:
+        """Lease messages of a subscription pull queue (the supervisor owns the outbox)."""
+        return await self._call("queue_pull", queue, batch_size, visibility_timeout_ms)
+
+    async def queue_ack(
+        self, queue: str, acks: list[str], retries: list[tuple[str, float]]
+    ) -> AckResult:
+        return await self._call("queue_ack", queue, acks, retries)
 
     async def close(self) -> None:
         self._handle = None

@@ -30,6 +30,7 @@ import httpx
 from ..analytics.stats import HistogramSnapshot
 from ..storage.outbox import Outbox, OutboxItem, OutboxMessage
 from .messages import StatusChange, messages_for
+from .pull import AckResult, PulledMessage, PullResult
 from .signing import SIGNATURE_HEADER, sign
 from .spec import SubscriptionSpec
 
@@ -128,3 +129,39 @@ class WebhookSender:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+def pull_queue(
+    outbox: Outbox,
+    queue: str,
+    batch_size: int,
+    visibility_timeout_ms: float,
+    now: float | None = None,
+) -> PullResult:
+    """Lease up to ``batch_size`` messages of ``queue`` (the supervisor's ``queue_pull``)."""
+    now = time.time() if now is None else now
+    leased = outbox.pull(queue, batch_size, visibility_timeout_ms / 1000, now)
+    count, size, oldest = outbox.queue_backlog(queue)
+    return PullResult(
+        messages=[
+            PulledMessage(
+                id=str(m.seq), body=m.body, timestamp_ms=m.created_at * 1000,
+                attempts=m.attempts, lease_id=m.lease_id or "",
+            )
+            for m in leased
+        ],
+        backlog_count=count, backlog_bytes=size, oldest_message_timestamp_ms=oldest * 1000,
+    )  # fmt: skip
+
+
+def ack_queue(
+    outbox: Outbox,
+    queue: str,
+    acks: list[str],
+    retries: list[tuple[str, float]],
+    now: float | None = None,
+) -> AckResult:
+    """Acknowledge or retry leases of ``queue`` (the supervisor's ``queue_ack``)."""
+    now = time.time() if now is None else now
+    acked, retried, warnings = outbox.ack(queue, acks, retries, now)
+    return AckResult(ack_count=acked, retry_count=retried, warnings=warnings)
