@@ -116,7 +116,7 @@ class StatsCollector(Collector):
         if s.event_delivery_seconds is not None:
             yield _histogram(
                 "pyflow_event_delivery_seconds",
-                "From send_event accepted to the event in the instance's journal.",
+                "From a status change to its subscription message's delivery (webhook 2xx).",
                 s.event_delivery_seconds, {},
             )  # fmt: skip
         if s.storage_errors_total is not None:

@@ -56,7 +56,7 @@ class EngineStats(BaseModel):
     by_workflow_status: dict[str, dict[str, int]] | None = None
     activations_total: int | None = None
     activation_seconds: HistogramSnapshot | None = None
-    event_delivery_seconds: HistogramSnapshot | None = None
+    event_delivery_seconds: HistogramSnapshot | None = None  # WebhookSender.latency()
     loop_lag_seconds: float | None = None
     storage_errors_total: int | None = None
     subscription_backlog: dict[str, int] | None = None

@@ -3,10 +3,12 @@
 - :mod:`.spec`: the ``[[subscriptions]]`` blocks of ``pyflow.toml``;
 - :mod:`.messages`: the six messages of Cloudflare's Event subscriptions page,
   built from a registry status change;
-- :mod:`.signing`: the webhook signature header.
-
-The durable outbox and the delivery loop live with the supervisor; this
-package is pure (no storage, no network).
+- :mod:`.signing`: the webhook signature header;
+- :mod:`.pull`: the pull-consumer queue's shapes;
+- :mod:`.delivery`: status changes to outbox rows, the webhook sender and the
+  queue's pull/ack over the outbox (storage and HTTP: imported explicitly by
+  the supervisor, never by this package's top level, which stays pure so that
+  ``config`` and the gateway can import it without DuckDB).
 """
 
 from __future__ import annotations

@@ -47,3 +47,12 @@ def test_the_gateway_knows_nothing_of_duckdb():
     loaded = imported_after("service")
     assert "fastapi" in loaded
     assert "duckdb" not in loaded
+
+
+@pytest.mark.parametrize(
+    "module", ["pyflow_actors.analytics", "pyflow_actors.subscriptions", "pyflow_actors.config"]
+)
+def test_the_analytics_and_subscription_models_import_no_storage_or_http(module):
+    """The gateway and clients import these for their models: they must stay light."""
+    loaded = imported_after(module)
+    assert not loaded & {"duckdb", "httpx", "fastapi", "ray", "ariadne"}
