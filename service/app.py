@@ -21,7 +21,7 @@ from pyflow_actors.config import EngineConfig, TokenSpec
 from . import graphql, metrics
 from .auth import TokenStore, configured_tokens
 from .errors import envelope, install_error_handlers
-from .routers import instances, queues, workflows
+from .routers import instances, queues, subscribe, workflows
 
 
 def create_app(
@@ -47,6 +47,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(workflows.router)
     app.include_router(instances.router)
+    app.include_router(subscribe.router)
     app.include_router(queues.router)
     app.include_router(graphql.router)
     app.include_router(metrics.router)
