@@ -404,9 +404,16 @@ def describe_instance(
         5000, "--truncate-output-limit", min=1, help="Truncate outputs after this many characters."
     ),
     as_json: bool = JsonOption,
+    follow: bool = typer.Option(
+        False,
+        "--watch",
+        help="Show the instance's events live until it ends (JSON lines with --json).",
+    ),
 ) -> None:
     """Describe an instance: status, params, output and its steps, attempts and errors."""
     instance_id = resolve_instance(ctx, name, instance_id)
+    if follow:
+        return watch_instance(ctx, name, instance_id, as_json)
     i, _ = run(ctx, "GET", rest_path(name, "instances", instance_id))
     if as_json:
         return print_json(i)
@@ -436,6 +443,26 @@ def describe_instance(
         out.print(_step_rows(i["steps"], step_output, truncate_output_limit))
     else:
         out.print("No steps yet.")
+
+
+def watch_instance(ctx: typer.Context, name: str, instance_id: str, as_json: bool) -> None:
+    from .watch import watch  # httpx-sse: only for --watch
+
+    target = gateway(ctx)
+    try:
+        watch(
+            target.url,
+            target.token,
+            target.account,
+            name,
+            instance_id,
+            as_json=as_json,
+            console=out,
+        )
+    except PyflowError as exc:
+        raise fail(f"{exc.code}: {exc.message}") from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
 
 
 @instances_app.command("send-event")

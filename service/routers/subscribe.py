@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import StreamingResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from pyflow_actors.errors import ValidationError
 from pyflow_actors.models import InstanceDetail
@@ -56,10 +56,10 @@ POLL_SECONDS = 0.25
 HEARTBEAT_SECONDS = 15.0
 
 
-def _frame(event: InstanceEvent) -> str:
+def _frame(event: InstanceEvent) -> ServerSentEvent:
     data = json.dumps(event.model_dump(mode="json"), separators=(",", ":"))
-    head = f"id: {event.eventId}\n" if event.eventId is not None else ""
-    return f"{head}event: {event.type}\ndata: {data}\n\n"
+    event_id = None if event.eventId is None else str(event.eventId)
+    return ServerSentEvent(data=data, event=event.type, id=event_id)
 
 
 def _options(
@@ -84,16 +84,14 @@ def _options(
 
 async def _events(
     request: Request, workflow: str, first: InstanceDetail, cursor: int, wanted: set[str]
-) -> AsyncIterator[str]:
+) -> AsyncIterator[ServerSentEvent]:
     engine = transport(request)
-    detail, seen_status, quiet_since = first, None, time.monotonic()
+    detail, seen_status = first, None
     while True:
-        sent = False
         if seen_status is not None and detail.status.status != seen_status:
             live = status_event(detail.status.id, detail.status.status, time.time())
             if live is not None and (not wanted or live.type in wanted):
                 yield _frame(live)
-                sent = True
         seen_status = detail.status.status
         for event in history_events(detail):
             if event.eventId is None or event.eventId <= cursor:
@@ -101,19 +99,11 @@ async def _events(
             cursor = event.eventId
             if not wanted or event.type in wanted:
                 yield _frame(event)
-                sent = True
             if event.is_terminal:
                 return
         if detail.status.is_final and not detail.status.ended_at:
             return  # final without an end time (should not happen): nothing more will come
-        if sent:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since > HEARTBEAT_SECONDS:
-            yield ": keep-alive\n\n"
-            quiet_since = time.monotonic()
-        if await request.is_disconnected():
-            return
-        await asyncio.sleep(POLL_SECONDS)
+        await asyncio.sleep(POLL_SECONDS)  # a client gone: sse-starlette cancels us
         detail = await engine.describe(workflow, detail.status.id)
 
 
@@ -129,8 +119,8 @@ async def subscribe(
     start, wanted = _options(cursor, request.headers.get("last-event-id"), filter)
     # Read once before streaming, so a missing instance is a plain 404 envelope.
     detail = await transport(request).describe(workflow_name, instance_id)
-    return StreamingResponse(
+    return EventSourceResponse(
         _events(request, workflow_name, detail, start, wanted),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        ping=HEARTBEAT_SECONDS,
+        headers={"X-Accel-Buffering": "no"},
     )

@@ -8,6 +8,7 @@ import json
 
 import httpx
 import pytest
+from httpx_sse import aconnect_sse
 
 from pyflow_actors.client.api import AsyncClient
 from pyflow_actors.config import EngineConfig, TokenSpec
@@ -87,17 +88,6 @@ def test_live_status_changes_have_no_event_id():
     assert status_event("i", InstanceStatus.COMPLETE, 1.0) is None  # in the history instead
 
 
-def parse_sse(text: str) -> list[dict]:
-    frames = []
-    for block in text.strip().split("\n\n"):
-        fields = dict(
-            line.split(": ", 1) for line in block.splitlines() if not line.startswith(":")
-        )
-        if fields:
-            frames.append({**fields, "data": json.loads(fields["data"])})
-    return frames
-
-
 @pytest.fixture
 def fake(details) -> FakeTransport:
     fake = FakeTransport(("shop",))
@@ -107,41 +97,55 @@ def fake(details) -> FakeTransport:
     return fake
 
 
-def stream(fake: FakeTransport, path: str, during=None, headers=None, **kwargs) -> httpx.Response:
+def stream(
+    fake: FakeTransport, path: str, during=None, headers=None, params=None
+) -> tuple[httpx.Response, list[dict]]:
+    """The response and its events (``{"event", "data", "id"?}``), read with httpx-sse."""
     app = create_app(AsyncClient(fake), EngineConfig(), tokens=(TokenSpec(TOKEN, (ACCOUNT,)),))
+    auth = {"Authorization": f"Bearer {TOKEN}", **(headers or {})}
 
-    async def go() -> httpx.Response:
+    async def read() -> tuple[httpx.Response, list[dict]]:
         transport = httpx.ASGITransport(app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
-            request = asyncio.ensure_future(
-                client.get(
-                    path, headers={"Authorization": f"Bearer {TOKEN}", **(headers or {})}, **kwargs
-                )
-            )
-            if during is not None:
-                await during()
-            return await asyncio.wait_for(request, timeout=30)
+        async with (
+            httpx.AsyncClient(transport=transport, base_url="http://gw") as client,
+            aconnect_sse(client, "GET", path, headers=auth, params=params) as source,
+        ):
+            if source.response.status_code != 200:
+                await source.response.aread()
+                return source.response, []
+            frames = []
+            async for event in source.aiter_sse():
+                frame = {"event": event.event, "data": json.loads(event.data)}
+                if event.id:
+                    frame["id"] = event.id
+                frames.append(frame)
+            return source.response, frames
+
+    async def go() -> tuple[httpx.Response, list[dict]]:
+        reading = asyncio.ensure_future(read())
+        if during is not None:
+            await during()
+        return await asyncio.wait_for(reading, timeout=30)
 
     return asyncio.run(go())
 
 
 def test_a_finished_instance_streams_its_history_and_the_stream_ends(fake):
-    response = stream(fake, f"{URL}/ok-1/subscribe")
+    response, frames = stream(fake, f"{URL}/ok-1/subscribe")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
-    frames = parse_sse(response.text)
     assert [f["event"] for f in frames] == OK_RUN
     assert [int(f["id"]) for f in frames] == list(range(1, 16))
     assert frames[2]["data"]["stepName"] == "charge"
 
 
 def test_cursor_last_event_id_and_filter_resume_and_select(fake):
-    frames = parse_sse(stream(fake, f"{URL}/ok-1/subscribe", params={"cursor": 12}).text)
+    _, frames = stream(fake, f"{URL}/ok-1/subscribe", params={"cursor": 12})
     assert [f["id"] for f in frames] == ["13", "14", "15"]
-    resumed = stream(fake, f"{URL}/ok-1/subscribe", headers={"Last-Event-ID": "14"})
-    assert [f["id"] for f in parse_sse(resumed.text)] == ["15"]
-    only = stream(fake, f"{URL}/ok-1/subscribe", params={"filter": ["step_completed"]})
-    assert [f["data"]["stepName"] for f in parse_sse(only.text)] == ["charge", "ship"]
+    _, resumed = stream(fake, f"{URL}/ok-1/subscribe", headers={"Last-Event-ID": "14"})
+    assert [f["id"] for f in resumed] == ["15"]
+    _, only = stream(fake, f"{URL}/ok-1/subscribe", params={"filter": ["step_completed"]})
+    assert [f["data"]["stepName"] for f in only] == ["charge", "ship"]
 
 
 def test_a_running_instance_streams_new_events_as_they_happen(fake, details):
@@ -158,11 +162,13 @@ def test_a_running_instance_streams_new_events_as_they_happen(fake, details):
         fake.instances[("shop", "ok-1")] = final.status
         fake.steps[("shop", "ok-1")] = list(final.steps)
 
-    frames = parse_sse(stream(fake, f"{URL}/ok-1/subscribe", during=progress).text)
-    ids = [f.get("id") for f in frames]
-    assert [f["event"] for f in frames if "id" in f] == OK_RUN
-    assert ids.index(None) == 8  # the pause came live, after the first step's events
+    _, frames = stream(fake, f"{URL}/ok-1/subscribe", during=progress)
+    history = [f for f in frames if f["data"]["eventId"] is not None]
+    assert [f["event"] for f in history] == OK_RUN
+    live = [i for i, f in enumerate(frames) if f["data"]["eventId"] is None]
+    assert live == [8]  # the pause came live, after the first step's events...
     assert frames[8]["event"] == "workflow_paused"
+    assert frames[8]["id"] == "8"  # ...and a reconnect resumes after the last history event
 
 
 @pytest.mark.parametrize(
@@ -173,11 +179,11 @@ def test_a_running_instance_streams_new_events_as_they_happen(fake, details):
     ],
 )
 def test_bad_options_are_400(fake, params, status, needle):
-    response = stream(fake, f"{URL}/ok-1/subscribe", params=params)
+    response, _ = stream(fake, f"{URL}/ok-1/subscribe", params=params)
     assert response.status_code == status and needle in response.text
 
 
 def test_an_unknown_instance_is_a_404_envelope(fake):
-    response = stream(fake, f"{URL}/missing/subscribe")
+    response, _ = stream(fake, f"{URL}/missing/subscribe")
     assert response.status_code == 404
     assert response.json()["errors"][0]["message"].startswith("instance.not_found")
