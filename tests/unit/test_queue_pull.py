@@ -89,13 +89,13 @@ def test_the_cloudflare_sdk_pulls_and_acks_subscription_messages_in_order(regist
 def test_a_leased_message_comes_back_after_its_visibility_timeout(registry):
     async def scenario(cf: AsyncCloudflare) -> None:
         first = await cf.queues.messages.pull(
-            "audit", account_id=ACCOUNT, batch_size=1, visibility_timeout_ms=50
+            "audit", account_id=ACCOUNT, batch_size=1, visibility_timeout_ms=2000
         )
         [leased] = first.messages
         assert (await cf.queues.messages.pull("audit", account_id=ACCOUNT)).messages[
             0
         ].id != leased.id
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(2.1)  # (a timeout long enough for the pull above under load)
         again = await cf.queues.messages.pull("audit", account_id=ACCOUNT, batch_size=10)
         assert leased.id in {m.id for m in again.messages}
 
