@@ -21,6 +21,7 @@ from pyflow_actors.engine import Execution
 from pyflow_actors.entrypoint import WorkflowEvent
 from pyflow_actors.errors import InvalidAnalyticsQuery
 from pyflow_actors.storage.journal import DuckJournal, journal_path
+from pyflow_actors.storage.registry import InstanceRow
 from tests.analytics_workload import EXPECTED, Row, build_workload
 
 DAY = 86400.0
@@ -245,4 +246,25 @@ def test_step_summary_feeds_the_prometheus_histograms(workload, tmp_path):
     assert summary.attempts == {"shop": {"success": 4, "failure": 3}}
     histogram = summary.durations["shop"]
     assert histogram.count == 5 and histogram.buckets[-1][1] == 5
+    store.close()
+
+
+def test_registry_rows_are_ingested_as_they_are(workload, tmp_path):
+    """The supervisor hands its InstanceRow objects over unchanged."""
+    _, rows = workload
+    store = fresh_store(workload, tmp_path)
+    registry_rows = [
+        InstanceRow(
+            r.workflow,
+            r.id,
+            r.status,
+            None,
+            r.created_at,
+            started_at=r.started_at,
+            ended_at=r.ended_at,
+        )  # fmt: skip
+        for r in rows
+    ]
+    store.ingest(registry_rows)
+    assert counts(store) == EXPECTED
     store.close()
