@@ -10,7 +10,7 @@ from typing import Any
 import ray
 
 from ..analytics.query import AnalyticsQuery, AnalyticsResult
-from ..errors import EngineUnavailable, PyflowError
+from ..errors import AnalyticsUnavailable, EngineUnavailable, PyflowError
 from ..models import (
     CreateOptions,
     InstanceDetail,
@@ -133,18 +133,29 @@ class RayTransport:
 
     async def analytics_query(self, query: AnalyticsQuery) -> AnalyticsResult:
         """One GraphQL dataset query, answered by the supervisor's analytics store."""
-        return await self._call("analytics_query", query)
+        try:
+            return await self._call("analytics_query", query)
+        except AttributeError:  # a supervisor without the method (older engine)
+            raise AnalyticsUnavailable(
+                "this engine does not answer analytics queries yet"
+            ) from None
 
     async def queue_pull(
         self, queue: str, batch_size: int, visibility_timeout_ms: float
     ) -> PullResult:
         """Lease messages of a subscription pull queue (the supervisor owns the outbox)."""
-        return await self._call("queue_pull", queue, batch_size, visibility_timeout_ms)
+        try:
+            return await self._call("queue_pull", queue, batch_size, visibility_timeout_ms)
+        except AttributeError:
+            raise EngineUnavailable("this engine does not serve subscription queues yet") from None
 
     async def queue_ack(
         self, queue: str, acks: list[str], retries: list[tuple[str, float]]
     ) -> AckResult:
-        return await self._call("queue_ack", queue, acks, retries)
+        try:
+            return await self._call("queue_ack", queue, acks, retries)
+        except AttributeError:
+            raise EngineUnavailable("this engine does not serve subscription queues yet") from None
 
     async def close(self) -> None:
         self._handle = None
