@@ -21,7 +21,7 @@ from pyflow_actors.config import EngineConfig, TokenSpec
 from . import graphql, metrics
 from .auth import TokenStore, configured_tokens
 from .errors import envelope, install_error_handlers
-from .routers import instances, queues, subscribe, workflows
+from .routers import event_subscriptions, instances, queues, subscribe, workflows
 
 
 def create_app(
@@ -49,6 +49,7 @@ def create_app(
     app.include_router(instances.router)
     app.include_router(subscribe.router)
     app.include_router(queues.router)
+    app.include_router(event_subscriptions.router)
     app.include_router(graphql.router)
     app.include_router(metrics.router)
 

@@ -201,6 +201,12 @@ class FakeTransport:
         self._check("queue_ack")
         return ack_queue(self.outbox, queue, acks, retries)
 
+    async def dead_letters(self, subscription: str | None, limit: int) -> Any:
+        from pyflow_actors.subscriptions.delivery import dead_letters
+
+        self._check("dead_letters")
+        return dead_letters(self.outbox, subscription, limit)
+
     async def stats(self) -> dict[str, Any]:
         self._check("stats")
         return dict(self.stats_snapshot)

@@ -45,6 +45,7 @@ from ..models import (
     WorkflowInfo,
 )
 from ..serialization import dumps
+from ..subscriptions.pull import DeadLetter
 from .analytics_graphql import graphql_request, graphql_result
 from .transport import ControlAction
 
@@ -391,6 +392,20 @@ class HttpTransport:
         except ValueError:
             body = None
         return graphql_result(body, query)
+
+    async def dead_letters(self, subscription: str | None, limit: int) -> list[DeadLetter]:
+        """Subscription messages that kept failing, newest first."""
+        url = f"{self.url}/client/v4/accounts/{quote(self.account, safe='')}/event_subscriptions"
+        query = {"limit": limit, **({"subscription": subscription} if subscription else {})}
+        try:
+            response = await self._client().get(f"{url}/dead_letters", params=query)
+        except httpx.HTTPError as exc:
+            raise EngineUnavailable(
+                f"cannot reach the pyflow gateway at {self.url}: {exc}"
+            ) from None
+        if response.status_code >= 400:
+            raise error_from_response(response)
+        return [DeadLetter(**d) for d in response.json()["result"]]
 
     async def close(self) -> None:
         if self._http is not None:

@@ -18,7 +18,7 @@ from ..models import (
     InstanceStatusInfo,
     WorkflowInfo,
 )
-from ..subscriptions.pull import AckResult, PullResult
+from ..subscriptions.pull import AckResult, DeadLetter, PullResult
 from .transport import ControlAction
 
 SUPERVISOR_NAME = "pyflow-supervisor"  # same as runtime.supervisor (no import: keep clients light)
@@ -127,6 +127,13 @@ class RayTransport:
         # The event's id is fixed here, so that a call retried across a supervisor
         # restart (the first try committed, its reply was lost) is not a second event.
         await self._call("send_event", workflow, instance_id, event_type, payload, uuid.uuid4().hex)
+
+    async def dead_letters(self, subscription: str | None, limit: int) -> list[DeadLetter]:
+        """Subscription messages that kept failing, newest first."""
+        try:
+            return await self._call("dead_letters", subscription, limit)
+        except AttributeError:
+            raise EngineUnavailable("this engine does not keep dead letters yet") from None
 
     async def stats(self) -> dict[str, Any]:
         return await self._call("stats")

@@ -245,12 +245,15 @@ class Outbox:
         ).fetchone()
         return (int(row[0]), int(row[1]), float(row[2])) if row else (0, 0, 0.0)
 
-    def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+    def dead_letters(
+        self, limit: int = 100, subscription: str | None = None
+    ) -> list[dict[str, Any]]:
         """The newest dead letters (for the CLI), newest first."""
         rows = self._db.execute(
             "SELECT seq, subscription, queue, workflow, instance_id, body, attempts, last_error, "
-            "dead_at FROM dead_letters ORDER BY seq DESC LIMIT ?",
-            [limit],
+            "dead_at FROM dead_letters WHERE ? IS NULL OR subscription = ? "
+            "ORDER BY seq DESC LIMIT ?",
+            [subscription, subscription, limit],
         ).fetchall()
         names = ("seq", "subscription", "queue", "workflow", "instance_id", "body", "attempts")
         return [dict(zip((*names, "last_error", "dead_at"), r, strict=True)) for r in rows]

@@ -30,7 +30,7 @@ import httpx
 from ..analytics.stats import HistogramSnapshot
 from ..storage.outbox import Outbox, OutboxItem, OutboxMessage
 from .messages import StatusChange, messages_for
-from .pull import AckResult, PulledMessage, PullResult
+from .pull import AckResult, DeadLetter, PulledMessage, PullResult
 from .signing import SIGNATURE_HEADER, sign
 from .spec import SubscriptionSpec
 
@@ -165,3 +165,8 @@ def ack_queue(
     now = time.time() if now is None else now
     acked, retried, warnings = outbox.ack(queue, acks, retries, now)
     return AckResult(ack_count=acked, retry_count=retried, warnings=warnings)
+
+
+def dead_letters(outbox: Outbox, subscription: str | None, limit: int) -> list[DeadLetter]:
+    """The newest dead letters of ``subscription`` (or all), newest first."""
+    return [DeadLetter(**row) for row in outbox.dead_letters(limit, subscription)]

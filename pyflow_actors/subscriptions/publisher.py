@@ -26,9 +26,9 @@ import httpx
 from ..models import InstanceStatus
 from ..storage.outbox import OutboxItem
 from ..storage.registry import Registry
-from .delivery import WebhookSender, ack_queue, outbox_items, pull_queue
+from .delivery import WebhookSender, ack_queue, dead_letters, outbox_items, pull_queue
 from .messages import StatusChange
-from .pull import AckResult, PullResult
+from .pull import AckResult, DeadLetter, PullResult
 from .spec import SubscriptionSpec
 
 log = logging.getLogger("pyflow.subscriptions")
@@ -93,6 +93,10 @@ class Publisher:
 
     def ack(self, queue: str, acks: list[str], retries: list[tuple[str, float]]) -> AckResult:
         return ack_queue(self.registry.outbox, queue, acks, retries)
+
+    def dead_letters(self, subscription: str | None = None, limit: int = 100) -> list[DeadLetter]:
+        """The newest dead letters, newest first (the supervisor's ``dead_letters``)."""
+        return dead_letters(self.registry.outbox, subscription, limit)
 
     def stats(self) -> dict[str, Any]:
         """The subscription fields of the supervisor's ``stats()``."""

@@ -1,6 +1,7 @@
-"""The pull-consumer queue's shapes (Cloudflare Queues' HTTP pull consumer).
+"""Subscription shapes that cross the transports: the pull-consumer queue's
+(Cloudflare Queues' HTTP pull consumer) and the dead letters'.
 
-Plain models that cross the transports; the leasing itself is the outbox's
+Plain models; the leasing itself is the outbox's
 (:mod:`pyflow_actors.storage.outbox`), driven by
 :func:`pyflow_actors.subscriptions.delivery.pull_queue` / ``ack_queue``.
 """
@@ -42,3 +43,19 @@ class AckResult(BaseModel):
     ack_count: int = 0
     retry_count: int = 0
     warnings: dict[str, str] = Field(default_factory=dict)
+
+
+class DeadLetter(BaseModel):
+    """A message that kept failing, set aside (``pyflow subscriptions dead-letters``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    seq: int
+    subscription: str
+    queue: str | None = None
+    workflow: str
+    instance_id: str
+    body: str
+    attempts: int
+    last_error: str | None = None
+    dead_at: float
