@@ -175,7 +175,7 @@ async def _stats(transport: Any) -> EngineStats | None:
     return EngineStats.model_validate(raw)
 
 
-@router.get("/metrics", summary="Prometheus metrics (any API token)")
+@router.get("/metrics", include_in_schema=False)  # Prometheus text, not a v4 envelope
 async def metrics(request: Request) -> Response:
     store: TokenStore = request.app.state.tokens
     store.authenticate(request.headers.get("authorization"))
