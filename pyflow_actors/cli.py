@@ -559,9 +559,16 @@ def describe_instance(
         5000, "--truncate-output-limit", min=1, help="Truncate outputs after this many characters."
     ),
     as_json: bool = JsonOption,
+    follow: bool = typer.Option(
+        False,
+        "--watch",
+        help="Show the instance's events live until it ends (JSON lines with --json).",
+    ),
 ) -> None:
     """Describe an instance: status, params, output and its steps, attempts and errors."""
     instance_id = resolve_instance(ctx, name, instance_id)
+    if follow:
+        return watch_instance(ctx, name, instance_id, as_json)
     i, _ = run(ctx, "GET", rest_path(name, "instances", instance_id))
     if wants_json(ctx, as_json):
         return print_json(i)
@@ -651,6 +658,27 @@ def show_log_lines(lines: list[dict[str, Any]], as_json: bool) -> None:
     sys.stdout.flush()
 
 
+def watch_instance(ctx: typer.Context, name: str, instance_id: str, as_json: bool) -> None:
+    from .watch import watch  # httpx-sse: only for --watch
+
+    target = gateway(ctx)
+    target.resolve()
+    try:
+        watch(
+            target.url or DEFAULT_URL,
+            target.token,
+            target.account,
+            name,
+            instance_id,
+            as_json=as_json,
+            console=out,
+        )
+    except PyflowError as exc:
+        raise fail(f"{exc.code}: {exc.message}") from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
 @instances_app.command("send-event")
 def send_event(
     ctx: typer.Context,
@@ -715,6 +743,52 @@ def resume(
 ) -> None:
     """Resume a paused instance."""
     _control(ctx, name, instance_id, "resume", as_json)
+
+
+# ---------------------------------------------------------------------------
+# subscriptions
+
+subscriptions_app = typer.Typer(help="Event subscription commands: dead-letters.")
+app.add_typer(subscriptions_app, name="subscriptions")
+
+
+@subscriptions_app.command("dead-letters")
+def list_dead_letters(
+    ctx: typer.Context,
+    subscription: str | None = typer.Option(None, "--subscription", help="Only this one's."),
+    limit: int = typer.Option(50, "--limit", min=1, max=1000, help="At most this many."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Subscription messages that kept failing and were set aside, newest first."""
+    target = gateway(ctx)
+    target.resolve()
+
+    async def fetch() -> list[dict[str, Any]]:
+        transport = HttpTransport(
+            target.url or DEFAULT_URL, token=target.token, account=target.account
+        )
+        try:
+            return [d.model_dump() for d in await transport.dead_letters(subscription, limit)]
+        finally:
+            await transport.close()
+
+    try:
+        letters = asyncio.run(fetch())
+    except PyflowError as exc:
+        raise fail(f"{exc.code}: {exc.message}") from None
+    if as_json:
+        return print_json(letters)
+    if not letters:
+        out.print("No dead letters.")
+        return
+    table = Table("#", "Subscription", "Workflow", "Instance", "Event", "Tries", "Last error")
+    for d in letters:
+        event = json.loads(d["body"]).get("type", "").rsplit(".", 1)[-1]
+        table.add_row(
+            str(d["seq"]), d["subscription"], d["workflow"], d["instance_id"], event,
+            str(d["attempts"]), d.get("last_error") or "-",
+        )  # fmt: skip
+    out.print(table)
 
 
 # ---------------------------------------------------------------------------

@@ -13,6 +13,12 @@
     max_running = 64             # running instances at once (default: from memory)
     hibernate_after = "5 seconds"
     retention = "30 days"
+    analytics_retention = "31 days"   # metrics events kept for GraphQL
+
+    [[subscriptions]]            # lifecycle messages (see pyflow_actors.subscriptions)
+    name = "ops"
+    events = ["instance.errored"]
+    url = "https://example.com/hook"
 
     [vars]                       # plain values, readable as self.env.NAME
     GREETING = "hello"
@@ -38,6 +44,7 @@ from .constants import (
 from .durations import parse_duration
 from .errors import ConfigError, PyflowError
 from .limits import DEFAULT_LIMITS, Limits, validate_workflow_name
+from .subscriptions.spec import SubscriptionSpec, parse_subscriptions
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -134,6 +141,7 @@ class EngineConfig:
     creation_rate: float = 1000.0  # instances created per second (token bucket)
     creation_burst: int = 2000
     retention: float = 30 * 86400.0
+    analytics_retention: float = 31 * 86400.0
     namespace: str = DEFAULT_NAMESPACE
     code_paths: tuple[str, ...] = ()
     limits: Limits = DEFAULT_LIMITS
@@ -147,6 +155,7 @@ class EngineConfig:
     warm_actors: int = field(default_factory=default_warm_actors)
     warm_lead: float = 60.0
     worker: WorkerSpec | None = None
+    subscriptions: tuple[SubscriptionSpec, ...] = ()
 
     def with_workflows(self, *specs: WorkflowSpec) -> EngineConfig:
         by_name = {w.name: w for w in self.workflows}
@@ -171,6 +180,7 @@ _ENGINE_KEYS = {
     "creation_rate",
     "creation_burst",
     "retention",
+    "analytics_retention",
     "namespace",
     "code_paths",
     "host",
@@ -217,7 +227,7 @@ def _build(data: dict[str, Any], base: Path, overrides: dict[str, Any]) -> Engin
     kwargs: dict[str, Any] = {}
     storage = Path(engine.pop("storage", DEFAULT_STORAGE))
     kwargs["storage"] = storage if storage.is_absolute() else (base / storage).resolve()
-    for key in ("hibernate_after", "retention", "warm_lead"):
+    for key in ("hibernate_after", "retention", "warm_lead", "analytics_retention"):
         if key in engine:
             kwargs[key] = parse_duration(engine.pop(key), what=f"engine.{key}")
     code_paths = [str((base / p).resolve()) for p in engine.pop("code_paths", [])]
@@ -252,6 +262,7 @@ def _build(data: dict[str, Any], base: Path, overrides: dict[str, Any]) -> Engin
         for t in data.get("tokens", [])
     ]
     kwargs["tokens"] = tuple(tokens)
+    kwargs["subscriptions"] = parse_subscriptions(data.get("subscriptions", []))
     config = EngineConfig(**kwargs)
     if config.max_running < 1:
         raise ConfigError("engine.max_running must be at least 1")

@@ -310,6 +310,35 @@ class InvalidCron(ValidationError):
     numeric_code = 10683
 
 
+class InvalidAnalyticsQuery(ValidationError):
+    """An analytics query naming an unknown dataset, field or operator, or a bad value."""
+
+    code = "analytics.invalid_query"
+    numeric_code = 10700
+
+
+class AnalyticsUnavailable(PyflowError):
+    """The engine behind this gateway cannot answer analytics queries (yet)."""
+
+    code = "analytics.unavailable"
+    http_status = 503
+    numeric_code = 10701
+
+
+class QueueNotFound(NotFound):
+    """A pull queue no ``[[subscriptions]]`` block names."""
+
+    code = "queue.not_found"
+    numeric_code = 10704
+
+
+class InvalidSubscription(ConfigError):
+    """A ``[[subscriptions]]`` block that cannot be used as written."""
+
+    code = "subscription.invalid"
+    numeric_code = 10702
+
+
 # ---------------------------------------------------------------------------
 # Errors raised inside a workflow's run()
 

@@ -18,10 +18,20 @@ from fastapi import FastAPI
 from pyflow_actors.client.api import AsyncClient
 from pyflow_actors.config import EngineConfig, TokenSpec
 
+from . import graphql, metrics
 from .auth import TokenStore, configured_tokens
 from .envelope import Envelope
 from .errors import install_error_handlers
-from .routers import instances, logs, versions, workers, workflows
+from .routers import (
+    event_subscriptions,
+    instances,
+    logs,
+    queues,
+    subscribe,
+    versions,
+    workers,
+    workflows,
+)
 from .worker_host import WorkerHost
 
 
@@ -53,6 +63,11 @@ def create_app(
     # The user's Worker (wrangler's name/main): its own app, no API token (service/routers/workers.py).
     app.state.worker = WorkerHost(config.worker, client, config) if config.worker else None
     app.include_router(workers.router)
+    app.include_router(subscribe.router)
+    app.include_router(queues.router)
+    app.include_router(event_subscriptions.router)
+    app.include_router(graphql.router)
+    app.include_router(metrics.router)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> Envelope[dict[str, str]]:

@@ -96,6 +96,13 @@ class TokenStore:
         self._tokens = tokens
 
     def authorize(self, authorization: str | None, account: str) -> TokenSpec:
+        match = self.authenticate(authorization)
+        if account not in match.accounts:
+            raise Forbidden(f"this API token is not allowed on account {account!r}")
+        return match
+
+    def authenticate(self, authorization: str | None) -> TokenSpec:
+        """The token presented, whatever account it holds (GraphQL, /metrics)."""
         scheme, _, presented = (authorization or "").partition(" ")
         presented = presented.strip()
         if scheme.lower() != "bearer" or not presented:
@@ -107,8 +114,6 @@ class TokenStore:
                 match = spec
         if match is None:
             raise Unauthorized("invalid API token")
-        if account not in match.accounts:
-            raise Forbidden(f"this API token is not allowed on account {account!r}")
         return match
 
 

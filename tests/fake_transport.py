@@ -11,7 +11,9 @@ import time
 import uuid
 from typing import Any
 
+from pyflow_actors.analytics.query import AnalyticsQuery, AnalyticsResult
 from pyflow_actors.errors import (
+    AnalyticsUnavailable,
     InstanceAlreadyExists,
     InstanceNotAcceptingEvents,
     InstanceNotFound,
@@ -56,6 +58,11 @@ class FakeTransport:
         self.versions: dict[str, list[VersionInfo]] = {}  # per workflow, oldest first
         self.cron_fires: dict[tuple[str, str], float] = {}
         self.closed = False
+        # A real AnalyticsStore (pyflow_actors.analytics.store) answers analytics
+        # queries when a test sets one; stats_snapshot is what stats() returns.
+        self.analytics: Any = None
+        self.outbox: Any = None  # a real storage.outbox.Outbox serves the pull queues
+        self.stats_snapshot: dict[str, Any] = {}
 
     def _check(self, method: str) -> None:
         error = self.fail.pop(method, None)
@@ -223,6 +230,34 @@ class FakeTransport:
 
     async def last_cron_fire(self, worker: str, cron: str) -> float | None:
         return self.cron_fires.get((worker, cron))
+
+    async def analytics_query(self, query: AnalyticsQuery) -> AnalyticsResult:
+        self._check("analytics_query")
+        if self.analytics is None:
+            raise AnalyticsUnavailable("no analytics store in this fake engine")
+        return self.analytics.query(query)
+
+    async def queue_pull(self, queue: str, batch_size: int, visibility_timeout_ms: float) -> Any:
+        from pyflow_actors.subscriptions.delivery import pull_queue
+
+        self._check("queue_pull")
+        return pull_queue(self.outbox, queue, batch_size, visibility_timeout_ms)
+
+    async def queue_ack(self, queue: str, acks: list[str], retries: list[Any]) -> Any:
+        from pyflow_actors.subscriptions.delivery import ack_queue
+
+        self._check("queue_ack")
+        return ack_queue(self.outbox, queue, acks, retries)
+
+    async def dead_letters(self, subscription: str | None, limit: int) -> Any:
+        from pyflow_actors.subscriptions.delivery import dead_letters
+
+        self._check("dead_letters")
+        return dead_letters(self.outbox, subscription, limit)
+
+    async def stats(self) -> dict[str, Any]:
+        self._check("stats")
+        return dict(self.stats_snapshot)
 
     async def close(self) -> None:
         self.closed = True

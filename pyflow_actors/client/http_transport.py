@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import httpx
 
+from ..analytics.query import AnalyticsQuery, AnalyticsResult
 from ..constants import WIRE_TIME_FORMAT
 from ..errors import (
     Conflict,
@@ -47,7 +48,9 @@ from ..models import (
     WorkflowInfo,
 )
 from ..serialization import dumps
+from ..subscriptions.pull import DeadLetter
 from ..versions import VersionInfo
+from .analytics_graphql import graphql_request, graphql_result
 from .transport import ControlAction
 
 DEFAULT_ACCOUNT = "local"
@@ -432,6 +435,40 @@ class HttpTransport:
         return InstanceLogs(
             lines=lines, next_after=result["next_after"], truncated=result["truncated"]
         )
+
+    async def analytics_query(self, query: AnalyticsQuery) -> AnalyticsResult:
+        """The query through the gateway's GraphQL API (``POST /client/v4/graphql``)."""
+        try:
+            response = await self._client().post(
+                f"{self.url}/client/v4/graphql", json=graphql_request(query, self.account)
+            )
+        except httpx.HTTPError as exc:
+            raise EngineUnavailable(
+                f"cannot reach the pyflow gateway at {self.url}: {exc}"
+            ) from None
+        if response.status_code >= 400:
+            raise error_from_response(response)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        return graphql_result(body, query)
+
+    async def dead_letters(self, subscription: str | None, limit: int) -> list[DeadLetter]:
+        """Subscription messages that kept failing, newest first."""
+        url = f"{self.url}/client/v4/accounts/{quote(self.account, safe='')}/event_subscriptions"
+        query: dict[str, str | int] = {"limit": limit}
+        if subscription:
+            query["subscription"] = subscription
+        try:
+            response = await self._client().get(f"{url}/dead_letters", params=query)
+        except httpx.HTTPError as exc:
+            raise EngineUnavailable(
+                f"cannot reach the pyflow gateway at {self.url}: {exc}"
+            ) from None
+        if response.status_code >= 400:
+            raise error_from_response(response)
+        return [DeadLetter(**d) for d in response.json()["result"]]
 
     async def close(self) -> None:
         if self._http is not None:

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import ray
 
+from ..analytics.query import AnalyticsQuery, AnalyticsResult
 from ..constants import DEFAULT_NAMESPACE, SUPERVISOR_NAME
 from ..errors import EngineUnavailable, PyflowError
 from ..models import (
@@ -19,6 +20,7 @@ from ..models import (
     InstanceStatusInfo,
     WorkflowInfo,
 )
+from ..subscriptions.pull import AckResult, DeadLetter, PullResult
 from ..versions import VersionInfo
 from .transport import ControlAction
 
@@ -205,8 +207,36 @@ class RayTransport:
         last = await self._call("last_cron_fire", worker=worker, cron=cron)
         return None if last is None else _expect(last, float, "last_cron_fire")
 
+    async def dead_letters(self, subscription: str | None, limit: int) -> list[DeadLetter]:
+        """Subscription messages that kept failing, newest first."""
+        reply = await self._call("dead_letters", subscription=subscription, limit=limit)
+        return _expect_list(reply, DeadLetter, "dead_letters")
+
     async def stats(self) -> dict[str, Any]:
         return _expect(await self._call("stats"), dict, "stats")
+
+    async def analytics_query(self, query: AnalyticsQuery) -> AnalyticsResult:
+        """One GraphQL dataset query, answered by the supervisor's analytics store."""
+        reply = await self._call("analytics_query", query=query)
+        return _expect(reply, AnalyticsResult, "analytics_query")
+
+    async def queue_pull(
+        self, queue: str, batch_size: int, visibility_timeout_ms: float
+    ) -> PullResult:
+        """Lease messages of a subscription pull queue (the supervisor owns the outbox)."""
+        reply = await self._call(
+            "queue_pull",
+            queue=queue,
+            batch_size=batch_size,
+            visibility_timeout_ms=visibility_timeout_ms,
+        )
+        return _expect(reply, PullResult, "queue_pull")
+
+    async def queue_ack(
+        self, queue: str, acks: list[str], retries: list[tuple[str, float]]
+    ) -> AckResult:
+        reply = await self._call("queue_ack", queue=queue, acks=acks, retries=retries)
+        return _expect(reply, AckResult, "queue_ack")
 
     async def close(self) -> None:
         self._handle = None

@@ -22,6 +22,7 @@ from ..errors import PyflowError, StorageUnavailable
 from ..models import InstanceStatus
 from .duck import GuardedConnection, is_lock_conflict, storage_unavailable, transaction
 from .formats import REGISTRY, open_format
+from .outbox import Outbox, OutboxItem
 from .versions import VersionTable
 
 log = logging.getLogger("pyflow.registry")
@@ -81,8 +82,8 @@ class InstanceRow:
 
     def to_db(self) -> list[Any]:
         values = [getattr(self, f.name) for f in fields(self)]
-        values[2] = self.status.value
-        values[13] = self.paused_from.value if self.paused_from else None
+        values[2] = InstanceStatus(self.status).value
+        values[13] = InstanceStatus(self.paused_from).value if self.paused_from else None
         values[14] = json.dumps(self.waiting_for)
         return values
 
@@ -135,6 +136,7 @@ class Registry:
             connection = self._connect()
         self._db = GuardedConnection(connection, lambda exc: storage_unavailable(exc, self.path))
         self.versions = VersionTable(self._db)
+        self.outbox = Outbox(self._db)  # subscription messages, in this same file
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         try:
@@ -202,18 +204,32 @@ class Registry:
             out.append(row)
         return out
 
-    def insert(self, rows: list[InstanceRow]) -> None:
-        """Insert new rows in one statement (one transaction)."""
+    def insert(self, rows: list[InstanceRow], messages: list[OutboxItem] | None = None) -> None:
+        """Insert new rows in one statement (one transaction), with the subscription
+        ``messages`` (``instance.queued``) they publish."""
         if not rows:
             return
         values = ", ".join(f"({_PLACEHOLDERS})" for _ in rows)
-        self._db.execute(
-            f"INSERT INTO instances ({', '.join(_COLUMNS)}) VALUES {values}",
-            [v for row in rows for v in row.to_db()],
-        )
+        statement = f"INSERT INTO instances ({', '.join(_COLUMNS)}) VALUES {values}"
+        params = [v for row in rows for v in row.to_db()]
+        if not messages:
+            self._db.execute(statement, params)
+            return
+        with transaction(self._db):
+            self._db.execute(statement, params)
+            self.outbox.add(messages, time.time())
 
-    def save(self, row: InstanceRow) -> None:
-        """Write a row's current state (an UPDATE: ~5x cheaper than a replace here)."""
+    def save(self, row: InstanceRow, messages: list[OutboxItem] | None = None) -> None:
+        """Write a row's current state (an UPDATE: ~5x cheaper than a replace here),
+        and the subscription ``messages`` its change publishes, in one transaction."""
+        if messages:
+            with transaction(self._db):
+                self._save(row)
+                self.outbox.add(messages, time.time())
+        else:
+            self._save(row)
+
+    def _save(self, row: InstanceRow) -> None:
         values = row.to_db()
         updated = self._db.execute(_UPDATE, values[2:] + values[:2]).fetchone()
         if not updated or not updated[0]:

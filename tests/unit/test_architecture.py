@@ -77,3 +77,12 @@ def test_the_supervisor_package_has_no_import_cycles():
         return False
 
     assert [m for m in edges if reaches(m, m, set())] == []
+
+
+@pytest.mark.parametrize(
+    "module", ["pyflow_actors.analytics", "pyflow_actors.subscriptions", "pyflow_actors.config"]
+)
+def test_the_analytics_and_subscription_models_import_no_storage_or_http(module):
+    """The gateway and clients import these for their models: they must stay light."""
+    loaded = imported_after(module)
+    assert not loaded & {"duckdb", "httpx", "fastapi", "ray", "ariadne"}

@@ -25,10 +25,13 @@ DOC = create_app(
 ).openapi()
 # Cloudflare's v4 API, where every answer is an envelope (routes outside it, such
 # as metrics or a dashboard, have their own media types).
+# GraphQL answers GraphQL's own shape ({data, errors}); subscribe streams
+# server-sent events: neither is an envelope.
+NOT_ENVELOPES = ("/client/v4/graphql", "/subscribe")
 OPERATIONS = [
     (path, method, operation)
     for path, methods in DOC["paths"].items()
-    if path.startswith("/client/v4/")
+    if path.startswith("/client/v4/") and not path.endswith(NOT_ENVELOPES)
     for method, operation in methods.items()
 ]
 OPERATION_IDS = [f"{method.upper()} {path.removeprefix(PREFIX)}" for path, method, _ in OPERATIONS]

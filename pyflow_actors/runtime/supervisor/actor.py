@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ... import instance_logs
+from ...analytics.query import AnalyticsQuery, AnalyticsResult
 from ...config import EngineConfig
 from ...constants import SUPERVISOR_NAME
 from ...cron import validate_cron
@@ -57,6 +58,7 @@ from ...models import (
 from ...serialization import loads
 from ...storage.journal import DuckJournal, remove_journal, step_infos
 from ...storage.registry import InboxEvent, InstanceRow, Registry
+from ...subscriptions.pull import AckResult, DeadLetter, PullResult
 from ...versions import VersionInfo
 from ..protocol import InstanceOutcome, InstanceSetup
 from . import recovery
@@ -65,6 +67,7 @@ from .admission import Admission
 from .alarms import Alarms
 from .control import Action, Control
 from .inbox import Inbox
+from .observe import Observability
 from .scheduler import Scheduler
 from .table import InstanceTable, Key, info
 from .transitions import Transitions
@@ -87,7 +90,8 @@ class Supervisor:
         self.registry = Registry(Path(config.storage))
         self.catalog = WorkflowCatalog(self.registry, config)
         self.config = self.catalog.config
-        self.table = InstanceTable(self.registry, Path(self.config.storage))
+        self.observe = Observability(self.registry, self.config)
+        self.table = InstanceTable(self.registry, Path(self.config.storage), self.observe.messages)
         self.inbox = Inbox(self.registry)
         self.scheduler = Scheduler(self.table)
         self.alarms = Alarms(self.table)
@@ -139,6 +143,7 @@ class Supervisor:
             asyncio.ensure_future(self._every(HOUSEKEEPING_SECONDS, self._housekeeping)),
             asyncio.ensure_future(self._every(FLUSH_SECONDS, self.table.flush)),
             asyncio.ensure_future(self._every(WARM_SECONDS, self._warm_up)),
+            *self.observe.tasks(self._not_live),
         ]
         self._schedule()
         for key in list(self.actors.live):
@@ -169,6 +174,28 @@ class Supervisor:
 
     def _workflow_info(self, name: str) -> WorkflowInfo:
         return self.catalog.info(name, self.table.counts_of(name))
+
+    # -- analytics and subscriptions (service/graphql, the pull queues) ---------
+
+    async def analytics_query(self, query: AnalyticsQuery) -> AnalyticsResult:
+        await self.start()
+        return await self.observe.analytics.query(query)
+
+    async def queue_pull(
+        self, queue: str, batch_size: int, visibility_timeout_ms: float
+    ) -> PullResult:
+        await self.start()
+        return self.observe.publisher.pull(queue, batch_size, visibility_timeout_ms)
+
+    async def queue_ack(
+        self, queue: str, acks: list[str], retries: list[tuple[str, float]]
+    ) -> AckResult:
+        await self.start()
+        return self.observe.publisher.ack(queue, acks, retries)
+
+    async def dead_letters(self, subscription: str | None, limit: int) -> list[DeadLetter]:
+        await self.start()
+        return self.observe.publisher.dead_letters(subscription, limit)
 
     async def list_versions(self, workflow: str) -> list[VersionInfo]:
         """The workflow's versions, current first (without graphs)."""
@@ -267,7 +294,10 @@ class Supervisor:
     async def control(self, workflow: str, instance_id: str, action: str) -> InstanceStatusInfo:
         await self.start()
         row = self._row(workflow, instance_id)
-        await self.commands.apply(row, Action.parse(action))
+        chosen = Action.parse(action)
+        if chosen == Action.RESTART:
+            await self.observe.analytics.ingest([row])  # count the run a restart erases
+        await self.commands.apply(row, chosen)
         if row.status not in (InstanceStatus.QUEUED, InstanceStatus.WAITING):
             self.warm.drop(row.key)  # it will not run soon (or runs a new generation)
         self._schedule()
@@ -376,7 +406,11 @@ class Supervisor:
         row = self.table.get(key)
         if row is not None:
             self.transitions.after_run(row, outcome)
+        self.observe.run_ended()
         self._schedule()
+
+    def _not_live(self) -> list[InstanceRow]:
+        return [r for r in self.table if r.key not in self.actors]
 
     def _wake(self, rows: list[InstanceRow]) -> None:
         for row in rows:
@@ -426,6 +460,7 @@ class Supervisor:
             "warm_admitted": self.warm.admitted,
             "warm_let_go": self.warm.let_go,
             "activation_seconds": round(self.warm.activation_seconds, 3),
+            **self.observe.figures(self.table, self.actors),
             "by_status": self.table.by_status(),
             "storage": str(self.config.storage),
             "hibernate_after": self.config.hibernate_after,
@@ -445,6 +480,7 @@ class Supervisor:
         """Let live instance actors go (their journals keep everything)."""
         self.actors.let_go_all()
         self.warm.let_go_all()
+        await self.observe.close()
 
 
 def read_steps(path: Path, wait: float = 5.0) -> list[StepInfo]:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -48,6 +49,8 @@ class InstanceActors:
         self.live: dict[Key, Live] = {}
         self._on_ready, self._on_end = on_ready, on_end
         self._describing: dict[Key, asyncio.Future[list[StepInfo]]] = {}
+        self.activations = 0  # actors started (or taken warm) for a run
+        self.activation_times: deque[float] = deque(maxlen=1000)  # start -> actor up, s
 
     def __contains__(self, key: object) -> bool:
         return key in self.live
@@ -89,7 +92,10 @@ class InstanceActors:
         setup: InstanceSetup,
         warm: Awaitable[InstanceActorHandle] | None,
     ) -> None:
+        began = time.monotonic()
         live.handle = await (warm if warm is not None else self.backend.create(setup))
+        self.activations += 1
+        self.activation_times.append(time.monotonic() - began)
         if live.pause_requested:
             with contextlib.suppress(InstanceActorGone):
                 await live.handle.pause()

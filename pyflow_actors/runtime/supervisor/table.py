@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from ...errors import InstanceNotFound, StorageUnavailable, ValidationError
 from ...models import ErrorInfo, InstanceStatus, InstanceStatusInfo
 from ...serialization import loads
 from ...storage.journal import journal_path
+from ...storage.outbox import OutboxItem
 from ...storage.registry import InstanceRow, Registry
 
 log = logging.getLogger("pyflow.supervisor")
@@ -26,18 +27,28 @@ log = logging.getLogger("pyflow.supervisor")
 Key = tuple[str, str]  # (workflow, instance id)
 
 
-class InstanceTable:
-    """Rows by key, status counts, the queue sequence, and the registry writes."""
+# The subscription messages a status change publishes (``before`` is None for a create).
+Messages = Callable[[InstanceRow, InstanceStatus | None], list[OutboxItem]]
 
-    def __init__(self, registry: Registry, storage: Path) -> None:
+
+class InstanceTable:
+    """Rows by key, status counts, the queue sequence, and the registry writes.
+
+    ``messages`` gives the subscription messages of each status change; they
+    are written in the same transaction as the row (the durable outbox)."""
+
+    def __init__(self, registry: Registry, storage: Path, messages: Messages | None = None) -> None:
         self.registry = registry
         self.storage = storage
+        self._messages: Messages = messages or (lambda row, before: [])
+        self.storage_errors = 0
         self.rows: dict[Key, InstanceRow] = {r.key: r for r in registry.instances()}
         self.counts: Counter[tuple[str, InstanceStatus]] = Counter(
             (r.workflow, r.status) for r in self.rows.values()
         )
         self._seq = max((r.queue_seq for r in self.rows.values()), default=0)
-        self._unsaved: set[Key] = set()
+        # Rows the storage refused, with the messages their changes publish.
+        self._unsaved: dict[Key, list[OutboxItem]] = {}
 
     # -- reads ------------------------------------------------------------
 
@@ -106,7 +117,7 @@ class InstanceTable:
         """Take new rows: one registry insert (durable before the caller answers)."""
         rows = list(rows)
         if durable:
-            self.registry.insert(rows)
+            self.registry.insert(rows, [m for r in rows for m in self._messages(r, None)])
         for row in rows:
             self.rows[row.key] = row
             self.counts[(row.workflow, row.status)] += 1
@@ -114,29 +125,35 @@ class InstanceTable:
                 self.save(row)
 
     def set_status(self, row: InstanceRow, status: InstanceStatus) -> None:
-        if row.status != status:
-            self.counts[(row.workflow, row.status)] -= 1
+        before = row.status
+        if before != status:
+            self.counts[(row.workflow, before)] -= 1
             self.counts[(row.workflow, status)] += 1
             row.status = status
-        self.save(row)
+            self.save(row, self._messages(row, before))
+        else:
+            self.save(row)
 
-    def save(self, row: InstanceRow) -> None:
-        """Write a row; while the storage refuses, keep it for :meth:`flush`."""
+    def save(self, row: InstanceRow, messages: list[OutboxItem] | None = None) -> None:
+        """Write a row (and the messages its change publishes, in one transaction);
+        while the storage refuses, keep both for :meth:`flush`."""
+        pending = self._unsaved.get(row.key, []) + list(messages or ())
         try:
-            self.registry.save(row)
+            self.registry.save(row, pending)
         except StorageUnavailable as exc:
+            self.storage_errors += 1
             if not self._unsaved:
                 log.error("%s: keeping registry changes in memory until it is back", exc)
-            self._unsaved.add(row.key)
+            self._unsaved[row.key] = pending
         else:
-            self._unsaved.discard(row.key)
+            self._unsaved.pop(row.key, None)
 
     def flush(self) -> None:
         """Write the rows the storage refused earlier; stop at the first refusal."""
         for key in list(self._unsaved):
             row = self.rows.get(key)
             if row is None:
-                self._unsaved.discard(key)
+                self._unsaved.pop(key, None)
                 continue
             self.save(row)
             if key in self._unsaved:

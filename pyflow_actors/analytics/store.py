@@ -1,0 +1,299 @@
+"""The analytics store: ``<storage>/analytics.duckdb``, fed from journals.
+
+Only the supervisor's process opens it. It holds one row per metrics event
+(see :mod:`.events`) with its dimensions pre-bucketed, and one watermark row
+per instance generation (what was last ingested, and whether that generation
+is final and so never needs reading again).
+
+.. code-block:: python
+
+    store = AnalyticsStore(root, retention=31 * 86400)
+    report = store.ingest(registry_rows)      # in a thread, off the event loop
+    store.query(AnalyticsQuery(dataset="workflowsAdaptiveGroups", ...))
+
+Exactly once, under any crash: every event has a key stable for its instance
+generation and the table's primary key ignores a row it already has; the
+events of one instance and its watermark are written in one transaction. A
+re-run after a kill -9 reads the same journals again and adds only what is
+missing. Nothing is written on the engine's hot path: ingest only reads
+journals of instances that are not live (hibernated or final).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import duckdb
+
+from ..errors import JournalCorrupt, JournalLocked, StorageUnavailable
+from ..models import FINAL_STATUSES, InstanceStatus
+from ..storage.duck import GuardedConnection, storage_unavailable, transaction
+from ..storage.journal import DuckJournal, journal_path
+from .events import InstanceFacts, MetricEvent, derive_events
+from .query import QUANTILES, AnalyticsQuery, AnalyticsResult, render_time
+from .sql import build_query
+from .stats import HistogramSnapshot, StepSummary
+
+log = logging.getLogger("pyflow.analytics")
+
+DEFAULT_RETENTION = 31 * 86400.0
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    workflow_name VARCHAR, instance_id VARCHAR, generation INTEGER, event_key VARCHAR,
+    event_type VARCHAR, step_name VARCHAR, step_count INTEGER, wall_time BIGINT,
+    datetime TIMESTAMP, datetime_minute TIMESTAMP, datetime_five_minutes TIMESTAMP,
+    datetime_fifteen_minutes TIMESTAMP, datetime_hour TIMESTAMP, date DATE,
+    PRIMARY KEY (workflow_name, instance_id, generation, event_key)
+);
+CREATE TABLE IF NOT EXISTS watermarks (
+    workflow_name VARCHAR, instance_id VARCHAR, generation INTEGER,
+    events INTEGER, final BOOLEAN, ingested_at DOUBLE,
+    PRIMARY KEY (workflow_name, instance_id, generation)
+);
+"""
+
+
+class InstanceLike(Protocol):
+    """What ingest needs of a registry row (``storage.registry.InstanceRow`` fits)."""
+
+    @property
+    def workflow(self) -> str: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def generation(self) -> int: ...
+    @property
+    def created_at(self) -> float: ...
+    @property
+    def started_at(self) -> float | None: ...
+    @property
+    def ended_at(self) -> float | None: ...
+
+
+@dataclass
+class IngestReport:
+    """What one ingest pass did."""
+
+    read: int = 0  # instances whose events were (re)derived
+    added: int = 0  # new event rows
+    done_before: int = 0  # final generations skipped: ingested already
+    busy: int = 0  # journals held by a live actor: next pass
+    unreadable: int = 0  # corrupt journals: registry facts only
+    purged: int = 0  # rows dropped by retention
+
+
+def _buckets(moment: dt.datetime) -> tuple[dt.datetime, ...]:
+    minute = moment.replace(second=0, microsecond=0)
+    return (
+        moment,
+        minute,
+        minute.replace(minute=minute.minute - minute.minute % 5),
+        minute.replace(minute=minute.minute - minute.minute % 15),
+        minute.replace(minute=0),
+    )
+
+
+def _row(event: MetricEvent) -> list[Any]:
+    moment = event.datetime
+    return [
+        event.workflow, event.instance_id, event.generation, event.key, event.event_type.value,
+        event.step_name, event.step_count, event.wall_time_ms, *_buckets(moment), moment.date(),
+    ]  # fmt: skip
+
+
+class AnalyticsStore:
+    """The analytics DuckDB file under a storage root. Thread-safe (one lock)."""
+
+    def __init__(
+        self, root: Path, *, retention: float = DEFAULT_RETENTION, path: Path | None = None
+    ) -> None:
+        """``root`` is the engine's storage root (journals); the store's own file is
+        ``<root>/analytics.duckdb`` unless ``path`` says otherwise."""
+        self.root = Path(root)
+        self.path = Path(path) if path is not None else self.root / "analytics.duckdb"
+        self.retention = retention
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            connection = duckdb.connect(str(self.path))
+            connection.execute(SCHEMA)
+        except (OSError, duckdb.Error) as exc:
+            raise storage_unavailable(exc, self.path) or exc from exc
+        self._db = GuardedConnection(connection, lambda exc: storage_unavailable(exc, self.path))
+
+    # -- ingest ---------------------------------------------------------------
+
+    def ingest(
+        self, instances: Iterable[InstanceLike], *, now: float | None = None
+    ) -> IngestReport:
+        """Derive and store the events of ``instances`` (registry rows of instances
+        that are not live), then apply retention. Safe to re-run at any time."""
+        now = time.time() if now is None else now
+        report = IngestReport()
+        with self._lock:
+            done = self._final_generations()
+            for row in instances:
+                if (row.workflow, row.id, row.generation) in done:
+                    report.done_before += 1
+                    continue
+                self._ingest_one(row, now, report)
+            report.purged = self._purge(now)
+        return report
+
+    def _final_generations(self) -> set[tuple[str, str, int]]:
+        rows = self._db.execute(
+            "SELECT workflow_name, instance_id, generation FROM watermarks WHERE final"
+        ).fetchall()
+        return {(r[0], r[1], r[2]) for r in rows}
+
+    def _ingest_one(self, row: InstanceLike, now: float, report: IngestReport) -> None:
+        facts = InstanceFacts(
+            row.workflow, row.id, InstanceStatus(row.status), row.generation, row.created_at,
+            row.started_at, row.ended_at,
+        )  # fmt: skip
+        steps: list[Any] = []
+        readable = True
+        path = journal_path(self.root, row.workflow, row.id)
+        if path.exists():
+            try:
+                facts, steps = _read_journal(path, facts)
+            except JournalLocked:
+                report.busy += 1  # its actor is alive: the next pass reads it
+                return
+            except (JournalCorrupt, StorageUnavailable) as exc:
+                log.warning("analytics: journal %s unreadable (%s): registry facts only", path, exc)
+                report.unreadable += 1
+                readable = False
+        cutoff = now - self.retention
+        events = [e for e in derive_events(facts, steps) if e.at >= cutoff]
+        final = facts.status in FINAL_STATUSES and readable
+        report.read += 1
+        report.added += self._write(facts, events, final, now)
+
+    def _write(
+        self, facts: InstanceFacts, events: list[MetricEvent], final: bool, now: float
+    ) -> int:
+        key = [facts.workflow, facts.instance_id, facts.generation]
+        where = "workflow_name = ? AND instance_id = ? AND generation = ?"
+        with transaction(self._db):
+            before = self._count(where, key)
+            if events:
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [_row(e) for e in events],
+                )
+            after = self._count(where, key)
+            self._db.execute(
+                "INSERT OR REPLACE INTO watermarks VALUES (?, ?, ?, ?, ?, ?)",
+                [*key, after, final, now],
+            )
+        return after - before
+
+    def _count(self, where: str, key: list[Any]) -> int:
+        row = self._db.execute(f"SELECT count(*) FROM events WHERE {where}", key).fetchone()
+        return int(row[0]) if row else 0
+
+    # -- retention --------------------------------------------------------------
+
+    def purge(self, *, now: float | None = None) -> int:
+        """Drop events (and watermarks) older than the retention; how many events."""
+        with self._lock:
+            return self._purge(time.time() if now is None else now)
+
+    def _purge(self, now: float) -> int:
+        cutoff = dt.datetime.fromtimestamp(now - self.retention, dt.timezone.utc).replace(
+            tzinfo=None
+        )
+        with transaction(self._db):
+            row = self._db.execute(
+                "SELECT count(*) FROM events WHERE datetime < ?", [cutoff]
+            ).fetchone()
+            self._db.execute("DELETE FROM events WHERE datetime < ?", [cutoff])
+            # A final generation ingested before the cutoff has no events left to
+            # add: a re-read would drop them all by age anyway.
+            self._db.execute("DELETE FROM watermarks WHERE ingested_at < ?", [now - self.retention])
+        return int(row[0]) if row else 0
+
+    # -- queries ----------------------------------------------------------------
+
+    def query(self, query: AnalyticsQuery) -> AnalyticsResult:
+        """Answer one dataset query (see :class:`~.query.AnalyticsQuery`)."""
+        sql, params, columns = build_query(query)
+        with self._lock:
+            rows = self._db.execute(sql, params).fetchall()
+        out = []
+        for values in rows:
+            record = {name: _json_value(v) for name, v in zip(columns, values, strict=True)}
+            if query.dataset == "workflowsAdaptiveGroups" and not record.get("count"):
+                continue  # an aggregate without a group-by over no rows
+            out.append(record)
+        return AnalyticsResult(rows=out)
+
+    def step_summary(self) -> StepSummary:
+        """Step durations and attempt outcomes per workflow (for ``/metrics``)."""
+        with self._lock:
+            durations = self._db.execute(
+                "SELECT workflow_name, list(wall_time) FROM events "
+                "WHERE event_type IN ('STEP_SUCCESS', 'STEP_FAILURE') GROUP BY workflow_name"
+            ).fetchall()
+            attempts = self._db.execute(
+                "SELECT workflow_name, event_type, count(*) FROM events "
+                "WHERE event_type IN ('ATTEMPT_SUCCESS', 'ATTEMPT_FAILURE') "
+                "GROUP BY workflow_name, event_type"
+            ).fetchall()
+        summary = StepSummary()
+        for workflow, walls in durations:
+            summary.durations[workflow] = HistogramSnapshot.of(
+                [w / 1000 for w in walls if w is not None]
+            )
+        for workflow, kind, n in attempts:
+            outcome = "success" if kind == "ATTEMPT_SUCCESS" else "failure"
+            summary.attempts.setdefault(workflow, {})[outcome] = int(n)
+        return summary
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _read_journal(path: Path, facts: InstanceFacts) -> tuple[InstanceFacts, list[Any]]:
+    """The journal's view of the instance (it is written first, so it wins)."""
+    with DuckJournal(path, read_only=True) as journal:
+        meta, result, steps = journal.meta(), journal.result(), journal.steps()
+    generation = int(meta.get("generation") or facts.generation)
+    if generation != facts.generation:
+        # The journal already belongs to another generation (a restart): its
+        # steps are not this generation's; count only the registry's facts.
+        return facts, []
+    started = float(meta["started_at"]) if meta.get("started_at") else facts.started_at
+    status, ended = facts.status, facts.ended_at
+    if result is not None:
+        status, ended = InstanceStatus(result.status), result.ended_at or ended
+    created = float(meta["created_at"]) if meta.get("created_at") else facts.created_at
+    return (
+        InstanceFacts(
+            facts.workflow, facts.instance_id, status, generation, created, started, ended
+        ),
+        list(steps.values()),
+    )
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return render_time(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+__all__ = ["DEFAULT_RETENTION", "QUANTILES", "AnalyticsStore", "IngestReport", "InstanceLike"]
