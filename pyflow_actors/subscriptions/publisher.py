@@ -52,6 +52,11 @@ class Publisher:
         self.account_id = account_id
         self.sender = WebhookSender(registry.outbox, self.subscriptions, client=client)
 
+    def configure(self, subscriptions: Sequence[SubscriptionSpec]) -> None:
+        """Take a new list of subscriptions (messages already in the outbox stay)."""
+        self.subscriptions = tuple(subscriptions)
+        self.sender.subscriptions = {spec.name: spec for spec in self.subscriptions}
+
     def messages(
         self,
         workflow: str,

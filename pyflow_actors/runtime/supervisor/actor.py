@@ -158,6 +158,7 @@ class Supervisor:
             )
         self.config = self.catalog.configure(config)
         self.admission.configure(self.config)
+        self.observe.configure(self.config)
         self.warm.budget, self.warm.max_lead = self.config.warm_actors, self.config.warm_lead
         self._schedule()
         return True
@@ -459,7 +460,7 @@ class Supervisor:
             "warm_made": self.warm.made,
             "warm_admitted": self.warm.admitted,
             "warm_let_go": self.warm.let_go,
-            "activation_seconds": round(self.warm.activation_seconds, 3),
+            "warm_activation_seconds": round(self.warm.activation_seconds, 3),
             **self.observe.figures(self.table, self.actors),
             "by_status": self.table.by_status(),
             "storage": str(self.config.storage),

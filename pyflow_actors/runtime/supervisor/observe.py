@@ -40,6 +40,9 @@ class Observability:
         )
         self.loop_lag = 0.0
 
+    def configure(self, config: EngineConfig) -> None:
+        self.publisher.configure(config.subscriptions)
+
     def messages(self, row: InstanceRow, before: InstanceStatus | None) -> list[OutboxItem]:
         """The subscription messages of a status change (see ``table.set_status``)."""
         return self.publisher.messages(
@@ -76,9 +79,7 @@ class Observability:
             "hibernated": sum(1 for r in table if r.status in resting and r.key not in actors),
             "by_workflow_status": by_workflow,
             "activations_total": actors.activations,
-            "activation_histogram": HistogramSnapshot.of(
-                list(actors.activation_times)
-            ).model_dump(),
+            "activation_seconds": HistogramSnapshot.of(list(actors.activation_times)).model_dump(),
             "loop_lag_seconds": self.loop_lag,
             "storage_errors_total": table.storage_errors,
             **self.publisher.stats(),
