@@ -9,7 +9,8 @@ from .records import (
     RunResult,
     StepRecord,
 )
-from .replay import Execution, Outcome, ReplayStep, StepCallable, StepConfig
+from .replay import Execution, Outcome, ReplayStep, StepCallable
+from .step_config import StepConfig
 
 __all__ = [
     "AttemptRecord",
