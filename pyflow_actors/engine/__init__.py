@@ -1,5 +1,6 @@
-"""The replay engine: pure Python, no Ray. See :mod:`.replay`."""
+"""The replay engine: pure Python, no Ray. :mod:`.replay` maps its modules."""
 
+from .execution import Execution, Outcome
 from .records import (
     AttemptRecord,
     EventRecord,
@@ -9,7 +10,7 @@ from .records import (
     RunResult,
     StepRecord,
 )
-from .replay import Execution, Outcome, ReplayStep, StepCallable
+from .step import ReplayStep, StepCallable
 from .step_config import StepConfig
 
 __all__ = [
