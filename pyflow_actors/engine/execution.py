@@ -112,17 +112,20 @@ class Execution:
     # -- control from outside ----------------------------------------------
 
     def request_pause(self) -> None:
+        """Let attempts in flight finish, start no new one, then return ``paused``."""
         self._pause_requested = True
         self._unpaused.clear()
         self._bump()
 
     def cancel_pause(self) -> None:
+        """Withdraw a pause request: waiting attempts start again."""
         self._pause_requested = False
         self._unpaused.set()
         self._bump()
 
     @property
     def pause_requested(self) -> bool:
+        """Whether a pause is requested (and not withdrawn)."""
         return self._pause_requested
 
     def cancel(self) -> None:
@@ -133,6 +136,7 @@ class Execution:
         self._bump()
 
     def track(self, task: asyncio.Future[Any]) -> None:
+        """Own a running step: it is cancelled when the run stops."""
         self._step_tasks.add(task)
         task.add_done_callback(self._step_tasks.discard)
 
@@ -146,6 +150,7 @@ class Execution:
     # -- the driver ---------------------------------------------------------
 
     async def run(self) -> Outcome:
+        """Run ``run(event, step)`` until it ends, hibernates, pauses or is cancelled."""
         self._task = asyncio.ensure_future(self._main())
         try:
             while not self._task.done() and self._storage_error is None:
@@ -246,6 +251,7 @@ class Execution:
     # -- replay -------------------------------------------------------------
 
     def replayed(self, record: StepRecord) -> Any:
+        """A finished step's recorded output, or its recorded error raised."""
         if record.state == "complete":
             value = serialization.loads(record.output)
             if record.kind == "waitForEvent" and isinstance(value, dict):
@@ -265,6 +271,7 @@ class Execution:
     async def execute_step(
         self, key: str, step: StepCallable, args: list[Any], record: StepRecord | None
     ) -> Any:
+        """Run a step's attempts, with its retries and timeout, journaling each one."""
         config = step._config
         if record is None:
             record = self._new_record(
@@ -371,6 +378,7 @@ class Execution:
             self._bump()
 
     async def sleep(self, key: str, name: str, wake: Callable[[float], float]) -> None:
+        """Sleep until ``wake(now)``, computed on the first run and journaled."""
         record = self.journal_steps.get(key)
         if record is None:
             record = self._new_record(key=key, name=name, kind="sleep", wake_at=wake(self.clock()))
@@ -384,6 +392,7 @@ class Execution:
     async def wait_for_event(
         self, key: str, name: str, event_type: str, timeout: float
     ) -> interface.WorkflowStepEvent:
+        """Wait up to ``timeout`` seconds for an event of ``event_type`` (journaled)."""
         record = self.journal_steps.get(key)
         if record is None:
             record = self._new_record(

@@ -22,7 +22,7 @@ StepState = Literal["running", "complete", "failed"]
 
 
 class OutcomeKind(str, Enum):
-    """How a run of the replay engine ended for now (see ``replay.Outcome``).
+    """How a run of the replay engine ended for now (see ``execution.Outcome``).
 
     ``complete``, ``errored`` and ``terminated`` are final; ``hibernate``: the
     run waits longer than the hibernation threshold and its process may go;

@@ -51,7 +51,9 @@ class StepExecution(Protocol):
         ...
 
     @property
-    def limits(self) -> Limits: ...
+    def limits(self) -> Limits:
+        """The limits step names, counts, sleeps and waits are checked against."""
+        ...
 
     @property
     def journal_steps(self) -> Mapping[str, StepRecord]:
