@@ -1,5 +1,6 @@
-"""The replay engine: pure Python, no Ray. See :mod:`.replay`."""
+"""The replay engine: pure Python, no Ray. :mod:`.replay` maps its modules."""
 
+from .execution import Execution, Outcome
 from .records import (
     AttemptRecord,
     EventRecord,
@@ -9,7 +10,8 @@ from .records import (
     RunResult,
     StepRecord,
 )
-from .replay import Execution, Outcome, ReplayStep, StepCallable, StepConfig
+from .step import ReplayStep, StepCallable
+from .step_config import StepConfig
 
 __all__ = [
     "AttemptRecord",

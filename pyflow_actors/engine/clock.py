@@ -3,7 +3,7 @@
 Every time the engine reads (step and attempt timestamps, sleep deadlines,
 retry due times) and every wait (sleeps, retry delays, step timeouts,
 ``wait_for_event`` timeouts) goes through one clock per
-:class:`~pyflow_actors.engine.replay.Execution`. Production runs on
+:class:`~pyflow_actors.engine.execution.Execution`. Production runs on
 :data:`SYSTEM_CLOCK`; tests inject a :class:`VirtualClock` whose time moves only
 when told to, so a 30-day sleep takes no real time at all.
 """

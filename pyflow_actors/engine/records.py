@@ -9,10 +9,12 @@ only after the journal has it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
+from ..errors import StorageUnavailable
 from ..models import InstanceStatus
 
 StepKind = Literal["step", "sleep", "waitForEvent"]
@@ -20,7 +22,7 @@ StepState = Literal["running", "complete", "failed"]
 
 
 class OutcomeKind(str, Enum):
-    """How a run of the replay engine ended for now (see ``replay.Outcome``).
+    """How a run of the replay engine ended for now (see ``execution.Outcome``).
 
     ``complete``, ``errored`` and ``terminated`` are final; ``hibernate``: the
     run waits longer than the hibernation threshold and its process may go;
@@ -161,6 +163,31 @@ class Journal(Protocol):
     def add_events(self, events: list[EventRecord]) -> list[EventRecord]:
         """Append events not seen before (by ``event_id``); return the new ones."""
         ...
+
+
+class GuardedJournal:
+    """A journal whose refused writes are reported: the execution's view of its journal.
+
+    Every call goes to ``journal``; a :class:`~pyflow_actors.errors.StorageUnavailable`
+    it raises is handed to ``on_refused`` (which stops the run), then raised on.
+    """
+
+    def __init__(self, journal: Journal, on_refused: Callable[[StorageUnavailable], None]) -> None:
+        self._journal, self._on_refused = journal, on_refused
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._journal, name)
+        if not callable(attribute):
+            return attribute
+
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return attribute(*args, **kwargs)
+            except StorageUnavailable as exc:
+                self._on_refused(exc)
+                raise
+
+        return guarded
 
 
 class MemoryJournal:

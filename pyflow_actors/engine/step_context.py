@@ -30,14 +30,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import Any, TypedDict
 
 from ..durations import parse_duration
-from ..errors import InvalidStepConfig, RetryDelayFailed, ValidationError, rebuild_error
-
-if TYPE_CHECKING:
-    from .records import AttemptRecord
-    from .replay import StepConfig
+from ..errors import InvalidStepConfig, RetryDelayFailed, ValidationError
 
 CONTEXT_PARAMETER = "ctx"
 DELAY_PARAMETERS = ("attempt", "ctx", "error")
@@ -160,15 +156,3 @@ def _parameters(fn: Callable[..., Any]) -> dict[str, inspect.Parameter] | None:
         return dict(inspect.signature(fn).parameters)
     except (TypeError, ValueError):  # builtins without a signature
         return None
-
-
-async def retry_delay(
-    config: StepConfig, name: str, key: str, failed: AttemptRecord, retry: int
-) -> float:
-    """Seconds between the failed attempt ``failed`` and retry number ``retry``."""
-    if config.delay_function is None:
-        return config.delay_before_retry(retry)
-    ctx = step_context(name, key, failed.n, config.to_json())
-    error = rebuild_error(failed.error_name or "Error", failed.error_message or "")
-    base = await call_delay_function(config.delay_function, ctx, error)
-    return config.delay_before_retry(retry, base)

@@ -1,0 +1,65 @@
+"""One attempt of a step's code: called with its arguments, under its timeout, its output checked.
+
+The step function may be sync (run in a thread) or async, and may return an
+awaitable (``lambda: coroutine``), awaited until it is a value. Its output must
+be JSON within the size limit: workflow code then gets the value decoded back
+from the JSON the journal records, so a first run and a replay see the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .. import instance_logs, serialization
+from ..durations import format_duration
+from ..errors import PyflowError, StepOutputError, StepTimeout
+from ..limits import Limits, encode_json
+from .clock import Clock, wait_for
+from .step_context import StepContext, step_arguments
+
+
+async def run_attempt(
+    fn: Callable[..., Any],
+    name: str,
+    dependencies: list[Any],
+    timeout: float,
+    ctx: StepContext,
+    time: Clock,
+) -> Any:
+    """Call step ``name``'s function once; :class:`StepTimeout` after ``timeout`` seconds."""
+    args, kwargs = step_arguments(fn, dependencies, ctx)
+    if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004 - callable objects with async __call__
+    ):
+        work: Awaitable[Any] = fn(*args, **kwargs)
+    else:
+        work = asyncio.to_thread(fn, *args, **kwargs)
+    try:
+        value = await wait_for(time, _resolve(work), timeout)
+    except asyncio.TimeoutError:
+        raise StepTimeout(
+            f"step {name!r} attempt ran longer than its timeout of {format_duration(timeout)}"
+        ) from None
+    return value
+
+
+def encode_output(key: str, value: Any, limits: Limits) -> tuple[Any, str]:
+    """``(value as workflow code sees it, JSON text to journal)``; :class:`StepOutputError`
+    when the output is not JSON or too large."""
+    try:
+        text = encode_json(value, f"output of step {key!r}", limits.max_step_output_bytes)
+    except PyflowError as exc:
+        raise StepOutputError(exc.message) from None
+    if inexact := serialization.inexact_types(value):
+        instance_logs.warn_once(key, serialization.inexact_warning(key, inexact))
+    return serialization.loads(text), text
+
+
+async def _resolve(value: Any) -> Any:
+    """Await until the value is no longer awaitable (lambda: coroutine works)."""
+    while inspect.isawaitable(value):
+        value = await value
+    return value
