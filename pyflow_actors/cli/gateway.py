@@ -43,6 +43,7 @@ class Gateway:
     _resolved: bool = False
 
     def resolve(self) -> None:
+        """Fill what is missing from the project's running ``pyflow dev`` (once)."""
         if self._resolved:
             return
         self._resolved = True
@@ -83,6 +84,7 @@ class Gateway:
 
 
 def gateway(ctx: typer.Context) -> Gateway:
+    """The :class:`Gateway` the root command put on the context."""
     connection = ctx.find_root().obj
     assert isinstance(connection, Gateway), "the root command sets ctx.obj"
     return connection
@@ -94,6 +96,7 @@ def wants_json(ctx: typer.Context, as_json: bool) -> bool:
 
 
 def run(ctx: typer.Context, method: str, path: str = "", **kwargs: Any) -> Any:
+    """One REST call (see :meth:`Gateway.call`); a failure is the CLI's error line."""
     try:
         return gateway(ctx).call(method, path, **kwargs)
     except PyflowError as exc:
@@ -101,6 +104,7 @@ def run(ctx: typer.Context, method: str, path: str = "", **kwargs: Any) -> Any:
 
 
 def parse_json_argument(text: str | None, what: str) -> Any:
+    """A JSON argument's value (empty: ``None``); invalid JSON names ``what``."""
     if text is None or text == "":
         return None
     try:

@@ -29,6 +29,7 @@ def fail(message: str) -> typer.Exit:
 
 
 def print_json(value: Any) -> None:
+    """``value`` as indented JSON on stdout (no rich: pipes get plain JSON)."""
     sys.stdout.write(json.dumps(value, indent=2) + "\n")
 
 
@@ -43,6 +44,7 @@ def when(value: str | None, *, date: bool = True, compact: bool = False) -> str:
 
 
 def took(start: str | None, end: str | None) -> str:
+    """The time between two ISO times in ms, s, m or h (``-`` if either is missing)."""
     if not start or not end:
         return "-"
     seconds = (
@@ -72,6 +74,7 @@ STATUS_STYLE: dict[str, str] = {
 
 
 def styled(status: str) -> str:
+    """A status in its colour (rich markup)."""
     style = STATUS_STYLE.get(status)
     return f"[{style}]{status}[/{style}]" if style else status
 
