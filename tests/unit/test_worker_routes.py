@@ -186,7 +186,7 @@ def test_a_worker_spec_keeps_explicit_module_class_paths(tmp_path) -> None:
 def test_pyflow_dev_says_worker_routes_are_public_beyond_loopback(tmp_path, capsys) -> None:
     from dataclasses import replace
 
-    from pyflow_actors import cli
+    from pyflow_actors.cli import dev as cli
 
     _, _, config = make_app(tmp_path, WORKER)
     cli._worker_banner(replace(config, host="0.0.0.0"), "http://0.0.0.0:8787")

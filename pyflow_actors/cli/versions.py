@@ -14,17 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from .errors import PyflowError
+from ..client.http_transport import rest_path
+from ..errors import PyflowError, WorkflowSourceUnavailable
+from .gateway import run
+from .output import err, out, print_json, when
 
 workflows_app = typer.Typer(
     help="Workflow commands: graph (from the code, offline) and versions.",
     no_args_is_help=True,
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _fail(error: PyflowError) -> typer.Exit:
@@ -34,8 +34,8 @@ def _fail(error: PyflowError) -> typer.Exit:
 
 def local_graph(name: str, config: Path | None) -> dict[str, Any]:
     """The graph of workflow ``name`` (name or binding) as ``pyflow.toml`` declares it."""
-    from .config import add_code_paths, load_config
-    from .graph import workflow_graph
+    from ..config import add_code_paths, load_config
+    from ..graph import workflow_graph
 
     if config is None and Path("pyflow.toml").is_file():
         config = Path("pyflow.toml")
@@ -57,7 +57,7 @@ def graph(
     as_json: bool = typer.Option(False, "--json", help="Print the graph as JSON."),
 ) -> None:
     """Draw the workflow's graph: steps, sleeps, waits, loops, branches, calls."""
-    from .graph.tree import graph_tree
+    from ..graph.tree import graph_tree
 
     try:
         drawn = local_graph(name, config) if version is None else _remote_graph(ctx, name, version)
@@ -70,10 +70,6 @@ def graph(
 
 
 def _remote_graph(ctx: typer.Context, name: str, version: str) -> dict[str, Any]:
-    from .cli import run
-    from .client.http_transport import rest_path
-    from .errors import WorkflowSourceUnavailable
-
     result, _ = run(ctx, "GET", rest_path(name, "versions", version, "graph"))
     if not result.get("graph"):
         raise WorkflowSourceUnavailable(f"version {version!r} of {name!r} has no graph")
@@ -88,9 +84,6 @@ def versions(
     as_json: bool = typer.Option(False, "--json", help="Print the REST result as JSON."),
 ) -> None:
     """List the workflow's versions, newest first (asks the gateway)."""
-    from .cli import print_json, run, when
-    from .client.http_transport import rest_path
-
     result, _ = run(ctx, "GET", rest_path(name, "versions"), params={"per_page": 1000})
     if as_json:
         return print_json(result)
