@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .config import TokenSpec, load_config
-from .errors import PyflowError, StorageInUse
+from .errors import PyflowError, StorageInUse, StorageUnavailable
 
 TOKEN_FILE = "dev-token.json"
 LOCK_FILE = "dev.lock"
@@ -120,8 +120,14 @@ class StorageLock:
 
     def acquire(self) -> None:
         """Take the lock or raise :class:`StorageInUse` naming the holder's pid."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        file = self.path.open("a+")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            file = self.path.open("a+")
+        except OSError as exc:  # read-only, full, not ours: the storage cannot be used
+            raise StorageUnavailable(
+                f"the storage at {self.path.parent} cannot be written "
+                f"({exc.strerror or exc}): make it writable, or pass another --storage"
+            ) from None
         try:
             fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

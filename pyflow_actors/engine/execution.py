@@ -54,7 +54,7 @@ from .records import (
 from .step import ReplayStep, StepCallable
 from .step_config import retry_delay
 from .step_context import step_context
-from .waits import Waiter, event_result, match_events
+from .waits import Waiter, WaitSummary, event_result, match_events, wait_summary
 
 
 @dataclass
@@ -98,6 +98,8 @@ class Execution:
         self._seq = max((r.seq for r in self.journal_steps.values()), default=0)
         self._inbox: list[EventRecord] = list(journal.pending_events())
         self._waiters: list[Waiter] = []
+        # Told (wake_at, event types) when the run waits in this process, None when busy.
+        self.on_wait: Callable[[WaitSummary | None], None] | None = None
         self._in_flight = 0
         self._generation = 0
         self._changed = asyncio.Event()
@@ -122,11 +124,6 @@ class Execution:
         self._pause_requested = False
         self._unpaused.set()
         self._bump()
-
-    @property
-    def pause_requested(self) -> bool:
-        """Whether a pause is requested (and not withdrawn)."""
-        return self._pause_requested
 
     def cancel(self) -> None:
         """Stop the run now (terminate, restart): step attempts in flight are cancelled."""
@@ -165,11 +162,13 @@ class Execution:
                 timer.cancel()
                 if self._task.done() or self._stop_kind is OutcomeKind.CANCELLED:
                     break
-                if self._in_flight == 0 and await self._quiet():
-                    outcome = self._stop_outcome()
-                    if outcome is not None:
-                        await self._cancel_all()
-                        return outcome
+                quiet = self._in_flight == 0 and await self._quiet()
+                outcome = self._stop_outcome() if quiet else None
+                if outcome is not None:
+                    await self._cancel_all()
+                    return outcome
+                if self.on_wait is not None:  # waiting in this process, or busy again
+                    self.on_wait(wait_summary(self._waiters) if quiet else None)
         finally:
             await self._cancel_all()
         if self._storage_error is not None:

@@ -83,3 +83,15 @@ def event_result(value: Mapping[str, Any]) -> interface.WorkflowStepEvent:
     if isinstance(timestamp, str):
         timestamp = _dt.datetime.fromisoformat(timestamp)
     return {"type": value["type"], "payload": value["payload"], "timestamp": timestamp}
+
+
+WaitSummary = tuple[float | None, list[str]]  # (earliest deadline, event types waited for)
+
+
+def wait_summary(waiters: list[Waiter]) -> WaitSummary | None:
+    """What a run that settled is waiting for; None if it waits for nothing."""
+    if not waiters:
+        return None
+    deadline = min(w.deadline for w in waiters)
+    types = sorted({w.event_type for w in waiters if w.event_type})
+    return (None if math.isinf(deadline) else deadline, types)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,14 @@ from typing import Any
 from .. import instance_logs, serialization
 from ..config import add_code_paths
 from ..engine import EventRecord, Execution, Outcome, RunResult
+from ..engine.waits import WaitSummary
 from ..entrypoint import Env, WorkflowEvent
 from ..errors import JournalLocked
 from ..models import InstanceStatus, StepInfo
 from ..storage.journal import DuckJournal, step_infos
 from .protocol import InstanceOutcome, InstanceSetup, OutcomeKind, RunRequest
+
+log = logging.getLogger("pyflow.instance")
 
 JOURNAL_LOCK_WAIT = 10.0  # seconds to wait for an exiting actor to let go of the file
 
@@ -44,6 +48,9 @@ class InstanceRunner:
         self._terminating = False
         self._cancelled = False
         self._opened = asyncio.Event()
+        self._generation = 0
+        self._wait: WaitSummary | None = None
+        self._wait_reports = 0
         instance_logs.install()  # print() and logging of the instance's code go to its log
 
     # -- the run --------------------------------------------------------------
@@ -91,6 +98,7 @@ class InstanceRunner:
 
     async def _open(self, request: RunRequest) -> float:
         """Open the journal, start a new generation in it if asked; the start time."""
+        self._generation = request.generation
         await self._workflow_class()
         journal = self._journal
         assert journal is not None
@@ -127,6 +135,7 @@ class InstanceRunner:
             )
             if self._pause:
                 execution.request_pause()
+            execution.on_wait = self._on_wait
             self._execution = execution
             outcome = await execution.run()
             if (
@@ -166,6 +175,28 @@ class InstanceRunner:
             )
         self._journal.set_result(result)
         return _final(result, started_at)
+
+    def _on_wait(self, wait: WaitSummary | None) -> None:
+        """Tell the supervisor when the run waits in this process, or works again."""
+        if wait == self._wait:
+            return
+        self._wait, self._wait_reports = wait, self._wait_reports + 1
+        asyncio.ensure_future(self._report_wait(self._wait_reports, wait))
+
+    async def _report_wait(self, report: int, wait: WaitSummary | None) -> None:
+        import ray  # the process is a Ray worker already; the module stays light
+
+        try:
+            supervisor = ray.get_actor(self.setup.supervisor_name, namespace=self.setup.namespace)
+            await supervisor.note_wait.remote(
+                workflow=self.setup.workflow,
+                instance_id=self.setup.instance_id,
+                generation=self._generation,
+                report=report,
+                wait=wait,
+            )
+        except Exception:  # noqa: BLE001 - a view only: the status catches up when it ends
+            log.debug("could not report the wait of %s", self.setup.instance_id, exc_info=True)
 
     def _event(self) -> WorkflowEvent:
         assert self._journal is not None

@@ -370,3 +370,25 @@ def test_the_head_of_the_queue_is_warmed_when_every_slot_is_taken(tmp_path):
         assert len(backend.actors_of((WF, "next"))) == 1
 
     run(scenario)
+
+
+def test_a_running_instance_whose_actor_waits_shows_waiting_and_the_latest_report_wins(tmp_path):
+    async def scenario() -> None:
+        backend = FakeBackend()
+        sup = await started(tmp_path, backend)
+        await create(sup, "w")
+        await actor(backend, "w")
+        due = time.time() + 3
+        await sup.note_wait(WF, "w", generation=1, report=2, wait=(due, ["approve"]))
+        shown = await sup.status(WF, "w")
+        assert shown.status == InstanceStatus.WAITING and shown.wake_at == due
+        assert shown.waiting_for == ["approve"]
+        page = await sup.list_instances(WF, status="waiting")
+        assert [i.id for i in page.instances] == ["w"]
+        await sup.note_wait(WF, "w", generation=1, report=1, wait=None)  # older: ignored
+        assert (await sup.status(WF, "w")).status == InstanceStatus.WAITING
+        await sup.note_wait(WF, "w", generation=1, report=3, wait=None)  # busy again
+        assert (await sup.status(WF, "w")).status == InstanceStatus.RUNNING
+        assert status(sup, "w") == InstanceStatus.RUNNING  # the row itself never changed
+
+    run(scenario)

@@ -36,6 +36,7 @@ from ...analytics.query import AnalyticsQuery, AnalyticsResult
 from ...config import EngineConfig
 from ...constants import SUPERVISOR_NAME
 from ...cron import validate_cron
+from ...engine.waits import WaitSummary
 from ...errors import (
     ConfigError,
     InstanceNotAcceptingEvents,
@@ -239,11 +240,11 @@ class Supervisor:
             for row in accepted.new:
                 self.scheduler.push(row)
             self._schedule()
-        return [info(r) for r in accepted.existing + accepted.new]
+        return [self._info(r) for r in accepted.existing + accepted.new]
 
     async def status(self, workflow: str, instance_id: str) -> InstanceStatusInfo:
         await self.start()
-        return info(self._row(workflow, instance_id))
+        return self._info(self._row(workflow, instance_id))
 
     async def instance_logs(
         self, workflow: str, instance_id: str, after: int = 0, limit: int = 1000
@@ -270,7 +271,10 @@ class Supervisor:
                     self.transitions.fail(row, "JournalCorrupt", str(exc))
                 steps = []
         return InstanceDetail(
-            status=info(row), params=loads(row.params), steps=steps, terminated_by=row.terminated_by
+            status=self._info(row),
+            params=loads(row.params),
+            steps=steps,
+            terminated_by=row.terminated_by,
         )
 
     async def list_instances(
@@ -286,10 +290,17 @@ class Supervisor:
         await self.start()
         name = self.catalog.spec(workflow).name
         rows, total = self.table.page(
-            name, status, page, per_page, reverse, created_after, created_before
+            name,
+            status,
+            page,
+            per_page,
+            reverse,
+            created_after,
+            created_before,
+            shown=lambda r: self._info(r).status,
         )
         return InstancePage(
-            instances=[info(r) for r in rows], total=total, page=page, per_page=per_page
+            instances=[self._info(r) for r in rows], total=total, page=page, per_page=per_page
         )
 
     async def control(self, workflow: str, instance_id: str, action: str) -> InstanceStatusInfo:
@@ -302,7 +313,7 @@ class Supervisor:
         if row.status not in (InstanceStatus.QUEUED, InstanceStatus.WAITING):
             self.warm.drop(row.key)  # it will not run soon (or runs a new generation)
         self._schedule()
-        return info(row)
+        return self._info(row)
 
     async def send_event(
         self,
@@ -333,6 +344,24 @@ class Supervisor:
         elif row.status == InstanceStatus.WAITING and event_type in row.waiting_for:
             self.transitions.queue(row)
             self._schedule()
+
+    def _info(self, row: InstanceRow) -> InstanceStatusInfo:
+        live = self.actors.live.get(row.key)
+        return info(row, live.waiting if live is not None else None)
+
+    async def note_wait(
+        self,
+        workflow: str,
+        instance_id: str,
+        generation: int,
+        report: int,
+        wait: WaitSummary | None,
+    ) -> None:
+        """An instance's actor says its run waits in the process (or is busy again):
+        its status shows waiting at once, not only once it hibernates."""
+        live = self.actors.live.get((workflow, instance_id))
+        if live is not None and live.generation == generation and report > live.wait_report:
+            live.waiting, live.wait_report = wait, report
 
     def _row(self, workflow: str, instance_id: str) -> InstanceRow:
         return self.table.require(self.catalog.spec(workflow).name, instance_id)

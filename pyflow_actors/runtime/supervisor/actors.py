@@ -19,6 +19,7 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from ...engine.waits import WaitSummary
 from ...errors import InstanceActorGone, JournalLocked, StorageFormatTooNew, StorageUnavailable
 from ...models import StepInfo
 from ...storage.registry import InstanceRow
@@ -37,6 +38,8 @@ class Live:
     handle: InstanceActorHandle | None = None  # None while the actor is being created
     monitor: asyncio.Task[InstanceOutcome | None] | None = None
     pause_requested: bool = False
+    waiting: WaitSummary | None = None  # what its run waits for in the process, if it does
+    wait_report: int = 0  # the last report taken (reports may arrive out of order)
 
 
 OnEnd = Callable[[Key, InstanceOutcome | None], None]

@@ -13,8 +13,10 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
+from ...engine.waits import WaitSummary
 from ...errors import InstanceNotFound, StorageUnavailable, ValidationError
 from ...models import ErrorInfo, InstanceStatus, InstanceStatusInfo
 from ...serialization import loads
@@ -90,8 +92,10 @@ class InstanceTable:
         reverse: bool,
         created_after: float | None,
         created_before: float | None,
+        shown: Callable[[InstanceRow], InstanceStatus] = lambda r: r.status,
     ) -> tuple[list[InstanceRow], int]:
-        """One page of a workflow's instances, newest first (oldest with ``reverse``)."""
+        """One page of a workflow's instances, newest first (oldest with ``reverse``);
+        ``shown`` is the status a caller sees (a live instance may show waiting)."""
         wanted = _status_filter(status)
         if page < 1 or not 1 <= per_page <= 1000:
             raise ValidationError("page must be >= 1 and per_page between 1 and 1000")
@@ -99,7 +103,7 @@ class InstanceTable:
             r
             for r in self.rows.values()
             if r.workflow == workflow
-            and (wanted is None or r.status == wanted)
+            and (wanted is None or shown(r) == wanted)
             and (created_after is None or r.created_at >= created_after)
             and (created_before is None or r.created_at <= created_before)
         ]
@@ -173,8 +177,12 @@ class InstanceTable:
             self.counts[(row.workflow, row.status)] -= 1
 
 
-def info(row: InstanceRow) -> InstanceStatusInfo:
-    """The status a caller sees for a row."""
+def info(row: InstanceRow, live_wait: WaitSummary | None = None) -> InstanceStatusInfo:
+    """The status a caller sees for a row. ``live_wait``: a running instance whose
+    actor waits in its process (a sleep, a retry delay, an event) shows waiting."""
+    if live_wait is not None and row.status == InstanceStatus.RUNNING:
+        row = replace(row, status=InstanceStatus.WAITING)
+        row.wake_at, row.waiting_for = live_wait[0], list(live_wait[1])
     waiting = row.status == InstanceStatus.WAITING
     return InstanceStatusInfo(
         id=row.id,
