@@ -23,6 +23,7 @@ from graphql import GraphQLError
 from pyflow_actors.errors import PayloadTooLarge, PyflowError, ValidationError
 
 from ..auth import TokenStore
+from ..envelope import error_responses
 from ..errors import wire_message
 from .resolvers import Context, build_schema
 
@@ -62,7 +63,14 @@ async def _payload(request: Request) -> dict[str, Any]:
     return data
 
 
-@router.post("/client/v4/graphql", summary="GraphQL Analytics API (workflowsAdaptiveGroups...)")
+@router.post(
+    "/client/v4/graphql",
+    summary="GraphQL Analytics API (workflowsAdaptiveGroups...)",
+    responses={
+        200: {"description": "GraphQL's own answer: {data, errors}"},
+        **error_responses(),
+    },
+)
 async def graphql_endpoint(request: Request) -> JSONResponse:
     store: TokenStore = request.app.state.tokens
     token = store.authenticate(request.headers.get("authorization"))

@@ -34,7 +34,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from pyflow_actors.errors import ValidationError
+from pyflow_actors.errors import InstanceNotFound, ValidationError, WorkflowNotFound
 from pyflow_actors.models import InstanceDetail
 from pyflow_actors.subscriptions.instance_events import (
     EVENT_TYPES,
@@ -43,6 +43,7 @@ from pyflow_actors.subscriptions.instance_events import (
     status_event,
 )
 from service.auth import require_token
+from service.envelope import error_responses
 
 from . import ACCOUNT_PREFIX, transport
 
@@ -107,7 +108,14 @@ async def _events(
         detail = await engine.describe(workflow, detail.status.id)
 
 
-@router.get("/{instance_id}/subscribe")
+@router.get(
+    "/{instance_id}/subscribe",
+    response_class=EventSourceResponse,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "the instance's events"},
+        **error_responses(WorkflowNotFound, InstanceNotFound),
+    },
+)
 async def subscribe(
     request: Request,
     workflow_name: str,
