@@ -163,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     from .report import write_report
 
     paths = write_report(records, sizes, args.out)
-    log(f"wrote {', '.join(str(p.relative_to(REPO_ROOT)) for p in paths)}")
+    shown = [p.relative_to(REPO_ROOT) if p.is_relative_to(REPO_ROOT) else p for p in paths]
+    log(f"wrote {', '.join(str(p) for p in shown)}")
     return 0
 
 
