@@ -7,12 +7,14 @@
     binding = "ONBOARDING"                         # name in self.env and client bindings
     class_name = "examples.onboarding:Onboarding"  # import path "module:Class"
     # max_running = 8                              # optional per-workflow concurrency
+    # placement = "shared"                         # dedicated (default) | shared
 
     [engine]
     storage = ".pyflow"          # journals and registry (relative to this file)
     max_running = 64             # running instances at once (default: from memory)
     hibernate_after = "5 seconds"
     retention = "30 days"
+    placement = "dedicated"      # default placement of every workflow
 
     [vars]                       # plain values, readable as self.env.NAME
     GREETING = "hello"
@@ -30,6 +32,7 @@ from typing import Any
 from .durations import parse_duration
 from .errors import ConfigError, PyflowError
 from .limits import DEFAULT_LIMITS, Limits, validate_workflow_name
+from .models import Placement
 
 try:  # Python 3.11+
     import tomllib
@@ -58,9 +61,12 @@ class WorkflowSpec:
     binding: str = ""
     max_running: int | None = None
     cls: Any = field(default=None, compare=False, repr=False)
+    placement: Placement | None = None  # None: the engine's default placement
 
     def __post_init__(self) -> None:
         validate_workflow_name(self.name)
+        if self.placement is not None:
+            object.__setattr__(self, "placement", parse_placement(self.placement, self.name))
         if not self.binding:
             object.__setattr__(self, "binding", self.name.upper().replace("-", "_"))
 
@@ -74,6 +80,15 @@ class WorkflowSpec:
         if self.cls is not None:
             return self.cls
         return load_class(self.class_name)
+
+
+def parse_placement(value: object, where: str = "engine") -> Placement:
+    """``"dedicated"`` or ``"shared"`` (a clear error for anything else)."""
+    try:
+        return Placement(value)
+    except ValueError:
+        allowed = " or ".join(repr(p.value) for p in Placement)
+        raise ConfigError(f"placement {value!r} of {where} is invalid: use {allowed}") from None
 
 
 def load_class(path: str) -> type:
@@ -115,6 +130,14 @@ class EngineConfig:
     tokens: tuple[TokenSpec, ...] = ()
     host: str = "127.0.0.1"
     port: int = 8787
+    placement: Placement = Placement.DEDICATED
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "placement", parse_placement(self.placement))
+
+    def placement_of(self, spec: WorkflowSpec) -> Placement:
+        """Where the workflow's instances run: its own placement, else the engine's."""
+        return getattr(spec, "placement", None) or self.placement
 
     def with_workflows(self, *specs: WorkflowSpec) -> EngineConfig:
         by_name = {w.name: w for w in self.workflows}
@@ -143,6 +166,7 @@ _ENGINE_KEYS = {
     "code_paths",
     "host",
     "port",
+    "placement",
 }
 
 
@@ -201,6 +225,7 @@ def _build(data: dict[str, Any], base: Path, overrides: dict[str, Any]) -> Engin
                 class_name=block["class_name"],
                 binding=block.get("binding", ""),
                 max_running=block.get("max_running"),
+                placement=block.get("placement"),
             )
         )
     for spec in overrides.get("workflows") or ():

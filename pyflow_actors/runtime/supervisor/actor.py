@@ -47,6 +47,7 @@ from ...models import (
     InstancePage,
     InstanceStatus,
     InstanceStatusInfo,
+    Placement,
     StepInfo,
     WorkflowInfo,
 )
@@ -59,12 +60,13 @@ from .actors import InstanceActors, Live
 from .admission import Admission
 from .alarms import Alarms
 from .control import Action, Control
+from .hosts import placement_router
 from .inbox import Inbox
 from .scheduler import Scheduler
 from .table import InstanceTable, Key, info
 from .transitions import Transitions
 from .workflows import WorkflowCatalog
-from .wrapper import ActorBackend, RayActorBackend
+from .wrapper import ActorBackend
 
 log = logging.getLogger("pyflow.supervisor")
 
@@ -87,7 +89,9 @@ class Supervisor:
         self.transitions = Transitions(self.table, self.scheduler, self.alarms, self.inbox)
         self.admission = Admission(self.table, self.config)
         self.actors = InstanceActors(
-            backend or RayActorBackend(self.config.namespace), self._on_ready, self._on_run_end
+            backend or placement_router(self.config.namespace, self.placement_of),
+            self._on_ready,
+            self._on_run_end,
         )
         self.commands = Control(
             self.table, self.transitions, self.actors, self.inbox, self.admission
@@ -203,7 +207,11 @@ class Supervisor:
                     self.transitions.fail(row, "JournalCorrupt", str(exc))
                 steps = []
         return InstanceDetail(
-            status=info(row), params=loads(row.params), steps=steps, terminated_by=row.terminated_by
+            status=info(row),
+            params=loads(row.params),
+            steps=steps,
+            terminated_by=row.terminated_by,
+            placement=self.placement_of(row.workflow),
         )
 
     async def list_instances(
@@ -261,6 +269,11 @@ class Supervisor:
         elif row.status == InstanceStatus.WAITING and event_type in row.waiting_for:
             self.transitions.queue(row)
             self._schedule()
+
+    def placement_of(self, workflow: str) -> Placement:
+        """Where the workflow's instances run (its ``placement``, else the engine's)."""
+        spec = self.catalog.specs.get(workflow)
+        return self.config.placement if spec is None else self.config.placement_of(spec)
 
     def _row(self, workflow: str, instance_id: str) -> InstanceRow:
         return self.table.require(self.catalog.spec(workflow).name, instance_id)
