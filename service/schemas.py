@@ -311,6 +311,7 @@ def render_instance(
         "steps": [] if simple else steps,
         "wake_on": iso(info.wake_at),
         "waiting_for": list(info.waiting_for),
+        "placement": detail.placement.value,  # pyflow extension: dedicated | shared
     }
 
 

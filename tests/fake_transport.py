@@ -25,6 +25,7 @@ from pyflow_actors.models import (
     InstancePage,
     InstanceStatus,
     InstanceStatusInfo,
+    Placement,
     StepInfo,
     WorkflowInfo,
 )
@@ -45,6 +46,7 @@ class FakeTransport:
         }
         self.instances: dict[tuple[str, str], InstanceStatusInfo] = {}
         self.params: dict[tuple[str, str], Any] = {}
+        self.placements: dict[str, Placement] = {}  # workflow -> placement (else dedicated)
         self.steps: dict[tuple[str, str], list[StepInfo]] = {}
         self.events: list[tuple[str, str, str, Any]] = []
         self.fail: dict[str, Exception] = {}
@@ -121,6 +123,7 @@ class FakeTransport:
             params=self.params.get(key),
             steps=self.steps.get(key, []),
             terminated_by="api" if info.status == InstanceStatus.TERMINATED else None,
+            placement=self.placements.get(workflow, Placement.DEDICATED),
         )
 
     async def list_instances(

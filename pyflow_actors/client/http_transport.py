@@ -40,6 +40,7 @@ from ..models import (
     InstancePage,
     InstanceStatus,
     InstanceStatusInfo,
+    Placement,
     StepInfo,
     WorkflowInfo,
 )
@@ -268,7 +269,11 @@ class HttpTransport:
             else:
                 steps.append(self._step(entry))
         return InstanceDetail(
-            status=status, params=data.get("params"), steps=steps, terminated_by=terminated_by
+            status=status,
+            params=data.get("params"),
+            steps=steps,
+            terminated_by=terminated_by,
+            placement=data.get("placement") or Placement.DEDICATED,
         )
 
     # ------------------------------------------------------------------

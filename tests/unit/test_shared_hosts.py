@@ -14,9 +14,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from cloudflare.types.workflows import InstanceGetResponse
 
-from pyflow_actors.config import EngineConfig, WorkflowSpec, load_config
+from pyflow_actors.client.api import AsyncClient
+from pyflow_actors.client.http_transport import HttpTransport
+from pyflow_actors.config import EngineConfig, TokenSpec, WorkflowSpec, load_config
 from pyflow_actors.errors import ConfigError
 from pyflow_actors.models import CreateOptions, InstanceStatus, Placement
 from pyflow_actors.runtime.supervisor import Supervisor
@@ -27,7 +31,9 @@ from pyflow_actors.runtime.supervisor.hosts import (
     PlacementRouter,
     SharedHostBackend,
 )
+from service import create_app
 from tests import workflows as w
+from tests.fake_transport import FakeTransport
 from tests.workflows import ledger_lines
 
 from .fake_actors import FakeBackend
@@ -322,5 +328,32 @@ def test_sync_steps_run_in_threads_so_they_block_neither_the_loop_nor_each_other
         stalls = h.hosts.hosts[0].host.load().stalls
         assert not [s for s in stalls if s.where.startswith("block (")], stalls
         await h.close()
+
+    run(scenario)
+
+
+# -- placement on the surface -------------------------------------------------
+
+
+def test_rest_and_http_transport_show_an_instance_s_placement():
+    fake = FakeTransport(("hello",))
+    fake.placements["hello"] = Placement.SHARED
+    token, account = "unit-token", "acme"
+    app = create_app(AsyncClient(fake), EngineConfig(), tokens=(TokenSpec(token, (account,)),))
+
+    async def scenario() -> None:
+        asgi = httpx.ASGITransport(app)
+        transport = HttpTransport("http://gw", token=token, account=account, transport=asgi)
+        instance = await AsyncClient(transport).workflow("hello").create(id="p")
+        fake.set_status("hello", "p", "complete", output="done")
+        detail = await instance.describe()
+        assert detail.placement == Placement.SHARED
+        async with httpx.AsyncClient(transport=asgi, base_url="http://gw") as http:
+            url = f"/client/v4/accounts/{account}/workflows/hello/instances/p"
+            got = (await http.get(url, headers={"Authorization": f"Bearer {token}"})).json()
+        InstanceGetResponse.model_validate(got["result"])  # still Cloudflare's shape
+        assert got["result"]["placement"] == "shared"
+        fake.placements.clear()
+        assert (await instance.describe()).placement == Placement.DEDICATED
 
     run(scenario)
