@@ -22,6 +22,8 @@ class Sizes:
     event_runs: int = 20  # event latency: runs per (live | hibernated) x (handle | HTTP)
     baseline_runs: int = 30  # bare Ray actor create+call+kill
     cluster_instances: int = 60  # throughput on 3 nodes vs 1
+    # Placements measured side by side (README "Placement: dedicated or shared").
+    placements: tuple[str, ...] = ("dedicated", "shared")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
