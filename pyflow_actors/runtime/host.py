@@ -20,6 +20,7 @@ dedicated actor; the supervisor reaches them through its actors wrapper
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import os
@@ -176,6 +177,7 @@ class HostedRunner(InstanceRunner):
         super().__init__(setup)
         self.token = token  # this placement; an eviction names it, so a late one misses
         self._database = database
+        self._closed = False
 
     async def _prepare(self) -> type:
         # As the runner's, but the journal is attached to the host's one DuckDB
@@ -185,7 +187,11 @@ class HostedRunner(InstanceRunner):
         add_code_paths(self.setup.code_paths)
         workflow_class = self.setup.spec.load()
         path = Path(self.setup.journal_path)
-        self._journal = await _open_journal_in_thread(path, self._database)
+        journal = await _open_journal_in_thread(path, self._database)
+        if self._closed:  # evicted while it opened: let go of the file at once
+            journal.close()
+            raise InstanceActorGone(f"instance {self.setup.instance_id} was evicted")
+        self._journal = journal
         return workflow_class
 
     @property
@@ -194,6 +200,7 @@ class HostedRunner(InstanceRunner):
 
     async def close(self) -> None:
         """Stop the run if one is in progress (nothing recorded) and close the journal."""
+        self._closed = True
         if self.running:
             await self.cancel()
         if self._prepared is not None and not self._prepared.done():
@@ -213,6 +220,12 @@ async def _open_journal_in_thread(path: Path, database: duckdb.DuckDBPyConnectio
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.05)
+
+
+async def _quietly(work: Coroutine[Any, Any, None]) -> None:
+    """Warm-up work whose failure the run itself reports (it awaits the same future)."""
+    with contextlib.suppress(Exception):
+        await work
 
 
 class InstanceHost:
@@ -245,7 +258,11 @@ class InstanceHost:
             await asyncio.shield(self._evicting[key])
         if key in self._runners:
             await self.evict(key)
-        self._runners[key] = HostedRunner(setup, token, self._database)
+        runner = self._runners[key] = HostedRunner(setup, token, self._database)
+        # Open its journal now, while the supervisor's run call is on its way.
+        context = contextvars.copy_context()
+        context.run(CURRENT_INSTANCE.set, key)
+        asyncio.get_running_loop().create_task(_quietly(runner.prepare()), context=context)
 
     async def evict(self, key: Key, token: str | None = None) -> bool:
         """Stop and forget an instance, closing its journal (``token``: only that placement)."""

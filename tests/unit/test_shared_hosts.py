@@ -22,7 +22,10 @@ from pyflow_actors.client.api import AsyncClient
 from pyflow_actors.client.http_transport import HttpTransport
 from pyflow_actors.config import EngineConfig, TokenSpec, WorkflowSpec, load_config
 from pyflow_actors.errors import ConfigError
+from pyflow_actors.limits import DEFAULT_LIMITS
 from pyflow_actors.models import CreateOptions, InstanceStatus, Placement
+from pyflow_actors.runtime.host import InstanceHost
+from pyflow_actors.runtime.protocol import InstanceSetup
 from pyflow_actors.runtime.supervisor import Supervisor
 from pyflow_actors.runtime.supervisor.hosts import (
     SHRINK_AFTER,
@@ -31,6 +34,7 @@ from pyflow_actors.runtime.supervisor.hosts import (
     PlacementRouter,
     SharedHostBackend,
 )
+from pyflow_actors.storage.journal import DuckJournal
 from service import create_app
 from tests import workflows as w
 from tests.fake_transport import FakeTransport
@@ -355,5 +359,37 @@ def test_rest_and_http_transport_show_an_instance_s_placement():
         assert got["result"]["placement"] == "shared"
         fake.placements.clear()
         assert (await instance.describe()).placement == Placement.DEDICATED
+
+    run(scenario)
+
+
+def test_an_instance_evicted_while_its_journal_opens_lets_go_of_the_file(tmp_path):
+    async def scenario() -> None:
+        host = InstanceHost("h")
+        path = tmp_path / "journals" / "echo" / "e.duckdb"
+        setup = InstanceSetup(
+            workflow="echo",
+            instance_id="e",
+            journal_path=str(path),
+            spec=WorkflowSpec.of("echo", w.Echo),
+            bindings={},
+            vars={},
+            hibernate_after=1.0,
+            limits=DEFAULT_LIMITS,
+            code_paths=(),
+            namespace="test",
+            supervisor_name="supervisor",
+        )
+        await host.place(setup, "first")  # starts opening the journal at once
+        assert await host.evict(("echo", "e"), "first")
+
+        def attached() -> list[str]:
+            rows = host._database.execute("SELECT database_name FROM duckdb_databases()")
+            return [name for (name,) in rows.fetchall() if name.startswith("j_")]
+
+        await until(lambda: path.exists() and not attached())
+        DuckJournal(path).close()  # nobody holds the file any more
+        assert host.keys() == []
+        await host.close()
 
     run(scenario)
