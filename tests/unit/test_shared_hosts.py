@@ -68,12 +68,14 @@ class Harness:
 
     def __init__(self, tmp_path: Path, hosts: InProcessHosts | None = None, **config: Any) -> None:
         self.hosts = hosts or InProcessHosts()
+        max_hosts = config.pop("max_hosts", 2)
         self.backend = SharedHostBackend(
             "test",
             spawn=self.hosts.spawn,
             discover=self.hosts.discover,
-            max_hosts=lambda: config.pop("max_hosts", 2),
+            max_hosts=lambda: max_hosts,
             kill_host=self.hosts.kill,
+            per_host=config.pop("per_host", 64),
         )
         config.setdefault("max_running", 16)
         config.setdefault("hibernate_after", 0.2)
@@ -218,6 +220,25 @@ def test_many_instances_run_on_one_host_and_each_is_evicted_when_it_ends(tmp_pat
         detail = await h.sup.describe("ledger", "i0")
         assert detail.placement == Placement.SHARED
         assert [s.name for s in detail.steps] == ["step-0", "step-1"]
+        await h.close()
+
+    run(scenario)
+
+
+def test_the_pool_grows_past_a_full_host_and_stops_hosts_left_empty(tmp_path):
+    async def scenario() -> None:
+        h = Harness(tmp_path, per_host=1, max_hosts=2)
+        await h.create("echo", "a", 1)
+        await h.create("echo", "b", 2)
+        await h.finished("echo", "a", "b")
+        assert len(h.hosts.hosts) == 2  # the first was full when b came
+        await until(lambda: not any(host.host.keys() for host in h.hosts.hosts))
+        h.backend.retire_idle(time.monotonic() + SHRINK_AFTER + 1)
+        assert len(h.hosts.killed) == 1  # one always stays
+        assert len(h.backend.pool.hosts) == 1
+        await h.create("echo", "c", 3)  # placed on the host that stayed
+        await h.finished("echo", "c")
+        assert len(h.hosts.hosts) == 2
         await h.close()
 
     run(scenario)
@@ -381,13 +402,11 @@ def test_an_instance_evicted_while_its_journal_opens_lets_go_of_the_file(tmp_pat
             supervisor_name="supervisor",
         )
         await host.place(setup, "first")  # starts opening the journal at once
+        runner = host._runners[("echo", "e")]
         assert await host.evict(("echo", "e"), "first")
-
-        def attached() -> list[str]:
-            rows = host._database.execute("SELECT database_name FROM duckdb_databases()")
-            return [name for (name,) in rows.fetchall() if name.startswith("j_")]
-
-        await until(lambda: path.exists() and not attached())
+        await until(lambda: runner._prepared is not None and runner._prepared.done())
+        rows = host._database.execute("SELECT database_name FROM duckdb_databases()")
+        assert not [name for (name,) in rows.fetchall() if name.startswith("j_")]
         DuckJournal(path).close()  # nobody holds the file any more
         assert host.keys() == []
         await host.close()

@@ -171,12 +171,14 @@ class SharedHostBackend:
         discover: Discovery | None = None,
         max_hosts: Callable[[], int] | None = None,
         kill_host: Callable[[Any], None] | None = None,
+        per_host: int = PER_HOST,
     ) -> None:
         self.namespace = namespace
         self._spawn = spawn or _ray_spawner(namespace)
         self._discover = discover or (lambda: _ray_discover(namespace))
         self._max_hosts = max_hosts or _cluster_cpus
         self._kill_host = kill_host or _ray_kill
+        self._per_host = per_host
         self._pool: HostPool | None = None
         self._found: dict[Key, HostEntry] = {}
         self._quiet: set[asyncio.Future[Any]] = set()
@@ -185,7 +187,7 @@ class SharedHostBackend:
     def pool(self) -> HostPool:
         """The pool, made on first use: hosts that outlived a supervisor restart join it."""
         if self._pool is None:
-            self._pool = HostPool(self._max_hosts())
+            self._pool = HostPool(self._max_hosts(), per_host=self._per_host)
             for name, actor, keys in self._discover():
                 entry = HostEntry(name, actor)
                 self._pool.add(entry)
@@ -247,6 +249,9 @@ class SharedHostBackend:
             token = handle.token or None
             self._forget(handle.entry.actor.evict.remote(handle.key, token))
         self.retire_idle()
+        if not handle.entry.placed:  # look again once it may have stayed empty long enough
+            with contextlib.suppress(RuntimeError):  # no running loop: at shutdown
+                asyncio.get_running_loop().call_later(SHRINK_AFTER + 1, self.retire_idle)
 
     def retire_idle(self, now: float | None = None) -> None:
         """Stop the hosts the pool no longer needs (empty for a while)."""
