@@ -83,6 +83,9 @@ class PlacedClient:
     def workflow(self, name: str):
         return self.base.workflow(name + SHARED if self.placement == "shared" else name)
 
+    def __getattr__(self, name: str):
+        return getattr(self.base, name)  # workflows(), close()...
+
 
 @pytest.fixture(params=["dedicated", "shared"])
 def placed_client(request, engine) -> PlacedClient:
