@@ -318,6 +318,31 @@ def test_a_restarted_supervisor_adopts_the_instances_its_hosts_still_run(tmp_pat
     run(scenario)
 
 
+def test_what_a_surviving_host_holds_but_nobody_adopts_is_evicted(tmp_path, ledger):
+    async def scenario() -> None:
+        old = Harness(tmp_path)
+        params = {"ledger": ledger, "steps": 2, "step_seconds": 0.4}
+        await old.create("ledger", "orphan", params)
+        await until(lambda: "orphan step-0" in ledger_lines(ledger))
+        for task in old.sup._background:
+            task.cancel()
+        for live in old.sup.actors.live.values():
+            assert live.monitor is not None
+            live.monitor.cancel()
+        old.sup.registry.close()
+        # The new supervisor's registry no longer has it running (say it was
+        # terminated meanwhile): nobody adopts it, so its host must let it go.
+        new = Harness(tmp_path, hosts=old.hosts)
+        row = new.sup.table.require("ledger", "orphan")
+        row.status = InstanceStatus.TERMINATED
+        await new.sup.start()
+        _ = new.backend.pool  # the first use discovers the surviving host
+        await until(lambda: old.hosts.hosts[0].host.keys() == [])
+        await new.close()
+
+    run(scenario)
+
+
 # -- the loop watch -----------------------------------------------------------
 
 

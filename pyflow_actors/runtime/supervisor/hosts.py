@@ -193,7 +193,18 @@ class SharedHostBackend:
                 self._pool.add(entry)
                 for key in keys:
                     self._found[key] = entry
+            if self._found:
+                # Recovery adopts (find) in one synchronous pass: what it left
+                # is held by nobody and would keep its journal open. Let it go.
+                with contextlib.suppress(RuntimeError):  # no running loop
+                    asyncio.get_running_loop().call_soon(self._evict_unadopted)
         return self._pool
+
+    def _evict_unadopted(self) -> None:
+        for key, entry in list(self._found.items()):
+            del self._found[key]
+            log.warning("host %s held %s, which nobody adopted: evicted", entry.name, key)
+            self._forget(entry.actor.evict.remote(key))
 
     async def create(self, setup: InstanceSetup) -> InstanceActorHandle:
         key = (setup.workflow, setup.instance_id)
