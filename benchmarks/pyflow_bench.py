@@ -22,6 +22,7 @@ import ray
 
 from pyflow_actors.client.api import Client
 from pyflow_actors.config import EngineConfig, TokenSpec, WorkflowSpec
+from pyflow_actors.models import Placement
 from pyflow_actors.runtime.local import LocalEngine, start_local
 
 from . import speed_bench
@@ -34,6 +35,12 @@ REPO_ROOT = str(Path(__file__).resolve().parent.parent)
 HIBERNATE_AFTER = 1.0  # seconds; short so that the hibernated cases do not idle long
 TOKEN, ACCOUNT = "bench-token", "bench"
 BATCH = 100  # create_batch's maximum
+SHARED = "-shared"  # suffix of each bench workflow's shared-placement copy
+
+
+def placed(workflow: str, placement: str) -> str:
+    """The bench workflow's copy for a placement ("dedicated" is the original)."""
+    return workflow + SHARED if placement == Placement.SHARED else workflow
 
 
 class PyflowBench:
@@ -57,6 +64,10 @@ class PyflowBench:
             configure_logging=False,
         )
         specs = [WorkflowSpec.of(name, cls) for name, cls in BENCH_WORKFLOWS.items()]
+        specs += [
+            WorkflowSpec.of(placed(name, "shared"), cls, placement=Placement.SHARED)
+            for name, cls in BENCH_WORKFLOWS.items()
+        ]
         specs.append(WorkflowSpec.of(BLOCKER_WORKFLOW, Blocker, max_running=1))
         config = EngineConfig(
             storage=self.storage,
@@ -148,17 +159,19 @@ class PyflowBench:
 
     # -- per-step overhead --------------------------------------------------------
 
-    def step_overhead(self) -> dict[str, Any]:
+    def step_overhead(self, placement: str = "dedicated") -> dict[str, Any]:
         steps = self.sizes.steps
-        instance = self.client.workflow("noop").create(params={"steps": steps})
+        workflow = placed("noop", placement)
+        instance = self.client.workflow(workflow).create(params={"steps": steps})
         status = self._wait_final(instance, timeout=300)
         assert status.status.value == "complete", status
         loop_seconds = float(status.output)
         detail = instance.describe()
         assert len(detail.steps) == steps, len(detail.steps)
-        journal = Path(self.storage) / "journals" / "noop" / f"{instance.id}.duckdb"
+        journal = Path(self.storage) / "journals" / workflow / f"{instance.id}.duckdb"
         return self._emit(
             "step_overhead",
+            placement=placement,
             steps=steps,
             ms_per_step=loop_seconds * 1000 / steps,
             journal_bytes=journal.stat().st_size if journal.exists() else None,
@@ -166,10 +179,10 @@ class PyflowBench:
 
     # -- start latency ------------------------------------------------------------
 
-    def start_latency(self) -> dict[str, Any]:
+    def start_latency(self, placement: str = "dedicated") -> dict[str, Any]:
         """create -> complete of a one-step workflow, split by the engine's timestamps."""
         total, observed, queueing, actor_start, execution = [], [], [], [], []
-        workflow = self.client.workflow("noop")
+        workflow = self.client.workflow(placed("noop", placement))
         for _ in range(self.sizes.start_runs):
             began = time.perf_counter()
             instance = workflow.create(params={"steps": 1})
@@ -183,6 +196,7 @@ class PyflowBench:
             execution.append(status.ended_at - first_step)
         return self._emit(
             "start_latency",
+            placement=placement,
             runs=self.sizes.start_runs,
             seconds=summary(total),
             client_observed_seconds=summary(observed),
@@ -193,11 +207,12 @@ class PyflowBench:
 
     # -- throughput ---------------------------------------------------------------
 
-    def throughput(self, k: int) -> dict[str, Any]:
+    def throughput(self, k: int, placement: str = "dedicated") -> dict[str, Any]:
         n, steps = self.sizes.throughput_instances, self.sizes.throughput_steps
         self.configure(max_running=k)
-        done_before = self._count("noop", "complete")
-        workflow = self.client.workflow("noop")
+        name = placed("noop", placement)
+        done_before = self._count(name, "complete")
+        workflow = self.client.workflow(name)
         began = time.perf_counter()
         for chunk in range(0, n, BATCH):
             workflow.create_batch(
@@ -205,7 +220,7 @@ class PyflowBench:
             )
         created = time.perf_counter() - began
         wait_until(
-            lambda: self._count("noop", "complete") - done_before >= n,
+            lambda: self._count(name, "complete") - done_before >= n,
             timeout=max(600.0, n * 5.0),
             interval=0.1,
             what=f"{n} instances complete",
@@ -213,6 +228,7 @@ class PyflowBench:
         elapsed = time.perf_counter() - began
         return self._emit(
             "throughput",
+            placement=placement,
             k=k,
             instances=n,
             steps=steps,
@@ -377,7 +393,9 @@ class PyflowBench:
 
     # -- hibernation scale -----------------------------------------------------------
 
-    def hibernation(self, instances_per_second: float) -> dict[str, Any]:
+    def hibernation(
+        self, instances_per_second: float, placement: str = "dedicated"
+    ) -> dict[str, Any]:
         """N instances asleep: no live actors, supervisor memory, disk, wake precision.
 
         Every instance must reach its sleep (one actor start each) before the
@@ -392,7 +410,8 @@ class PyflowBench:
         registry_before = disk_bytes(registry.parent) - disk_bytes(Path(self.storage) / "journals")
         reach_estimate = n / max(instances_per_second, 0.1)
         until = time.time() + 1.5 * reach_estimate + 10
-        workflow = self.client.workflow("sleeper")
+        sleeper = placed("sleeper", placement)
+        workflow = self.client.workflow(sleeper)
         began = time.perf_counter()
         created: list[Any] = []
         for chunk in range(0, n, BATCH):
@@ -403,17 +422,17 @@ class PyflowBench:
         # Every instance should be asleep before the alarm; if the machine is
         # too slow for that, say how many were (and the wake-up figures mix in
         # instances that never hibernated).
-        while self._count("sleeper", "waiting") < n and time.time() < until - 1:
+        while self._count(sleeper, "waiting") < n and time.time() < until - 1:
             time.sleep(0.2)
-        asleep = self._count("sleeper", "waiting")
+        asleep = self._count(sleeper, "waiting")
         hibernated_seconds = time.perf_counter() - began
         stats = self.engine.stats()  # type: ignore[union-attr]
         rss_after = supervisor.memory_info().rss
-        journals = disk_bytes(Path(self.storage) / "journals" / "sleeper")
+        journals = disk_bytes(Path(self.storage) / "journals" / sleeper)
         registry_after = disk_bytes(registry.parent) - disk_bytes(Path(self.storage) / "journals")
         log(f"hibernation: {asleep} of {n} asleep, alarm in {until - time.time():.0f}s")
         wait_until(
-            lambda: self._count("sleeper", "complete") >= n,
+            lambda: self._count(sleeper, "complete") >= n,
             timeout=until - time.time() + max(600.0, n * 5.0),
             interval=0.2,
             what=f"{n} instances woke and completed",
@@ -422,6 +441,7 @@ class PyflowBench:
         lateness = [float(i.status().output) - until for i in created]
         return self._emit(
             "hibernation",
+            placement=placement,
             instances=n,
             asleep_before_alarm=asleep,
             create_api_seconds=create_seconds,
@@ -437,13 +457,16 @@ class PyflowBench:
 
     # -- event latency ---------------------------------------------------------------
 
-    def event_latency(self, hibernated: bool, transport: str) -> dict[str, Any]:
+    def event_latency(
+        self, hibernated: bool, transport: str, placement: str = "dedicated"
+    ) -> dict[str, Any]:
         """send_event -> the workflow's next step starts, for a live or hibernated wait."""
         client = self.client if transport == "ray" else self.http
         assert client is not None
         latencies = []
+        waiter = placed("waiter", placement)
         for _ in range(self.sizes.event_runs):
-            instance = self.client.workflow("waiter").create()
+            instance = self.client.workflow(waiter).create()
             if hibernated:
                 wait_until(
                     lambda i=instance: i.status().status.value == "waiting",
@@ -458,13 +481,14 @@ class PyflowBench:
                     interval=0.01,
                     what="waiter waiting",
                 )
-            handle = client.workflow("waiter").get(instance.id)
+            handle = client.workflow(waiter).get(instance.id)
             sent = time.time()
             handle.send_event("go", {})
             status = self._wait_final(instance, timeout=60)
             latencies.append(float(status.output) - sent)
         return self._emit(
             "event_latency",
+            placement=placement,
             state="hibernated" if hibernated else "live",
             transport=transport,
             seconds=summary(latencies),
@@ -489,32 +513,42 @@ def run(
         if want("baseline"):
             log("pyflow: bare Ray baseline")
             bare = bench.baseline()["seconds"]["p50"]
+        placements = sizes.placements
         if want("steps"):
-            log("pyflow: per-step overhead")
-            bench.step_overhead()
+            for placement in placements:
+                log(f"pyflow: per-step overhead ({placement})")
+                bench.step_overhead(placement)
         if want("start"):
-            log("pyflow: start latency")
-            bench.start_latency()
+            for placement in placements:
+                log(f"pyflow: start latency ({placement})")
+                bench.start_latency(placement)
         if want("events") or want("creates"):
             bench.start_gateway()
         if want("events"):
-            for hibernated in (False, True):
-                for transport in ("ray", "http"):
-                    log(f"pyflow: event latency hibernated={hibernated} via {transport}")
-                    bench.event_latency(hibernated, transport)
+            for placement in placements:
+                for hibernated in (False, True):
+                    for transport in ("ray", "http"):
+                        log(
+                            f"pyflow: event latency hibernated={hibernated} via {transport} "
+                            f"({placement})"
+                        )
+                        bench.event_latency(hibernated, transport, placement)
         if want("concurrency"):
             log("pyflow: concurrency harness")
             bench.concurrency()
-        rates = []
+        rates: dict[str, list[float]] = {p: [] for p in placements}
         if want("throughput"):
-            for k in sizes.throughput_k:
-                log(f"pyflow: throughput K={k}")
-                rates.append(bench.throughput(k)["instances_per_second"])
+            for placement in placements:
+                for k in sizes.throughput_k:
+                    log(f"pyflow: throughput K={k} ({placement})")
+                    rates[placement].append(bench.throughput(k, placement)["instances_per_second"])
         if want("hibernation"):
-            # The alarm is set from the measured start rate (or Ray's floor, or 1/s).
-            rate = max(rates) if rates else 1.0 / bare if bare else 1.0
-            log(f"pyflow: hibernation scale ({sizes.hibernating})")
-            bench.hibernation(rate)
+            for placement in placements:
+                # The alarm is set from the measured start rate (or Ray's floor, or 1/s).
+                measured = rates[placement]
+                rate = max(measured) if measured else 1.0 / bare if bare else 1.0
+                log(f"pyflow: hibernation scale ({sizes.hibernating}, {placement})")
+                bench.hibernation(rate, placement)
         if want("activation"):
             log("pyflow: activation phases and cost")
             speed_bench.activation(bench, sizes.activation_runs)

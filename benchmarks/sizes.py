@@ -25,6 +25,8 @@ class Sizes:
     activation_runs: int = 10  # activation phases, CPU-s per activation
     admission_runs: int = 20  # queued -> admitted -> first step, one slot
     alarm_counts: tuple[int, ...] = (30, 300, 1000)  # simultaneous alarms
+    # Placements measured side by side (README "Placement: dedicated or shared").
+    placements: tuple[str, ...] = ("dedicated", "shared")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

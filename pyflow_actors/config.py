@@ -7,6 +7,7 @@
     binding = "ONBOARDING"                         # name in self.env and client bindings
     class_name = "examples.onboarding:Onboarding"  # import path "module:Class"
     # max_running = 8                              # optional per-workflow concurrency
+    # placement = "shared"                         # dedicated (default) | shared
 
     [engine]
     storage = ".pyflow"          # journals and registry (relative to this file)
@@ -14,6 +15,7 @@
     hibernate_after = "5 seconds"
     retention = "30 days"
     analytics_retention = "31 days"   # metrics events kept for GraphQL
+    placement = "dedicated"      # default placement of every workflow
 
     [[subscriptions]]            # lifecycle messages (see pyflow_actors.subscriptions)
     name = "ops"
@@ -44,6 +46,7 @@ from .constants import (
 from .durations import parse_duration
 from .errors import ConfigError, PyflowError
 from .limits import DEFAULT_LIMITS, Limits, validate_workflow_name
+from .models import Placement
 from .subscriptions.spec import SubscriptionSpec, parse_subscriptions
 
 if sys.version_info >= (3, 11):
@@ -81,9 +84,12 @@ class WorkflowSpec:
     binding: str = ""
     max_running: int | None = None
     cls: type | None = field(default=None, compare=False, repr=False)
+    placement: Placement | None = None  # None: the engine's default placement
 
     def __post_init__(self) -> None:
         validate_workflow_name(self.name)
+        if self.placement is not None:
+            object.__setattr__(self, "placement", parse_placement(self.placement, self.name))
         if not self.binding:
             object.__setattr__(self, "binding", self.name.upper().replace("-", "_"))
 
@@ -97,6 +103,15 @@ class WorkflowSpec:
         if self.cls is not None:
             return self.cls
         return load_class(self.class_name)
+
+
+def parse_placement(value: object, where: str = "engine") -> Placement:
+    """``"dedicated"`` or ``"shared"`` (a clear error for anything else)."""
+    try:
+        return Placement(value)
+    except ValueError:
+        allowed = " or ".join(repr(p.value) for p in Placement)
+        raise ConfigError(f"placement {value!r} of {where} is invalid: use {allowed}") from None
 
 
 def load_class(path: str) -> type:
@@ -156,6 +171,14 @@ class EngineConfig:
     warm_lead: float = 60.0
     worker: WorkerSpec | None = None
     subscriptions: tuple[SubscriptionSpec, ...] = ()
+    placement: Placement = Placement.DEDICATED
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "placement", parse_placement(self.placement))
+
+    def placement_of(self, spec: WorkflowSpec) -> Placement:
+        """Where the workflow's instances run: its own placement, else the engine's."""
+        return getattr(spec, "placement", None) or self.placement
 
     def with_workflows(self, *specs: WorkflowSpec) -> EngineConfig:
         by_name = {w.name: w for w in self.workflows}
@@ -187,6 +210,7 @@ _ENGINE_KEYS = {
     "port",
     "warm_actors",
     "warm_lead",
+    "placement",
 }
 
 
@@ -249,6 +273,7 @@ def _build(data: dict[str, Any], base: Path, overrides: dict[str, Any]) -> Engin
                 class_name=_class_path(block["class_name"], worker, base),
                 binding=block.get("binding", ""),
                 max_running=block.get("max_running"),
+                placement=block.get("placement"),
             )
         )
     for spec in overrides.get("workflows") or ():

@@ -38,6 +38,16 @@ class InstanceStatus(str, Enum):
         return repr(self.value)
 
 
+class Placement(str, Enum):
+    """Where an instance runs: its own Ray actor, or a shared host with others."""
+
+    DEDICATED = "dedicated"  # one Ray named actor (process) per active instance
+    SHARED = "shared"  # many instances on the event loop of a pooled host actor
+
+    def __str__(self) -> str:
+        return self.value
+
+
 FINAL_STATUSES = frozenset(
     {InstanceStatus.ERRORED, InstanceStatus.TERMINATED, InstanceStatus.COMPLETE}
 )
@@ -156,6 +166,7 @@ class InstanceDetail(_Model):
     params: Any = None
     steps: list[StepInfo] = Field(default_factory=list)
     terminated_by: str | None = None
+    placement: Placement = Placement.DEDICATED
 
 
 class InstancePage(_Model):

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from pyflow_actors import serialization
 from pyflow_actors.errors import ValidationError
-from pyflow_actors.models import InstanceDetail, InstanceStatus, StepInfo
+from pyflow_actors.models import InstanceDetail, InstanceStatus, Placement, StepInfo
 
 from .schemas import ErrorOut, IsoTime, OptionalIsoTime, version_id, workflow_id
 
@@ -152,6 +152,9 @@ class InstanceOut(BaseModel):
     steps: list[StepEntry] = Field(description="empty with ?simple=true")
     wake_on: OptionalIsoTime = Field(default=None, description="when a waiting instance wakes")
     waiting_for: list[str] = Field(description="the event types it waits for")
+    placement: Placement = Field(
+        default=Placement.DEDICATED, description="a pyflow extension: dedicated | shared"
+    )
 
     @classmethod
     def of(
@@ -182,6 +185,7 @@ class InstanceOut(BaseModel):
             steps=[] if simple else steps,
             wake_on=info.wake_at,
             waiting_for=list(info.waiting_for),
+            placement=detail.placement,
         )
 
 

@@ -30,6 +30,7 @@ from pyflow_actors.models import (
     InstanceStatus,
     InstanceStatusInfo,
     LogLine,
+    Placement,
     StepInfo,
     WorkflowInfo,
 )
@@ -51,6 +52,7 @@ class FakeTransport:
         }
         self.instances: dict[tuple[str, str], InstanceStatusInfo] = {}
         self.params: dict[tuple[str, str], Any] = {}
+        self.placements: dict[str, Placement] = {}  # workflow -> placement (else dedicated)
         self.steps: dict[tuple[str, str], list[StepInfo]] = {}
         self.events: list[tuple[str, str, str, Any]] = []
         self.logs: dict[tuple[str, str], list[LogLine]] = {}
@@ -140,6 +142,7 @@ class FakeTransport:
             params=self.params.get(key),
             steps=self.steps.get(key, []),
             terminated_by="api" if info.status == InstanceStatus.TERMINATED else None,
+            placement=self.placements.get(workflow, Placement.DEDICATED),
         )
 
     async def list_instances(

@@ -174,3 +174,29 @@ def _nested(depth: int) -> list:
     for _ in range(depth):
         value = [value]
     return value
+
+
+class Blocker(WorkflowEntrypoint):
+    """params: {seconds, sync}: one step that blocks its thread for `seconds` (time.sleep).
+
+    Sync (``sync: true``) the engine runs it in a thread; async it blocks the
+    event loop it runs on (what a shared host's loop watch must catch).
+    """
+
+    async def run(self, event, step):
+        p = event["payload"]
+        if p.get("sync"):
+
+            @step.do("block")
+            def block():
+                time.sleep(p["seconds"])
+                return "slept"
+
+        else:
+
+            @step.do("block")
+            async def block():
+                time.sleep(p["seconds"])  # blocks the loop on purpose
+                return "slept"
+
+        return await block()

@@ -112,6 +112,7 @@ def describe_instance(
         ("Ended", when(i.get("end"))),
         ("Took", took(i.get("start"), i.get("end"))),
         ("Params", short(i.get("params"), truncate_output_limit)),
+        ("Placement", i.get("placement", "dedicated")),
     ]
     if i.get("waiting_for"):
         rows.append(("Waiting for", ", ".join(i["waiting_for"])))

@@ -44,6 +44,7 @@ from ..models import (
     InstanceStatus,
     InstanceStatusInfo,
     LogLine,
+    Placement,
     StepInfo,
     WorkflowInfo,
 )
@@ -279,7 +280,11 @@ class HttpTransport:
             else:
                 steps.append(self._step(entry))
         return InstanceDetail(
-            status=status, params=data.get("params"), steps=steps, terminated_by=terminated_by
+            status=status,
+            params=data.get("params"),
+            steps=steps,
+            terminated_by=terminated_by,
+            placement=data.get("placement") or Placement.DEDICATED,
         )
 
     # ------------------------------------------------------------------

@@ -186,6 +186,8 @@ class InstanceRunner:
     async def _report_wait(self, report: int, wait: WaitSummary | None) -> None:
         import ray  # the process is a Ray worker already; the module stays light
 
+        if not ray.is_initialized():
+            return  # run outside Ray (tests of a host in-process): no supervisor to tell
         try:
             supervisor = ray.get_actor(self.setup.supervisor_name, namespace=self.setup.namespace)
             await supervisor.note_wait.remote(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -10,7 +11,7 @@ from typer.testing import CliRunner
 from pyflow_actors.cli import app
 from pyflow_actors.config import WorkflowSpec
 from tests.api.conftest import ACCOUNT, TOKEN, new_id
-from tests.conftest import wait_for
+from tests.conftest import SHARED, wait_for
 from tests.workflows import Echo
 
 pytestmark = pytest.mark.ray
@@ -146,3 +147,15 @@ def test_latest_of_a_workflow_without_instances(pyflow, engine):
     assert "No instances." in ok(pyflow("instances", "list", "empty-cli"))
     assert "Deleted workflow empty-cli" in ok(pyflow("delete", "empty-cli"))
     failed(pyflow("delete", "empty-cli"), "workflow.not_found")
+
+
+@pytest.mark.parametrize("placement", ["dedicated", "shared"])
+def test_instances_describe_shows_where_the_instance_runs(pyflow, placement):
+    workflow = "echo" + (SHARED if placement == "shared" else "")
+    instance_id = new_id("cli-place")
+    ok(pyflow("trigger", workflow, "--id", instance_id))
+    wait_for(lambda: status(pyflow, workflow, instance_id) == "complete", 30)
+    described = ok(pyflow("instances", "describe", workflow, instance_id))
+    assert re.search(rf"Placement\s+{placement}", described), described
+    as_json = json.loads(ok(pyflow("instances", "describe", workflow, instance_id, "--json")))
+    assert as_json["placement"] == placement

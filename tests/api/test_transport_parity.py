@@ -1,7 +1,8 @@
 """One client suite, two transports: Ray handle calls and HTTP through the gateway.
 
-Each test runs twice (``any_client`` is parametrized ``ray`` / ``http``) and
-must see the same behaviour, the same results and the same error classes.
+Each test runs four times (``any_client`` is parametrized ``ray`` / ``http``,
+and here each workflow ``dedicated`` / ``shared``) and must see the same
+behaviour, the same results and the same error classes.
 """
 
 from __future__ import annotations
@@ -24,16 +25,31 @@ from pyflow_actors.errors import (
 )
 from pyflow_actors.models import InstanceStatus
 from tests.api.conftest import new_id
-from tests.conftest import wait_for
+from tests.conftest import PlacedClient, wait_for
 
 pytestmark = pytest.mark.ray
+
+
+@pytest.fixture(params=["dedicated", "shared"])
+def placement(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def any_client(any_client, placement) -> PlacedClient:
+    """The conftest's client (Ray or HTTP), on each placement's copy of the workflows."""
+    return PlacedClient(any_client, placement)
 
 
 def test_create_wait_and_read_the_output(any_client):
     instance = any_client.workflow("echo").create(id=new_id("p"), params={"n": [1, 2]})
     status = instance.wait(30)
     assert status.status == InstanceStatus.COMPLETE and status.is_final
-    assert status.output == {"echo": {"n": [1, 2]}, "instance": instance.id, "workflow": "echo"}
+    assert status.output == {
+        "echo": {"n": [1, 2]},
+        "instance": instance.id,
+        "workflow": instance.workflow,
+    }
     assert status.created_at <= status.started_at <= status.ended_at
     assert status.error is None and status["status"] == "complete"
 
@@ -161,6 +177,7 @@ def test_workflows_are_listed_with_counts(any_client):
     names = {w.name: w for w in any_client.workflows()}
     assert {"echo", "waiter", "flaky"} <= set(names)
     echo = any_client.workflow("echo").info()
-    assert echo.class_name == "tests.workflows:Echo" and echo.binding == "ECHO"
+    assert echo.class_name == "tests.workflows:Echo"
+    assert echo.binding == echo.name.upper().replace("-", "_")
     assert echo.instances.get("complete", 0) >= 1
     assert isinstance(dt.datetime.fromtimestamp(echo.created_at), dt.datetime)

@@ -206,8 +206,8 @@ HOSTILE_RUNS = {
 }
 
 
-def test_hostile_step_outputs_and_durations_error_that_instance_clearly(client):
-    producer = client.workflow("maker")
+def test_hostile_step_outputs_and_durations_error_that_instance_clearly(placed_client):
+    producer = placed_client.workflow("maker")
     started = time.monotonic()
     instances = {
         case: producer.create(params=params) for case, (params, _, _) in HOSTILE_RUNS.items()
@@ -221,13 +221,18 @@ def test_hostile_step_outputs_and_durations_error_that_instance_clearly(client):
     assert fine.wait(30).output == [1, 2]
     # Failed at once: an output that cannot be journaled is not retried.
     assert time.monotonic() - started < 25
-    record_figures("hostile step outputs and durations", instances=len(instances) + 1, lost=0)
+    record_figures(
+        f"hostile step outputs and durations ({placed_client.placement})",
+        instances=len(instances) + 1,
+        lost=0,
+    )
 
 
-def test_a_flood_of_events_to_one_instance_is_delivered_exactly_once(client, fault_gateway):
+def test_a_flood_of_events_to_one_instance_is_delivered_exactly_once(placed_client, fault_gateway):
+    client = placed_client
     n, senders = 200, 8
     instance_id = f"flood-{uuid.uuid4().hex[:6]}"
-    client.workflow("gather").create(id=instance_id, params={"n": n})
+    workflow = client.workflow("gather").create(id=instance_id, params={"n": n}).workflow
     codes: list[int] = []
 
     def send(start: int) -> None:
@@ -237,7 +242,7 @@ def test_a_flood_of_events_to_one_instance_is_delivered_exactly_once(client, fau
             timeout=60,
         ) as http:
             for k in range(start, n, senders):
-                url = f"/gather/instances/{instance_id}/events/item"
+                url = f"/{workflow}/instances/{instance_id}/events/item"
                 codes.append(http.post(url, json={"k": k}).status_code)
 
     threads = [threading.Thread(target=send, args=(s,)) for s in range(senders)]
@@ -250,7 +255,7 @@ def test_a_flood_of_events_to_one_instance_is_delivered_exactly_once(client, fau
     info = client.workflow("gather").get(instance_id).wait(90)
     got = sorted(e["k"] for e in info.output)
     record_figures(
-        "flood of events to one instance",
+        f"flood of events to one instance ({client.placement})",
         instances=1,
         events_accepted=codes.count(200),
         events_delivered=len(got),

@@ -42,8 +42,10 @@ def corrupt(path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
 
 
-def test_corrupt_journal_errors_that_instance_only_and_restart_recovers_it(engine, client, ledger):
-    ledger_wf = client.workflow("ledger")
+def test_corrupt_journal_errors_that_instance_only_and_restart_recovers_it(
+    engine, placed_client, ledger
+):
+    ledger_wf = placed_client.workflow("ledger")  # on a shared host, its neighbours go on
     prefix = f"cj-{uuid.uuid4().hex[:6]}"
     sleep = {"ledger": ledger, "steps": 2, "step_seconds": 0.05, "sleep": 4}
     woken, described, healthy = (ledger_wf.create(id=f"{prefix}-{n}", params=sleep) for n in "abc")
@@ -51,7 +53,7 @@ def test_corrupt_journal_errors_that_instance_only_and_restart_recovers_it(engin
         wait_for(lambda i=instance: i.status().status.value == "waiting", 30)
     root = Path(engine.config.storage)
     for instance in (woken, described):
-        corrupt(journal_path(root, "ledger", instance.id))
+        corrupt(journal_path(root, instance.workflow, instance.id))
 
     # Found by a read: reported at once, with the reason, and the call succeeds.
     detail = described.describe()
@@ -66,8 +68,14 @@ def test_corrupt_journal_errors_that_instance_only_and_restart_recovers_it(engin
     # A restart sets the damaged file aside and runs the instance from the start.
     described.restart()
     assert described.wait(30).output == 1
-    assert list(root.glob(f"journals/ledger/{described.id}.duckdb.corrupt-*"))
-    record_figures("corrupt journals", instances=3, corrupted=2, lost=0, errored_as_corrupt=2)
+    assert list(root.glob(f"journals/{described.workflow}/{described.id}.duckdb.corrupt-*"))
+    record_figures(
+        f"corrupt journals ({placed_client.placement})",
+        instances=3,
+        corrupted=2,
+        lost=0,
+        errored_as_corrupt=2,
+    )
 
 
 # ---------------------------------------------------------------------------

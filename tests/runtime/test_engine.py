@@ -6,9 +6,7 @@ import time
 import uuid
 
 import pytest
-import ray
 
-from pyflow_actors.constants import actor_name
 from pyflow_actors.errors import (
     InstanceAlreadyExists,
     InstanceNotAcceptingEvents,
@@ -19,19 +17,20 @@ from pyflow_actors.errors import (
     ValidationError,
     WorkflowNotFound,
 )
-from tests.conftest import wait_for
+from tests.conftest import is_live, wait_for
 from tests.workflows import ledger_lines
 
 pytestmark = pytest.mark.ray
 
 
+@pytest.fixture
+def client(placed_client):
+    """Every behaviour here runs for both placements, dedicated and shared."""
+    return placed_client
+
+
 def uid(prefix: str = "t") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def named_actor_exists(workflow: str, instance_id: str) -> bool:
-    name = actor_name(workflow, instance_id)
-    return any(a["name"] == name for a in ray.util.list_named_actors(all_namespaces=True))
 
 
 def status_of(instance) -> str:
@@ -42,7 +41,11 @@ def test_create_runs_to_complete_with_output(client):
     instance = client.workflow("echo").create(id=uid(), params={"x": 1})
     status = instance.wait(30)
     assert status.status.value == "complete"
-    assert status.output == {"echo": {"x": 1}, "instance": instance.id, "workflow": "echo"}
+    assert status.output == {
+        "echo": {"x": 1},
+        "instance": instance.id,
+        "workflow": instance.workflow,
+    }
     assert status["status"] == "complete" and status.error is None
     assert status.started_at >= status.created_at and status.ended_at >= status.started_at
 
@@ -110,7 +113,7 @@ def test_long_sleep_hibernates_without_an_actor_and_wakes(client, ledger):
     )
     waiting = wait_for(lambda: (s := instance.status()).status.value == "waiting" and s, 15)
     assert waiting.wake_at is not None
-    assert not named_actor_exists("ledger", instance.id)  # hibernated: no process
+    assert not is_live(instance.workflow, instance.id)  # hibernated: no process
     status = instance.wait(30)
     assert status.status.value == "complete" and status.output == 1
     assert time.time() >= waiting.wake_at
@@ -126,7 +129,7 @@ def test_event_wakes_a_hibernated_instance(client, ledger):
     )
     waiting = wait_for(lambda: (s := instance.status()).status.value == "waiting" and s, 15)
     assert waiting.waiting_for == ["approved"]
-    wait_for(lambda: not named_actor_exists("ledger", instance.id), 10)
+    wait_for(lambda: not is_live(instance.workflow, instance.id), 10)
     instance.send_event("unrelated", {"add": 100})  # buffered, does not wake it
     time.sleep(0.3)
     assert status_of(instance) == "waiting"
@@ -172,7 +175,7 @@ def test_pause_waits_for_the_step_in_flight_then_resume_continues(client, ledger
     lines = ledger_lines(ledger)
     time.sleep(1.2)
     assert ledger_lines(ledger) == lines  # nothing runs while paused
-    assert not named_actor_exists("ledger", instance.id)
+    assert not is_live(instance.workflow, instance.id)
     instance.resume()
     assert instance.wait(30).output == 3
     assert sorted(ledger_lines(ledger)) == sorted(f"{instance.id} step-{i}" for i in range(3))
@@ -219,18 +222,18 @@ def test_child_workflow_from_env_binding(client):
     parent = client.workflow("parent").create(id=uid("parent"))
     out = parent.wait(30).output
     assert out["greeting"] == "hi"
-    child = client.workflow("echo").get(out["child"])
+    child = client.base.workflow("echo").get(out["child"])  # ECHO: the dedicated echo
     assert child.wait(30).output["echo"] == {"from": parent.id}
 
 
 def test_status_of_a_hibernated_instance_does_not_wake_it(client):
     waiter = client.workflow("waiter").create(id=uid("ro"), params={"type": "never"})
     wait_for(lambda: status_of(waiter) == "waiting", 15)
-    wait_for(lambda: not named_actor_exists("waiter", waiter.id), 10)
+    wait_for(lambda: not is_live(waiter.workflow, waiter.id), 10)
     for _ in range(5):
         waiter.status()
         waiter.describe()
-    assert not named_actor_exists("waiter", waiter.id)
+    assert not is_live(waiter.workflow, waiter.id)
     waiter.terminate()
 
 

@@ -67,7 +67,8 @@ def _kill_supervisor(engine, how: str) -> None:
 
 
 @pytest.mark.parametrize("how", ["ray.kill", "kill -9"])
-def test_supervisor_restarts_and_readopts_live_instances(engine, client, ledger, how):
+def test_supervisor_restarts_and_readopts_live_instances(engine, placed_client, ledger, how):
+    client = placed_client  # dedicated actors and shared hosts are both re-adopted
     running = start_ledger(client, ledger)
     sleeper = start_ledger(client, ledger + ".sleep", steps=2, step_seconds=0.05, sleep=3)
     wait_for(lambda: len(ledger_lines(ledger)) == 2, 20)

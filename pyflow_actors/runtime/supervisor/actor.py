@@ -53,6 +53,7 @@ from ...models import (
     InstancePage,
     InstanceStatus,
     InstanceStatusInfo,
+    Placement,
     StepInfo,
     WorkflowInfo,
 )
@@ -67,6 +68,7 @@ from .actors import InstanceActors, Live
 from .admission import Admission
 from .alarms import Alarms
 from .control import Action, Control
+from .hosts import placement_router
 from .inbox import Inbox
 from .observe import Observability
 from .scheduler import Scheduler
@@ -74,7 +76,7 @@ from .table import InstanceTable, Key, info
 from .transitions import Transitions
 from .warm import WarmPool
 from .workflows import WorkflowCatalog
-from .wrapper import ActorBackend, RayActorBackend
+from .wrapper import ActorBackend
 
 log = logging.getLogger("pyflow.supervisor")
 
@@ -99,7 +101,7 @@ class Supervisor:
         self.transitions = Transitions(self.table, self.scheduler, self.alarms, self.inbox)
         self.admission = Admission(self.table, self.config)
         in_ray = backend is None
-        made: ActorBackend = backend or RayActorBackend(self.config.namespace)
+        made: ActorBackend = backend or placement_router(self.config.namespace, self.placement_of)
         self.actors = InstanceActors(made, self._on_ready, self._on_run_end)
         self.warm = WarmPool(
             made,
@@ -275,6 +277,7 @@ class Supervisor:
             params=loads(row.params),
             steps=steps,
             terminated_by=row.terminated_by,
+            placement=self.placement_of(row.workflow),
         )
 
     async def list_instances(
@@ -362,6 +365,11 @@ class Supervisor:
         live = self.actors.live.get((workflow, instance_id))
         if live is not None and live.generation == generation and report > live.wait_report:
             live.waiting, live.wait_report = wait, report
+
+    def placement_of(self, workflow: str) -> Placement:
+        """Where the workflow's instances run (its ``placement``, else the engine's)."""
+        spec = self.catalog.specs.get(workflow)
+        return self.config.placement if spec is None else self.config.placement_of(spec)
 
     def _row(self, workflow: str, instance_id: str) -> InstanceRow:
         return self.table.require(self.catalog.spec(workflow).name, instance_id)

@@ -1,0 +1,347 @@
+"""The shared host: one Ray actor that runs many instances on its event loop.
+
+The "shared" placement (DESIGN.md section 7). A host holds one
+:class:`InstanceRunner` per instance it was given (by instance key), each
+with its own journal, the same replay engine and the same commands as in a
+dedicated actor; the supervisor reaches them through its actors wrapper
+(``supervisor/hosts.py``), naming the instance in every call.
+
+* Hibernation is eviction: :meth:`InstanceHost.evict` stops the runner,
+  closes its journal and forgets it; waking it later is a call, not a
+  process start.
+* Sync step functions already run in threads (the engine's ``to_thread``);
+  the host gives its loop a large thread pool so that many instances' sync
+  steps do not queue behind a few.
+* An async step that blocks (``time.sleep``, CPU work) stalls every
+  neighbour: :class:`LoopWatch` measures the loop's lag and names the
+  culprit, the instance (and code) running when the loop stalled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import os
+import sys
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Coroutine, Generator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ..config import add_code_paths
+from ..engine import EventRecord
+from ..errors import InstanceActorGone, JournalLocked
+from ..models import StepInfo
+from ..storage.journal import DuckJournal
+from .protocol import InstanceOutcome, InstanceSetup, RunRequest
+from .runner import JOURNAL_LOCK_WAIT, InstanceRunner
+
+log = logging.getLogger("pyflow.host")
+
+Key = tuple[str, str]  # (workflow, instance id)
+STEP_THREADS = 256  # threads for sync steps (made lazily, as they are needed)
+BEAT_SECONDS = 0.05  # how often the loop watch's heartbeat runs
+LAG_THRESHOLD = 0.25  # a loop blocked longer than this is a stall, reported with its culprit
+STALLS_KEPT = 20
+
+# The instance whose code a task runs: set around a run, inherited by every
+# task and thread the run starts (asyncio copies the context).
+CURRENT_INSTANCE: contextvars.ContextVar[Key | None] = contextvars.ContextVar(
+    "pyflow_current_instance", default=None
+)
+
+
+@dataclass(frozen=True)
+class LoopStall:
+    """The host's loop was blocked for ``seconds`` by ``instance`` running ``where``."""
+
+    seconds: float
+    instance: Key | None  # None: not instance code (the host itself, or unknown)
+    where: str  # innermost Python frame: "function (file:line)"
+    at: float  # epoch seconds the stall was seen
+
+
+@dataclass(frozen=True)
+class HostLoad:
+    """A host's load figures (the pool places instances by them)."""
+
+    name: str
+    pid: int
+    node_id: str
+    instances: int  # runners held
+    running: int  # runners with a run in progress
+    lag: float  # worst loop lag (seconds) in the last watch window
+    stalls: list[LoopStall] = field(default_factory=list)
+
+
+class LoopWatch:
+    """Measures an event loop's lag and names the instance that blocked it.
+
+    A heartbeat task on the loop records when it last ran; a watchdog thread
+    sees a heartbeat that is late by more than ``threshold`` and samples what
+    the loop thread is running at that moment: the current task (mapped to
+    its instance through the task factory) and the innermost Python frame.
+    """
+
+    def __init__(self, name: str, threshold: float = LAG_THRESHOLD) -> None:
+        self.name, self.threshold = name, threshold
+        self.stalls: deque[LoopStall] = deque(maxlen=STALLS_KEPT)
+        self.worst_lag = 0.0
+        self._owners: weakref.WeakKeyDictionary[asyncio.Future[Any], Key] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._beat = time.monotonic()
+        self._suspect: tuple[Key | None, str] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
+        self._stop = threading.Event()
+        self._tasks: list[asyncio.Future[None]] = []
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Watch ``loop`` (called on it); tasks created from now on are attributed."""
+        self._loop, self._loop_thread = loop, threading.get_ident()
+        loop.set_task_factory(self.task_factory)
+        self._tasks.append(asyncio.ensure_future(self._heartbeat()))
+        threading.Thread(target=self._watchdog, name=f"{self.name}-watch", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for task in self._tasks:
+            task.cancel()
+
+    def task_factory(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        coro: Coroutine[Any, Any, Any] | Generator[Any, None, Any],
+        context: contextvars.Context | None = None,
+    ) -> asyncio.Task[Any]:
+        context = context if context is not None else contextvars.copy_context()
+        # The task takes the context current at its creation (Task's own ``context=``
+        # argument is Python 3.11+).
+        task: asyncio.Task[Any] = context.run(asyncio.Task, coro, loop=loop)
+        owner = context.get(CURRENT_INSTANCE)
+        if owner is not None:
+            self._owners[task] = owner
+        return task
+
+    async def _heartbeat(self) -> None:
+        while True:
+            expected = time.monotonic() + BEAT_SECONDS
+            self._beat = expected
+            await asyncio.sleep(BEAT_SECONDS)
+            lag = time.monotonic() - expected
+            self.worst_lag = max(self.worst_lag * 0.9, lag)  # decays over a few seconds
+            if lag > self.threshold:
+                self._stalled(lag)
+
+    def _stalled(self, lag: float) -> None:
+        instance, where = self._suspect or (None, "unknown")
+        self._suspect = None
+        stall = LoopStall(round(lag, 3), instance, where, time.time())
+        self.stalls.append(stall)
+        culprit = "/".join(instance) if instance else "no instance"
+        log.warning("host %s: event loop blocked %.2fs by %s at %s", self.name, lag, culprit, where)
+
+    def _watchdog(self) -> None:
+        while not self._stop.wait(BEAT_SECONDS):
+            late = time.monotonic() - self._beat
+            if late > self.threshold and self._suspect is None:
+                self._suspect = self._sample()
+
+    def _sample(self) -> tuple[Key | None, str]:
+        """What the loop thread runs now: its task's instance and innermost frame."""
+        task = asyncio.current_task(self._loop) if self._loop is not None else None
+        owner = self._owners.get(task) if task is not None else None
+        frame = sys._current_frames().get(self._loop_thread)
+        where = "unknown"
+        if frame is not None:
+            code = frame.f_code
+            where = f"{code.co_name} ({os.path.basename(code.co_filename)}:{frame.f_lineno})"
+        return owner, where
+
+
+class HostedRunner(InstanceRunner):
+    """An instance runner that can let go of its journal (a shared host's eviction)."""
+
+    def __init__(
+        self, setup: InstanceSetup, token: str, database: duckdb.DuckDBPyConnection
+    ) -> None:
+        super().__init__(setup)
+        self.token = token  # this placement; an eviction names it, so a late one misses
+        self._database = database
+        self._closed = False
+
+    async def _prepare(self) -> type:
+        # As the runner's, but the journal is attached to the host's one DuckDB
+        # instance (~4 ms, not ~16 ms for an instance of its own) and opened in
+        # a thread: an open took 45-140 ms on this loaded machine, a stall for
+        # every neighbour on the host's loop (seen by the loop watch in tests).
+        add_code_paths(self.setup.code_paths)
+        workflow_class = self.setup.spec.load()
+        path = Path(self.setup.journal_path)
+        journal = await _open_journal_in_thread(path, self._database)
+        if self._closed:  # evicted while it opened: let go of the file at once
+            journal.close()
+            raise InstanceActorGone(f"instance {self.setup.instance_id} was evicted")
+        self._journal = journal
+        return workflow_class
+
+    @property
+    def running(self) -> bool:
+        return self._run_task is not None and not self._run_task.done()
+
+    async def close(self) -> None:
+        """Stop the run if one is in progress (nothing recorded) and close the journal."""
+        self._closed = True
+        if self.running:
+            await self.cancel()
+        if self._prepared is not None and not self._prepared.done():
+            await asyncio.gather(self._prepared, return_exceptions=True)
+        if self._journal is not None:
+            journal, self._journal = self._journal, None
+            await asyncio.to_thread(journal.close)  # a checkpoint: ~5 ms, off the loop
+
+
+async def _open_journal_in_thread(path: Path, database: duckdb.DuckDBPyConnection) -> DuckJournal:
+    """Open a journal off the loop, waiting for an earlier holder to let go of it."""
+    deadline = time.monotonic() + JOURNAL_LOCK_WAIT
+    while True:
+        try:
+            return await asyncio.to_thread(partial(DuckJournal, path, database=database))
+        except JournalLocked:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+
+
+async def _quietly(work: Coroutine[Any, Any, None]) -> None:
+    """Warm-up work whose failure the run itself reports (it awaits the same future)."""
+    with contextlib.suppress(Exception):
+        await work
+
+
+class InstanceHost:
+    """A Ray actor holding many instance runners by instance key (see module doc)."""
+
+    def __init__(self, name: str, lag_threshold: float = LAG_THRESHOLD) -> None:
+        self.name = name
+        self.watch = LoopWatch(name, lag_threshold)
+        self._runners: dict[Key, HostedRunner] = {}
+        self._evicting: dict[Key, asyncio.Future[None]] = {}
+        self._started = False
+        # One DuckDB instance for every journal on this host (each file attached).
+        self._database = duckdb.connect(":memory:")
+
+    def _start(self) -> None:
+        # Ray builds the actor before its loop runs: start on the first call.
+        if not self._started:
+            self._started = True
+            loop = asyncio.get_running_loop()
+            loop.set_default_executor(ThreadPoolExecutor(STEP_THREADS, "pyflow-step"))
+            self.watch.start(loop)
+
+    # -- placement --------------------------------------------------------
+
+    async def place(self, setup: InstanceSetup, token: str) -> None:
+        """Take an instance (a call, no process start); a stale runner of it goes first."""
+        self._start()
+        key = (setup.workflow, setup.instance_id)
+        while key in self._evicting:
+            await asyncio.shield(self._evicting[key])
+        if key in self._runners:
+            await self.evict(key)
+        runner = self._runners[key] = HostedRunner(setup, token, self._database)
+        # Open its journal now, while the supervisor's run call is on its way.
+        context = contextvars.copy_context()
+        context.run(CURRENT_INSTANCE.set, key)
+        context.run(asyncio.get_running_loop().create_task, _quietly(runner.prepare()))
+
+    async def evict(self, key: Key, token: str | None = None) -> bool:
+        """Stop and forget an instance, closing its journal (``token``: only that placement)."""
+        runner = self._runners.get(key)
+        if runner is None or (token is not None and runner.token != token):
+            return False
+        del self._runners[key]
+        done = self._evicting[key] = asyncio.get_running_loop().create_future()
+        try:
+            await runner.close()
+        finally:
+            del self._evicting[key]
+            done.set_result(None)
+        return True
+
+    def keys(self) -> list[Key]:
+        return list(self._runners)
+
+    def load(self) -> HostLoad:
+        import ray
+
+        return HostLoad(
+            name=self.name,
+            pid=os.getpid(),
+            node_id=ray.get_runtime_context().get_node_id() if ray.is_initialized() else "",
+            instances=len(self._runners),
+            running=sum(1 for r in self._runners.values() if r.running),
+            lag=round(self.watch.worst_lag, 4),
+            stalls=list(self.watch.stalls),
+        )
+
+    def pid(self, key: Key | None = None) -> int:
+        return os.getpid()
+
+    async def close(self) -> None:
+        """Evict everything and stop the loop watch (tests; a host otherwise just dies)."""
+        for key in list(self._runners):
+            await self.evict(key)
+        self.watch.stop()
+
+    # -- the instance's commands, by key ------------------------------------
+
+    def _runner(self, key: Key) -> HostedRunner:
+        runner = self._runners.get(key)
+        if runner is None:
+            raise InstanceActorGone(f"instance {'/'.join(key)} is not on host {self.name}")
+        return runner
+
+    async def prepare(self, key: Key) -> None:
+        token = CURRENT_INSTANCE.set(key)
+        try:
+            await self._runner(key).prepare()
+        finally:
+            CURRENT_INSTANCE.reset(token)
+
+    async def run(self, key: Key, request: RunRequest) -> InstanceOutcome:
+        token = CURRENT_INSTANCE.set(key)  # the run task and its steps inherit it
+        try:
+            return await self._runner(key).run(request)
+        finally:
+            CURRENT_INSTANCE.reset(token)
+
+    async def deliver(self, key: Key, events: list[EventRecord]) -> bool:
+        runner = self._runners.get(key)
+        return False if runner is None else await runner.deliver(events)
+
+    async def pause(self, key: Key) -> None:
+        await self._runner(key).pause()
+
+    async def unpause(self, key: Key) -> None:
+        await self._runner(key).unpause()
+
+    async def terminate(self, key: Key) -> None:
+        await self._runner(key).terminate()
+
+    async def cancel(self, key: Key) -> None:
+        await self._runner(key).cancel()
+
+    async def describe(self, key: Key) -> list[StepInfo]:
+        return await self._runner(key).describe()

@@ -1,0 +1,387 @@
+"""The shared placement as an actor backend: instances on a pool of host actors.
+
+:class:`SharedHostBackend` implements :class:`~.wrapper.ActorBackend` over
+:class:`~pyflow_actors.runtime.host.InstanceHost` actors, so the rest of the
+supervisor (scheduling, alarms, events, control, recovery) does not care where
+an instance lives:
+
+* ``create`` places the instance on the least-loaded host (a call, not a
+  process start) and returns a handle whose calls name the instance and
+  whose ``kill`` evicts it (the host closes its journal and forgets it);
+* a host that dies makes every handle on it raise ``InstanceActorGone`` from
+  ``run``: the supervisor rehydrates those instances, on other hosts, from
+  their journals (committed steps are not run again);
+* ``find`` asks the hosts that outlived a supervisor restart what they hold
+  (adoption); an instance a host still holds but nobody adopted is evicted
+  there before it is placed anew: never two runners for one instance.
+
+:class:`HostPool` is the pure placement logic (which host, when to grow and
+shrink), tested without Ray. :class:`PlacementRouter` picks the dedicated or
+the shared backend per workflow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from ...errors import InstanceActorGone
+from ...models import Placement
+from ..protocol import InstanceSetup
+from .table import Key
+from .wrapper import ActorBackend, InstanceActorHandle, RayActorBackend, RayInstanceActor
+
+log = logging.getLogger("pyflow.supervisor")
+
+HOST_PREFIX = "pyflow-host-"
+PER_HOST = 64  # instances a host holds before the pool grows (while it may)
+SHRINK_AFTER = 30.0  # seconds a host beyond the minimum may stay empty before it goes
+DISCOVERY_TIMEOUT = 10.0  # seconds for a surviving host to say what it holds
+PLACE_ATTEMPTS = 3  # hosts tried before a create gives up (each a dead host)
+T = TypeVar("T")
+
+
+@dataclass(eq=False)
+class HostEntry:
+    """One host actor as the pool sees it."""
+
+    name: str
+    actor: Any  # the Ray actor handle (a fake in unit tests)
+    placed: set[Key] = field(default_factory=set)
+    alive: bool = True
+    empty_since: float | None = None
+
+
+class HostPool:
+    """Which host takes the next instance; when the pool grows and shrinks.
+
+    Grows while every host holds ``per_host`` instances or more (up to
+    ``max_hosts``, the cluster's CPUs: one event loop per core); shrinks by
+    the hosts beyond ``min_hosts`` that stayed empty ``SHRINK_AFTER`` seconds.
+    """
+
+    def __init__(self, max_hosts: int, min_hosts: int = 1, per_host: int = PER_HOST) -> None:
+        self.max_hosts, self.min_hosts, self.per_host = max(1, max_hosts), min_hosts, per_host
+        self.hosts: dict[str, HostEntry] = {}
+        self.where: dict[Key, HostEntry] = {}
+
+    def choose(self) -> HostEntry | None:
+        """The least-loaded live host, or ``None`` when the pool should grow first."""
+        live = [h for h in self.hosts.values() if h.alive]
+        best = min(live, key=lambda h: len(h.placed), default=None)
+        if best is None or (len(best.placed) >= self.per_host and len(live) < self.max_hosts):
+            return None
+        return best
+
+    def add(self, entry: HostEntry) -> None:
+        self.hosts[entry.name] = entry
+        if not entry.placed:
+            entry.empty_since = time.monotonic()
+
+    def place(self, entry: HostEntry, key: Key) -> None:
+        self.where[key] = entry
+        entry.placed.add(key)
+        entry.empty_since = None
+
+    def release(self, key: Key, entry: HostEntry) -> bool:
+        """Forget where the instance was (if still there); True if its host is live."""
+        if self.where.get(key) is entry:
+            del self.where[key]
+        entry.placed.discard(key)
+        if not entry.placed and entry.empty_since is None:
+            entry.empty_since = time.monotonic()
+        return entry.alive
+
+    def lost(self, entry: HostEntry) -> None:
+        """The host died: no more placements there (its instances are rehydrated)."""
+        if entry.alive:
+            entry.alive = False
+            self.hosts.pop(entry.name, None)
+            log.warning(
+                "host %s died; its %d instance(s) go elsewhere", entry.name, len(entry.placed)
+            )
+
+    def retire(self, entry: HostEntry) -> None:
+        """Take an empty host out of the pool (the backend then stops it)."""
+        entry.alive = False
+        self.hosts.pop(entry.name, None)
+        log.info("host %s retired (empty); %d left", entry.name, len(self.hosts))
+
+    def idle(self, now: float) -> list[HostEntry]:
+        """Hosts to retire: empty for ``SHRINK_AFTER`` seconds, beyond ``min_hosts``."""
+        live = [h for h in self.hosts.values() if h.alive]
+        spare = len(live) - self.min_hosts
+        idle = [
+            h for h in live if h.empty_since is not None and now - h.empty_since >= SHRINK_AFTER
+        ]
+        return idle[: max(0, spare)]
+
+
+class _KeyedHost:
+    """A host actor seen as one instance's actor: every call names the instance."""
+
+    def __init__(self, actor: Any, key: Key) -> None:
+        self._actor, self._key = actor, key
+
+    def __getattr__(self, method: str) -> Any:
+        bound = getattr(self._actor, method)
+        return _KeyedMethod(bound, self._key)
+
+
+class _KeyedMethod:
+    def __init__(self, bound: Any, key: Key) -> None:
+        self._bound, self._key = bound, key
+
+    def remote(self, *args: Any) -> Any:
+        return self._bound.remote(self._key, *args)
+
+
+class SharedInstance(RayInstanceActor):
+    """One instance on a host: the dedicated handle's calls, keyed; ``kill`` evicts."""
+
+    def __init__(self, backend: SharedHostBackend, entry: HostEntry, key: Key, token: str) -> None:
+        super().__init__(_KeyedHost(entry.actor, key))
+        self.backend, self.entry, self.key, self.token = backend, entry, key, token
+
+    def kill(self) -> None:
+        self.backend.evict(self)
+
+    async def _call(self, ref: Awaitable[T]) -> T:  # type: ignore[override]
+        return await RayInstanceActor._call(self.backend.watch(self.entry, ref))
+
+
+HostFactory = Callable[[str], Any]  # host name -> a new host actor handle
+Discovery = Callable[[], list[tuple[str, Any, list[Key]]]]  # (name, actor, keys held)
+
+
+class SharedHostBackend:
+    """Instances on a pool of host actors (see module doc)."""
+
+    def __init__(
+        self,
+        namespace: str,
+        *,
+        spawn: HostFactory | None = None,
+        discover: Discovery | None = None,
+        max_hosts: Callable[[], int] | None = None,
+        kill_host: Callable[[Any], None] | None = None,
+        per_host: int = PER_HOST,
+    ) -> None:
+        self.namespace = namespace
+        self._spawn = spawn or _ray_spawner(namespace)
+        self._discover = discover or (lambda: _ray_discover(namespace))
+        self._max_hosts = max_hosts or _cluster_cpus
+        self._kill_host = kill_host or _ray_kill
+        self._per_host = per_host
+        self._pool: HostPool | None = None
+        self._found: dict[Key, HostEntry] = {}
+        self._quiet: set[asyncio.Future[Any]] = set()
+
+    @property
+    def pool(self) -> HostPool:
+        """The pool, made on first use: hosts that outlived a supervisor restart join it."""
+        if self._pool is None:
+            self._pool = HostPool(self._max_hosts(), per_host=self._per_host)
+            for name, actor, keys in self._discover():
+                entry = HostEntry(name, actor)
+                self._pool.add(entry)
+                for key in keys:
+                    self._found[key] = entry
+            if self._found:
+                # Recovery adopts (find) in one synchronous pass: what it left
+                # is held by nobody and would keep its journal open. Let it go.
+                with contextlib.suppress(RuntimeError):  # no running loop
+                    asyncio.get_running_loop().call_soon(self._evict_unadopted)
+        return self._pool
+
+    def _evict_unadopted(self) -> None:
+        for key, entry in list(self._found.items()):
+            del self._found[key]
+            log.warning("host %s held %s, which nobody adopted: evicted", entry.name, key)
+            self._forget(entry.actor.evict.remote(key))
+
+    async def create(self, setup: InstanceSetup) -> InstanceActorHandle:
+        key = (setup.workflow, setup.instance_id)
+        stale = self._found_on(key)
+        if stale is not None:  # held by a host since before a restart, not adopted
+            with contextlib.suppress(Exception):
+                await self.watch(stale, stale.actor.evict.remote(key))
+        self.retire_idle()
+        for _ in range(PLACE_ATTEMPTS):
+            with contextlib.suppress(_HostLost):
+                return await self._place(setup, key)
+        raise InstanceActorGone(f"no host could take instance {'/'.join(key)}")
+
+    async def _place(self, setup: InstanceSetup, key: Key) -> InstanceActorHandle:
+        from ray.exceptions import RayActorError
+
+        pool = self.pool
+        entry = pool.choose() or self._grow()
+        token = uuid.uuid4().hex
+        pool.place(entry, key)
+        try:
+            await self.watch(entry, entry.actor.place.remote(setup, token))
+        except BaseException as exc:
+            pool.release(key, entry)
+            if isinstance(exc, RayActorError):
+                raise _HostLost() from None
+            raise
+        return SharedInstance(self, entry, key, token)
+
+    def _grow(self) -> HostEntry:
+        entry = HostEntry(f"{HOST_PREFIX}{uuid.uuid4().hex[:8]}", None)
+        entry.actor = self._spawn(entry.name)
+        self.pool.add(entry)
+        log.info("host %s started (%d in the pool)", entry.name, len(self.pool.hosts))
+        return entry
+
+    def find(self, workflow: str, instance_id: str) -> InstanceActorHandle | None:
+        key = (workflow, instance_id)
+        entry = self._found_on(key)
+        if entry is None or not entry.alive:
+            return None
+        self.pool.place(entry, key)
+        return SharedInstance(self, entry, key, token="")  # "": evict whatever it holds
+
+    def _found_on(self, key: Key) -> HostEntry | None:
+        """The host that held the instance when the pool was discovered (once)."""
+        _ = self.pool  # discovers the surviving hosts on first use
+        return self._found.pop(key, None)
+
+    def evict(self, handle: SharedInstance) -> None:
+        """Let the instance go: its host closes the journal and forgets it."""
+        if self.pool.release(handle.key, handle.entry):
+            token = handle.token or None
+            self._forget(handle.entry.actor.evict.remote(handle.key, token))
+        self.retire_idle()
+        if not handle.entry.placed:  # look again once it may have stayed empty long enough
+            with contextlib.suppress(RuntimeError):  # no running loop: at shutdown
+                asyncio.get_running_loop().call_later(SHRINK_AFTER + 1, self.retire_idle)
+
+    def retire_idle(self, now: float | None = None) -> None:
+        """Stop the hosts the pool no longer needs (empty for a while)."""
+        for entry in self.pool.idle(time.monotonic() if now is None else now):
+            self.pool.retire(entry)
+            self._kill_host(entry.actor)
+
+    async def watch(self, entry: HostEntry, ref: Awaitable[T]) -> T:
+        """Await a call on a host, learning from it that the host died."""
+        from ray.exceptions import RayActorError
+
+        try:
+            return await ref
+        except RayActorError:
+            self.pool.lost(entry)
+            raise
+
+    def _forget(self, ref: Any) -> None:
+        """A call whose answer nobody needs (its errors too: a dead host is handled)."""
+
+        async def quietly() -> None:
+            with contextlib.suppress(Exception):
+                await ref
+
+        try:
+            task = asyncio.ensure_future(quietly())
+        except RuntimeError:  # no running loop (shutdown): nothing to wait on
+            return
+        self._quiet.add(task)
+        task.add_done_callback(self._quiet.discard)
+
+
+class _HostLost(Exception):
+    """Internal: the chosen host was dead; try another."""
+
+
+class PlacementRouter:
+    """An :class:`ActorBackend` that places each workflow as its config says."""
+
+    def __init__(
+        self,
+        dedicated: ActorBackend,
+        shared: ActorBackend,
+        placement_of: Callable[[str], Placement],
+    ) -> None:
+        self.dedicated, self.shared, self.placement_of = dedicated, shared, placement_of
+
+    async def create(self, setup: InstanceSetup) -> InstanceActorHandle:
+        return await self._backend(setup.workflow).create(setup)
+
+    def find(self, workflow: str, instance_id: str) -> InstanceActorHandle | None:
+        first = self._backend(workflow)
+        other = self.dedicated if first is self.shared else self.shared
+        return first.find(workflow, instance_id) or other.find(workflow, instance_id)
+
+    def _backend(self, workflow: str) -> ActorBackend:
+        shared = self.placement_of(workflow) == Placement.SHARED
+        return self.shared if shared else self.dedicated
+
+
+def placement_router(namespace: str, placement_of: Callable[[str], Placement]) -> PlacementRouter:
+    """The supervisor's backend in Ray: dedicated actors, or shared hosts, per workflow."""
+    return PlacementRouter(RayActorBackend(namespace), SharedHostBackend(namespace), placement_of)
+
+
+# -- Ray ----------------------------------------------------------------------
+
+
+def _ray_spawner(namespace: str) -> HostFactory:
+    remote: Any = None
+
+    def spawn(name: str) -> Any:
+        nonlocal remote
+        import ray
+
+        if remote is None:
+            from ..host import InstanceHost
+
+            remote = ray.remote(InstanceHost)
+        return remote.options(
+            name=name,
+            namespace=namespace,
+            lifetime="detached",  # outlives a supervisor restart (adopted by find)
+            num_cpus=0,
+            max_restarts=0,  # a dead host's instances are rehydrated elsewhere
+            max_concurrency=100_000,
+            scheduling_strategy="SPREAD",  # hosts over the cluster's nodes
+        ).remote(name)
+
+    return spawn
+
+
+def _ray_discover(namespace: str) -> list[tuple[str, Any, list[Key]]]:
+    """The hosts alive in the namespace and what each holds (blocking: recovery only)."""
+    import ray
+
+    found: list[tuple[str, Any, list[Key]]] = []
+    for named in ray.util.list_named_actors(all_namespaces=True):
+        if named["namespace"] != namespace or not named["name"].startswith(HOST_PREFIX):
+            continue
+        try:
+            actor = ray.get_actor(named["name"], namespace=namespace)
+            keys: list[Key] = ray.get(actor.keys.remote(), timeout=DISCOVERY_TIMEOUT)
+        except Exception:  # noqa: BLE001 - dying or stuck: not adopted, instances rehydrate
+            log.warning("host %s did not answer; not adopted", named["name"])
+            continue
+        found.append((named["name"], actor, [(str(k[0]), str(k[1])) for k in keys]))
+    return found
+
+
+def _cluster_cpus() -> int:
+    import ray
+
+    resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
+    return int(resources.get("CPU", 1))
+
+
+def _ray_kill(actor: Any) -> None:
+    import ray
+
+    with contextlib.suppress(Exception):
+        ray.kill(actor, no_restart=True)
