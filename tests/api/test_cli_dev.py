@@ -126,7 +126,7 @@ def test_dev_serves_stops_cleanly_and_continues_on_restart(tmp_path):
         assert first.api("GET", "").status_code == 200
         created = first.api("POST", "/gate/instances", json={"instance_id": "g1", "params": 7})
         assert created.status_code == 201, created.text
-        wait_for(lambda: first.status("gate", "g1") == "waiting", 60, 0.2)  # hibernated
+        wait_for(lambda: first.status("gate", "g1") == "waiting", 60, 0.2)  # at its event wait
         assert first.stop(signal.SIGINT) == 0
     finally:
         first.kill()
@@ -136,7 +136,8 @@ def test_dev_serves_stops_cleanly_and_continues_on_restart(tmp_path):
     second = DevServer(tmp_path, "--config", "pyflow.toml")
     try:
         assert second.token == first.token  # kept with the storage
-        assert second.status("gate", "g1") == "waiting"  # it continued where it was
+        # It continues where it was: back at its wait (its actor may still be starting).
+        wait_for(lambda: second.status("gate", "g1") == "waiting", 60, 0.2)
         # A second shell in the project folder needs no export.
         described = pyflow_here(tmp_path, "instances", "describe", "gate", "g1", "--json")
         assert described.returncode == 0, described.stderr
