@@ -2,71 +2,31 @@
 
 Every read goes through the gateway's transport (what the REST API reads):
 ``list_workflows`` and ``stats`` for the overview, ``list_instances`` one page
-at a time (a cursor pins the listing as its first page saw it), ``describe``
+at a time (:mod:`.listing`), ``describe``
 and the version graph for an instance.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from pyflow_actors.analytics.stats import EngineStats
-from pyflow_actors.errors import InstanceNotFound, PyflowError, ValidationError
+from pyflow_actors.errors import InstanceNotFound, PyflowError
 from pyflow_actors.models import InstanceDetail, InstancePage, InstanceStatus
 
 from .charts import runs_chart
 from .diagram import Box, diagram
+from .listing import PER_PAGE, Listing
 from .pages import render, scoped, transport
 from .sessions import DashSession
 from .timeline import timeline
 
 router = APIRouter(prefix="/dash/a/{account}", include_in_schema=False)
 
-PER_PAGE = 25
 RUNNING = (InstanceStatus.RUNNING, InstanceStatus.WAITING_FOR_PAUSE)
-
-
-def encode_cursor(state: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(state, separators=(",", ":")).encode()).decode()
-
-
-def decode_cursor(cursor: str) -> dict[str, Any]:
-    """A cursor from a previous page: ``{"page", "before"}``; a bad one is a 400."""
-    try:
-        state = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if not isinstance(state, dict) or not isinstance(state.get("page"), int):
-            raise ValueError
-        return state
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValidationError(
-            "the page cursor is invalid: start again from the first page"
-        ) from None
-
-
-def next_cursor(state: dict[str, Any], shown: InstancePage) -> str | None:
-    """The cursor after ``shown``; the first page pins ``before`` to its newest instance."""
-    if (shown.page - 1) * shown.per_page + len(shown.instances) >= shown.total:
-        return None
-    before = state.get("before")
-    if before is None and shown.instances:
-        before = shown.instances[0].created_at
-    return encode_cursor({"page": shown.page + 1, "before": before})
-
-
-def parse_status(value: str | None) -> InstanceStatus | None:
-    if not value:
-        return None
-    try:
-        return InstanceStatus(value)
-    except ValueError:
-        allowed = ", ".join(s.value for s in InstanceStatus)
-        raise ValidationError(f"status {value!r} is unknown: use one of {allowed}") from None
 
 
 async def _stats(request: Request) -> EngineStats | None:
@@ -102,6 +62,32 @@ async def workflows(request: Request, account: str) -> Response:
     return await scoped(request, account, view)
 
 
+async def _listing_context(
+    request: Request, account: str, workflow: str, listing: Listing
+) -> dict[str, Any]:
+    engine = transport(request)
+    info = await engine.get_workflow(workflow)
+    if listing.search:
+        try:
+            found = [await engine.status(workflow, listing.search)]
+        except InstanceNotFound:
+            found = []
+        page = InstancePage(instances=found, total=len(found), page=1, per_page=PER_PAGE)
+    else:
+        page = await engine.list_instances(workflow, **listing.arguments())
+    query = listing.query()
+    return {
+        "account": account,
+        "workflow": info,
+        "page": page,
+        "listing": listing,
+        "query": query,
+        # The same query on the table alone (what the page's script polls).
+        "rows_url": f"/dash/a/{account}/workflows/{workflow}/rows?{request.url.query}",
+        "next_cursor": None if listing.search else listing.next_cursor(page),
+    }
+
+
 @router.get("/workflows/{workflow}")
 async def instances(
     request: Request,
@@ -109,40 +95,39 @@ async def instances(
     workflow: str,
     status: str | None = Query(None),
     search: str | None = Query(None, max_length=200),
+    since: str | None = Query(None),
+    until: str | None = Query(None),
+    order: str | None = Query(None),
     cursor: str | None = Query(None),
 ) -> Response:
-    """One page of a workflow's instances, newest first; ``search`` finds one id."""
+    """One page of a workflow's instances (filters, id search, order, cursor)."""
 
     async def view(session: DashSession) -> Response:
-        engine = transport(request)
-        info = await engine.get_workflow(workflow)
-        chosen = parse_status(status)
-        if search and search.strip():
-            try:
-                found = await engine.status(workflow, search.strip())
-                page = InstancePage(instances=[found], total=1, page=1, per_page=PER_PAGE)
-            except InstanceNotFound:
-                page = InstancePage(instances=[], total=0, page=1, per_page=PER_PAGE)
-            state: dict[str, Any] = {"page": 1, "before": None}
-        else:
-            state = decode_cursor(cursor) if cursor else {"page": 1, "before": None}
-            page = await engine.list_instances(
-                workflow,
-                status=chosen.value if chosen else None,
-                page=state["page"],
-                per_page=PER_PAGE,
-                created_before=state.get("before"),
-            )
-        context = {
-            "account": account,
-            "workflow": info,
-            "page": page,
-            "status": chosen.value if chosen else "",
-            "search": search or "",
-            "next_cursor": None if search else next_cursor(state, page),
-            "first_page": state["page"] == 1,
-        }
+        listing = Listing.of(status, search, since, until, order, cursor)
+        context = await _listing_context(request, account, workflow, listing)
         return render(request, "instances.html", context, session=session)
+
+    return await scoped(request, account, view)
+
+
+@router.get("/workflows/{workflow}/rows")
+async def instance_rows(
+    request: Request,
+    account: str,
+    workflow: str,
+    status: str | None = Query(None),
+    search: str | None = Query(None, max_length=200),
+    since: str | None = Query(None),
+    until: str | None = Query(None),
+    order: str | None = Query(None),
+    cursor: str | None = Query(None),
+) -> Response:
+    """The same page's table alone, which the instances view's script polls."""
+
+    async def view(session: DashSession) -> Response:
+        listing = Listing.of(status, search, since, until, order, cursor)
+        context = await _listing_context(request, account, workflow, listing)
+        return render(request, "_rows.html", context, session=session)
 
     return await scoped(request, account, view)
 

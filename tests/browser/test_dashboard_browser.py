@@ -67,6 +67,16 @@ def instance_url(dash_url: str, instance_id: str) -> str:
     return f"{dash_url}/dash/a/{ACCOUNT}/workflows/ledger/instances/{instance_id}"
 
 
+LAYOUT_SHIFT = """
+const done = arguments[arguments.length - 1];
+let total = 0;
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) if (!entry.hadRecentInput) total += entry.value;
+}).observe({type: "layout-shift", buffered: true});
+setTimeout(() => done(total), 300);
+"""
+
+
 def confirm_by_keyboard(browser: Any, action: str) -> None:
     """Open an action's confirmation with Enter and confirm it with Enter."""
     summary = browser.find_element(By.CSS_SELECTOR, f"#action-{action} summary")
@@ -98,6 +108,15 @@ def test_instances_view_finds_an_instance_and_opens_it(signed_in, dash_url, wait
     assert "step-0" in text_of(signed_in, "#timeline")
 
 
+def test_instances_view_shows_new_instances_without_a_reload(signed_in, dash_url, engine):
+    signed_in.get(f"{dash_url}/dash/a/{ACCOUNT}/workflows/echo")
+    signed_in.execute_script("document.body.dataset.loadedOnce = 'yes'")
+    fresh = f"fresh-{uuid.uuid4().hex[:8]}"
+    engine.client.workflow("echo").create(id=fresh, params={"x": 1})
+    wait_for(lambda: fresh in text_of(signed_in, "#instances tbody"), timeout=30)
+    assert signed_in.execute_script("return document.body.dataset.loadedOnce") == "yes"
+
+
 def test_pause_resume_and_send_event_from_the_instance_page(signed_in, dash_url, waiting_instance):
     signed_in.get(instance_url(dash_url, waiting_instance))
     wait_for(lambda: text_of(signed_in, "#status") == "waiting", timeout=30)
@@ -121,6 +140,8 @@ def test_pause_resume_and_send_event_from_the_instance_page(signed_in, dash_url,
     wait_for(lambda: text_of(signed_in, "#status") == "complete", timeout=60)
     wait_for(lambda: "step-2" in text_of(signed_in, "#timeline"), timeout=30)
     assert text_of(signed_in, "#output") == "4"  # 0 + 1 + 2, plus the event's 1
+    # The live refresh swapped status, steps and diagram without moving the page around.
+    assert signed_in.execute_async_script(LAYOUT_SHIFT) < 0.05
     screenshot(signed_in, "instance")
     full_page_screenshot(signed_in, "instance-full")
 

@@ -316,3 +316,65 @@ def test_instance_page_draws_the_version_graph(fake):
         r'<span class="box-kind">step</span> create account',
         live,
     )
+
+
+def _ids(page: str) -> list[str]:
+    return re.findall(r"/instances/([\w-]+)\"", page)
+
+
+def test_instances_order_oldest_first_and_a_date_range(fake):
+    day = 86_400.0
+    for n in range(60):  # i-00..i-29 on 2026-01-01, i-30..i-59 on 2026-01-02 (UTC)
+        created = 1_767_225_600.0 + (day if n >= 30 else 0.0) + n
+        fake.set_status("hello", f"i-{n:02d}", "running", created_at=created)
+
+    async def scenario(client):
+        await sign_in(client)
+        base = "/dash/a/acme/workflows/hello"
+        oldest = (await client.get(base + "?order=oldest")).text
+        second_day = (await client.get(base + "?since=2026-01-02&until=2026-01-02")).text
+        bad_date = await client.get(base + "?since=yesterday")
+        bad_cursor = await client.get(base + "?cursor=bm9wZQ")
+        return oldest, second_day, bad_date, bad_cursor
+
+    oldest, second_day, bad_date, bad_cursor = run(fake, scenario)
+    assert _ids(oldest) == [f"i-{n:02d}" for n in range(25)]
+    assert "order=oldest&amp;cursor=" in oldest
+    assert _ids(second_day) == [f"i-{n:02d}" for n in range(59, 34, -1)]
+    assert "30 instances" in second_day
+    assert bad_date.status_code == 400 and "YYYY-MM-DD" in bad_date.text
+    assert bad_cursor.status_code == 400 and "cursor is invalid" in bad_cursor.text
+
+
+def test_the_rows_fragment_is_the_same_page_without_the_layout(fake):
+    async def scenario(client):
+        await sign_in(client)
+        page = (await client.get("/dash/a/acme/workflows/hello?status=running")).text
+        rows_url = re.search(r'data-live-url="([^"]+)"', page).group(1)
+        rows = (await client.get(rows_url.replace("&amp;", "&"))).text
+        return page, rows
+
+    page, rows = run(fake, scenario)
+    assert rows.lstrip().startswith('<table class="grid" id="instances">')
+    assert _ids(rows) == _ids(page) and len(_ids(rows)) == 25
+
+
+def test_a_workflow_of_ten_thousand_instances_renders_one_page_quickly():
+    from pyflow_actors.models import InstanceStatusInfo
+
+    engine = FakeTransport(("big",))
+    for n in range(10_000):
+        engine.instances[("big", f"b-{n:05d}")] = InstanceStatusInfo(
+            id=f"b-{n:05d}", workflow="big", status=InstanceStatus.COMPLETE, created_at=float(n)
+        )
+
+    async def scenario(client):
+        await sign_in(client)
+        began = time.monotonic()
+        page = await client.get("/dash/a/acme/workflows/big")
+        return page, time.monotonic() - began
+
+    page, took = run(engine, scenario)
+    assert len(_ids(page.text)) == 25 and "10000 instances" in page.text
+    assert len(page.content) < 40_000
+    assert took < 2.0
