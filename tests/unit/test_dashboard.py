@@ -378,3 +378,19 @@ def test_a_workflow_of_ten_thousand_instances_renders_one_page_quickly():
     assert len(_ids(page.text)) == 25 and "10000 instances" in page.text
     assert len(page.content) < 40_000
     assert took < 2.0
+
+
+def test_pyflow_dev_prints_the_dashboard_url(tmp_path, capsys):
+    import socket
+
+    from pyflow_actors.cli import dev
+    from pyflow_actors.config import EngineConfig, TokenSpec
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        dev._banner(
+            EngineConfig(storage=tmp_path), sock, (TokenSpec(TOKEN, ("acme",)),), generated=False
+        )
+    said = capsys.readouterr().out
+    assert f"dashboard: http://127.0.0.1:{port}/dash" in said
