@@ -105,6 +105,7 @@ async def instances(
     async def view(session: DashSession) -> Response:
         listing = Listing.of(status, search, since, until, order, cursor)
         context = await _listing_context(request, account, workflow, listing)
+        context["boxes"] = await _latest_diagram(request, workflow)
         return render(request, "instances.html", context, session=session)
 
     return await scoped(request, account, view)
@@ -130,6 +131,18 @@ async def instance_rows(
         return render(request, "_rows.html", context, session=session)
 
     return await scoped(request, account, view)
+
+
+async def _latest_diagram(request: Request, workflow: str) -> list[Box] | None:
+    """The boxes of the workflow's newest version's graph (no instance on it)."""
+    try:
+        versions = await transport(request).list_versions(workflow)
+        if not versions:
+            return None
+        version = await transport(request).get_version(workflow, versions[0].id)
+    except PyflowError:
+        return None
+    return diagram(version.graph) if version.graph else None
 
 
 async def _diagram(request: Request, detail: InstanceDetail) -> list[Box] | None:

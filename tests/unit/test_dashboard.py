@@ -394,3 +394,35 @@ def test_pyflow_dev_prints_the_dashboard_url(tmp_path, capsys):
         )
     said = capsys.readouterr().out
     assert f"dashboard: http://127.0.0.1:{port}/dash" in said
+
+
+def test_the_instances_view_draws_the_newest_version(fake):
+    now = time.time()
+    fake.versions["hello"] = [
+        VersionInfo(
+            id="v1",
+            workflow="hello",
+            class_name="Hello",
+            created_on=now,
+            modified_on=now,
+            has_dag=False,
+            graph=None,
+        ),
+        VersionInfo(
+            id="v2",
+            workflow="hello",
+            class_name="Hello",
+            created_on=now + 1,
+            modified_on=now + 1,
+            has_dag=True,
+            graph=GRAPH,
+        ),
+    ]
+
+    async def scenario(client):
+        await sign_in(client)
+        return (await client.get("/dash/a/acme/workflows/hello")).text
+
+    page = run(fake, scenario)
+    assert 'id="workflow-diagram"' in page
+    assert "create account" in page and "data-state" not in page
