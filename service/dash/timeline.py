@@ -73,9 +73,10 @@ def _note(step: StepInfo, wake_at: float | None) -> str:
         wake = step.end if step.end is not None else wake_at
         return f"wakes {clock(wake)}" if wake is not None else ""
     if step.type == "waitForEvent":
-        timeout = (step.config or {}).get("timeout")
         waited = f"event type {step.event_type or '?'}"
-        return f"{waited}, timeout {timeout}" if timeout else waited
+        if not step.finished and step.end is not None:  # a waiting step's end is its timeout
+            return f"{waited}, times out {clock(step.end)}"
+        return waited
     if step.next_attempt_at is not None:
         return f"next attempt {clock(step.next_attempt_at)}"
     return ""

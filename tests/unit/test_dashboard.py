@@ -203,10 +203,11 @@ def test_timeline_puts_overlapping_steps_in_lanes_with_attempts():
     now = 1000.0
     detail = asyncio.run(_detail_with_steps(now))
     rows = timeline(detail, now=now + 10)
-    assert [(r.name, r.lane) for r in rows] == [("a", 0), ("b", 1), ("c", 0)]
+    assert [(r.name, r.lane) for r in rows] == [("a", 0), ("b", 1), ("c", 0), ("d", 1)]
     assert [a.outcome for a in rows[0].attempts] == ["failed", "ok"]
     assert rows[0].attempts[0].error == "Boom: first try"
     assert rows[2].state == "running" and rows[2].note.startswith("wakes ")
+    assert rows[3].note == "event type ok, times out 1970-01-01 01:16:40Z"
 
 
 async def _detail_with_steps(now: float) -> Any:
@@ -233,6 +234,7 @@ async def _detail_with_steps(now: float) -> Any:
         ),
         StepInfo(type="step", name="b", start=now + 1, end=now + 3, finished=True, success=True),
         StepInfo(type="sleep", name="c", start=now + 5, end=now + 500),
+        StepInfo(type="waitForEvent", name="d", start=now + 6, end=now + 3600, event_type="ok"),
     ]
     return await fake.describe("hello", "t")
 
