@@ -101,11 +101,11 @@ class _Drawing:
             if kind == "block":
                 return inner
             if kind == "loop":
-                return [Box("loop", "loop", lanes=[("each", inner)])]
+                return [Box("loop", "", lanes=[("each", inner)])]
             lanes = [("", [b]) for b in inner] or [("", [])]
-            return [Box("parallel", f"parallel ({node.get('kind', 'all')})", lanes=lanes)]
+            return [Box("parallel", f"({node.get('kind', 'all')})", lanes=lanes)]
         if kind in ("if", "switch"):
-            label = "if" if kind == "if" else f"match {node.get('discriminant', '')}"
+            label = "" if kind == "if" else str(node.get("discriminant", ""))
             lanes = [
                 (
                     str(b["condition"]) if b.get("condition") is not None else "else",
@@ -124,7 +124,7 @@ class _Drawing:
                 )
                 if node.get(key)
             ]
-            return [Box("try", "try", lanes=lanes)]
+            return [Box("try", "", lanes=lanes)]
         if kind == "function_call":
             return self.call(str(node.get("name", "")))
         if kind == "break":
