@@ -13,7 +13,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from . import actions, signin, views
+from . import actions, signin, stream, views
 from .pages import HERE
 
 
@@ -22,4 +22,5 @@ def install(app: FastAPI) -> None:
     app.include_router(signin.router)
     app.include_router(views.router)
     app.include_router(actions.router)
+    app.include_router(stream.router)
     app.mount("/dash/static", StaticFiles(directory=HERE / "static"), name="dash-static")

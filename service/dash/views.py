@@ -22,6 +22,7 @@ from .diagram import Box, diagram
 from .listing import PER_PAGE, Listing
 from .pages import render, scoped, transport
 from .sessions import DashSession
+from .stream import EVENT_NAMES
 from .timeline import timeline
 
 router = APIRouter(prefix="/dash/a/{account}", include_in_schema=False)
@@ -181,6 +182,7 @@ async def instance_page(
         context = await _instance_context(request, account, workflow, instance)
         context["done"] = done if done in ACTION_WORDS else None
         context["done_words"] = ACTION_WORDS.get(done or "", "")
+        context["event_names"] = EVENT_NAMES
         return render(request, "instance.html", context, session=session)
 
     return await scoped(request, account, view)

@@ -140,6 +140,11 @@ def test_pause_resume_and_send_event_from_the_instance_page(signed_in, dash_url,
     wait_for(lambda: text_of(signed_in, "#status") == "complete", timeout=60)
     wait_for(lambda: "step-2" in text_of(signed_in, "#timeline"), timeout=30)
     assert text_of(signed_in, "#output") == "4"  # 0 + 1 + 2, plus the event's 1
+    # The page listened to the instance's subscribe stream (which ends after its terminal event).
+    fetched = signed_in.execute_script(
+        "return performance.getEntriesByType('resource').map((e) => e.name)"
+    )
+    assert any(name.endswith(f"/instances/{waiting_instance}/events") for name in fetched)
     # The live refresh swapped status, steps and diagram without moving the page around.
     assert signed_in.execute_async_script(LAYOUT_SHIFT) < 0.05
     screenshot(signed_in, "instance")

@@ -428,3 +428,21 @@ def test_the_instances_view_draws_the_newest_version(fake):
     page = run(fake, scenario)
     assert 'id="workflow-diagram"' in page
     assert "create account" in page and "data-state" not in page
+
+
+def test_an_instance_page_streams_its_subscribe_events_only_when_signed_in(fake):
+    fake.set_status("hello", "i-01", "complete", started_at=1.0, ended_at=2.0, output="ok")
+    url = "/dash/a/acme/workflows/hello/instances/i-01/events"
+
+    async def scenario(client):
+        anonymous = await client.get(url)
+        await sign_in(client)
+        page = (await client.get("/dash/a/acme/workflows/hello/instances/i-01")).text
+        streamed = await client.get(url)
+        return anonymous, page, streamed
+
+    anonymous, page, streamed = run(fake, scenario)
+    assert anonymous.status_code == 303 and "event:" not in anonymous.text
+    assert f'data-events-url="{url}"' in page and "workflow_completed" in page
+    assert streamed.headers["content-type"].startswith("text/event-stream")
+    assert "event: workflow_completed" in streamed.text
