@@ -19,6 +19,8 @@ from typing import Any
 
 from pyflow_actors.models import StepInfo
 
+from .timeline import StepState, step_state
+
 _REPEAT = re.compile(r"-\d+$")
 _STEP_KINDS = {
     "step_do": ("step", "step"),
@@ -35,7 +37,7 @@ class Box:
     kind: str
     label: str
     detail: str = ""
-    state: str = ""  # "", "done", "failed", "running"
+    state: StepState | None = None  # None: the instance has not been there
     lanes: list[tuple[str, list[Box]]] = field(default_factory=list)
 
 
@@ -44,28 +46,31 @@ def _pattern(name: str) -> re.Pattern[str]:
     return re.compile("^" + ".+".join(re.escape(p) for p in parts) + "$")
 
 
-def _step_states(steps: Iterable[StepInfo]) -> dict[tuple[str, str], str]:
+# When one box stands for several steps (a loop, an f-string name), what it shows.
+_RANK = {StepState.DONE: 0, StepState.FAILED: 1, StepState.RUNNING: 2}
+
+
+def _step_states(steps: Iterable[StepInfo]) -> dict[tuple[str, str], StepState]:
     """(step type, name) -> the state to show; a failure or a running step wins over done."""
-    rank = {"done": 0, "failed": 1, "running": 2}
-    states: dict[tuple[str, str], str] = {}
+    states: dict[tuple[str, str], StepState] = {}
     for step in steps:
-        state = "running" if not step.finished else ("failed" if step.error else "done")
+        state = step_state(step)
         for key in {(step.type, step.name), (step.type, _REPEAT.sub("", step.name))}:
-            if key not in states or rank[state] > rank[states[key]]:
+            if key not in states or _RANK[state] > _RANK[states[key]]:
                 states[key] = state
     return states
 
 
-def _state_of(kind: str, name: str, states: Mapping[tuple[str, str], str]) -> str:
+def _state_of(
+    kind: str, name: str, states: Mapping[tuple[str, str], StepState]
+) -> StepState | None:
     if (kind, name) in states:
         return states[(kind, name)]
     if "{" in name:
         pattern = _pattern(name)
         found = [s for (k, n), s in states.items() if k == kind and pattern.match(n)]
-        for state in ("running", "failed", "done"):
-            if state in found:
-                return state
-    return ""
+        return max(found, key=_RANK.__getitem__, default=None)
+    return None
 
 
 def _detail(node: Mapping[str, Any]) -> str:

@@ -25,7 +25,9 @@ from .timeline import clock, span
 
 HERE = Path(__file__).parent
 TEMPLATES = Jinja2Templates(directory=HERE / "templates")
-TEMPLATES.env.globals.update(clock=clock, span=span, statuses=list(InstanceStatus))
+# The statuses a filter or a count can show (an instance is never stored as unknown).
+SHOWN_STATUSES = [s for s in InstanceStatus if s is not InstanceStatus.UNKNOWN]
+TEMPLATES.env.globals.update(clock=clock, span=span, statuses=SHOWN_STATUSES)
 
 # No inline script or style anywhere: the pages work under a strict policy.
 SECURITY_HEADERS = {

@@ -12,15 +12,27 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass, field
+from enum import Enum
 
 from pyflow_actors.models import InstanceDetail, StepInfo
+
+
+class StepState(str, Enum):
+    """What a step (or an attempt) shows: how it ended, or that it is still going."""
+
+    DONE = "done"
+    FAILED = "failed"
+    RUNNING = "running"
+
+    def __str__(self) -> str:  # "done" in templates and CSS classes
+        return self.value
 
 
 @dataclass(frozen=True)
 class AttemptRow:
     number: int
     duration: str
-    outcome: str  # "ok", "failed", "running"
+    outcome: StepState
     error: str = ""
 
 
@@ -28,7 +40,7 @@ class AttemptRow:
 class Row:
     kind: str
     name: str
-    state: str  # "done", "failed", "running"
+    state: StepState
     started: str
     duration: str
     lane: int = 0
@@ -62,10 +74,11 @@ def span(seconds: float | None) -> str:
     return f"{hours} h {minutes} min"
 
 
-def _state(step: StepInfo) -> str:
+def step_state(step: StepInfo) -> StepState:
     if not step.finished:
-        return "running"
-    return "failed" if step.error is not None or step.success is False else "done"
+        return StepState.RUNNING
+    failed = step.error is not None or step.success is False
+    return StepState.FAILED if failed else StepState.DONE
 
 
 def _note(step: StepInfo, wake_at: float | None) -> str:
@@ -85,7 +98,10 @@ def _note(step: StepInfo, wake_at: float | None) -> str:
 def _attempts(step: StepInfo, now: float) -> list[AttemptRow]:
     rows = []
     for number, attempt in enumerate(step.attempts, start=1):
-        outcome = "running" if attempt.end is None else ("ok" if attempt.success else "failed")
+        if attempt.end is None:
+            outcome = StepState.RUNNING
+        else:
+            outcome = StepState.DONE if attempt.success else StepState.FAILED
         error = f"{attempt.error.name}: {attempt.error.message}" if attempt.error else ""
         took = (attempt.end if attempt.end is not None else now) - attempt.start
         rows.append(AttemptRow(number, span(took), outcome, error))
@@ -125,7 +141,7 @@ def timeline(detail: InstanceDetail, now: float | None = None) -> list[Row]:
         row = Row(
             kind=step.type,
             name=step.name,
-            state=_state(step),
+            state=step_state(step),
             started=clock(step.start),
             duration=span(max(end - step.start, 0.0)),
             note=_note(step, detail.status.wake_at),

@@ -54,7 +54,9 @@ async def workflows(request: Request, account: str) -> Response:
             "account": account,
             "workflows": infos,
             "running": sum(totals[s.value] for s in RUNNING),
-            "queued": stats.ready if stats and stats.ready is not None else totals["queued"],
+            "queued": stats.ready
+            if stats and stats.ready is not None
+            else totals[InstanceStatus.QUEUED.value],
             "hibernated": stats.hibernated if stats else None,
             "chart": chart,
         }

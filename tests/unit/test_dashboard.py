@@ -204,7 +204,7 @@ def test_timeline_puts_overlapping_steps_in_lanes_with_attempts():
     detail = asyncio.run(_detail_with_steps(now))
     rows = timeline(detail, now=now + 10)
     assert [(r.name, r.lane) for r in rows] == [("a", 0), ("b", 1), ("c", 0), ("d", 1)]
-    assert [a.outcome for a in rows[0].attempts] == ["failed", "ok"]
+    assert [a.outcome for a in rows[0].attempts] == ["failed", "done"]
     assert rows[0].attempts[0].error == "Boom: first try"
     assert rows[2].state == "running" and rows[2].note.startswith("wakes ")
     assert rows[3].note == "event type ok, times out 1970-01-01 01:16:40Z"
@@ -285,7 +285,7 @@ def test_diagram_marks_the_steps_an_instance_ran_including_fstring_names():
     leaves = {b.label: b for b in _leaves(diagram(GRAPH, steps))}
     assert leaves["create account"].state == "done"
     assert leaves["fetch {url}"].state == "running"
-    assert leaves["approval"].state == ""
+    assert leaves["approval"].state is None
     assert leaves["approval"].detail == "type approved, timeout 1 hour"
 
 
