@@ -1,4 +1,4 @@
-"""The dashboard over the in-memory transport: sign-in, scope, CSRF, paging, timeline, diagram."""
+"""The dashboard over the in-memory transport: sign-in, account scope, CSRF, paging, actions, events."""
 
 from __future__ import annotations
 
