@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: install run test test-unit lint format bench bench-quick clean
+.PHONY: install run test test-unit lint format bench bench-quick clean chromium
 
 install: $(STAMP)
 
@@ -24,8 +24,16 @@ $(STAMP): pyproject.toml $(COMPAT_FILES)
 run: install
 	$(BIN)/pyflow dev --config examples/pyflow.toml
 
+# The dashboard's browser tests (tests/browser) drive Debian's Chromium through Selenium:
+# installed here when missing and possible (CI runs as root); without it they skip and say why.
+chromium:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { apt-get install -y -qq chromium chromium-driver || \
+	    { apt-get update -qq && apt-get install -y -qq chromium chromium-driver; } || \
+	    echo "chromium could not be installed: tests/browser will skip"; }
+
 # CI runs `make test`: the lint (ruff and mypy --strict) gates the tests.
-test: lint
+test: lint chromium
 	$(BIN)/python -m pytest -q
 
 test-unit: install

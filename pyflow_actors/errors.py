@@ -153,6 +153,13 @@ class Forbidden(PyflowError):
     numeric_code = 10403
 
 
+class CsrfRejected(Forbidden):
+    """A dashboard form sent without its session's CSRF token (or from another origin)."""
+
+    code = "dash.csrf_rejected"
+    numeric_code = 10820
+
+
 class EngineUnavailable(PyflowError):
     """The engine (supervisor) cannot be reached."""
 

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from pyflow_actors.client.api import AsyncClient
 from pyflow_actors.config import EngineConfig, TokenSpec
 
-from . import graphql, metrics
+from . import dash, graphql, metrics
 from .auth import TokenStore, configured_tokens
 from .envelope import Envelope
 from .errors import install_error_handlers
@@ -68,6 +68,7 @@ def create_app(
     app.include_router(event_subscriptions.router)
     app.include_router(graphql.router)
     app.include_router(metrics.router)
+    dash.install(app)  # the dashboard at /dash (service/dash)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> Envelope[dict[str, str]]:

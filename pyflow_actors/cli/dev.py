@@ -158,6 +158,7 @@ def _banner(config: Any, sock: socket.socket, tokens: Any, *, generated: bool) -
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     workflows = ", ".join(w.name for w in config.workflows) or "none (pass --config pyflow.toml)"
     out.print(f"[bold green]pyflow dev[/bold green] gateway on [bold]{url}[/bold]")
+    out.print(f"  dashboard: {url}/dash (sign in with the API token)")
     out.print(f"  workflows: {escape(workflows)}")
     out.print(f"  storage:   {escape(str(config.storage))}")
     if generated:

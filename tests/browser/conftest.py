@@ -1,0 +1,100 @@
+"""A real headless Chromium (Debian's, driven by Selenium) on the dashboard.
+
+One gateway and one browser per session: the gateway serves the session's
+shared engine (tests/conftest.py) on a free port, and the browser is signed
+in once by the first test that needs it. Chromium is never downloaded: the
+tests use ``chromium`` and ``chromedriver`` from the system (``make test``
+installs Debian's packages when it can) and skip, saying so, when they are
+missing. Screenshots of each view go to ``tests/browser/artifacts/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pyflow_actors.config import TokenSpec
+from tests.api.conftest import ServerThread
+
+TOKEN, ACCOUNT = "browser-test-token", "acme"
+ARTIFACTS = Path(__file__).parent / "artifacts"
+DESKTOP = (1280, 800)
+
+
+def _chromium() -> tuple[str, str]:
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if binary is None or driver is None:
+        pytest.skip(
+            "Chromium is not installed and could not be: the browser tests need Debian's "
+            "'chromium' and 'chromium-driver' (make test installs them when run as root)"
+        )
+    return binary, driver
+
+
+@pytest.fixture(scope="session")
+def dash_url(engine) -> Iterator[str]:
+    """The gateway's root URL, serving the dashboard at /dash."""
+    from service import create_app
+
+    client = asyncio.run(engine.async_client())
+    server = ServerThread(
+        create_app(client, engine.config, tokens=(TokenSpec(TOKEN, (ACCOUNT,)),))
+    ).start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the session, at 1280x800."""
+    binary, driver_path = _chromium()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        f"--window-size={DESKTOP[0]},{DESKTOP[1]}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    driver.set_page_load_timeout(60)
+    ARTIFACTS.mkdir(exist_ok=True)
+    yield driver
+    driver.quit()
+
+
+def full_page_screenshot(browser: Any, name: str) -> Path:
+    """Save the whole page (beyond the window) as ``artifacts/<name>.png``."""
+    import base64
+
+    size = browser.execute_script(
+        "return [document.documentElement.scrollWidth, document.documentElement.scrollHeight]"
+    )
+    shot = browser.execute_cdp_cmd(
+        "Page.captureScreenshot",
+        {
+            "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": size[0], "height": size[1], "scale": 1},
+        },
+    )
+    path = ARTIFACTS / f"{name}.png"
+    path.write_bytes(base64.b64decode(shot["data"]))
+    return path
+
+
+def screenshot(browser: Any, name: str) -> Path:
+    """Save the visible page as ``artifacts/<name>.png``."""
+    path = ARTIFACTS / f"{name}.png"
+    browser.save_screenshot(str(path))
+    return path
