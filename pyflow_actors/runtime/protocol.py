@@ -51,6 +51,9 @@ class InstanceSetup:
     code_paths: tuple[str, ...]
     namespace: str
     supervisor_name: str
+    # The instance started on other code than ``spec``'s: replay-check its journal first.
+    check_replay: bool = False
+    on_divergence: str = "error"  # or "pause" (see config.ON_DIVERGENCE)
 
 
 __all__ = ["InstanceOutcome", "InstanceSetup", "OutcomeKind", "RunRequest"]

@@ -1,7 +1,8 @@
 """The workflow catalog: the registered workflows and the engine's stored config.
 
 Owns the specs (by name, found also by binding name), their created and
-modified times, and their rows in the registry's workflows table. Specs and
+modified times, their rows in the registry's workflows table, and their kept
+earlier versions (which code an instance started on an older version runs on). Specs and
 the config are stored pickled (they hold workflow classes), so that a
 restarted supervisor knows every workflow before any client configures it.
 """
@@ -17,6 +18,7 @@ from ...config import EngineConfig, WorkflowSpec
 from ...errors import VersionNotFound, WorkflowNotFound
 from ...models import WorkflowInfo
 from ...storage.registry import Registry
+from ...upgrade.pinning import Placement, kept_versions, place
 from ...versions import VersionInfo, describe_version, spec_config
 
 log = logging.getLogger("pyflow.supervisor")
@@ -35,6 +37,7 @@ class WorkflowCatalog:
         self.config: EngineConfig = _pickle().loads(stored) if stored else config
         self.specs: dict[str, WorkflowSpec] = {}
         self.times: dict[str, tuple[float, float]] = {}
+        self.kept: dict[str, dict[str, str]] = {}  # workflow -> version id -> "module:Class"
         for name, _binding, _cls, blob, created, modified in registry.workflows():
             try:
                 self.specs[name] = _pickle().loads(blob)
@@ -75,6 +78,16 @@ class WorkflowCatalog:
             return
         if self.registry.versions.current_id(spec.name) != version.id:
             self.registry.versions.record(version)
+        try:
+            self.kept[spec.name] = kept_versions(spec)
+        except Exception:  # noqa: BLE001 - a kept class that cannot load pins nothing
+            log.exception("workflow %s: cannot load a kept version", spec.name)
+            self.kept[spec.name] = {}
+
+    def placement(self, workflow: str, version_id: str | None) -> Placement:
+        """The code an instance recorded on ``version_id`` runs on (see ``upgrade.pinning``)."""
+        spec = self.specs[workflow]
+        return place(spec, version_id, self.current_version(workflow), self.kept.get(workflow, {}))
 
     def current_version(self, workflow: str) -> str | None:
         return self.registry.versions.current_id(workflow)
