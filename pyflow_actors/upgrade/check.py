@@ -20,8 +20,8 @@ written (``pyflow check`` opens journals read-only, the runner passes its own).
 
 from __future__ import annotations
 
-import asyncio
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,10 +84,16 @@ class CheckingStep(ReplayStep):
     """The ``step`` a checked run hands to ``run()``: replays what the journal
     holds, and stops the run at the first request it does not hold."""
 
-    def __init__(self, execution: Execution, journal: dict[str, StepRecord]) -> None:
+    def __init__(
+        self,
+        execution: Execution,
+        journal: dict[str, StepRecord],
+        on_step: Callable[[StepRecord], None] | None = None,
+    ) -> None:
         super().__init__(execution)
         self._execution = execution
         self._journal = journal
+        self._on_step = on_step
         self.asked = 0
         self.matched = 0
         self.divergence: Divergence | None = None
@@ -106,6 +112,8 @@ class CheckingStep(ReplayStep):
             self._stop(self._diverged(key, kind, left[0]) if left else None)
         if record is not None and record.state == "running":
             self._stop(None)  # the step in progress: everything before it matched
+        if record is not None and self._on_step is not None:
+            self._on_step(record)  # replayed: its recorded result goes back to the code
 
     def _diverged(self, key: str | None, kind: str | None, held: StepRecord) -> Divergence:
         return Divergence(self.asked, key, kind, held.key, held.kind)
@@ -162,7 +170,12 @@ def journal_copy(journal: Journal) -> MemoryJournal:
 
 
 async def check_journal(
-    workflow: Any, event: Any, journal: Journal, *, limits: Limits = DEFAULT_LIMITS
+    workflow: Any,
+    event: Any,
+    journal: Journal,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    on_step: Callable[[StepRecord], None] | None = None,
 ) -> CheckResult:
     """Replay ``journal`` against ``workflow`` (an instance of the workflow class) without
     running any step; say whether the code still fits it, or where it diverges.
@@ -172,16 +185,13 @@ async def check_journal(
         result = await check_journal(Onboarding(env), event, DuckJournal(path, read_only=True))
         if not result.compatible:
             print(result.divergence.describe())
+
+    ``on_step`` is called with each journal record as it is replayed (``pyflow replay``).
     """
     memory = journal_copy(journal)
     recorded = dict(memory.steps())  # what the journal held before the check
     execution = _CheckedExecution(workflow, event, memory, limits=limits)
-    execution.checking = CheckingStep(execution, recorded)
+    execution.checking = CheckingStep(execution, recorded, on_step)
     execution.step = execution.checking
     await execution.run()
     return execution.checking.finish()
-
-
-def check_sync(workflow: Any, event: Any, journal: Journal, **kwargs: Any) -> CheckResult:
-    """:func:`check_journal` from synchronous code (the CLI)."""
-    return asyncio.run(check_journal(workflow, event, journal, **kwargs))
