@@ -11,6 +11,6 @@ class Signup(WorkflowEntrypoint):
     async def run(self, event: WorkflowEvent, step: WorkflowStep) -> Any:
         account = await step.do("create account")(lambda: "account-v2")
         await step.do("verify email")(lambda: "verified")
-        await step.sleep("trial", "30 days")
+        await step.sleep("trial", (event["payload"] or {}).get("trial", "30 days"))
         charged = await step.do("charge")(lambda: "charged-v2")
         return [account, charged]
