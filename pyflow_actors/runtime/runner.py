@@ -109,6 +109,7 @@ class InstanceRunner:
                 params=request.params if request.params is not None else "null",
                 created_at=request.created_at,
                 generation=request.generation,
+                version_id=self.setup.version_id,  # which code `pyflow check` replays it on
             )
         started = journal.meta().get("started_at")
         if started:

@@ -2,7 +2,8 @@
 
 ``pyflow check`` and ``pyflow replay`` run here: each journal is opened
 read-only (``<storage>/journals/<workflow>/<id>.duckdb``), its workflow class
-imported as ``pyflow.toml`` declares it, and the journal replayed on the real
+imported as ``pyflow.toml`` declares it (the kept version the instance started
+on, if it is one: the code the engine will run it on), and the journal replayed on the real
 engine by :func:`~.check.check_journal`: no step function runs, nothing is
 written, no engine or gateway is needed. A journal a live instance actor holds
 is locked by DuckDB: it is skipped (checked when the instance sleeps, or by
@@ -20,12 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from .. import serialization
-from ..config import EngineConfig, add_code_paths
+from ..config import EngineConfig, WorkflowSpec, add_code_paths
 from ..engine.records import StepRecord
 from ..entrypoint import Env, WorkflowEvent
 from ..errors import InstanceNotFound, JournalLocked, PyflowError, WorkflowNotFound
 from ..storage.journal import DuckJournal, journal_path
+from ..versions import class_version_id, spec_config
 from .check import CheckResult, Divergence, check_journal
+from .pinning import kept_versions, place
 
 
 class Verdict(str, Enum):
@@ -101,27 +104,44 @@ def _check_one(
         if journal.result() is not None or not journal.meta():
             return None  # finished (or never started): nothing will replay it
         try:
-            result = _replay(config, workflow, instance_id, journal)
+            current = _workflow(config, workflow).class_name
+            spec = code_for(config, workflow, journal)
+            result = _replay(config, spec, instance_id, journal)
         except PyflowError as exc:
             return skipped(f"{exc.code}: {exc.message}")
+    note = f"on kept version {spec.class_name}: " if spec.class_name != current else ""
     if result.divergence is not None:
-        detail = result.divergence.describe()
+        detail = note + result.divergence.describe()
         return InstanceCheck(workflow, instance_id, Verdict.DIVERGED, detail, result.divergence)
-    detail = f"{result.matched} recorded step(s) replayed in order"
+    detail = f"{note}{result.matched} recorded step(s) replayed in order"
     return InstanceCheck(workflow, instance_id, Verdict.COMPATIBLE, detail)
+
+
+def _workflow(config: EngineConfig, workflow: str) -> WorkflowSpec:
+    try:
+        return config.workflow(workflow)
+    except WorkflowNotFound:
+        raise WorkflowNotFound(f"workflow {workflow!r} is not in the config") from None
+
+
+def code_for(config: EngineConfig, workflow: str, journal: DuckJournal) -> WorkflowSpec:
+    """The code the engine runs this instance on: a kept version it started on, or the
+    current code (see :mod:`.pinning`; the runner records the version in the journal)."""
+    spec = _workflow(config, workflow)
+    started_on = journal.meta().get("version_id")
+    if not started_on:
+        return spec  # a journal from before versions were recorded there: the current code
+    current = class_version_id(spec.load(), spec_config(spec))
+    return place(spec, started_on, current, kept_versions(spec)).spec
 
 
 def _replay(
     config: EngineConfig,
-    workflow: str,
+    spec: WorkflowSpec,
     instance_id: str,
     journal: DuckJournal,
     on_step: Callable[[StepRecord], None] | None = None,
 ) -> CheckResult:
-    try:
-        spec = config.workflow(workflow)
-    except WorkflowNotFound:
-        raise WorkflowNotFound(f"workflow {workflow!r} is not in the config") from None
     instance = spec.load()(Env(dict(config.vars)))
     meta = journal.meta()
     event = WorkflowEvent(
@@ -150,4 +170,4 @@ def replay_instance(
     if not path.exists():
         raise InstanceNotFound(f"instance {instance_id!r} of workflow {name!r} has no journal")
     with DuckJournal(path, read_only=True) as journal:
-        return _replay(config, name, instance_id, journal, on_step)
+        return _replay(config, code_for(config, name, journal), instance_id, journal, on_step)

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from pyflow_actors.cli import app
 from pyflow_actors.runtime.protocol import OutcomeKind
 
-from .test_upgrade_pinning import SPEC_V1, V1, V2, run_instance, trial_over
+from .test_upgrade_pinning import SPEC_V1, V1, V1_ID, V2, run_instance, trial_over
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -93,3 +93,19 @@ def test_replay_of_an_unknown_instance_is_a_clear_error(tmp_path, storage):
     )
     assert code == 1
     assert "instance.not_found" in output and "'nope'" in output
+
+
+def test_check_replays_an_instance_of_a_kept_version_on_that_version(tmp_path):
+    storage = tmp_path / "storage"
+    run_instance(storage / "journals/signup/s-1.duckdb", SPEC_V1, version_id=V1_ID)
+    config = config_for(tmp_path, V2)
+    config.write_text(config.read_text() + f'versions = ["{V1}"]\n')
+    code, output = pyflow("check", "-c", str(config), "--storage", str(storage), "--json")
+    assert code == 0, output
+    [verdict] = json.loads(output)
+    assert verdict["verdict"] == "compatible"
+    assert verdict["detail"].startswith(f"on kept version {V1}: ")
+    code, output = pyflow(
+        "check", "-c", str(config_for(tmp_path, V2)), "--storage", str(storage), "--json"
+    )
+    assert (code, json.loads(output)[0]["verdict"]) == (1, "diverged")  # v1 no longer kept

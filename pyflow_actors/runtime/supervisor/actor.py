@@ -374,6 +374,7 @@ class Supervisor:
             code_paths=config.code_paths,
             namespace=config.namespace,
             supervisor_name=SUPERVISOR_NAME,
+            version_id=row.version_id,
             check_replay=placement.check_replay,
             on_divergence=placement.spec.on_divergence or config.on_divergence,
         )
