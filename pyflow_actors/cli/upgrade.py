@@ -83,4 +83,8 @@ def replay(
     if result.divergence is not None:
         err.print(f"diverged: {escape(result.divergence.describe())}")
         raise typer.Exit(1)
+    if result.in_progress is not None:
+        step = result.in_progress
+        kind = {"waitForEvent": "wait_for_event"}.get(step.kind, step.kind)
+        out.print(f"{escape(kind)} {escape(repr(step.key))}: in progress (the replay stops here)")
     out.print(f"replayed {result.matched} recorded step(s); the code fits the journal")

@@ -61,6 +61,9 @@ class CheckResult:
 
     matched: int
     divergence: Divergence | None = None
+    in_progress: StepRecord | None = (
+        None  # the journal's step in progress, where the replay stopped
+    )
 
     @property
     def compatible(self) -> bool:
@@ -96,6 +99,7 @@ class CheckingStep(ReplayStep):
         self._on_step = on_step
         self.asked = 0
         self.matched = 0
+        self.in_progress: StepRecord | None = None
         self.divergence: Divergence | None = None
         self.stopped = False
 
@@ -111,6 +115,7 @@ class CheckingStep(ReplayStep):
             left = self.unasked()
             self._stop(self._diverged(key, kind, left[0]) if left else None)
         if record is not None and record.state == "running":
+            self.in_progress = record
             self._stop(None)  # the step in progress: everything before it matched
         if record is not None and self._on_step is not None:
             self._on_step(record)  # replayed: its recorded result goes back to the code
@@ -135,7 +140,7 @@ class CheckingStep(ReplayStep):
             left = self.unasked()
             if left:
                 self.divergence = self._diverged(None, None, left[0])
-        return CheckResult(matched=self.matched, divergence=self.divergence)
+        return CheckResult(self.matched, self.divergence, self.in_progress)
 
     # -- the requests -----------------------------------------------------------
 

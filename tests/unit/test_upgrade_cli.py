@@ -109,3 +109,13 @@ def test_check_replays_an_instance_of_a_kept_version_on_that_version(tmp_path):
         "check", "-c", str(config_for(tmp_path, V2)), "--storage", str(storage), "--json"
     )
     assert (code, json.loads(output)[0]["verdict"]) == (1, "diverged")  # v1 no longer kept
+
+
+def test_replay_stops_at_the_step_in_progress(tmp_path, storage):
+    code, output = pyflow(
+        "replay", "signup", "s-1", "-c", str(config_for(tmp_path, V1)), "--storage", str(storage)
+    )
+    assert code == 0, output
+    assert "step 'create account': -> \"account-v1\"" in output
+    assert "sleep 'trial': in progress" in output
+    assert "charge" not in output
