@@ -135,6 +135,15 @@ def test_kept_versions_and_on_divergence_are_read_from_pyflow_toml(tmp_path):
         load_config(tmp_path / "pyflow.toml")
 
 
+def test_a_kept_version_that_does_not_import_is_refused_at_start(tmp_path):
+    from pyflow_actors.config_check import problems
+
+    spec = replace(SPEC_V2, versions=("tests.upgrade_versions.signup_v0:Signup",))
+    [problem] = problems([spec], (), tmp_path)
+    assert "signup_v0" in problem and "not found" in problem
+    assert problems([SPEC_V2_KEEPING_V1], (), tmp_path) == []
+
+
 def test_keeping_versions_does_not_change_the_version_id():
     assert class_version_id(signup_v2.Signup, spec_config(SPEC_V2)) == class_version_id(
         signup_v2.Signup, spec_config(SPEC_V2_KEEPING_V1)
