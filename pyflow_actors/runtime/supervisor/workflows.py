@@ -38,6 +38,7 @@ class WorkflowCatalog:
         self.specs: dict[str, WorkflowSpec] = {}
         self.times: dict[str, tuple[float, float]] = {}
         self.kept: dict[str, dict[str, str]] = {}  # workflow -> version id -> "module:Class"
+        self._current: dict[str, str | None] = {}  # workflow -> its current version id
         for name, _binding, _cls, blob, created, modified in registry.workflows():
             try:
                 self.specs[name] = _pickle().loads(blob)
@@ -78,6 +79,7 @@ class WorkflowCatalog:
             return
         if self.registry.versions.current_id(spec.name) != version.id:
             self.registry.versions.record(version)
+        self._current[spec.name] = version.id
         try:
             self.kept[spec.name] = kept_versions(spec)
         except Exception:  # noqa: BLE001 - a kept class that cannot load pins nothing
@@ -90,7 +92,10 @@ class WorkflowCatalog:
         return place(spec, version_id, self.current_version(workflow), self.kept.get(workflow, {}))
 
     def current_version(self, workflow: str) -> str | None:
-        return self.registry.versions.current_id(workflow)
+        # Asked at every create and every start: kept in memory after the first read.
+        if workflow not in self._current:
+            self._current[workflow] = self.registry.versions.current_id(workflow)
+        return self._current[workflow]
 
     def versions(self, workflow: str) -> list[VersionInfo]:
         return self.registry.versions.list(self.spec(workflow).name)
@@ -135,6 +140,7 @@ class WorkflowCatalog:
         """Forget a workflow (its registry rows, instances and inbox go in one transaction)."""
         self.registry.delete_workflow(name)
         self.registry.versions.delete_workflow(name)
+        self._current.pop(name, None)
         del self.specs[name]
         del self.times[name]
         self.config = replace(self.config, workflows=tuple(self.specs.values()))
