@@ -8,6 +8,8 @@
     class_name = "examples.onboarding:Onboarding"  # import path "module:Class"
     # max_running = 8                              # optional per-workflow concurrency
     # placement = "shared"                         # dedicated (default) | shared
+    # versions = ["examples.onboarding_v1:Onboarding"]  # earlier versions kept for their instances
+    # on_divergence = "pause"                      # "error" (default) or "pause"
 
     [engine]
     storage = ".pyflow"          # journals and registry (relative to this file)
@@ -85,11 +87,18 @@ class WorkflowSpec:
     max_running: int | None = None
     cls: type | None = field(default=None, compare=False, repr=False)
     placement: Placement | None = None  # None: the engine's default placement
+    # Earlier versions kept registered, so instances started on them finish on
+    # them: "module:Class" (its version id computed as when it was current),
+    # or "VERSION_ID=module:Class" for code moved since (see upgrade.pinning).
+    versions: tuple[str, ...] = ()
+    on_divergence: str | None = None  # None: the [engine] setting
 
     def __post_init__(self) -> None:
         validate_workflow_name(self.name)
         if self.placement is not None:
             object.__setattr__(self, "placement", parse_placement(self.placement, self.name))
+        if self.on_divergence is not None:
+            validate_on_divergence(self.on_divergence, f"workflow {self.name!r}")
         if not self.binding:
             object.__setattr__(self, "binding", self.name.upper().replace("-", "_"))
 
@@ -112,6 +121,16 @@ def parse_placement(value: object, where: str = "engine") -> Placement:
     except ValueError:
         allowed = " or ".join(repr(p.value) for p in Placement)
         raise ConfigError(f"placement {value!r} of {where} is invalid: use {allowed}") from None
+
+
+ON_DIVERGENCE = ("error", "pause")
+
+
+def validate_on_divergence(value: Any, where: str) -> str:
+    """``on_divergence`` is "error" (the instance errors) or "pause" (it waits for the operator)."""
+    if value not in ON_DIVERGENCE:
+        raise ConfigError(f'{where}: on_divergence = {value!r} is invalid: use "error" or "pause"')
+    return str(value)
 
 
 def load_class(path: str) -> type:
@@ -153,6 +172,7 @@ class EngineConfig:
     max_running: int = field(default_factory=default_max_running)
     hibernate_after: float = DEFAULT_HIBERNATE_AFTER
     max_queued: int = 1_000_000
+    on_divergence: str = "error"  # an instance whose journal the new code does not fit
     creation_rate: float = 1000.0  # instances created per second (token bucket)
     creation_burst: int = 2000
     retention: float = 30 * 86400.0
@@ -197,6 +217,7 @@ class EngineConfig:
 
 _ENGINE_KEYS = {
     "storage",
+    "on_divergence",
     "max_running",
     "hibernate_after",
     "max_queued",
@@ -260,6 +281,8 @@ def _build(data: dict[str, Any], base: Path, overrides: dict[str, Any]) -> Engin
         code_paths.append(str(worker.main.parent))
     kwargs["code_paths"] = tuple(dict.fromkeys([str(base), *code_paths]))
     kwargs["worker"] = worker
+    if "on_divergence" in engine:
+        validate_on_divergence(engine["on_divergence"], "[engine]")
     kwargs.update(engine)
 
     specs = []
@@ -274,6 +297,8 @@ def _build(data: dict[str, Any], base: Path, overrides: dict[str, Any]) -> Engin
                 binding=block.get("binding", ""),
                 max_running=block.get("max_running"),
                 placement=block.get("placement"),
+                versions=_versions(block),
+                on_divergence=block.get("on_divergence"),
             )
         )
     for spec in overrides.get("workflows") or ():
@@ -294,6 +319,20 @@ def _build(data: dict[str, Any], base: Path, overrides: dict[str, Any]) -> Engin
     if config.warm_actors < 0:
         raise ConfigError("engine.warm_actors must be 0 (none) or more")
     return config
+
+
+def _versions(block: dict[str, Any]) -> tuple[str, ...]:
+    """A block's ``versions``: a list of "module:Class" (or "ID=module:Class"),
+    or a table of version id = "module:Class"."""
+    value = block.get("versions", [])
+    if isinstance(value, dict):
+        value = [f"{version}={path}" for version, path in value.items()]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(
+            f"workflow {block.get('name')!r}: versions must be a list of 'module:Class' "
+            "import paths (or a table of version id = 'module:Class')"
+        )
+    return tuple(value)
 
 
 def _worker(data: dict[str, Any], base: Path) -> WorkerSpec | None:

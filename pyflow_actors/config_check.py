@@ -152,11 +152,14 @@ def problems(specs: Iterable[Any], code_paths: Iterable[str], base: Path) -> lis
             sys.path.insert(0, path)
     out = []
     for spec in specs:
-        if spec.cls is not None:
-            continue
-        problem = _import_problem(spec.name, spec.class_name, base)
-        if problem:
-            out.append(problem)
+        # Kept versions ("module:Class" or "ID=module:Class") must import as well.
+        paths = [v.partition("=")[2] or v for v in getattr(spec, "versions", ())]
+        if spec.cls is None:
+            paths.insert(0, spec.class_name)
+        for path in paths:
+            problem = _import_problem(spec.name, path, base)
+            if problem:
+                out.append(problem)
     return out
 
 

@@ -261,6 +261,16 @@ class WorkflowSourceUnavailable(ValidationError):
     numeric_code = 10622
 
 
+class ReplayDiverged(PyflowError):
+    """The workflow's code no longer matches an instance's journal: replayed on
+    the code as it is now, it asks for a step the journal does not hold where
+    the journal holds another (see ``pyflow check`` and ``on_divergence``)."""
+
+    code = "replay.diverged"
+    http_status = 409
+    numeric_code = 10780
+
+
 class StorageFormatTooNew(PyflowError):
     """A journal or registry file written by a newer release of pyflow-actors:
     refused rather than misread. Upgrade pyflow-actors to open it."""

@@ -200,6 +200,19 @@ class WorkflowStep(Protocol):
         """
         ...
 
+    def patched(self, name: str) -> bool:
+        """Whether this run takes the new code path of the change called ``name``.
+
+        True when the instance reaches this point on code that has the patch (a
+        new instance, or an old one past the end of its journal); False when
+        replaying a journal written before the patch. The answer is journaled,
+        so it never changes for an instance (Temporal's ``workflow.patched``).
+
+        >>> if step.patched("send-sms"):
+        ...     await step.do("sms")(send_sms)
+        """
+        ...
+
 
 __all__ = [
     "Backoff",

@@ -75,6 +75,17 @@ def version_id(source: str, config: Mapping[str, Any]) -> str:
     return str(uuid.uuid5(_NAMESPACE, hashlib.sha256(text.encode()).hexdigest()))
 
 
+def class_version_id(cls: type, config: Mapping[str, Any]) -> str:
+    """The version id of ``cls`` registered with ``config`` (its module's source hashed)."""
+    from .graph import workflow_source
+
+    try:
+        source = workflow_source(cls)
+    except WorkflowSourceUnavailable:
+        source = f"{cls.__module__}:{cls.__qualname__}"  # no source: its name stands in
+    return version_id(source, config)
+
+
 def spec_config(spec: Any) -> dict[str, Any]:
     """The config part of a version: every field of a ``WorkflowSpec`` but the class."""
     if dataclasses.is_dataclass(spec) and not isinstance(spec, type):
@@ -82,6 +93,10 @@ def spec_config(spec: Any) -> dict[str, Any]:
     else:
         fields = dict(spec)
     fields.pop("cls", None)
+    # Operational settings, not the code: kept versions and what to do on a
+    # divergence leave the version id as it was.
+    fields.pop("versions", None)
+    fields.pop("on_divergence", None)
     return fields
 
 
@@ -93,19 +108,15 @@ def describe_version(
     The supervisor calls this at each registration and records the result when
     its ``id`` is not the workflow's latest version id.
     """
-    from .graph import workflow_graph, workflow_source  # the model alone stays light
+    from .graph import workflow_graph  # the model alone stays light
 
-    try:
-        source = workflow_source(cls)
-    except WorkflowSourceUnavailable:
-        source = f"{cls.__module__}:{cls.__qualname__}"  # no source: its name stands in
     try:
         graph: dict[str, Any] | None = workflow_graph(cls)
     except WorkflowSourceUnavailable:
         graph = None
     limit = config.get("max_running")
     return VersionInfo(
-        id=version_id(source, config),
+        id=class_version_id(cls, config),
         workflow=workflow,
         class_name=cls.__name__,
         created_on=created_on,

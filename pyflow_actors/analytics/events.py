@@ -134,6 +134,8 @@ def step_events(facts: InstanceFacts, steps: Iterable[StepRecord]) -> list[Metri
 
         finished = record.state != "running" and record.ended_at is not None
         wall = _millis(record.started_at, record.ended_at) if finished else None
+        if record.kind == "patch":
+            continue  # a step.patched marker: not a step
         if record.kind == "sleep":
             out.append(event(EventType.SLEEP_START, f"SLEEP_START:{record.key}", record.started_at))
             if finished and record.ended_at is not None:

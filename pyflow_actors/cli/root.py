@@ -18,6 +18,7 @@ from .dev import dev
 from .gateway import Gateway
 from .instances import instances_app
 from .subscriptions import subscriptions_app
+from .upgrade import check, replay
 from .versions import workflows_app
 from .workflows import delete_workflow, describe_workflow, list_workflows, trigger
 
@@ -68,6 +69,8 @@ app.command("describe")(describe_workflow)
 app.command("delete")(delete_workflow)
 app.command("trigger")(trigger)
 app.command("dev")(dev)
+app.command("check")(check)
+app.command("replay")(replay)
 app.add_typer(instances_app, name="instances")
 app.add_typer(workflows_app, name="workflows")
 app.add_typer(subscriptions_app, name="subscriptions")

@@ -265,6 +265,10 @@ class Execution:
         self.journal_steps[record.key] = record
         return record
 
+    def mark_patch(self, key: str, name: str) -> None:
+        """Journal that this instance takes the new path of ``step.patched(name)``."""
+        self._new_record(key=key, name=name, kind="patch", state="complete")
+
     # -- step.do ------------------------------------------------------------
 
     async def execute_step(

@@ -17,7 +17,8 @@ from typing import Any, Literal, Protocol
 from ..errors import StorageUnavailable
 from ..models import InstanceStatus
 
-StepKind = Literal["step", "sleep", "waitForEvent"]
+# "patch": a step.patched(name) marker (journaled, never shown as a step).
+StepKind = Literal["step", "sleep", "waitForEvent", "patch"]
 StepState = Literal["running", "complete", "failed"]
 
 

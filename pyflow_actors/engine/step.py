@@ -37,6 +37,8 @@ from ..limits import (
 from .records import StepRecord
 from .step_config import StepConfig
 
+PATCH_KEY_PREFIX = "patched:"  # journal keys of step.patched markers (kind "patch")
+
 
 class StepExecution(Protocol):
     """What a :class:`ReplayStep` needs from the run it belongs to.
@@ -62,6 +64,9 @@ class StepExecution(Protocol):
 
     def track(self, task: asyncio.Future[Any]) -> None:
         """Own a running step (cancelled with the run)."""
+
+    def mark_patch(self, key: str, name: str) -> None:
+        """Journal that the instance takes the new path of ``step.patched(name)``."""
 
     def replayed(self, record: StepRecord) -> Any:
         """A finished step's recorded output (or its recorded error, raised)."""
@@ -128,6 +133,7 @@ class ReplayStep(interface.WorkflowStep):
         self._occurrences: dict[str, int] = {}
         self._used: set[str] = set()
         self._step_count = 0
+        self._patches: dict[str, bool] = {}
 
     # -- keys ---------------------------------------------------------------
 
@@ -248,6 +254,29 @@ class ReplayStep(interface.WorkflowStep):
         seconds = validate_event_timeout(seconds, self._x.limits)
         key = self._allocate(name, counts_as_step=False)
         return await self._x.wait_for_event(key, name, event_type, seconds)
+
+    # -- upgrades -----------------------------------------------------------
+
+    def patched(self, name: str) -> bool:
+        """True on code past the patch ``name``; False replaying a journal from before it."""
+        validate_step_name(name, self._x.limits)
+        key = f"{PATCH_KEY_PREFIX}{name}"
+        if key not in self._patches:
+            if key in self._x.journal_steps:
+                self._patches[key] = True
+            elif self.replaying():
+                self._patches[key] = False  # the journal was written before the patch
+            else:
+                self._x.mark_patch(key, name)
+                self._patches[key] = True
+        return self._patches[key]
+
+    def replaying(self) -> bool:
+        """Whether the journal holds steps this run has not asked for yet."""
+        return any(
+            record.kind != "patch" and key not in self._used
+            for key, record in self._x.journal_steps.items()
+        )
 
     # Cloudflare's JavaScript spellings, for those who port code.
     sleepUntil = sleep_until  # noqa: N815

@@ -51,6 +51,10 @@ class InstanceSetup:
     code_paths: tuple[str, ...]
     namespace: str
     supervisor_name: str
+    version_id: str | None = None  # the version the instance started on (kept in its journal)
+    # The instance started on other code than ``spec``'s: replay-check its journal first.
+    check_replay: bool = False
+    on_divergence: str = "error"  # or "pause" (see config.ON_DIVERGENCE)
 
 
 __all__ = ["InstanceOutcome", "InstanceSetup", "OutcomeKind", "RunRequest"]

@@ -27,6 +27,7 @@ from ..entrypoint import Env, WorkflowEvent
 from ..errors import JournalLocked
 from ..models import InstanceStatus, StepInfo
 from ..storage.journal import DuckJournal, step_infos
+from ..upgrade.check import check_journal
 from .protocol import InstanceOutcome, InstanceSetup, OutcomeKind, RunRequest
 
 log = logging.getLogger("pyflow.instance")
@@ -90,6 +91,10 @@ class InstanceRunner:
             done = self._journal.result()
             if done is not None:
                 return _final(done, started_at)
+            if self.setup.check_replay:  # started on other code: does its journal still fit?
+                diverged = await self._check_replay(started_at)
+                if diverged is not None:
+                    return diverged
             outcome = await self._run_until_stopped()
             return self._conclude(outcome, started_at)
         finally:
@@ -112,6 +117,7 @@ class InstanceRunner:
                 params=request.params if request.params is not None else "null",
                 created_at=request.created_at,
                 generation=request.generation,
+                version_id=self.setup.version_id,  # which code `pyflow check` replays it on
             )
         started = journal.meta().get("started_at")
         if started:
@@ -146,6 +152,22 @@ class InstanceRunner:
                 continue  # an event arrived while stopping: go on at once
             return outcome
         return None
+
+    async def _check_replay(self, started_at: float) -> InstanceOutcome | None:
+        """Replay the journal on the code without running steps; on a divergence the
+        instance errors with ``replay.diverged``, or pauses (``on_divergence = "pause"``)."""
+        assert self._journal is not None
+        workflow = (await self._workflow_class())(self._env())
+        result = await check_journal(
+            workflow, self._event(), self._journal, limits=self.setup.limits
+        )
+        if result.compatible:
+            return None
+        error = result.error(self.setup.workflow, self.setup.instance_id)
+        described = (type(error).__name__, error.message)
+        if self.setup.on_divergence == "pause":
+            return InstanceOutcome(OutcomeKind.PAUSED, error=described, started_at=started_at)
+        return self._conclude(Outcome(OutcomeKind.ERRORED, error=described), started_at)
 
     def _conclude(self, outcome: Outcome | None, started_at: float) -> InstanceOutcome:
         """Journal the end of a run (final ones) and say how it ended. No await here:

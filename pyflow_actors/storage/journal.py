@@ -422,6 +422,8 @@ def step_infos(journal: DuckJournal) -> list[StepInfo]:
     """The step history of a journal, in the order the steps began (for describe)."""
     infos = []
     for record in journal.steps().values():
+        if record.kind == "patch":
+            continue  # a step.patched marker, not a step
         error = (
             ErrorInfo(name=record.error_name, message=record.error_message or "")
             if record.error_name

@@ -21,7 +21,7 @@ def examples(engine):
     from pyflow_actors.runtime.local import start_local
 
     specs = load_config(EXAMPLES / "pyflow.toml").workflows
-    assert [s.name for s in specs] == ["hello", "onboarding", "fanout"]
+    assert [s.name for s in specs] == ["hello", "onboarding", "fanout", "trial"]
     for spec in specs:
         spec.load()  # every class_name imports
     start_local(engine.config.with_workflows(*specs)).client.close()

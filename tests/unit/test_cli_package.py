@@ -39,6 +39,8 @@ COMMANDS: dict[str, list[str]] = {
         "--verbose",
         "-v",
     ],  # fmt: skip
+    "check": ["--config", "-c", "--storage", "--json"],
+    "replay": ["name", "instance_id", "--config", "-c", "--storage"],
     "instances": [],
     "instances list": ["name", "--status", "--page", "--per-page", "--reverse", "--json"],
     "instances describe": [
@@ -73,6 +75,7 @@ RANK = {
     "instances": 2,
     "subscriptions": 2,
     "dev": 2,
+    "upgrade": 2,
     "root": 3,
     "__init__": 4,
     "__main__": 4,

@@ -12,6 +12,7 @@ import pytest
 from examples.fanout import Fanout
 from examples.hello import Hello
 from examples.onboarding import Onboarding
+from examples.trial import Trial
 
 pytestmark = pytest.mark.anyio
 
@@ -84,3 +85,14 @@ async def test_fanout_starts_a_hello_child_per_url(workflow_harness):
     assert status.output == {"total": 3, "children": ["fan-0", "fan-1"]}
     child = workflow_harness.get("hello", "fan-1")
     assert (await child.wait()).output == "Hello, bb!"
+
+
+async def test_trial_sleeps_its_30_days_in_under_a_second(workflow_harness):
+    started = time.perf_counter()
+    run = await workflow_harness.start(Trial, params={"email": "ada@example.com"})
+    status = await run.wait_for_status("complete")
+    assert time.perf_counter() - started < 1.0
+    assert workflow_harness.clock.now() - status.created_at >= 30 * 24 * HOUR
+    assert status.output == {"account": {"email": "ada@example.com", "plan": "pro"}, "charged": 20}
+    names = [s.name for s in await run.steps()]
+    assert names == ["start trial", "send welcome email", "trial", "charge"]  # a new trial: patched

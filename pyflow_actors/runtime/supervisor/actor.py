@@ -110,8 +110,9 @@ class Supervisor:
             max_lead=self.config.warm_lead,
         )
         self.commands = Control(
-            self.table, self.transitions, self.actors, self.inbox, self.admission
-        )
+            self.table, self.transitions, self.actors, self.inbox, self.admission,
+            current_version=self.catalog.current_version,
+        )  # fmt: skip
         self._started: asyncio.Future[None] | None = None
         self._background: list[asyncio.Future[None]] = []
         if in_ray:
@@ -397,11 +398,12 @@ class Supervisor:
 
     def _setup(self, row: InstanceRow) -> InstanceSetup:
         config = self.config
+        placement = self.catalog.placement(row.workflow, row.version_id)
         return InstanceSetup(
             workflow=row.workflow,
             instance_id=row.id,
             journal_path=str(self.table.journal_path(row)),
-            spec=self.catalog.specs[row.workflow],
+            spec=placement.spec,
             bindings=self.catalog.bindings(),
             vars=dict(config.vars),
             hibernate_after=config.hibernate_after,
@@ -409,6 +411,9 @@ class Supervisor:
             code_paths=config.code_paths,
             namespace=config.namespace,
             supervisor_name=SUPERVISOR_NAME,
+            version_id=row.version_id,
+            check_replay=placement.check_replay,
+            on_divergence=placement.spec.on_divergence or config.on_divergence,
         )
 
     def _warm_up(self) -> None:

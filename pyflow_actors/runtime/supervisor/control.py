@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from enum import Enum
 
 from ...errors import InstanceActorGone, InvalidTransition, ValidationError
@@ -46,9 +47,11 @@ class Control:
         actors: InstanceActors,
         inbox: Inbox,
         admission: Admission,
+        current_version: Callable[[str], str | None] = lambda workflow: None,
     ) -> None:
         self.table, self.transitions, self.actors = table, transitions, actors
         self.inbox, self.admission = inbox, admission
+        self.current_version = current_version
 
     async def apply(self, row: InstanceRow, action: Action) -> None:
         handler = {
@@ -119,6 +122,7 @@ class Control:
             with contextlib.suppress(OSError):  # kept aside for a post-mortem
                 path.rename(path.with_name(f"{path.name}.corrupt-{int(time.time())}"))
         row.generation += 1
+        row.version_id = self.current_version(row.workflow) or row.version_id  # to current code
         row.started_at = row.ended_at = row.wake_at = None
         row.output = row.error_name = row.error_message = row.terminated_by = None
         row.paused_from, row.waiting_for, row.crashes = None, [], 0

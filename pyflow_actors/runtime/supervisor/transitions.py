@@ -102,7 +102,10 @@ class Transitions:
         elif outcome.kind == OutcomeKind.HIBERNATE:
             self.wait(row, outcome.wake_at, outcome.waiting_for)
         elif outcome.kind == OutcomeKind.PAUSED:
-            if row.status == InstanceStatus.WAITING_FOR_PAUSE:
+            if outcome.error is not None:  # its journal does not fit the code: the operator's call
+                row.error_name, row.error_message = outcome.error
+                self.pause(row, InstanceStatus.RUNNING)
+            elif row.status == InstanceStatus.WAITING_FOR_PAUSE:
                 self.pause(row, InstanceStatus.RUNNING)
             else:  # resumed while the actor was pausing: it goes on
                 self.queue(row)

@@ -1,7 +1,8 @@
 """The workflow catalog: the registered workflows and the engine's stored config.
 
 Owns the specs (by name, found also by binding name), their created and
-modified times, and their rows in the registry's workflows table. Specs and
+modified times, their rows in the registry's workflows table, and their kept
+earlier versions (which code an instance started on an older version runs on). Specs and
 the config are stored pickled (they hold workflow classes), so that a
 restarted supervisor knows every workflow before any client configures it.
 """
@@ -17,6 +18,7 @@ from ...config import EngineConfig, WorkflowSpec
 from ...errors import VersionNotFound, WorkflowNotFound
 from ...models import WorkflowInfo
 from ...storage.registry import Registry
+from ...upgrade.pinning import Placement, kept_versions, place
 from ...versions import VersionInfo, describe_version, spec_config
 
 log = logging.getLogger("pyflow.supervisor")
@@ -35,6 +37,8 @@ class WorkflowCatalog:
         self.config: EngineConfig = _pickle().loads(stored) if stored else config
         self.specs: dict[str, WorkflowSpec] = {}
         self.times: dict[str, tuple[float, float]] = {}
+        self.kept: dict[str, dict[str, str]] = {}  # workflow -> version id -> "module:Class"
+        self._current: dict[str, str | None] = {}  # workflow -> its current version id
         for name, _binding, _cls, blob, created, modified in registry.workflows():
             try:
                 self.specs[name] = _pickle().loads(blob)
@@ -75,9 +79,23 @@ class WorkflowCatalog:
             return
         if self.registry.versions.current_id(spec.name) != version.id:
             self.registry.versions.record(version)
+        self._current[spec.name] = version.id
+        try:
+            self.kept[spec.name] = kept_versions(spec)
+        except Exception:  # noqa: BLE001 - a kept class that cannot load pins nothing
+            log.exception("workflow %s: cannot load a kept version", spec.name)
+            self.kept[spec.name] = {}
+
+    def placement(self, workflow: str, version_id: str | None) -> Placement:
+        """The code an instance recorded on ``version_id`` runs on (see ``upgrade.pinning``)."""
+        spec = self.specs[workflow]
+        return place(spec, version_id, self.current_version(workflow), self.kept.get(workflow, {}))
 
     def current_version(self, workflow: str) -> str | None:
-        return self.registry.versions.current_id(workflow)
+        # Asked at every create and every start: kept in memory after the first read.
+        if workflow not in self._current:
+            self._current[workflow] = self.registry.versions.current_id(workflow)
+        return self._current[workflow]
 
     def versions(self, workflow: str) -> list[VersionInfo]:
         return self.registry.versions.list(self.spec(workflow).name)
@@ -122,6 +140,7 @@ class WorkflowCatalog:
         """Forget a workflow (its registry rows, instances and inbox go in one transaction)."""
         self.registry.delete_workflow(name)
         self.registry.versions.delete_workflow(name)
+        self._current.pop(name, None)
         del self.specs[name]
         del self.times[name]
         self.config = replace(self.config, workflows=tuple(self.specs.values()))
