@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: install run test test-unit lint format bench bench-quick clean
+.PHONY: install run test test-unit lint format audit audit-if-reachable bench bench-quick clean
 
 install: $(STAMP)
 
@@ -24,8 +24,9 @@ $(STAMP): pyproject.toml $(COMPAT_FILES)
 run: install
 	$(BIN)/pyflow dev --config examples/pyflow.toml
 
-# CI runs `make test`: the lint (ruff and mypy --strict) gates the tests.
-test: lint
+# CI runs `make test`: the lint (ruff and mypy --strict) gates the tests, then the
+# dependency audit when PyPI answers (an unreachable advisory service never fails CI).
+test: lint audit-if-reachable
 	$(BIN)/python -m pytest -q
 
 test-unit: install
@@ -35,6 +36,15 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy pyflow_actors service
+
+# Known vulnerabilities in the installed dependencies (PyPI's advisory data): fails on one.
+audit: install
+	$(BIN)/pip-audit --skip-editable --progress-spinner off
+
+PYPI_PROBE := import urllib.request; urllib.request.urlopen('https://pypi.org/pypi/pip/json', timeout=5)
+audit-if-reachable: install
+	@if $(BIN)/python -c "$(PYPI_PROBE)" 2>/dev/null; then $(MAKE) --no-print-directory audit; \
+	else echo "warning: PyPI did not answer within 5 s: dependency audit skipped (run make audit)"; fi
 
 format: install
 	$(BIN)/ruff format .
