@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: install run test test-unit lint format audit audit-if-reachable bench bench-quick clean
+.PHONY: install run test test-unit lint format audit audit-if-reachable chaos chaos-quick bench bench-quick clean
 
 install: $(STAMP)
 
@@ -60,6 +60,15 @@ bench: $(BENCH_STAMP)
 
 bench-quick: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks --quick $(BENCH_ARGS)
+
+# The chaos soak (not in `make test`): a mixed workload while instance actors and the
+# supervisor are killed at random; figures in benchmarks/results/chaos*.json.
+CHAOS_MINUTES ?= 20
+chaos: install
+	$(BIN)/python -m benchmarks.chaos --minutes $(CHAOS_MINUTES) --name chaos $(CHAOS_ARGS)
+
+chaos-quick: install
+	$(BIN)/python -m benchmarks.chaos --minutes 3 --name chaos-quick $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
