@@ -113,3 +113,21 @@ def test_entries_are_compacted_once_the_instance_has_a_journal_or_has_ended(tmp_
             task.cancel()
 
     asyncio.run(asyncio.wait_for(scenario(), 10))
+
+
+def test_a_deleted_workflow_leaves_nothing_in_the_log_for_a_restart_to_bring_back(tmp_path):
+    async def scenario() -> None:
+        old = supervisor(tmp_path, FakeBackend())
+        await old.start()
+        await old.create(WF, [CreateOptions(id=i) for i in ("x", "y")], batch=True)
+        await old.delete_workflow(WF)
+        assert old.table.creates.entries() == []
+        lose_registry(old, tmp_path)
+
+        new = supervisor(tmp_path, FakeBackend())
+        await new.start()
+        assert list(new.table) == []
+        for task in new._background:
+            task.cancel()
+
+    asyncio.run(asyncio.wait_for(scenario(), 10))

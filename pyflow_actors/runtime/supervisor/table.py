@@ -194,6 +194,7 @@ class InstanceTable:
         for row in [r for r in self.rows.values() if r.workflow == workflow]:
             del self.rows[row.key]
             self.counts[(row.workflow, row.status)] -= 1
+        self.compact_creates()  # or a restart would bring its queued instances back
 
 
 def create_entry(row: InstanceRow) -> CreateEntry:
