@@ -3,8 +3,9 @@
 ``python -m benchmarks.chaos --minutes 3 --name chaos-quick`` (``make chaos``,
 ``make chaos-quick``). For ``--minutes`` it keeps creating instances (single
 and batch creates; steps with retries, sleeps, event waits), sends their events,
-pauses and resumes them, and kill -9s, at random, live instance actors and the
-supervisor (Ray restarts it). Every accepted call is appended to a log
+pauses and resumes them, while a killer thread kill -9s, every 0.2 to 2 s, a
+live instance actor or (one time in ten, at most every 20 s) the supervisor
+(Ray restarts it). Every accepted call is appended to a log
 (``calls.jsonl`` in the run's folder). Then it waits for every instance to end
 and checks, from that log and the steps' ledger:
 
@@ -29,6 +30,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -205,11 +207,22 @@ class Chaos:
             (self.create_batch, 8),
             (self.send_event, 35),
             (self.pause_and_resume, 5),
-            (self.kill_instance, 20),
-            (self.kill_supervisor, 4),
         ]
         action = self.rng.choices([a for a, _ in actions], [w for _, w in actions])[0]
         action()
+
+    def kill_at_random(self, stop: threading.Event, seed: int) -> None:
+        """The killer (its own thread, its own random numbers): a kill every 0.2 to 2 s,
+        the supervisor at most every ``SUPERVISOR_KILL_GAP`` seconds."""
+        rng = random.Random(seed)
+        while not stop.wait(rng.uniform(0.2, 2.0)):
+            try:
+                if rng.random() < 0.1:
+                    self.kill_supervisor()
+                else:
+                    self.kill_instance()
+            except Exception as exc:  # noqa: BLE001 - the supervisor is restarting: try later
+                self.calls.write(call="kill", ok=False, error=repr(exc)[:300])
 
     # -- the end --------------------------------------------------------------
 
@@ -300,9 +313,14 @@ def run(minutes: float, seed: int, name: str) -> int:
     began = time.monotonic()
     try:
         chaos = Chaos(engine, rng, work, figures)
+        stop = threading.Event()
+        killer = threading.Thread(target=chaos.kill_at_random, args=(stop, seed + 1), daemon=True)
+        killer.start()
         while time.monotonic() - began < minutes * 60:
             chaos.step()
             time.sleep(rng.uniform(0.02, 0.3))
+        stop.set()
+        killer.join(120)
         chaos.finish_events()
         chaos.check()
     finally:
