@@ -46,6 +46,7 @@ class InstanceTable:
         self._messages: Messages = messages or (lambda row, before: [])
         self.storage_errors = 0
         self.creates = CreateLog(storage)
+        self._logged: set[Key] | None = None  # keys the create log holds (read at first need)
         self.rows: dict[Key, InstanceRow] = {r.key: r for r in registry.instances()}
         self.counts: Counter[tuple[str, InstanceStatus]] = Counter(
             (r.workflow, r.status) for r in self.rows.values()
@@ -128,6 +129,8 @@ class InstanceTable:
                 refused = {r.key for r in rows}  # not accepted: never bring them back
                 self.creates.compact(lambda entry: entry.key not in refused)
                 raise
+            if self._logged is not None:
+                self._logged.update(r.key for r in rows)
         for row in rows:
             self.rows[row.key] = row
             self.counts[(row.workflow, row.status)] += 1
@@ -178,16 +181,26 @@ class InstanceTable:
 
     def compact_creates(self) -> int:
         """Drop the create log's entries no longer needed: the instance has a
-        journal (the source of truth from now on), has ended, or is gone."""
-        return self.creates.compact(self._needs_create_entry)
+        journal (the source of truth from now on), has ended, or is gone.
 
-    def _needs_create_entry(self, entry: CreateEntry) -> bool:
-        row = self.rows.get(entry.key)
-        return (
-            row is not None
-            and row.status not in FINAL_STATUSES
-            and not self.journal_path(row).exists()
-        )
+        Cheap when nothing is to be dropped (every 30 s, with a long queue): the
+        files are read once, at the first call; then only the keys they hold are
+        looked at, and a file is rewritten only when it has something to drop."""
+        if self._logged is None:
+            self._logged = {entry.key for entry in self.creates.entries()}
+        done = {key for key in self._logged if not self._needs_create_entry(key)}
+        if not done:
+            return 0
+        dropped = self.creates.compact(lambda entry: entry.key not in done)
+        self._logged -= done
+        return dropped
+
+    def _needs_create_entry(self, key: Key) -> bool:
+        row = self.rows.get(key)
+        if row is None or row.status in FINAL_STATUSES:
+            return False
+        # A row that never started has no journal: no need to look on disk.
+        return row.started_at is None or not self.journal_path(row).exists()
 
     def forget_workflow(self, workflow: str) -> None:
         """Drop a deleted workflow's rows from memory (the registry drops its own)."""
