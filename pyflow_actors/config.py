@@ -164,6 +164,7 @@ class TokenSpec:
     token: str
     accounts: tuple[str, ...]
     name: str = ""
+    token_sha256: str = ""  # the token's SHA-256 (hex), kept instead of ``token``
 
 
 @dataclass(frozen=True)
@@ -308,7 +309,12 @@ def _build(data: dict[str, Any], base: Path, overrides: dict[str, Any]) -> Engin
     if "limits" in data:
         kwargs["limits"] = Limits.from_mapping(data["limits"])
     tokens = [
-        TokenSpec(token=t["token"], accounts=tuple(t.get("accounts", ())), name=t.get("name", ""))
+        TokenSpec(
+            token=t.get("token", ""),
+            accounts=tuple(t.get("accounts", ())),
+            name=t.get("name", ""),
+            token_sha256=t.get("token_sha256", ""),
+        )
         for t in data.get("tokens", [])
     ]
     kwargs["tokens"] = tuple(tokens)

@@ -147,6 +147,21 @@ class Unauthorized(PyflowError):
     numeric_code = 10401
 
 
+class AuthRateLimited(RateLimited):
+    """Too many failed authentications from one client address."""
+
+    code = "auth.rate_limited"
+    numeric_code = 10800
+
+
+class HeadersTooLarge(PyflowError):
+    """A request whose line and headers are over the gateway's limit."""
+
+    code = "request.headers_too_large"
+    http_status = 431
+    numeric_code = 10801
+
+
 class Forbidden(PyflowError):
     code = "auth.forbidden"
     http_status = 403

@@ -22,6 +22,7 @@ from . import dash, graphql, metrics
 from .auth import TokenStore, configured_tokens
 from .envelope import Envelope
 from .errors import install_error_handlers
+from .request_limits import HeaderSizeLimit
 from .routers import (
     event_subscriptions,
     instances,
@@ -56,6 +57,7 @@ def create_app(
     app.state.config = config
     app.state.tokens = TokenStore(configured_tokens(config) if tokens is None else tokens)
     install_error_handlers(app)
+    app.add_middleware(HeaderSizeLimit)
     app.include_router(workflows.router)
     app.include_router(instances.router)
     app.include_router(versions.router)

@@ -31,7 +31,7 @@ from prometheus_client.registry import Collector
 from pyflow_actors.analytics.stats import EngineStats, HistogramSnapshot
 from pyflow_actors.errors import PyflowError
 
-from .auth import TokenStore
+from .auth import authenticate_request
 
 log = logging.getLogger("pyflow.gateway.metrics")
 
@@ -177,7 +177,6 @@ async def _stats(transport: Any) -> EngineStats | None:
 
 @router.get("/metrics", include_in_schema=False)  # Prometheus text, not a v4 envelope
 async def metrics(request: Request) -> Response:
-    store: TokenStore = request.app.state.tokens
-    store.authenticate(request.headers.get("authorization"))
+    authenticate_request(request)
     stats = await _stats(request.app.state.client.transport)
     return Response(render(stats), media_type=CONTENT_TYPE_LATEST)

@@ -115,11 +115,8 @@ class StatusEditRequest(_Request):
     from_: Any = Field(default=None, alias="from")
 
 
-async def read_json(request: Request, max_bytes: int) -> Any:
-    """The request body decoded as JSON (``None`` when empty), whatever its content type.
-
-    Bodies over ``max_bytes`` are refused before they are read in full.
-    """
+async def read_bounded(request: Request, max_bytes: int) -> bytes:
+    """The raw request body, refused (413) over ``max_bytes`` before it is read in full."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise PayloadTooLarge(f"request body is {declared} bytes: the limit is {max_bytes} bytes")
@@ -129,7 +126,15 @@ async def read_json(request: Request, max_bytes: int) -> Any:
         if size > max_bytes:
             raise PayloadTooLarge(f"request body is over the limit of {max_bytes} bytes")
         chunks.append(chunk)
-    raw = b"".join(chunks)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, max_bytes: int) -> Any:
+    """The request body decoded as JSON (``None`` when empty), whatever its content type.
+
+    Bodies over ``max_bytes`` are refused before they are read in full.
+    """
+    raw = await read_bounded(request, max_bytes)
     if not raw.strip():
         return None
     try:

@@ -196,6 +196,28 @@ def _worker_banner(config: Any, url: str) -> None:
         )
 
 
+# Limits at the door (bodies are bounded per route, headers by the app: service/):
+MAX_HEADER_BYTES = 64 * 1024  # headers still incomplete past this: 400, closed
+MAX_CONNECTIONS = 1000  # connections and tasks at once; over it: 503
+KEEP_ALIVE_SECONDS = 5  # an idle connection is closed after this
+
+
+def server_config(app: Any, log_level: str = "warning") -> Any:
+    """uvicorn's config for the gateway, with the header and connection limits above."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        log_level=log_level,
+        lifespan="off",
+        access_log=False,
+        http="h11",  # the parser whose header limit is set here
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        limit_concurrency=MAX_CONNECTIONS,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+    )
+
+
 async def _serve(engine: Any, config: Any, tokens: Any, sock: socket.socket) -> None:
     import uvicorn
 
@@ -203,14 +225,7 @@ async def _serve(engine: Any, config: Any, tokens: Any, sock: socket.socket) -> 
 
     client = await engine.async_client()
     app = create_app(client, config, tokens=tokens)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            log_level=os.environ.get("PYFLOW_LOG_LEVEL", "warning"),
-            lifespan="off",
-            access_log=False,
-        )
-    )
+    server = uvicorn.Server(server_config(app, os.environ.get("PYFLOW_LOG_LEVEL", "warning")))
     crons = asyncio.ensure_future(app.state.worker.run_crons()) if app.state.worker else None
     try:
         await server.serve(sockets=[sock])

@@ -20,11 +20,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from graphql import GraphQLError
 
-from pyflow_actors.errors import PayloadTooLarge, PyflowError, ValidationError
+from pyflow_actors.errors import PyflowError, ValidationError
 
-from ..auth import TokenStore
+from ..auth import authenticate_request
 from ..envelope import error_responses
 from ..errors import wire_message
+from ..schemas import read_bounded
 from .resolvers import Context, build_schema
 
 log = logging.getLogger("pyflow.gateway.graphql")
@@ -49,9 +50,7 @@ def format_error(error: GraphQLError, debug: bool = False) -> dict[str, Any]:
 
 
 async def _payload(request: Request) -> dict[str, Any]:
-    body = await request.body()
-    if len(body) > MAX_QUERY_BYTES:
-        raise PayloadTooLarge(f"a GraphQL request may be at most {MAX_QUERY_BYTES} bytes")
+    body = await read_bounded(request, MAX_QUERY_BYTES)  # never read in full when over
     try:
         data = json.loads(body or b"null")
     except ValueError:
@@ -72,8 +71,7 @@ async def _payload(request: Request) -> dict[str, Any]:
     },
 )
 async def graphql_endpoint(request: Request) -> JSONResponse:
-    store: TokenStore = request.app.state.tokens
-    token = store.authenticate(request.headers.get("authorization"))
+    token = authenticate_request(request)
     data = await _payload(request)
     context = Context(token=token, transport=request.app.state.client.transport)
     _, result = await graphql(

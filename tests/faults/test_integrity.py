@@ -170,6 +170,40 @@ def test_registry_lost_is_rebuilt_from_journals(tmp_path, ledger, damage):
     record_figures(f"registry {damage}", instances=4, rebuilt=4, lost=0)
 
 
+@pytest.mark.parametrize("damage", ["deleted", "corrupt"])
+def test_queued_instances_that_never_started_survive_a_lost_registry(tmp_path, ledger, damage):
+    """The create log brings back accepted creates that have no journal yet."""
+    storage, namespace = tmp_path / "storage", f"faults-{uuid.uuid4().hex[:6]}"
+    steps = {"blocker": 1, "q-one": 2, "q-two": 3, "q-b1": 1, "q-b2": 2}
+    with side_engine(storage, namespace, max_running=1) as first:
+        wf = first.client.workflow("ledger")
+        blocker = wf.create(id="blocker", params={"ledger": ledger, "steps": 1, "step_seconds": 4})
+        wait_for(lambda: blocker.status().status.value == "running", 30)
+        for instance_id in ("q-one", "q-two"):
+            wf.create(id=instance_id, params={"ledger": ledger, "steps": steps[instance_id]})
+        wf.create_batch(
+            [{"id": i, "params": {"ledger": ledger, "steps": steps[i]}} for i in ("q-b1", "q-b2")]
+        )
+        queued = [i.id for i in wf.list(status="queued").instances]
+        assert sorted(queued) == ["q-b1", "q-b2", "q-one", "q-two"]
+        assert not journal_path(storage, "ledger", "q-one").exists()  # never started
+    if damage == "deleted":
+        for path in storage.glob("registry.duckdb*"):
+            path.unlink()
+    else:
+        corrupt(storage / "registry.duckdb")
+    with side_engine(storage, namespace, max_running=1) as second:
+        wf = second.client.workflow("ledger")
+        for instance_id, n in steps.items():
+            assert wf.get(instance_id).wait(60).output == sum(range(n)), instance_id
+    lines = ledger_lines(ledger)
+    for instance_id in ("q-one", "q-two", "q-b1", "q-b2"):
+        assert [lines.count(f"{instance_id} step-{i}") for i in range(steps[instance_id])] == [
+            1
+        ] * steps[instance_id], lines
+    record_figures(f"registry {damage} with queued creates", instances=5, queued=4, lost=0)
+
+
 def test_stale_registry_is_corrected_by_the_journals(tmp_path, ledger):
     """A registry restored from an old copy: rows missing, rows behind their journals."""
     storage, namespace = tmp_path / "storage", f"faults-{uuid.uuid4().hex[:6]}"

@@ -81,26 +81,37 @@ def test_waiting_instances_do_not_hold_slots(limit_two):
         waiter.terminate()
 
 
-def test_resuming_instance_starts_before_newer_queued_ones(limit_two, ledger):
-    client = limit_two.client
+@pytest.fixture
+def limit_one(engine):
+    config = dataclasses.replace(engine.config, max_running=1)
+    ray.get(engine.supervisor.configure.remote(config))
+    yield engine
+    ray.get(engine.supervisor.configure.remote(engine.config))
+
+
+def test_resuming_instance_starts_before_newer_queued_ones(limit_one, ledger):
+    # One slot, so that one slot frees at a time. With two blockers ending a few
+    # ms apart (this test's earlier form), the resumer and the oldest newer one
+    # were both admitted, in the right order, and then raced to their first
+    # line through two actor starts: under load the newer one's sometimes won.
+    # That measured process start-up, not the scheduler: the intermittent failure.
+    client = limit_one.client
     timed = client.workflow("timed")
     stamp = time.time_ns()
     resumer = timed.create(
         id=f"resumer-{stamp}", params={"ledger": ledger, "sleep": 2, "seconds": 0.2}
     )
     wait_for(lambda: resumer.status().status.value == "waiting", 20)
-    # Fill both slots past the resumer's alarm, then queue newer instances.
-    blockers = [
-        timed.create(id=f"blocker-{i}-{stamp}", params={"ledger": ledger, "seconds": 3.0})
-        for i in range(2)
-    ]
-    wait_for(lambda: all(b.status().status.value == "running" for b in blockers), 20)
+    # Take the slot past the resumer's alarm, then queue newer instances.
+    blocker = timed.create(id=f"blocker-{stamp}", params={"ledger": ledger, "seconds": 3.0})
+    wait_for(lambda: blocker.status().status.value == "running", 20)
     newer = [
         timed.create(id=f"newer-{i}-{stamp}", params={"ledger": ledger, "seconds": 0.2})
         for i in range(3)
     ]
-    for instance in (resumer, *blockers, *newer):
+    for instance in (resumer, blocker, *newer):
         assert instance.wait(60).status.value == "complete"
     spans = intervals(ledger)
+    assert spans[blocker.id][1] < spans[resumer.id][0]  # it did wait for the slot
     resumed_at = spans[resumer.id][0]
     assert all(resumed_at < spans[n.id][0] for n in newer)

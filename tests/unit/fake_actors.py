@@ -36,6 +36,8 @@ class FakeActor:
         self.opened = asyncio.Event()  # set when "the journal is open" (describe waits)
         self.describing = 0
         self.most_describing = 0
+        self.blocked = 0  # calls waiting for the journal to open (each holds a slot)
+        self.most_blocked = 0
         self._outcome: asyncio.Future[InstanceOutcome] = asyncio.get_running_loop().create_future()
 
     # -- what the supervisor calls ------------------------------------------
@@ -50,7 +52,7 @@ class FakeActor:
 
     async def deliver(self, events: list[EventRecord]) -> bool:
         self._alive()
-        await self.opened.wait()
+        await self._until_opened()
         if not self.accepting:
             return False
         self.delivered.extend(events)
@@ -79,10 +81,18 @@ class FakeActor:
         self.describing += 1
         self.most_describing = max(self.most_describing, self.describing)
         try:
-            await self.opened.wait()
+            await self._until_opened()
         finally:
             self.describing -= 1
         return []
+
+    async def _until_opened(self) -> None:
+        self.blocked += 1
+        self.most_blocked = max(self.most_blocked, self.blocked)
+        try:
+            await self.opened.wait()
+        finally:
+            self.blocked -= 1
 
     async def pid(self) -> int:
         return id(self)

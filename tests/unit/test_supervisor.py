@@ -259,6 +259,32 @@ def test_concurrent_describes_on_a_starting_actor_make_one_call(tmp_path):
     run(scenario)
 
 
+def test_a_flood_of_calls_on_a_starting_actor_holds_at_most_two_of_its_slots(tmp_path):
+    # An instance actor has 64 concurrency slots; a call that waits for its
+    # journal to open holds one. Describes share one call, events have one
+    # delivery in flight, pause and resume return at once: a burst of every
+    # kind of call holds two slots at most, so the actor's own run never waits.
+    async def scenario() -> None:
+        backend = FakeBackend()
+        sup = await started(tmp_path, backend)
+        await create(sup, "busy")
+        starting = await actor(backend, "busy")  # up, journal not open yet
+        calls = [sup.describe(WF, "busy") for _ in range(100)]
+        calls += [sup.send_event(WF, "busy", "tick", {"n": n}) for n in range(100)]
+        for _ in range(20):
+            calls += [sup.control(WF, "busy", "pause"), sup.control(WF, "busy", "resume")]
+        pending = [asyncio.ensure_future(call) for call in calls]
+        await asyncio.sleep(0.05)
+        assert 0 < starting.most_blocked <= 2
+        starting.open()
+        await asyncio.gather(*pending)
+        await until(lambda: len(starting.delivered) == 100)
+        assert [e.payload for e in starting.delivered] == [f'{{"n":{n}}}' for n in range(100)]
+        assert starting.most_blocked <= 2
+
+    run(scenario)
+
+
 def test_a_crashed_actor_is_rehydrated_and_an_instance_that_always_crashes_errors(tmp_path):
     async def scenario() -> None:
         backend = FakeBackend()

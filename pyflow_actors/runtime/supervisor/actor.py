@@ -134,11 +134,12 @@ class Supervisor:
         rebuilt = await asyncio.to_thread(recovery.rebuild_rows, self.table)
         if rebuilt:
             log.warning(
-                "registry %s had no row for %d instance journal(s): rebuilt them from the journals",
+                "registry %s had no row for %d instance(s): rebuilt them from journals and creates",
                 self.registry.path,
                 len(rebuilt),
             )
             self.table.add(rebuilt, durable=False)
+        self.table.compact_creates()
         recovery.continue_all(
             self.table, self.scheduler, self.alarms, self.actors, self.transitions
         )
@@ -476,6 +477,7 @@ class Supervisor:
 
     def _housekeeping(self) -> None:
         self.purge_expired()
+        self.table.compact_creates()
 
     def purge_expired(self, now: float | None = None) -> int:
         """Delete final instances older than the retention period (row and journal)."""

@@ -4,7 +4,9 @@
    behind) are rebuilt from the journals, the source of truth: a finished
    instance comes back with its result; any other comes back queued first in
    line and replays its journal when it runs; a journal still locked by a live
-   actor comes back running (and is adopted below).
+   actor comes back running (and is adopted below). Then the create log
+   brings back the accepted instances that have no journal yet (queued,
+   never started), in the order they were accepted, behind the others.
 2. Every row continues: running ones re-adopt their live actor by name (its
    ``run`` is idempotent) or go back in line; queued ones go in line; waiting
    ones are re-armed, and woken at once when due or when their event is in.
@@ -18,11 +20,12 @@ from pathlib import Path
 
 from ...errors import JournalCorrupt, JournalLocked, StorageFormatTooNew
 from ...models import InstanceStatus
+from ...storage.create_log import CreateEntry
 from ...storage.journal import DuckJournal
 from ...storage.registry import InstanceRow
 from .actors import InstanceActors
 from .alarms import Alarms
-from .scheduler import RESUMING, Scheduler
+from .scheduler import NEW, RESUMING, Scheduler
 from .table import InstanceTable, Key
 from .transitions import Transitions
 
@@ -32,6 +35,30 @@ LIVE = (InstanceStatus.RUNNING, InstanceStatus.WAITING_FOR_PAUSE)
 
 def rebuild_rows(table: InstanceTable) -> list[InstanceRow]:
     """Rows for the journals under the storage that the table does not know."""
+    rows = _rows_from_journals(table)
+    known = {r.key for r in rows}
+    for entry in table.creates.entries():
+        if entry.key not in known and table.get(entry.key) is None:
+            known.add(entry.key)
+            rows.append(_row_from_create(table, entry))
+    return rows
+
+
+def _row_from_create(table: InstanceTable, entry: CreateEntry) -> InstanceRow:
+    return InstanceRow(
+        entry.workflow,
+        entry.id,
+        InstanceStatus.QUEUED,
+        entry.params,
+        entry.created_at,
+        queue_seq=table.next_seq(),
+        priority=NEW,
+        request_id=entry.request_id,
+        version_id=entry.version_id,
+    )
+
+
+def _rows_from_journals(table: InstanceTable) -> list[InstanceRow]:
     root = table.storage / "journals"
     if not root.is_dir():
         return []

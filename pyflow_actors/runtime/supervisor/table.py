@@ -4,8 +4,10 @@ The only writer of instance rows. Every change goes through :meth:`set_status`
 or :meth:`save`, which write the registry before the caller answers anyone;
 while the storage refuses writes, changed rows are kept in memory and written
 again by :meth:`flush` (the journals stay the source of truth: a lost row is
-rebuilt from them at the next start). It also keeps the per-workflow status
-counts that listing and limits read.
+rebuilt from them at the next start). New rows are also written to the
+create log (``storage/create_log.py``) first, so that a queued instance that
+has no journal yet survives the loss of the registry. It also keeps the
+per-workflow status counts that listing and limits read.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from pathlib import Path
 
 from ...engine.waits import WaitSummary
 from ...errors import InstanceNotFound, StorageUnavailable, ValidationError
-from ...models import ErrorInfo, InstanceStatus, InstanceStatusInfo
+from ...models import FINAL_STATUSES, ErrorInfo, InstanceStatus, InstanceStatusInfo
 from ...serialization import loads
+from ...storage.create_log import CreateEntry, CreateLog
 from ...storage.journal import journal_path
 from ...storage.outbox import OutboxItem
 from ...storage.registry import InstanceRow, Registry
@@ -44,6 +47,8 @@ class InstanceTable:
         self.storage = storage
         self._messages: Messages = messages or (lambda row, before: [])
         self.storage_errors = 0
+        self.creates = CreateLog(storage)
+        self._logged: set[Key] | None = None  # keys the create log holds (read at first need)
         self.rows: dict[Key, InstanceRow] = {r.key: r for r in registry.instances()}
         self.counts: Counter[tuple[str, InstanceStatus]] = Counter(
             (r.workflow, r.status) for r in self.rows.values()
@@ -121,7 +126,15 @@ class InstanceTable:
         """Take new rows: one registry insert (durable before the caller answers)."""
         rows = list(rows)
         if durable:
-            self.registry.insert(rows, [m for r in rows for m in self._messages(r, None)])
+            self.creates.append(create_entry(r) for r in rows)
+            try:
+                self.registry.insert(rows, [m for r in rows for m in self._messages(r, None)])
+            except Exception:
+                refused = {r.key for r in rows}  # not accepted: never bring them back
+                self.creates.compact(lambda entry: entry.key not in refused)
+                raise
+            if self._logged is not None:
+                self._logged.update(r.key for r in rows)
         for row in rows:
             self.rows[row.key] = row
             self.counts[(row.workflow, row.status)] += 1
@@ -170,11 +183,42 @@ class InstanceTable:
             self.counts[(row.workflow, row.status)] -= 1
         self.registry.delete_instances([r.key for r in rows])
 
+    def compact_creates(self) -> int:
+        """Drop the create log's entries no longer needed: the instance has a
+        journal (the source of truth from now on), has ended, or is gone.
+
+        Cheap when nothing is to be dropped (every 30 s, with a long queue): the
+        files are read once, at the first call; then only the keys they hold are
+        looked at, and a file is rewritten only when it has something to drop."""
+        if self._logged is None:
+            self._logged = {entry.key for entry in self.creates.entries()}
+        done = {key for key in self._logged if not self._needs_create_entry(key)}
+        if not done:
+            return 0
+        dropped = self.creates.compact(lambda entry: entry.key not in done)
+        self._logged -= done
+        return dropped
+
+    def _needs_create_entry(self, key: Key) -> bool:
+        row = self.rows.get(key)
+        if row is None or row.status in FINAL_STATUSES:
+            return False
+        # A row that never started has no journal: no need to look on disk.
+        return row.started_at is None or not self.journal_path(row).exists()
+
     def forget_workflow(self, workflow: str) -> None:
         """Drop a deleted workflow's rows from memory (the registry drops its own)."""
         for row in [r for r in self.rows.values() if r.workflow == workflow]:
             del self.rows[row.key]
             self.counts[(row.workflow, row.status)] -= 1
+        self.compact_creates()  # or a restart would bring its queued instances back
+
+
+def create_entry(row: InstanceRow) -> CreateEntry:
+    """The create log's entry for a new row."""
+    return CreateEntry(
+        row.workflow, row.id, row.params, row.created_at, row.request_id, row.version_id
+    )
 
 
 def info(row: InstanceRow, live_wait: WaitSummary | None = None) -> InstanceStatusInfo:
