@@ -88,6 +88,28 @@ class CreateOptions(_Model):
         return decode_json_string(value)
 
 
+class RestartFrom(_Model):
+    """Where a restart starts again: the ``count``-th step named ``name`` of ``type``
+    (Cloudflare's ``restart({"from": {"name", "count", "type"}})``). The steps
+    begun before it keep their results; it and every later step run again."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1)
+    count: int = Field(default=1, ge=1)
+    type: Literal["do", "sleep", "waitForEvent"] = "do"
+
+    @property
+    def step_key(self) -> str:
+        """The step's key in the journal (``name``, then ``name-2``...)."""
+        return self.name if self.count == 1 else f"{self.name}-{self.count}"
+
+    @property
+    def journal_kind(self) -> str:
+        """The journal's kind for ``type`` (``step.do`` records are ``step``)."""
+        return "step" if self.type == "do" else self.type
+
+
 class InstanceStatusInfo(_Model):
     """What ``instance.status()`` returns (Cloudflare's ``InstanceStatus``)."""
 

@@ -30,6 +30,7 @@ from pyflow_actors.models import (
     InstanceStatus,
     InstanceStatusInfo,
     LogLine,
+    RestartFrom,
     StepInfo,
     WorkflowInfo,
 )
@@ -39,6 +40,7 @@ from pyflow_actors.versions import VersionInfo
 class FakeTransport:
     def __init__(self, workflows: tuple[str, ...] = ("hello",)) -> None:
         now = time.time()
+        self.restarted_from: RestartFrom | None = None
         self.workflows = {
             name: WorkflowInfo(
                 name=name,
@@ -169,8 +171,15 @@ class FakeTransport:
             instances=rows[start : start + per_page], total=len(rows), page=page, per_page=per_page
         )
 
-    async def control(self, workflow: str, instance_id: str, action: str) -> InstanceStatusInfo:
+    async def control(
+        self,
+        workflow: str,
+        instance_id: str,
+        action: str,
+        restart_from: RestartFrom | None = None,
+    ) -> InstanceStatusInfo:
         self._check("control")
+        self.restarted_from = restart_from  # what the last control call asked to keep
         info = self._get(workflow, instance_id)
         if action == "terminate":
             if info.is_final:

@@ -29,7 +29,14 @@ from ..models import (
     WorkflowInfo,
 )
 from ..versions import VersionInfo
-from .shapes import UNSET, batch_options, create_options, event_arguments, send_event_on_binding
+from .shapes import (
+    UNSET,
+    batch_options,
+    create_options,
+    event_arguments,
+    restart_from,
+    send_event_on_binding,
+)
 from .transport import Transport
 
 T = TypeVar("T")
@@ -61,8 +68,13 @@ class AsyncInstance:
     async def terminate(self) -> None:
         await self._t.control(self.workflow, self.id, "terminate")
 
-    async def restart(self) -> None:
-        await self._t.control(self.workflow, self.id, "restart")
+    async def restart(self, options: Mapping[str, Any] | None = None, *, from_: Any = None) -> None:
+        """Run the instance again from the top, or from a step: ``from_="charge"``,
+        ``from_={"name": "charge", "count": 2, "type": "do"}`` (or Cloudflare's
+        ``restart({"from": {...}})``). Steps begun before that step keep their
+        results; :class:`~pyflow_actors.errors.StepNotFound` if it has no such step."""
+        target = restart_from(options, from_)
+        await self._t.control(self.workflow, self.id, "restart", target)
 
     async def send_event(self, type: Any, payload: Any = UNSET) -> None:  # noqa: A002 - Cloudflare's word
         """``send_event({"type": ..., "payload": ...})`` or ``send_event(type, payload)``."""
@@ -233,8 +245,8 @@ class Instance:
     def terminate(self) -> None:
         self._loop.run(self._a.terminate())
 
-    def restart(self) -> None:
-        self._loop.run(self._a.restart())
+    def restart(self, options: Mapping[str, Any] | None = None, *, from_: Any = None) -> None:
+        self._loop.run(self._a.restart(options, from_=from_))
 
     def send_event(self, type: Any, payload: Any = UNSET) -> None:  # noqa: A002
         self._loop.run(self._a.send_event(type, payload))

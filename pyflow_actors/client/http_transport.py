@@ -44,6 +44,7 @@ from ..models import (
     InstanceStatus,
     InstanceStatusInfo,
     LogLine,
+    RestartFrom,
     StepInfo,
     WorkflowInfo,
 )
@@ -362,12 +363,19 @@ class HttpTransport:
         )
 
     async def control(
-        self, workflow: str, instance_id: str, action: ControlAction
+        self,
+        workflow: str,
+        instance_id: str,
+        action: ControlAction,
+        restart_from: RestartFrom | None = None,
     ) -> InstanceStatusInfo:
+        body: dict[str, Any] = {"status": action}
+        if restart_from is not None:
+            body["from"] = restart_from.model_dump()
         result, _ = await self.request(
             "PATCH",
             rest_path(workflow, "instances", instance_id, "status"),
-            body={"status": action},
+            body=body,
             send_body=True,
         )
         return self._summary(workflow, result)

@@ -18,6 +18,7 @@ from ..models import (
     InstanceLogs,
     InstancePage,
     InstanceStatusInfo,
+    RestartFrom,
     WorkflowInfo,
 )
 from ..subscriptions.pull import AckResult, DeadLetter, PullResult
@@ -157,10 +158,18 @@ class RayTransport:
         return _expect(reply, InstancePage, "list_instances")
 
     async def control(
-        self, workflow: str, instance_id: str, action: ControlAction
+        self,
+        workflow: str,
+        instance_id: str,
+        action: ControlAction,
+        restart_from: RestartFrom | None = None,
     ) -> InstanceStatusInfo:
         reply = await self._call(
-            "control", workflow=workflow, instance_id=instance_id, action=action
+            "control",
+            workflow=workflow,
+            instance_id=instance_id,
+            action=action,
+            restart_from=None if restart_from is None else restart_from.model_dump(),
         )
         return _expect(reply, InstanceStatusInfo, "control")
 

@@ -15,13 +15,17 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import InvalidBindingCall
-from ..models import CreateOptions
+from ..models import CreateOptions, RestartFrom
 
 CREATE_SHAPE = (
     'create({"id": "order-1", "params": {...}}) or create(id="order-1", params={...}) '
     "(both keys optional)"
 )
 BATCH_SHAPE = 'create_batch([{"id": "a", "params": {...}}, {"id": "b", "params": {...}}])'
+RESTART_SHAPE = (
+    'restart(from_={"name": "charge", "count": 1, "type": "do"}), restart(from_="charge") '
+    'or restart({"from": {"name": "charge"}})'
+)
 EVENT_SHAPE = 'send_event({"type": "approved", "payload": {...}}) or send_event("approved", {...})'
 _UNSUPPORTED = {
     "retention": "per-instance retention is not supported: instances are kept for "
@@ -125,3 +129,23 @@ def send_event_on_binding(workflow: str, binding: str | None) -> InvalidBindingC
         f"instance = await env.{binding or 'BINDING'}.get(instance_id), then "
         f'await instance.send_event({{"type": "approved", "payload": {{...}}}})'
     )
+
+
+def restart_from(options: Any = None, from_: Any = None) -> RestartFrom | None:
+    """Where ``instance.restart(...)`` starts again: ``None`` (from the top), a
+    step name, a ``{"name", "count", "type"}`` dict or a :class:`RestartFrom`,
+    given as ``from_=`` or as Cloudflare's options dict ``{"from": {...}}``."""
+    if options is not None:
+        if not isinstance(options, Mapping) or set(options) - {"from"} or from_ is not None:
+            raise InvalidBindingCall(f"restart takes {RESTART_SHAPE}, got {options!r}")
+        from_ = options.get("from")
+    if from_ is None or isinstance(from_, RestartFrom):
+        return from_
+    if isinstance(from_, str):
+        from_ = {"name": from_}
+    if not isinstance(from_, Mapping):
+        raise InvalidBindingCall(f"restart takes {RESTART_SHAPE}, got from_={from_!r}")
+    try:
+        return RestartFrom.model_validate(dict(from_))
+    except ValueError as exc:
+        raise InvalidBindingCall(f"restart takes {RESTART_SHAPE}: {exc}") from None

@@ -16,6 +16,7 @@ from ..models import (
     InstanceLogs,
     InstancePage,
     InstanceStatusInfo,
+    RestartFrom,
     WorkflowInfo,
 )
 from ..versions import VersionInfo
@@ -56,8 +57,14 @@ class Transport(Protocol):
         ...
 
     async def control(
-        self, workflow: str, instance_id: str, action: ControlAction
-    ) -> InstanceStatusInfo: ...
+        self,
+        workflow: str,
+        instance_id: str,
+        action: ControlAction,
+        restart_from: RestartFrom | None = None,
+    ) -> InstanceStatusInfo:
+        """Apply ``action``; ``restart_from``: the step a restart starts again from."""
+        ...
 
     async def send_event(
         self, workflow: str, instance_id: str, event_type: str, payload: Any

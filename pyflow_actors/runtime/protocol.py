@@ -34,6 +34,7 @@ class RunRequest:
     generation: int
     params: str | None  # JSON text
     created_at: float
+    keep_before: str | None = None  # a restart from this step key keeps the steps before it
 
 
 @dataclass(frozen=True)

@@ -97,7 +97,7 @@ class InstanceRunner:
         meta = journal.meta()
         if int(meta.get("generation") or 0) < request.generation:
             if meta:
-                journal.reset(request.generation)  # a restart: erase the old run
+                journal.reset(request.generation, request.keep_before)  # a restart
             journal.set_meta(
                 workflow=self.setup.workflow,
                 instance_id=self.setup.instance_id,

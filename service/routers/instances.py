@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from pyflow_actors.client.shapes import restart_from
 from pyflow_actors.errors import (
     CreationRateLimited,
     InstanceAlreadyExists,
@@ -226,18 +227,22 @@ async def get_step(
 
 @router.patch(
     "/{instance_id}/status",
-    responses=error_responses(*INSTANCE_ERRORS, InvalidTransition, PayloadTooLarge),
+    responses=error_responses(*INSTANCE_ERRORS, InvalidTransition, PayloadTooLarge, StepNotFound),
 )
 async def edit_status(
     request: Request, workflow_name: str, instance_id: str
 ) -> Envelope[StatusEditOut]:
-    """``{"status": "pause" | "resume" | "terminate" | "restart"}``."""
+    """``{"status": "pause" | "resume" | "terminate" | "restart"}``; a restart may
+    carry ``"from": {"name", "count", "type"}``: the step it starts again from."""
     req = await read_request(request, StatusEditRequest)
     if req.rollback:
         raise ValidationError("rollback is not supported: terminate without 'rollback'")
+    target = None
     if req.from_ is not None:
-        raise ValidationError("restarting from a step is not supported: restart without 'from'")
-    info = await transport(request).control(workflow_name, instance_id, req.status)
+        if req.status != "restart":
+            raise ValidationError(f"'from' is only for a restart, not for {req.status}")
+        target = restart_from(from_=req.from_)
+    info = await transport(request).control(workflow_name, instance_id, req.status, target)
     return Envelope[StatusEditOut](result=StatusEditOut.edited(info, at=time.time()))
 
 

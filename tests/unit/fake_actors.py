@@ -36,6 +36,8 @@ class FakeActor:
         self.opened = asyncio.Event()  # set when "the journal is open" (describe waits)
         self.describing = 0
         self.most_describing = 0
+        self.steps: list[StepInfo] = []  # what describe answers
+        self.requests: list[RunRequest] = []
         self._outcome: asyncio.Future[InstanceOutcome] = asyncio.get_running_loop().create_future()
 
     # -- what the supervisor calls ------------------------------------------
@@ -46,6 +48,7 @@ class FakeActor:
 
     async def run(self, request: RunRequest) -> InstanceOutcome:
         self.calls.append(f"run:{request.generation}")
+        self.requests.append(request)
         return await asyncio.shield(self._outcome)
 
     async def deliver(self, events: list[EventRecord]) -> bool:
@@ -82,7 +85,7 @@ class FakeActor:
             await self.opened.wait()
         finally:
             self.describing -= 1
-        return []
+        return list(self.steps)
 
     async def pid(self) -> int:
         return id(self)

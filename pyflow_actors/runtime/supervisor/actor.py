@@ -65,7 +65,7 @@ from . import recovery
 from .actors import InstanceActors, Live
 from .admission import Admission
 from .alarms import Alarms
-from .control import Action, Control
+from .control import Action, Control, parse_restart_from, restart_step_key
 from .inbox import Inbox
 from .observe import Observability
 from .scheduler import Scheduler
@@ -292,13 +292,24 @@ class Supervisor:
             instances=[info(r) for r in rows], total=total, page=page, per_page=per_page
         )
 
-    async def control(self, workflow: str, instance_id: str, action: str) -> InstanceStatusInfo:
+    async def control(
+        self,
+        workflow: str,
+        instance_id: str,
+        action: str,
+        restart_from: dict[str, Any] | None = None,
+    ) -> InstanceStatusInfo:
         await self.start()
         row = self._row(workflow, instance_id)
         chosen = Action.parse(action)
+        keep_before = None
+        if restart_from is not None:
+            target = parse_restart_from(chosen, restart_from)
+            steps = (await self.describe(workflow, instance_id)).steps
+            keep_before = restart_step_key(steps, target, row.id)
         if chosen == Action.RESTART:
             await self.observe.analytics.ingest([row])  # count the run a restart erases
-        await self.commands.apply(row, chosen)
+        await self.commands.apply(row, chosen, keep_before)
         if row.status not in (InstanceStatus.QUEUED, InstanceStatus.WAITING):
             self.warm.drop(row.key)  # it will not run soon (or runs a new generation)
         self._schedule()
