@@ -110,6 +110,25 @@ class RestartFrom(_Model):
         return "step" if self.type == "do" else self.type
 
 
+class DeletedInstance(_Model):
+    id: str
+
+
+class DeleteError(_Model):
+    """An id a delete could not delete: Cloudflare's ``{id, code, message}``."""
+
+    id: str
+    code: int
+    message: str
+
+
+class BatchDeleteResult(_Model):
+    """What a delete of instances did, per id given (Cloudflare's ``deleteBatch``)."""
+
+    deleted: list[DeletedInstance] = Field(default_factory=list)
+    errors: list[DeleteError] = Field(default_factory=list)
+
+
 class InstanceStatusInfo(_Model):
     """What ``instance.status()`` returns (Cloudflare's ``InstanceStatus``)."""
 

@@ -23,6 +23,7 @@ from .auth import TokenStore, configured_tokens
 from .envelope import Envelope
 from .errors import install_error_handlers
 from .routers import (
+    deletions,
     event_subscriptions,
     instances,
     logs,
@@ -57,6 +58,7 @@ def create_app(
     app.state.tokens = TokenStore(configured_tokens(config) if tokens is None else tokens)
     install_error_handlers(app)
     app.include_router(workflows.router)
+    app.include_router(deletions.router)  # before instances: "/batch/delete" is not an id
     app.include_router(instances.router)
     app.include_router(versions.router)
     app.include_router(logs.router)

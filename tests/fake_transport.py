@@ -23,7 +23,10 @@ from pyflow_actors.errors import (
 )
 from pyflow_actors.limits import validate_event_type, validate_instance_id, validate_payload
 from pyflow_actors.models import (
+    BatchDeleteResult,
     CreateOptions,
+    DeletedInstance,
+    DeleteError,
     InstanceDetail,
     InstanceLogs,
     InstancePage,
@@ -192,6 +195,21 @@ class FakeTransport:
         elif action == "restart":
             self.set_status(workflow, instance_id, "queued", ended_at=None, output=None)
         return self._get(workflow, instance_id)
+
+    async def delete_instances(self, workflow: str, ids: list[str]) -> BatchDeleteResult:
+        self._check("delete_instances")
+        for instance_id in ids:
+            validate_instance_id(instance_id)
+        present = {i for i in ids if (self._workflow(workflow), i) in self.instances}
+        for instance_id in present:
+            del self.instances[(workflow, instance_id)]
+        deleted = [i for i in ids if i in present]
+        errors = [
+            DeleteError(id=i, code=10406, message=f"instance.not_found: {i!r}")
+            for i in ids
+            if i not in deleted
+        ]
+        return BatchDeleteResult(deleted=[DeletedInstance(id=i) for i in deleted], errors=errors)
 
     async def send_event(
         self, workflow: str, instance_id: str, event_type: str, payload: Any

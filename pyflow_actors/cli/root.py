@@ -14,6 +14,7 @@ import sys
 import typer
 
 from ..constants import DEFAULT_URL
+from .deletion import delete_instances
 from .dev import dev
 from .gateway import Gateway
 from .instances import instances_app
@@ -68,6 +69,7 @@ app.command("describe")(describe_workflow)
 app.command("delete")(delete_workflow)
 app.command("trigger")(trigger)
 app.command("dev")(dev)
+instances_app.command("delete")(delete_instances)
 app.add_typer(instances_app, name="instances")
 app.add_typer(workflows_app, name="workflows")
 app.add_typer(subscriptions_app, name="subscriptions")

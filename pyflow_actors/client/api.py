@@ -20,8 +20,10 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any, TypeVar
 
 from ..constants import DEFAULT_NAMESPACE
+from ..errors import InstanceNotFound
 from ..limits import validate_event_type
 from ..models import (
+    BatchDeleteResult,
     InstanceDetail,
     InstanceLogs,
     InstancePage,
@@ -75,6 +77,13 @@ class AsyncInstance:
         results; :class:`~pyflow_actors.errors.StepNotFound` if it has no such step."""
         target = restart_from(options, from_)
         await self._t.control(self.workflow, self.id, "restart", target)
+
+    async def delete(self) -> None:
+        """Delete the instance and all it stored (a running one is stopped first, no
+        rollback); raises :class:`~pyflow_actors.errors.InstanceNotFound` if it is gone."""
+        result = await self._t.delete_instances(self.workflow, [self.id])
+        if result.errors:
+            raise InstanceNotFound(f"instance {self.id!r} not found in workflow {self.workflow!r}")
 
     async def send_event(self, type: Any, payload: Any = UNSET) -> None:  # noqa: A002 - Cloudflare's word
         """``send_event({"type": ..., "payload": ...})`` or ``send_event(type, payload)``."""
@@ -133,6 +142,13 @@ class AsyncWorkflow:
         return [AsyncInstance(self._t, self.name, i.id) for i in infos]
 
     createBatch = create_batch  # noqa: N815 - Cloudflare's JavaScript spelling
+
+    async def delete_batch(self, ids: Iterable[str]) -> BatchDeleteResult:
+        """Delete up to 100 instances: ``result.deleted`` (``[{id}]``) and
+        ``result.errors`` (``[{id, code, message}]``, e.g. an unknown id), per id given."""
+        return await self._t.delete_instances(self.name, builtins.list(ids))
+
+    deleteBatch = delete_batch  # noqa: N815 - Cloudflare's JavaScript spelling
 
     async def send_event(self, *args: Any, **kwargs: Any) -> None:
         """Not a binding method on Cloudflare either: the error says what to call."""
@@ -251,6 +267,9 @@ class Instance:
     def send_event(self, type: Any, payload: Any = UNSET) -> None:  # noqa: A002
         self._loop.run(self._a.send_event(type, payload))
 
+    def delete(self) -> None:
+        self._loop.run(self._a.delete())
+
     def logs(self, after: int = 0, limit: int = 1000) -> InstanceLogs:
         return self._loop.run(self._a.logs(after, limit))
 
@@ -285,6 +304,11 @@ class Workflow:
 
     def get(self, id: str) -> Instance:  # noqa: A002
         return Instance(self._loop, self._loop.run(self._a.get(id)))
+
+    def delete_batch(self, ids: Iterable[str]) -> BatchDeleteResult:
+        return self._loop.run(self._a.delete_batch(ids))
+
+    deleteBatch = delete_batch  # noqa: N815
 
     def list(self, **filters: Any) -> InstancePage:
         return self._loop.run(self._a.list(**filters))

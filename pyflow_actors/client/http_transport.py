@@ -36,6 +36,7 @@ from ..errors import (
 )
 from ..models import (
     AttemptInfo,
+    BatchDeleteResult,
     CreateOptions,
     ErrorInfo,
     InstanceDetail,
@@ -379,6 +380,15 @@ class HttpTransport:
             send_body=True,
         )
         return self._summary(workflow, result)
+
+    async def delete_instances(self, workflow: str, ids: list[str]) -> BatchDeleteResult:
+        result, _ = await self.request(
+            "POST",
+            rest_path(workflow, "instances", "batch", "delete"),
+            body={"instances": list(ids)},
+            send_body=True,
+        )
+        return BatchDeleteResult.model_validate(result)
 
     async def send_event(
         self, workflow: str, instance_id: str, event_type: str, payload: Any

@@ -13,6 +13,7 @@ from ..analytics.query import AnalyticsQuery, AnalyticsResult
 from ..constants import DEFAULT_NAMESPACE, SUPERVISOR_NAME
 from ..errors import EngineUnavailable, PyflowError
 from ..models import (
+    BatchDeleteResult,
     CreateOptions,
     InstanceDetail,
     InstanceLogs,
@@ -172,6 +173,10 @@ class RayTransport:
             restart_from=None if restart_from is None else restart_from.model_dump(),
         )
         return _expect(reply, InstanceStatusInfo, "control")
+
+    async def delete_instances(self, workflow: str, ids: list[str]) -> BatchDeleteResult:
+        reply = await self._call("delete_instances", workflow=workflow, ids=list(ids))
+        return _expect(reply, BatchDeleteResult, "delete_instances")
 
     async def send_event(
         self, workflow: str, instance_id: str, event_type: str, payload: Any

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Literal, Protocol
 
 from ..models import (
+    BatchDeleteResult,
     CreateOptions,
     InstanceDetail,
     InstanceLogs,
@@ -69,6 +70,10 @@ class Transport(Protocol):
     async def send_event(
         self, workflow: str, instance_id: str, event_type: str, payload: Any
     ) -> None: ...
+
+    async def delete_instances(self, workflow: str, ids: list[str]) -> BatchDeleteResult:
+        """Delete instances (running ones are stopped first); the outcome per id."""
+        ...
 
     async def list_versions(self, workflow: str) -> list[VersionInfo]:
         """The workflow's versions, newest first, without their graphs."""

@@ -46,6 +46,7 @@ from ...errors import (
 from ...limits import validate_event_type, validate_payload
 from ...models import (
     FINAL_STATUSES,
+    BatchDeleteResult,
     CreateOptions,
     InstanceDetail,
     InstanceLogs,
@@ -56,7 +57,7 @@ from ...models import (
     WorkflowInfo,
 )
 from ...serialization import loads
-from ...storage.journal import DuckJournal, remove_journal, step_infos
+from ...storage.journal import DuckJournal, step_infos
 from ...storage.registry import InboxEvent, InstanceRow, Registry
 from ...subscriptions.pull import AckResult, DeadLetter, PullResult
 from ...versions import VersionInfo
@@ -66,6 +67,7 @@ from .actors import InstanceActors, Live
 from .admission import Admission
 from .alarms import Alarms
 from .control import Action, Control, parse_restart_from, restart_step_key
+from .deletion import Deletion
 from .inbox import Inbox
 from .observe import Observability
 from .scheduler import Scheduler
@@ -109,6 +111,7 @@ class Supervisor:
         self.commands = Control(
             self.table, self.transitions, self.actors, self.inbox, self.admission
         )
+        self.deletion = Deletion(self.table, self.actors, self.warm, self.inbox)
         self._started: asyncio.Future[None] | None = None
         self._background: list[asyncio.Future[None]] = []
         if in_ray:
@@ -315,6 +318,14 @@ class Supervisor:
         self._schedule()
         return info(row)
 
+    async def delete_instances(self, workflow: str, ids: list[str]) -> BatchDeleteResult:
+        """Delete instances (a live one is stopped first); the outcome per id."""
+        await self.start()
+        name = self.catalog.spec(workflow).name
+        result = await self.deletion.delete(name, ids, self.config.limits)
+        self._schedule()
+        return result
+
     async def send_event(
         self,
         workflow: str,
@@ -452,10 +463,7 @@ class Supervisor:
         expired = [
             r for r in self.table if r.status in FINAL_STATUSES and (r.ended_at or 0) < cutoff
         ]
-        for row in expired:
-            remove_journal(self.table.journal_path(row))
-            instance_logs.remove(self.config.storage, row.workflow, row.id)
-        self.table.remove(expired)
+        self.deletion.erase(expired)
         return len(expired)
 
     # -- introspection (tests, benchmarks, CLI) ----------------------------
