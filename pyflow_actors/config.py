@@ -44,6 +44,7 @@ from .constants import (
 from .durations import parse_duration
 from .errors import ConfigError, PyflowError
 from .limits import DEFAULT_LIMITS, Limits, validate_workflow_name
+from .retention import Retention
 from .subscriptions.spec import SubscriptionSpec, parse_subscriptions
 
 if sys.version_info >= (3, 11):
@@ -81,6 +82,8 @@ class WorkflowSpec:
     binding: str = ""
     max_running: int | None = None
     cls: type | None = field(default=None, compare=False, repr=False)
+    # Added later: plain defaults, so specs pickled before them still load.
+    default_retention: Retention | None = None
 
     def __post_init__(self) -> None:
         validate_workflow_name(self.name)
@@ -249,6 +252,7 @@ def _build(data: dict[str, Any], base: Path, overrides: dict[str, Any]) -> Engin
                 class_name=_class_path(block["class_name"], worker, base),
                 binding=block.get("binding", ""),
                 max_running=block.get("max_running"),
+                default_retention=_retention(block),
             )
         )
     for spec in overrides.get("workflows") or ():
@@ -309,3 +313,11 @@ def add_code_paths(paths: tuple[str, ...]) -> None:
     for p in reversed(paths):
         if p not in sys.path:
             sys.path.insert(0, p)
+
+
+def _retention(block: dict[str, Any]) -> Retention | None:
+    """A ``[[workflows]]`` block's ``default_retention``, a :class:`ConfigError` if bad."""
+    try:
+        return Retention.parse(block.get("default_retention"), what="default_retention")
+    except PyflowError as exc:
+        raise ConfigError(f"workflow {block.get('name')!r}: {exc.message}") from None

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .retention import Retention
+
 
 class InstanceStatus(str, Enum):
     """Cloudflare's instance statuses."""
@@ -81,11 +83,17 @@ class CreateOptions(_Model):
 
     id: str | None = None
     params: Any = None
+    retention: Retention | None = None  # Cloudflare's instance_retention
 
     @field_validator("params", mode="before")
     @classmethod
     def _decode_params(cls, value: Any) -> Any:
         return decode_json_string(value)
+
+    @field_validator("retention", mode="before")
+    @classmethod
+    def _parse_retention(cls, value: Any) -> Retention | None:
+        return Retention.parse(value)
 
 
 class RestartFrom(_Model):
@@ -197,6 +205,8 @@ class InstanceDetail(_Model):
     params: Any = None
     steps: list[StepInfo] = Field(default_factory=list)
     terminated_by: str | None = None
+    # How long it is kept once finished (its own, else its workflow's, else the engine's).
+    retention: Retention | None = None
 
 
 class InstancePage(_Model):

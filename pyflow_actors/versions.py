@@ -25,6 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from .errors import WorkflowSourceUnavailable
+from .retention import Retention
 
 _NAMESPACE = uuid.UUID("0b5e6f0e-4f43-4d8e-a3a8-6c1f5d2a9e71")
 
@@ -67,6 +68,10 @@ class VersionInfo(BaseModel):
     graph: dict[str, Any] | None = None
 
 
+# WorkflowSpec fields added after versions existed.
+_ADDED_LATER = ("default_retention",)
+
+
 def version_id(source: str, config: Mapping[str, Any]) -> str:
     """A UUID-shaped hash of the workflow's source and config (stable across processes)."""
     text = json.dumps(
@@ -82,6 +87,9 @@ def spec_config(spec: Any) -> dict[str, Any]:
     else:
         fields = dict(spec)
     fields.pop("cls", None)
+    for later in _ADDED_LATER:  # unset, they leave the version ids of older specs as they were
+        if fields.get(later) is None:
+            fields.pop(later, None)
     return fields
 
 
@@ -104,6 +112,7 @@ def describe_version(
     except WorkflowSourceUnavailable:
         graph = None
     limit = config.get("max_running")
+    retention = config.get("default_retention")
     return VersionInfo(
         id=version_id(source, config),
         workflow=workflow,
@@ -112,5 +121,8 @@ def describe_version(
         modified_on=created_on,
         has_dag=graph is not None,
         concurrency=VersionConcurrency(limit=limit) if isinstance(limit, int) else None,
+        default_retention=VersionRetention(**retention.to_wire())
+        if isinstance(retention, Retention)
+        else None,
         graph=graph,
     )

@@ -15,7 +15,8 @@ from pydantic import BaseModel, Field
 
 from pyflow_actors import serialization
 from pyflow_actors.errors import ValidationError
-from pyflow_actors.models import InstanceDetail, InstanceStatus, StepInfo
+from pyflow_actors.models import InstanceDetail, InstanceStatus, InstanceStatusInfo, StepInfo
+from pyflow_actors.retention import Retention
 
 from .schemas import ErrorOut, IsoTime, OptionalIsoTime, version_id, workflow_id
 
@@ -130,6 +131,20 @@ def render_step(step: StepInfo) -> StepRunOut | SleepOut | WaitForEventOut:
     )
 
 
+class RetentionOut(BaseModel):
+    """*Extension*: the instance's resolved retention, in milliseconds."""
+
+    success_retention: int | None = None
+    error_retention: int | None = None
+
+
+def _expires(info: InstanceStatusInfo, retention: Retention | None) -> float | None:
+    if retention is None or info.ended_at is None or not info.is_final:
+        return None
+    seconds = retention.seconds_for(errored=info.status == InstanceStatus.ERRORED)
+    return None if seconds is None else info.ended_at + seconds
+
+
 class InstanceOut(BaseModel):
     """Cloudflare's ``InstanceGetResponse``, plus ``id``, ``workflow_id``, ``wake_on``
     and ``waiting_for``."""
@@ -152,6 +167,12 @@ class InstanceOut(BaseModel):
     steps: list[StepEntry] = Field(description="empty with ?simple=true")
     wake_on: OptionalIsoTime = Field(default=None, description="when a waiting instance wakes")
     waiting_for: list[str] = Field(description="the event types it waits for")
+    retention: RetentionOut | None = Field(
+        default=None, description="how long it is kept once finished (milliseconds)"
+    )
+    expires_on: OptionalIsoTime = Field(
+        default=None, description="when a finished instance is purged"
+    )
 
     @classmethod
     def of(
@@ -182,6 +203,8 @@ class InstanceOut(BaseModel):
             steps=[] if simple else steps,
             wake_on=info.wake_at,
             waiting_for=list(info.waiting_for),
+            retention=RetentionOut(**detail.retention.to_wire()) if detail.retention else None,
+            expires_on=_expires(info, detail.retention),
         )
 
 

@@ -34,7 +34,13 @@ from pydantic import ValidationError as PydanticValidationError
 
 from pyflow_actors.constants import WIRE_TIME_FORMAT
 from pyflow_actors.errors import PayloadTooLarge, ValidationError
-from pyflow_actors.models import ErrorInfo, InstanceStatus, InstanceStatusInfo, WorkflowInfo
+from pyflow_actors.models import (
+    CreateOptions,
+    ErrorInfo,
+    InstanceStatus,
+    InstanceStatusInfo,
+    WorkflowInfo,
+)
 
 _NAMESPACE = uuid.UUID("5f0c6a4e-8d0b-4c1e-9f57-0b7a3c2d1e90")
 
@@ -95,14 +101,20 @@ class CreateInstanceRequest(_Request):
 
     ``params`` is any JSON value; a string holding JSON (the cloudflare SDK
     types ``params`` as a JSON-encoded string) is decoded by ``CreateOptions``.
-    ``instance_retention`` and ``location_hint`` are accepted and ignored
-    (retention is engine-wide; there is one location).
+    ``instance_retention`` is ``{success_retention, error_retention}`` (ms or
+    duration strings); ``location_hint`` is accepted and ignored (one location).
     """
 
     instance_id: str | None = None
     params: Any = None
     instance_retention: Any = None
     location_hint: Any = None
+
+    def options(self) -> CreateOptions:
+        """What to create (``instance_retention`` checked here: a bad one is a 400)."""
+        return CreateOptions(
+            id=self.instance_id, params=self.params, retention=self.instance_retention
+        )
 
 
 class StatusEditRequest(_Request):

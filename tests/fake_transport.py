@@ -44,6 +44,7 @@ class FakeTransport:
     def __init__(self, workflows: tuple[str, ...] = ("hello",)) -> None:
         now = time.time()
         self.restarted_from: RestartFrom | None = None
+        self.created_options: list[CreateOptions] = []  # every create asked for, in order
         self.workflows = {
             name: WorkflowInfo(
                 name=name,
@@ -115,6 +116,7 @@ class FakeTransport:
             instance_id = option.id or str(uuid.uuid4())
             validate_instance_id(instance_id)
             validate_payload(option.params)
+            self.created_options.append(option)
             if (workflow, instance_id) in self.instances:
                 if batch:
                     continue

@@ -49,6 +49,7 @@ from ..models import (
     StepInfo,
     WorkflowInfo,
 )
+from ..retention import Retention
 from ..serialization import dumps
 from ..subscriptions.pull import DeadLetter
 from ..versions import VersionInfo
@@ -281,7 +282,11 @@ class HttpTransport:
             else:
                 steps.append(self._step(entry))
         return InstanceDetail(
-            status=status, params=data.get("params"), steps=steps, terminated_by=terminated_by
+            status=status,
+            params=data.get("params"),
+            steps=steps,
+            terminated_by=terminated_by,
+            retention=Retention.parse(data.get("retention")),
         )
 
     # ------------------------------------------------------------------
@@ -310,7 +315,11 @@ class HttpTransport:
         for o in options:  # the same error as the engine's for a value JSON cannot hold
             dumps(o.params, what="params")
         items = [
-            {"params": o.params, **({"instance_id": o.id} if o.id is not None else {})}
+            {
+                "params": o.params,
+                **({"instance_id": o.id} if o.id is not None else {}),
+                **({"instance_retention": _ms_retention(o.retention)} if o.retention else {}),
+            }
             for o in options
         ]
         if batch:
@@ -492,3 +501,8 @@ class HttpTransport:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+
+
+def _ms_retention(retention: Retention) -> dict[str, int]:
+    """``instance_retention`` as REST takes it: milliseconds, unset keys left out."""
+    return {k: v for k, v in retention.to_wire().items() if v is not None}

@@ -119,7 +119,7 @@ class RayTransport:
         # Ids are fixed here and a request id sent along, so that a call retried
         # across a supervisor restart is recognised instead of failing as a duplicate.
         fixed = [
-            o if o.id is not None else CreateOptions(id=str(uuid.uuid4()), params=o.params)
+            o if o.id is not None else o.model_copy(update={"id": str(uuid.uuid4())})
             for o in options
         ]
         reply = await self._call(

@@ -14,12 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..errors import InvalidBindingCall
+from ..errors import InvalidBindingCall, ValidationError
 from ..models import CreateOptions, RestartFrom
+from ..retention import Retention
 
 CREATE_SHAPE = (
-    'create({"id": "order-1", "params": {...}}) or create(id="order-1", params={...}) '
-    "(both keys optional)"
+    'create({"id": "order-1", "params": {...}, "retention": {"successRetention": "3 days"}}) '
+    'or create(id="order-1", params={...}) (every key optional)'
 )
 BATCH_SHAPE = 'create_batch([{"id": "a", "params": {...}}, {"id": "b", "params": {...}}])'
 RESTART_SHAPE = (
@@ -27,10 +28,7 @@ RESTART_SHAPE = (
     'or restart({"from": {"name": "charge"}})'
 )
 EVENT_SHAPE = 'send_event({"type": "approved", "payload": {...}}) or send_event("approved", {...})'
-_UNSUPPORTED = {
-    "retention": "per-instance retention is not supported: instances are kept for "
-    "[engine] retention in pyflow.toml",
-}
+_UNSUPPORTED: dict[str, str] = {}  # option -> why it is refused (none at present)
 
 
 class _Unset:
@@ -65,9 +63,11 @@ def create_options(options: Any, id: Any = None, params: Any = None) -> CreateOp
         raise InvalidBindingCall(
             f"create got both an options dict and keywords: use one of {CREATE_SHAPE}"
         )
-    _unknown_keys(options, {"id", "params"}, CREATE_SHAPE)
+    _unknown_keys(options, {"id", "params", "retention"}, CREATE_SHAPE)
     return CreateOptions(
-        id=_instance_id(options.get("id"), CREATE_SHAPE), params=options.get("params")
+        id=_instance_id(options.get("id"), CREATE_SHAPE),
+        params=options.get("params"),
+        retention=_retention(options.get("retention")),
     )
 
 
@@ -83,10 +83,12 @@ def batch_options(batch: Any) -> list[CreateOptions]:
         if isinstance(item, CreateOptions):
             out.append(item)
         elif isinstance(item, Mapping):
-            _unknown_keys(item, {"id", "params"}, BATCH_SHAPE)
+            _unknown_keys(item, {"id", "params", "retention"}, BATCH_SHAPE)
             out.append(
                 CreateOptions(
-                    id=_instance_id(item.get("id"), BATCH_SHAPE), params=item.get("params")
+                    id=_instance_id(item.get("id"), BATCH_SHAPE),
+                    params=item.get("params"),
+                    retention=_retention(item.get("retention")),
                 )
             )
         else:
@@ -114,6 +116,13 @@ def event_arguments(type_or_options: Any, payload: Any = UNSET) -> tuple[str, An
             f"use {EVENT_SHAPE}"
         )
     return type_or_options, None if payload is UNSET else payload
+
+
+def _retention(value: Any) -> Retention | None:
+    try:
+        return Retention.parse(value, what="retention")
+    except ValidationError as exc:
+        raise InvalidBindingCall(exc.message) from None
 
 
 def _instance_id(value: Any, shape: str) -> str | None:

@@ -39,11 +39,13 @@ CREATE TABLE IF NOT EXISTS instances (
     output VARCHAR, error_name VARCHAR, error_message VARCHAR,
     queue_seq BIGINT, priority INTEGER, paused_from VARCHAR, waiting_for VARCHAR,
     generation INTEGER, crashes INTEGER, request_id VARCHAR, terminated_by VARCHAR,
-    version_id VARCHAR, restart_from VARCHAR,
+    version_id VARCHAR, restart_from VARCHAR, success_retention DOUBLE, error_retention DOUBLE,
     PRIMARY KEY (workflow, id)
 );
 ALTER TABLE instances ADD COLUMN IF NOT EXISTS version_id VARCHAR;
 ALTER TABLE instances ADD COLUMN IF NOT EXISTS restart_from VARCHAR;
+ALTER TABLE instances ADD COLUMN IF NOT EXISTS success_retention DOUBLE;
+ALTER TABLE instances ADD COLUMN IF NOT EXISTS error_retention DOUBLE;
 CREATE TABLE IF NOT EXISTS inbox (
     event_id VARCHAR PRIMARY KEY, workflow VARCHAR, id VARCHAR, type VARCHAR,
     payload VARCHAR, received_at DOUBLE
@@ -77,6 +79,8 @@ class InstanceRow:
     terminated_by: str | None = None
     version_id: str | None = None  # the workflow version it was created on
     restart_from: str | None = None  # the step key its generation restarted from
+    success_retention: float | None = None  # its own retention, seconds (None: the defaults)
+    error_retention: float | None = None
 
     @property
     def key(self) -> tuple[str, str]:

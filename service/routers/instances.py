@@ -30,7 +30,7 @@ from pyflow_actors.errors import (
     ValidationError,
     WorkflowNotFound,
 )
-from pyflow_actors.models import CreateOptions, InstancePage
+from pyflow_actors.models import InstancePage
 from service.auth import require_token
 from service.envelope import CursorPage, CursorResultInfo, Envelope, error_responses
 from service.instance_detail import InstanceOut, StepDetail, step_detail
@@ -74,9 +74,7 @@ INSTANCE_ERRORS = (WorkflowNotFound, InstanceNotFound)
 async def create_instance(request: Request, workflow_name: str) -> Envelope[InstanceSummary]:
     """Create one instance: ``{"instance_id"?: str, "params"?: any}``. A duplicate id is a 409."""
     req = await read_request(request, CreateInstanceRequest)
-    [info] = await transport(request).create(
-        workflow_name, [CreateOptions(id=req.instance_id, params=req.params)], batch=False
-    )
+    [info] = await transport(request).create(workflow_name, [req.options()], batch=False)
     return Envelope[InstanceSummary](result=InstanceSummary.of(info))
 
 
@@ -94,7 +92,7 @@ async def create_batch(request: Request, workflow_name: str) -> Envelope[list[In
     items = [parse_request(CreateInstanceRequest, b, f"batch item {i}") for i, b in enumerate(body)]
     infos = await transport(request).create(
         workflow_name,
-        [CreateOptions(id=i.instance_id, params=i.params) for i in items],
+        [i.options() for i in items],
         batch=True,
     )
     return Envelope[list[InstanceSummary]](result=summaries(infos))

@@ -56,6 +56,7 @@ from ...models import (
     StepInfo,
     WorkflowInfo,
 )
+from ...retention import Retention
 from ...serialization import loads
 from ...storage.journal import DuckJournal, step_infos
 from ...storage.registry import InboxEvent, InstanceRow, Registry
@@ -67,7 +68,7 @@ from .actors import InstanceActors, Live
 from .admission import Admission
 from .alarms import Alarms
 from .control import Action, Control, parse_restart_from, restart_step_key
-from .deletion import Deletion
+from .deletion import Deletion, resolve_retention
 from .inbox import Inbox
 from .observe import Observability
 from .scheduler import Scheduler
@@ -273,7 +274,11 @@ class Supervisor:
                     self.transitions.fail(row, "JournalCorrupt", str(exc))
                 steps = []
         return InstanceDetail(
-            status=info(row), params=loads(row.params), steps=steps, terminated_by=row.terminated_by
+            status=info(row),
+            params=loads(row.params),
+            steps=steps,
+            terminated_by=row.terminated_by,
+            retention=self._retention(row),
         )
 
     async def list_instances(
@@ -458,13 +463,13 @@ class Supervisor:
         self.purge_expired()
 
     def purge_expired(self, now: float | None = None) -> int:
-        """Delete final instances older than the retention period (row and journal)."""
-        cutoff = (now or time.time()) - self.config.retention
-        expired = [
-            r for r in self.table if r.status in FINAL_STATUSES and (r.ended_at or 0) < cutoff
-        ]
-        self.deletion.erase(expired)
-        return len(expired)
+        """Delete final instances kept past their retention (row, journal and log)."""
+        return self.deletion.purge_expired(now or time.time(), self._retention)
+
+    def _retention(self, row: InstanceRow) -> Retention:
+        spec = self.catalog.specs.get(row.workflow)
+        default = spec.default_retention if spec is not None else None
+        return resolve_retention(row, default, self.config.retention)
 
     # -- introspection (tests, benchmarks, CLI) ----------------------------
 

@@ -96,6 +96,8 @@ class Admission:
                     queue_seq=self.table.next_seq(),
                     request_id=request_id,
                     version_id=version_id,
+                    success_retention=option.retention.success if option.retention else None,
+                    error_retention=option.retention.error if option.retention else None,
                 )
             )
         if accepted.new:

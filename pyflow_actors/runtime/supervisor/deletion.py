@@ -1,6 +1,8 @@
 """Deleting instances: the live run stopped, then the journal, the log, the
 registry row and its inbox events erased (Cloudflare's ``instance.delete()``
-and ``deleteBatch``). Retention purges go through the same erase.
+and ``deleteBatch``), and purges of instances past their retention (the
+instance's own, else its workflow's default, else the engine's), which go
+through the same erase.
 
 A running instance is stopped without anything journaled (as a restart stops
 it): its journal goes next anyway. Ids are checked before anything is
@@ -10,10 +12,19 @@ for that id only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ... import instance_logs
 from ...errors import InstanceNotFound, ValidationError
 from ...limits import Limits, validate_instance_id
-from ...models import BatchDeleteResult, DeletedInstance, DeleteError
+from ...models import (
+    FINAL_STATUSES,
+    BatchDeleteResult,
+    DeletedInstance,
+    DeleteError,
+    InstanceStatus,
+)
+from ...retention import Retention
 from ...storage.journal import remove_journal
 from ...storage.registry import InstanceRow
 from .actors import InstanceActors
@@ -61,6 +72,17 @@ class Deletion:
         self.erase([row])
         return True
 
+    def purge_expired(self, now: float, retention_of: Callable[[InstanceRow], Retention]) -> int:
+        """Erase the final instances kept longer than their retention; how many."""
+        expired = [
+            row
+            for row in self.table
+            if row.status in FINAL_STATUSES
+            and (row.ended_at or 0) + kept_for(row, retention_of(row)) < now
+        ]
+        self.erase(expired)
+        return len(expired)
+
     def erase(self, rows: list[InstanceRow]) -> None:
         """Remove the rows (with their inbox events), journals and logs."""
         storage = self.table.storage
@@ -74,3 +96,18 @@ def _not_found(workflow: str, instance_id: str) -> DeleteError:
     error = InstanceNotFound(f"instance {instance_id!r} not found in workflow {workflow!r}")
     message = f"{error.code}: {error.message}"
     return DeleteError(id=instance_id, code=error.numeric_code, message=message)
+
+
+def resolve_retention(
+    row: InstanceRow, workflow_default: Retention | None, engine_seconds: float
+) -> Retention:
+    """The instance's retention: its own, then its workflow's default, then the engine's."""
+    own = Retention(success=row.success_retention, error=row.error_retention)
+    engine = Retention(success=engine_seconds, error=engine_seconds)
+    return own.over(workflow_default).over(engine)
+
+
+def kept_for(row: InstanceRow, retention: Retention) -> float:
+    """Seconds a finished ``row`` is kept after it ended, under a resolved ``retention``."""
+    seconds = retention.seconds_for(errored=row.status == InstanceStatus.ERRORED)
+    return seconds if seconds is not None else 0.0
