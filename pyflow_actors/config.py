@@ -44,6 +44,7 @@ from .constants import (
 from .durations import parse_duration
 from .errors import ConfigError, PyflowError
 from .limits import DEFAULT_LIMITS, Limits, validate_workflow_name
+from .models import WorkflowSettings
 from .retention import Retention
 from .subscriptions.spec import SubscriptionSpec, parse_subscriptions
 
@@ -84,6 +85,27 @@ class WorkflowSpec:
     cls: type | None = field(default=None, compare=False, repr=False)
     # Added later: plain defaults, so specs pickled before them still load.
     default_retention: Retention | None = None
+    max_steps: int | None = None  # Cloudflare's limits.steps (else [limits] max_steps)
+    schedules: tuple[str, ...] = ()  # cron expressions
+
+    def settings(self) -> WorkflowSettings:
+        """The settings the API shows and may change."""
+        return WorkflowSettings(
+            max_running=self.max_running,
+            default_retention=self.default_retention,
+            max_steps=self.max_steps,
+            schedules=self.schedules,
+        )
+
+    def with_settings(self, settings: WorkflowSettings) -> WorkflowSpec:
+        """This spec with ``settings`` in place of its own (every one of them)."""
+        return replace(self, **dict(settings))
+
+    def keeping_settings_of(self, old: WorkflowSpec) -> WorkflowSpec:
+        """This spec (from pyflow.toml) with the settings it leaves unset taken from ``old``
+        (set by the API), so that a restart keeps them."""
+        kept = {k: v for k, v in dict(old.settings()).items() if v and not getattr(self, k)}
+        return replace(self, **kept) if kept else self
 
     def __post_init__(self) -> None:
         validate_workflow_name(self.name)
@@ -253,6 +275,8 @@ def _build(data: dict[str, Any], base: Path, overrides: dict[str, Any]) -> Engin
                 binding=block.get("binding", ""),
                 max_running=block.get("max_running"),
                 default_retention=_retention(block),
+                max_steps=(block.get("limits") or {}).get("steps"),
+                schedules=_schedules(block),
             )
         )
     for spec in overrides.get("workflows") or ():
@@ -319,5 +343,17 @@ def _retention(block: dict[str, Any]) -> Retention | None:
     """A ``[[workflows]]`` block's ``default_retention``, a :class:`ConfigError` if bad."""
     try:
         return Retention.parse(block.get("default_retention"), what="default_retention")
+    except PyflowError as exc:
+        raise ConfigError(f"workflow {block.get('name')!r}: {exc.message}") from None
+
+
+def _schedules(block: dict[str, Any]) -> tuple[str, ...]:
+    """A ``[[workflows]]`` block's cron ``schedules`` (a list, or one string)."""
+    from .cron import validate_cron
+
+    given = block.get("schedules", [])
+    crons = [given] if isinstance(given, str) else list(given)
+    try:
+        return tuple(validate_cron(c) for c in crons)
     except PyflowError as exc:
         raise ConfigError(f"workflow {block.get('name')!r}: {exc.message}") from None

@@ -216,6 +216,22 @@ class InstancePage(_Model):
     per_page: int
 
 
+class WorkflowSettings(_Model):
+    """What the API may set on a workflow (Cloudflare's ``PUT .../workflows/{name}``):
+    its running cap (``concurrency.limit``), the default retention of its
+    instances, its step limit (``limits.steps``) and its cron ``schedules``."""
+
+    max_running: int | None = Field(default=None, ge=1)
+    default_retention: Retention | None = None
+    max_steps: int | None = Field(default=None, ge=1)
+    schedules: tuple[str, ...] = ()
+
+    @field_validator("default_retention", mode="before")
+    @classmethod
+    def _parse_retention(cls, value: Any) -> Retention | None:
+        return Retention.parse(value, what="default_retention")
+
+
 class WorkflowInfo(_Model):
     name: str
     binding: str
@@ -223,6 +239,8 @@ class WorkflowInfo(_Model):
     created_at: float
     modified_at: float
     instances: dict[str, int] = Field(default_factory=dict)
+    settings: WorkflowSettings = Field(default_factory=WorkflowSettings)
+    version_id: str | None = None  # the current version
 
 
 LogStream = Literal["stdout", "stderr", "log"]

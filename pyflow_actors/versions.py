@@ -69,7 +69,7 @@ class VersionInfo(BaseModel):
 
 
 # WorkflowSpec fields added after versions existed.
-_ADDED_LATER = ("default_retention",)
+_ADDED_LATER = ("default_retention", "max_steps", "schedules")
 
 
 def version_id(source: str, config: Mapping[str, Any]) -> str:
@@ -88,7 +88,7 @@ def spec_config(spec: Any) -> dict[str, Any]:
         fields = dict(spec)
     fields.pop("cls", None)
     for later in _ADDED_LATER:  # unset, they leave the version ids of older specs as they were
-        if fields.get(later) is None:
+        if not fields.get(later):
             fields.pop(later, None)
     return fields
 
@@ -113,6 +113,7 @@ def describe_version(
         graph = None
     limit = config.get("max_running")
     retention = config.get("default_retention")
+    steps = config.get("max_steps")
     return VersionInfo(
         id=version_id(source, config),
         workflow=workflow,
@@ -124,5 +125,6 @@ def describe_version(
         default_retention=VersionRetention(**retention.to_wire())
         if isinstance(retention, Retention)
         else None,
+        limits=VersionLimits(steps=steps) if isinstance(steps, int) else None,
         graph=graph,
     )

@@ -187,6 +187,13 @@ class WorkflowOut(BaseModel):
     modified_on: IsoTime
     triggered_on: OptionalIsoTime = None
     instances: dict[str, int]
+    # The settings (service/workflow_settings.py fills them in): Cloudflare's
+    # schedules, and the keys of its update body.
+    schedules: list[dict[str, str]] = []
+    concurrency: dict[str, int] | None = None
+    default_retention: dict[str, int | None] | None = None
+    limits: dict[str, int] | None = None
+    version_id: str | None = None
 
     @classmethod
     def of(cls, info: WorkflowInfo) -> WorkflowOut:
@@ -200,6 +207,7 @@ class WorkflowOut(BaseModel):
             created_on=info.created_at,
             modified_on=info.modified_at,
             instances=dict(info.instances),
+            version_id=info.version_id,
         )
 
 

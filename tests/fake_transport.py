@@ -36,6 +36,7 @@ from pyflow_actors.models import (
     RestartFrom,
     StepInfo,
     WorkflowInfo,
+    WorkflowSettings,
 )
 from pyflow_actors.versions import VersionInfo
 
@@ -101,6 +102,12 @@ class FakeTransport:
     async def get_workflow(self, workflow: str) -> WorkflowInfo:
         self._check("get_workflow")
         return self.workflows[self._workflow(workflow)]
+
+    async def update_workflow(self, workflow: str, settings: WorkflowSettings) -> WorkflowInfo:
+        self._check("update_workflow")
+        info = self.workflows[self._workflow(workflow)]
+        self.workflows[workflow] = info.model_copy(update={"settings": settings})
+        return self.workflows[workflow]
 
     async def delete_workflow(self, workflow: str) -> None:
         self._check("delete_workflow")

@@ -18,6 +18,7 @@ from .deletion import delete_instances
 from .dev import dev
 from .gateway import Gateway
 from .instances import instances_app
+from .settings import update_workflow
 from .subscriptions import subscriptions_app
 from .versions import workflows_app
 from .workflows import delete_workflow, describe_workflow, list_workflows, trigger
@@ -71,6 +72,7 @@ app.command("trigger")(trigger)
 app.command("dev")(dev)
 instances_app.command("delete")(delete_instances)
 app.add_typer(instances_app, name="instances")
+workflows_app.command("update")(update_workflow)
 app.add_typer(workflows_app, name="workflows")
 app.add_typer(subscriptions_app, name="subscriptions")
 

@@ -29,6 +29,7 @@ from ..models import (
     InstancePage,
     InstanceStatusInfo,
     WorkflowInfo,
+    WorkflowSettings,
 )
 from ..versions import VersionInfo
 from .shapes import (
@@ -164,6 +165,26 @@ class AsyncWorkflow:
 
     async def info(self) -> WorkflowInfo:
         return await self._t.get_workflow(self.name)
+
+    async def update(
+        self,
+        *,
+        concurrency: int | None = None,
+        default_retention: Any = None,
+        max_steps: int | None = None,
+        schedules: Iterable[str] = (),
+    ) -> WorkflowInfo:
+        """Replace the workflow's settings (each one left out is unset), as Cloudflare's
+        ``PUT .../workflows/{name}``: its running cap, the default retention of its
+        instances (``{"success_retention": "3 days", "error_retention": ...}``), its
+        step limit and its cron schedules."""
+        settings = WorkflowSettings(
+            max_running=concurrency,
+            default_retention=default_retention,
+            max_steps=max_steps,
+            schedules=tuple(schedules),
+        )
+        return await self._t.update_workflow(self.name, settings)
 
     async def versions(self) -> builtins.list[VersionInfo]:
         """The workflow's versions, newest first (without graphs)."""
@@ -315,6 +336,23 @@ class Workflow:
 
     def info(self) -> WorkflowInfo:
         return self._loop.run(self._a.info())
+
+    def update(
+        self,
+        *,
+        concurrency: int | None = None,
+        default_retention: Any = None,
+        max_steps: int | None = None,
+        schedules: Iterable[str] = (),
+    ) -> WorkflowInfo:
+        return self._loop.run(
+            self._a.update(
+                concurrency=concurrency,
+                default_retention=default_retention,
+                max_steps=max_steps,
+                schedules=schedules,
+            )
+        )
 
     def versions(self) -> builtins.list[VersionInfo]:
         return self._loop.run(self._a.versions())

@@ -48,6 +48,7 @@ from ..models import (
     RestartFrom,
     StepInfo,
     WorkflowInfo,
+    WorkflowSettings,
 )
 from ..retention import Retention
 from ..serialization import dumps
@@ -204,6 +205,13 @@ class HttpTransport:
             created_at=_seconds(data["created_on"]),
             modified_at=_seconds(data["modified_on"]),
             instances={k: int(v) for k, v in (data.get("instances") or {}).items()},
+            settings=WorkflowSettings(
+                max_running=(data.get("concurrency") or {}).get("limit"),
+                default_retention=data.get("default_retention"),
+                max_steps=(data.get("limits") or {}).get("steps"),
+                schedules=tuple(s["cron"] for s in data.get("schedules") or []),
+            ),
+            version_id=data.get("version_id"),
         )
 
     @staticmethod
@@ -398,6 +406,23 @@ class HttpTransport:
             send_body=True,
         )
         return BatchDeleteResult.model_validate(result)
+
+    async def update_workflow(self, workflow: str, settings: WorkflowSettings) -> WorkflowInfo:
+        current, _ = await self.request("GET", rest_path(workflow))
+        body: dict[str, Any] = {
+            "class_name": current["class_name"],
+            "script_name": current["script_name"],
+            "schedules": [{"cron": c} for c in settings.schedules],
+        }
+        if settings.max_running is not None:
+            body["concurrency"] = {"limit": settings.max_running}
+        if settings.max_steps is not None:
+            body["limits"] = {"steps": settings.max_steps}
+        if settings.default_retention is not None:
+            body["default_retention"] = _ms_retention(settings.default_retention)
+        await self.request("PUT", rest_path(workflow), body=body, send_body=True)
+        result, _ = await self.request("GET", rest_path(workflow))
+        return self._workflow(result)
 
     async def send_event(
         self, workflow: str, instance_id: str, event_type: str, payload: Any

@@ -21,6 +21,7 @@ from ..models import (
     InstanceStatusInfo,
     RestartFrom,
     WorkflowInfo,
+    WorkflowSettings,
 )
 from ..subscriptions.pull import AckResult, DeadLetter, PullResult
 from ..versions import VersionInfo
@@ -177,6 +178,10 @@ class RayTransport:
     async def delete_instances(self, workflow: str, ids: list[str]) -> BatchDeleteResult:
         reply = await self._call("delete_instances", workflow=workflow, ids=list(ids))
         return _expect(reply, BatchDeleteResult, "delete_instances")
+
+    async def update_workflow(self, workflow: str, settings: WorkflowSettings) -> WorkflowInfo:
+        reply = await self._call("update_workflow", workflow=workflow, settings=settings)
+        return _expect(reply, WorkflowInfo, "update_workflow")
 
     async def send_event(
         self, workflow: str, instance_id: str, event_type: str, payload: Any

@@ -19,6 +19,7 @@ from ..models import (
     InstanceStatusInfo,
     RestartFrom,
     WorkflowInfo,
+    WorkflowSettings,
 )
 from ..versions import VersionInfo
 
@@ -31,6 +32,10 @@ class Transport(Protocol):
     async def get_workflow(self, workflow: str) -> WorkflowInfo: ...
 
     async def delete_workflow(self, workflow: str) -> None: ...
+
+    async def update_workflow(self, workflow: str, settings: WorkflowSettings) -> WorkflowInfo:
+        """Replace the workflow's settings (running cap, retention, step limit, schedules)."""
+        ...
 
     async def create(
         self, workflow: str, options: list[CreateOptions], *, batch: bool

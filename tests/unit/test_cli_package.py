@@ -60,6 +60,15 @@ COMMANDS: dict[str, list[str]] = {
     "workflows": [],
     "workflows graph": ["name", "--config", "-c", "--version", "--json"],
     "workflows versions": ["name", "--json"],
+    "workflows update": [
+        "name",
+        "--concurrency",
+        "--success-retention",
+        "--error-retention",
+        "--max-steps",
+        "--schedule",
+        "--json",
+    ],
     "subscriptions": [],
     "subscriptions dead-letters": ["--subscription", "--limit", "--json"],
 }
@@ -73,6 +82,7 @@ RANK = {
     "versions": 2,
     "instances": 2,
     "deletion": 2,
+    "settings": 2,
     "subscriptions": 2,
     "dev": 2,
     "root": 3,

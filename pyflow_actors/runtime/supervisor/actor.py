@@ -55,6 +55,7 @@ from ...models import (
     InstanceStatusInfo,
     StepInfo,
     WorkflowInfo,
+    WorkflowSettings,
 )
 from ...retention import Retention
 from ...serialization import loads
@@ -75,7 +76,7 @@ from .scheduler import Scheduler
 from .table import InstanceTable, Key, info
 from .transitions import Transitions
 from .warm import WarmPool
-from .workflows import WorkflowCatalog
+from .workflows import WorkflowCatalog, spec_limits
 from .wrapper import ActorBackend, RayActorBackend
 
 log = logging.getLogger("pyflow.supervisor")
@@ -176,6 +177,14 @@ class Supervisor:
     async def get_workflow(self, workflow: str) -> WorkflowInfo:
         await self.start()
         return self._workflow_info(self.catalog.spec(workflow).name)
+
+    async def update_workflow(self, workflow: str, settings: WorkflowSettings) -> WorkflowInfo:
+        """Replace the workflow's settings; a new running cap applies at once."""
+        await self.start()
+        spec = self.catalog.update(workflow, settings)
+        self.config = self.catalog.config
+        self._schedule()
+        return self._workflow_info(spec.name)
 
     def _workflow_info(self, name: str) -> WorkflowInfo:
         return self.catalog.info(name, self.table.counts_of(name))
@@ -395,7 +404,7 @@ class Supervisor:
             bindings=self.catalog.bindings(),
             vars=dict(config.vars),
             hibernate_after=config.hibernate_after,
-            limits=config.limits,
+            limits=spec_limits(config.limits, self.catalog.specs[row.workflow]),
             code_paths=config.code_paths,
             namespace=config.namespace,
             supervisor_name=SUPERVISOR_NAME,
