@@ -73,6 +73,7 @@ from .deletion import Deletion, resolve_retention
 from .inbox import Inbox
 from .observe import Observability
 from .scheduler import Scheduler
+from .schedules import Schedules
 from .table import InstanceTable, Key, info
 from .transitions import Transitions
 from .warm import WarmPool
@@ -83,6 +84,7 @@ log = logging.getLogger("pyflow.supervisor")
 
 HOUSEKEEPING_SECONDS = 30.0
 FLUSH_SECONDS = 1.0
+SCHEDULE_SECONDS = 1.0  # how often to look for due cron fires
 WARM_SECONDS = 0.2  # how often to look for actors to start ahead of need
 
 
@@ -114,6 +116,7 @@ class Supervisor:
             self.table, self.transitions, self.actors, self.inbox, self.admission
         )
         self.deletion = Deletion(self.table, self.actors, self.warm, self.inbox)
+        self.schedules = Schedules(self.catalog, self.registry, self._create_scheduled)
         self._started: asyncio.Future[None] | None = None
         self._background: list[asyncio.Future[None]] = []
         if in_ray:
@@ -148,6 +151,7 @@ class Supervisor:
             asyncio.ensure_future(self._every(HOUSEKEEPING_SECONDS, self._housekeeping)),
             asyncio.ensure_future(self._every(FLUSH_SECONDS, self.table.flush)),
             asyncio.ensure_future(self._every(WARM_SECONDS, self._warm_up)),
+            asyncio.ensure_future(self._every(SCHEDULE_SECONDS, self.fire_schedules)),
             *self.observe.tasks(self._not_live),
         ]
         self._schedule()
@@ -467,6 +471,17 @@ class Supervisor:
                 job()
             except Exception:  # noqa: BLE001 - housekeeping must never stop the supervisor
                 log.exception("background job %s failed", getattr(job, "__name__", job))
+
+    def fire_schedules(self, now: float | None = None) -> list[str]:
+        """Create the instances of the cron fires that are due (see ``schedules.py``)."""
+        return self.schedules.tick(now or time.time())
+
+    def _create_scheduled(self, workflow: str, option: CreateOptions) -> None:
+        version = self.catalog.current_version(workflow)
+        [row] = self.admission.new_rows(workflow, [option], False, None, version).new
+        self.table.add([row])
+        self.scheduler.push(row)
+        self._schedule()
 
     def _housekeeping(self) -> None:
         self.purge_expired()
