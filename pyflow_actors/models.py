@@ -84,6 +84,8 @@ class CreateOptions(_Model):
     id: str | None = None
     params: Any = None
     retention: Retention | None = None  # Cloudflare's instance_retention
+    # Set by the supervisor's schedules only: {"cron", "scheduledTime" (ms)}.
+    schedule: dict[str, Any] | None = None
 
     @field_validator("params", mode="before")
     @classmethod
@@ -153,6 +155,8 @@ class InstanceStatusInfo(_Model):
     # The version the instance was created with (pyflow_actors.versions); None
     # from an engine that records no versions (then the gateway shows one per name).
     version_id: str | None = None
+    # A cron fire's instance: {"cron", "scheduledTime" (ms)}; None for any other.
+    schedule: dict[str, Any] | None = None
 
     @property
     def is_final(self) -> bool:

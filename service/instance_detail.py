@@ -167,6 +167,9 @@ class InstanceOut(BaseModel):
     steps: list[StepEntry] = Field(description="empty with ?simple=true")
     wake_on: OptionalIsoTime = Field(default=None, description="when a waiting instance wakes")
     waiting_for: list[str] = Field(description="the event types it waits for")
+    schedule: dict[str, Any] | None = Field(
+        default=None, description="a cron fire's {cron, scheduledTime (ms)}"
+    )
     retention: RetentionOut | None = Field(
         default=None, description="how long it is kept once finished (milliseconds)"
     )
@@ -190,7 +193,8 @@ class InstanceOut(BaseModel):
             id=info.id,
             status=info.status,
             params=detail.params,
-            trigger=TriggerOut(source="api"),
+            trigger=TriggerOut(source="cron" if info.schedule else "api"),
+            schedule=info.schedule,
             version_id=info.version_id or version_id(workflow),
             workflow_id=workflow_id(workflow),
             queued=info.created_at,

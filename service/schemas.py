@@ -258,6 +258,7 @@ class InstanceSummary(BaseModel):
             output=info.output,
             wake_on=info.wake_at,
             waiting_for=list(info.waiting_for),
+            trigger_source="cron" if info.schedule else "api",
         )
 
 

@@ -282,6 +282,7 @@ class HttpTransport:
             ended_at=_seconds_or_none(data.get("end")),
             wake_at=_seconds_or_none(data.get("wake_on")),
             waiting_for=list(data.get("waiting_for") or []),
+            schedule=data.get("schedule"),
         )
         steps, terminated_by = [], None
         for entry in data.get("steps") or []:

@@ -35,6 +35,7 @@ class RunRequest:
     params: str | None  # JSON text
     created_at: float
     keep_before: str | None = None  # a restart from this step key keeps the steps before it
+    schedule: str | None = None  # a cron fire's {"cron", "scheduledTime"} (JSON text)
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,7 @@ class InstanceRunner:
                 params=request.params if request.params is not None else "null",
                 created_at=request.created_at,
                 generation=request.generation,
+                schedule=request.schedule,
             )
         started = journal.meta().get("started_at")
         if started:
@@ -175,6 +176,7 @@ class InstanceRunner:
             _dt.datetime.fromtimestamp(float(meta["created_at"]), _dt.timezone.utc),
             self.setup.instance_id,
             self.setup.workflow,
+            schedule=serialization.loads(meta["schedule"]) if meta.get("schedule") else None,
         )
 
     def _env(self) -> Env:

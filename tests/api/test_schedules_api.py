@@ -45,6 +45,8 @@ def test_a_schedule_set_by_the_sdk_creates_one_instance_per_fire(engine, cf):
     }
     got = lambda: cf.workflows.instances.get(instance.id, account_id=ACCOUNT, workflow_name=WF)  # noqa: E731
     wait_for(lambda: got().status == "complete", 60)
+    assert got().trigger.source == "cron" and got().schedule.cron == EVERY_MINUTE
+    assert got().output["instance"] == instance.id
     cf.workflows.update(WF, account_id=ACCOUNT, class_name="Echo", script_name="tests.workflows")
     fired = {i.id for i in scheduled()}
     assert len(fired) <= 2 and instance.id in fired  # at most the next minute's, never twice

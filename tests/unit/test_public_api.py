@@ -206,6 +206,7 @@ def test_the_event_has_typed_attributes_in_both_spellings() -> None:
         "instanceId",
         "workflow_name",
         "workflowName",
+        "schedule",
     }
 
 

@@ -107,3 +107,47 @@ def test_schedules_set_by_the_api_fire(tmp_path):
         assert sup.fire_schedules(T0 + 5 * 60) == [fire_id("*/5 * * * *", T0 + 270)]
 
     run(scenario)
+
+
+def test_a_fire_instance_carries_its_schedule(tmp_path):
+    async def scenario() -> None:
+        sup = await _supervisor(tmp_path)
+        sup.fire_schedules(T0)
+        [instance_id] = sup.fire_schedules(T0 + 31)
+        status = await sup.status("echo", instance_id)
+        assert status.schedule == {"cron": EVERY_MINUTE, "scheduledTime": round((T0 + 30) * 1000)}
+        assert sup.table.require("echo", instance_id).params in (None, "null")  # no params
+
+    run(scenario)
+
+
+def test_the_event_has_a_schedule_only_when_a_cron_made_it():
+    from pyflow_actors.entrypoint import WorkflowEvent
+
+    when = dt.datetime.now(dt.timezone.utc)
+    plain = WorkflowEvent(None, when, "i", "echo")
+    assert "schedule" not in plain and plain.schedule is None
+    fired = WorkflowEvent(
+        None, when, "i", "echo", schedule={"cron": EVERY_MINUTE, "scheduledTime": 1}
+    )
+    assert fired["schedule"] == fired.schedule == {"cron": EVERY_MINUTE, "scheduledTime": 1}
+
+
+def test_rest_shows_a_cron_instance_trigger_and_schedule():
+    import asyncio
+
+    from tests.fake_transport import FakeTransport
+
+    from .gateway_on_fake import ACCOUNT, sdk_call
+
+    fake = FakeTransport()
+    asyncio.run(fake.create("hello", [CreateOptions(id="c1")], batch=False))
+    schedule = {"cron": EVERY_MINUTE, "scheduledTime": 1_780_000_000_000}
+    fake.set_status("hello", "c1", "queued", schedule=schedule)
+    got = sdk_call(
+        fake, lambda cf: cf.workflows.instances.get("c1", account_id=ACCOUNT, workflow_name="hello")
+    )
+    assert got.trigger.source == "cron"
+    assert (got.schedule.cron, got.schedule.scheduled_time) == (EVERY_MINUTE, 1_780_000_000_000)
+    listed = sdk_call(fake, lambda cf: cf.workflows.instances.list("hello", account_id=ACCOUNT))
+    assert [i.trigger_source for i in listed.result] == ["cron"]

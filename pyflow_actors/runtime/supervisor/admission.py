@@ -8,6 +8,7 @@ is half-created: the whole call is refused.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -98,6 +99,7 @@ class Admission:
                     version_id=version_id,
                     success_retention=option.retention.success if option.retention else None,
                     error_retention=option.retention.error if option.retention else None,
+                    schedule=json.dumps(option.schedule) if option.schedule else None,
                 )
             )
         if accepted.new:

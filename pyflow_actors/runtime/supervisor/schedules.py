@@ -3,7 +3,8 @@
 Each workflow's ``schedules`` (pyflow.toml or ``PUT .../workflows/{name}``)
 fire in UTC. A fire creates one instance whose id is derived from the
 workflow's cron and the fire time (``cron-<hash of the cron>-<YYYYmmddTHHMM>``),
-with no params. Exactly once across supervisor kills and restarts: the
+with no params; its ``event["schedule"]`` is ``{"cron", "scheduledTime"}`` (ms).
+Exactly once across supervisor kills and restarts: the
 instance is created first (its registry row is durable before anything else
 happens, and a second create of the same id is a duplicate, skipped), then the
 fire is recorded as the schedule's last (the registry's ``cron_fires``). A
@@ -76,7 +77,8 @@ class Schedules:
         fire_at = fires[-1]
         instance_id = fire_id(cron, fire_at)
         try:
-            self.create(workflow, CreateOptions(id=instance_id))
+            schedule = {"cron": cron, "scheduledTime": round(fire_at * 1000)}
+            self.create(workflow, CreateOptions(id=instance_id, schedule=schedule))
         except InstanceAlreadyExists:
             pass  # created before a kill, not recorded then: recorded now
         except PyflowError as exc:  # refused (queue full, rate): tried again next tick

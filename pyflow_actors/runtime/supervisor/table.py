@@ -190,6 +190,7 @@ def info(row: InstanceRow) -> InstanceStatusInfo:
         wake_at=row.wake_at if waiting else None,
         waiting_for=list(row.waiting_for) if waiting else [],
         version_id=row.version_id,
+        schedule=loads(row.schedule) if row.schedule else None,
     )
 
 
