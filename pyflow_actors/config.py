@@ -48,7 +48,8 @@ from .constants import (
 from .durations import parse_duration
 from .errors import ConfigError, PyflowError
 from .limits import DEFAULT_LIMITS, Limits, validate_workflow_name
-from .models import Placement
+from .models import Placement, WorkflowSettings
+from .retention import Retention
 from .subscriptions.spec import SubscriptionSpec, parse_subscriptions
 
 if sys.version_info >= (3, 11):
@@ -92,6 +93,29 @@ class WorkflowSpec:
     # or "VERSION_ID=module:Class" for code moved since (see upgrade.pinning).
     versions: tuple[str, ...] = ()
     on_divergence: str | None = None  # None: the [engine] setting
+    # Added later: plain defaults, so specs pickled before them still load.
+    default_retention: Retention | None = None
+    max_steps: int | None = None  # Cloudflare's limits.steps (else [limits] max_steps)
+    schedules: tuple[str, ...] = ()  # cron expressions
+
+    def settings(self) -> WorkflowSettings:
+        """The settings the API shows and may change."""
+        return WorkflowSettings(
+            max_running=self.max_running,
+            default_retention=self.default_retention,
+            max_steps=self.max_steps,
+            schedules=self.schedules,
+        )
+
+    def with_settings(self, settings: WorkflowSettings) -> WorkflowSpec:
+        """This spec with ``settings`` in place of its own (every one of them)."""
+        return replace(self, **dict(settings))
+
+    def keeping_settings_of(self, old: WorkflowSpec) -> WorkflowSpec:
+        """This spec (from pyflow.toml) with the settings it leaves unset taken from ``old``
+        (set by the API), so that a restart keeps them."""
+        kept = {k: v for k, v in dict(old.settings()).items() if v and not getattr(self, k)}
+        return replace(self, **kept) if kept else self
 
     def __post_init__(self) -> None:
         validate_workflow_name(self.name)
@@ -300,6 +324,9 @@ def _build(data: dict[str, Any], base: Path, overrides: dict[str, Any]) -> Engin
                 placement=block.get("placement"),
                 versions=_versions(block),
                 on_divergence=block.get("on_divergence"),
+                default_retention=_retention(block),
+                max_steps=(block.get("limits") or {}).get("steps"),
+                schedules=_schedules(block),
             )
         )
     for spec in overrides.get("workflows") or ():
@@ -379,3 +406,23 @@ def add_code_paths(paths: tuple[str, ...]) -> None:
     for p in reversed(paths):
         if p not in sys.path:
             sys.path.insert(0, p)
+
+
+def _retention(block: dict[str, Any]) -> Retention | None:
+    """A ``[[workflows]]`` block's ``default_retention``, a :class:`ConfigError` if bad."""
+    try:
+        return Retention.parse(block.get("default_retention"), what="default_retention")
+    except PyflowError as exc:
+        raise ConfigError(f"workflow {block.get('name')!r}: {exc.message}") from None
+
+
+def _schedules(block: dict[str, Any]) -> tuple[str, ...]:
+    """A ``[[workflows]]`` block's cron ``schedules`` (a list, or one string)."""
+    from .cron import validate_cron
+
+    given = block.get("schedules", [])
+    crons = [given] if isinstance(given, str) else list(given)
+    try:
+        return tuple(validate_cron(c) for c in crons)
+    except PyflowError as exc:
+        raise ConfigError(f"workflow {block.get('name')!r}: {exc.message}") from None

@@ -55,18 +55,23 @@ class WorkflowEvent(Mapping[str, Any]):
     _data: dict[str, Any]
 
     def __init__(
-        self, payload: Any, timestamp: _dt.datetime, instance_id: str, workflow_name: str
+        self,
+        payload: Any,
+        timestamp: _dt.datetime,
+        instance_id: str,
+        workflow_name: str,
+        *,
+        schedule: dict[str, Any] | None = None,
     ) -> None:
-        object.__setattr__(
-            self,
-            "_data",
-            {
-                "payload": payload,
-                "timestamp": timestamp,
-                "instanceId": instance_id,
-                "workflowName": workflow_name,
-            },
-        )
+        data = {
+            "payload": payload,
+            "timestamp": timestamp,
+            "instanceId": instance_id,
+            "workflowName": workflow_name,
+        }
+        if schedule is not None:  # Cloudflare sets it on cron-created instances only
+            data["schedule"] = schedule
+        object.__setattr__(self, "_data", data)
 
     def __getitem__(self, key: str) -> Any:
         return self._data[key]
@@ -97,6 +102,12 @@ class WorkflowEvent(Mapping[str, Any]):
     def workflow_name(self) -> str:
         """The workflow's name (also ``workflowName``, Cloudflare's spelling)."""
         return str(self._data["workflowName"])
+
+    @property
+    def schedule(self) -> dict[str, Any] | None:
+        """A cron fire's ``{"cron", "scheduledTime"}`` (ms since the epoch), else ``None``."""
+        schedule: dict[str, Any] | None = self._data.get("schedule")
+        return schedule
 
     instanceId = instance_id  # noqa: N815 - Cloudflare's spelling
     workflowName = workflow_name  # noqa: N815 - Cloudflare's spelling

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .retention import Retention
+
 
 class InstanceStatus(str, Enum):
     """Cloudflare's instance statuses."""
@@ -91,11 +93,60 @@ class CreateOptions(_Model):
 
     id: str | None = None
     params: Any = None
+    retention: Retention | None = None  # Cloudflare's instance_retention
+    # Set by the supervisor's schedules only: {"cron", "scheduledTime" (ms)}.
+    schedule: dict[str, Any] | None = None
 
     @field_validator("params", mode="before")
     @classmethod
     def _decode_params(cls, value: Any) -> Any:
         return decode_json_string(value)
+
+    @field_validator("retention", mode="before")
+    @classmethod
+    def _parse_retention(cls, value: Any) -> Retention | None:
+        return Retention.parse(value)
+
+
+class RestartFrom(_Model):
+    """Where a restart starts again: the ``count``-th step named ``name`` of ``type``
+    (Cloudflare's ``restart({"from": {"name", "count", "type"}})``). The steps
+    begun before it keep their results; it and every later step run again."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1)
+    count: int = Field(default=1, ge=1)
+    type: Literal["do", "sleep", "waitForEvent"] = "do"
+
+    @property
+    def step_key(self) -> str:
+        """The step's key in the journal (``name``, then ``name-2``...)."""
+        return self.name if self.count == 1 else f"{self.name}-{self.count}"
+
+    @property
+    def journal_kind(self) -> str:
+        """The journal's kind for ``type`` (``step.do`` records are ``step``)."""
+        return "step" if self.type == "do" else self.type
+
+
+class DeletedInstance(_Model):
+    id: str
+
+
+class DeleteError(_Model):
+    """An id a delete could not delete: Cloudflare's ``{id, code, message}``."""
+
+    id: str
+    code: int
+    message: str
+
+
+class BatchDeleteResult(_Model):
+    """What a delete of instances did, per id given (Cloudflare's ``deleteBatch``)."""
+
+    deleted: list[DeletedInstance] = Field(default_factory=list)
+    errors: list[DeleteError] = Field(default_factory=list)
 
 
 class InstanceStatusInfo(_Model):
@@ -114,6 +165,8 @@ class InstanceStatusInfo(_Model):
     # The version the instance was created with (pyflow_actors.versions); None
     # from an engine that records no versions (then the gateway shows one per name).
     version_id: str | None = None
+    # A cron fire's instance: {"cron", "scheduledTime" (ms)}; None for any other.
+    schedule: dict[str, Any] | None = None
 
     @property
     def is_final(self) -> bool:
@@ -167,6 +220,8 @@ class InstanceDetail(_Model):
     steps: list[StepInfo] = Field(default_factory=list)
     terminated_by: str | None = None
     placement: Placement = Placement.DEDICATED
+    # How long it is kept once finished (its own, else its workflow's, else the engine's).
+    retention: Retention | None = None
 
 
 class InstancePage(_Model):
@@ -176,6 +231,22 @@ class InstancePage(_Model):
     per_page: int
 
 
+class WorkflowSettings(_Model):
+    """What the API may set on a workflow (Cloudflare's ``PUT .../workflows/{name}``):
+    its running cap (``concurrency.limit``), the default retention of its
+    instances, its step limit (``limits.steps``) and its cron ``schedules``."""
+
+    max_running: int | None = Field(default=None, ge=1)
+    default_retention: Retention | None = None
+    max_steps: int | None = Field(default=None, ge=1)
+    schedules: tuple[str, ...] = ()
+
+    @field_validator("default_retention", mode="before")
+    @classmethod
+    def _parse_retention(cls, value: Any) -> Retention | None:
+        return Retention.parse(value, what="default_retention")
+
+
 class WorkflowInfo(_Model):
     name: str
     binding: str
@@ -183,6 +254,8 @@ class WorkflowInfo(_Model):
     created_at: float
     modified_at: float
     instances: dict[str, int] = Field(default_factory=dict)
+    settings: WorkflowSettings = Field(default_factory=WorkflowSettings)
+    version_id: str | None = None  # the current version
 
 
 LogStream = Literal["stdout", "stderr", "log"]

@@ -25,6 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from .errors import WorkflowSourceUnavailable
+from .retention import Retention
 
 _NAMESPACE = uuid.UUID("0b5e6f0e-4f43-4d8e-a3a8-6c1f5d2a9e71")
 
@@ -67,6 +68,10 @@ class VersionInfo(BaseModel):
     graph: dict[str, Any] | None = None
 
 
+# WorkflowSpec fields added after versions existed.
+_ADDED_LATER = ("default_retention", "max_steps", "schedules")
+
+
 def version_id(source: str, config: Mapping[str, Any]) -> str:
     """A UUID-shaped hash of the workflow's source and config (stable across processes)."""
     text = json.dumps(
@@ -97,6 +102,9 @@ def spec_config(spec: Any) -> dict[str, Any]:
     # divergence leave the version id as it was.
     fields.pop("versions", None)
     fields.pop("on_divergence", None)
+    for later in _ADDED_LATER:  # unset, they leave the version ids of older specs as they were
+        if not fields.get(later):
+            fields.pop(later, None)
     return fields
 
 
@@ -115,6 +123,8 @@ def describe_version(
     except WorkflowSourceUnavailable:
         graph = None
     limit = config.get("max_running")
+    retention = config.get("default_retention")
+    steps = config.get("max_steps")
     return VersionInfo(
         id=class_version_id(cls, config),
         workflow=workflow,
@@ -123,5 +133,9 @@ def describe_version(
         modified_on=created_on,
         has_dag=graph is not None,
         concurrency=VersionConcurrency(limit=limit) if isinstance(limit, int) else None,
+        default_retention=VersionRetention(**retention.to_wire())
+        if isinstance(retention, Retention)
+        else None,
+        limits=VersionLimits(steps=steps) if isinstance(steps, int) else None,
         graph=graph,
     )

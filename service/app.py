@@ -24,6 +24,7 @@ from .envelope import Envelope
 from .errors import install_error_handlers
 from .request_limits import HeaderSizeLimit
 from .routers import (
+    deletions,
     event_subscriptions,
     instances,
     logs,
@@ -59,6 +60,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(HeaderSizeLimit)
     app.include_router(workflows.router)
+    app.include_router(deletions.router)  # before instances: "/batch/delete" is not an id
     app.include_router(instances.router)
     app.include_router(versions.router)
     app.include_router(logs.router)

@@ -15,7 +15,14 @@ from pydantic import BaseModel, Field
 
 from pyflow_actors import serialization
 from pyflow_actors.errors import ValidationError
-from pyflow_actors.models import InstanceDetail, InstanceStatus, Placement, StepInfo
+from pyflow_actors.models import (
+    InstanceDetail,
+    InstanceStatus,
+    InstanceStatusInfo,
+    Placement,
+    StepInfo,
+)
+from pyflow_actors.retention import Retention
 
 from .schemas import ErrorOut, IsoTime, OptionalIsoTime, version_id, workflow_id
 
@@ -130,6 +137,20 @@ def render_step(step: StepInfo) -> StepRunOut | SleepOut | WaitForEventOut:
     )
 
 
+class RetentionOut(BaseModel):
+    """*Extension*: the instance's resolved retention, in milliseconds."""
+
+    success_retention: int | None = None
+    error_retention: int | None = None
+
+
+def _expires(info: InstanceStatusInfo, retention: Retention | None) -> float | None:
+    if retention is None or info.ended_at is None or not info.is_final:
+        return None
+    seconds = retention.seconds_for(errored=info.status == InstanceStatus.ERRORED)
+    return None if seconds is None else info.ended_at + seconds
+
+
 class InstanceOut(BaseModel):
     """Cloudflare's ``InstanceGetResponse``, plus ``id``, ``workflow_id``, ``wake_on``
     and ``waiting_for``."""
@@ -155,6 +176,15 @@ class InstanceOut(BaseModel):
     placement: Placement = Field(
         default=Placement.DEDICATED, description="a pyflow extension: dedicated | shared"
     )
+    schedule: dict[str, Any] | None = Field(
+        default=None, description="a cron fire's {cron, scheduledTime (ms)}"
+    )
+    retention: RetentionOut | None = Field(
+        default=None, description="how long it is kept once finished (milliseconds)"
+    )
+    expires_on: OptionalIsoTime = Field(
+        default=None, description="when a finished instance is purged"
+    )
 
     @classmethod
     def of(
@@ -172,7 +202,8 @@ class InstanceOut(BaseModel):
             id=info.id,
             status=info.status,
             params=detail.params,
-            trigger=TriggerOut(source="api"),
+            trigger=TriggerOut(source="cron" if info.schedule else "api"),
+            schedule=info.schedule,
             version_id=info.version_id or version_id(workflow),
             workflow_id=workflow_id(workflow),
             queued=info.created_at,
@@ -186,6 +217,8 @@ class InstanceOut(BaseModel):
             wake_on=info.wake_at,
             waiting_for=list(info.waiting_for),
             placement=detail.placement,
+            retention=RetentionOut(**detail.retention.to_wire()) if detail.retention else None,
+            expires_on=_expires(info, detail.retention),
         )
 
 

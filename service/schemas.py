@@ -34,7 +34,13 @@ from pydantic import ValidationError as PydanticValidationError
 
 from pyflow_actors.constants import WIRE_TIME_FORMAT
 from pyflow_actors.errors import PayloadTooLarge, ValidationError
-from pyflow_actors.models import ErrorInfo, InstanceStatus, InstanceStatusInfo, WorkflowInfo
+from pyflow_actors.models import (
+    CreateOptions,
+    ErrorInfo,
+    InstanceStatus,
+    InstanceStatusInfo,
+    WorkflowInfo,
+)
 
 _NAMESPACE = uuid.UUID("5f0c6a4e-8d0b-4c1e-9f57-0b7a3c2d1e90")
 
@@ -95,14 +101,20 @@ class CreateInstanceRequest(_Request):
 
     ``params`` is any JSON value; a string holding JSON (the cloudflare SDK
     types ``params`` as a JSON-encoded string) is decoded by ``CreateOptions``.
-    ``instance_retention`` and ``location_hint`` are accepted and ignored
-    (retention is engine-wide; there is one location).
+    ``instance_retention`` is ``{success_retention, error_retention}`` (ms or
+    duration strings); ``location_hint`` is accepted and ignored (one location).
     """
 
     instance_id: str | None = None
     params: Any = None
     instance_retention: Any = None
     location_hint: Any = None
+
+    def options(self) -> CreateOptions:
+        """What to create (``instance_retention`` checked here: a bad one is a 400)."""
+        return CreateOptions(
+            id=self.instance_id, params=self.params, retention=self.instance_retention
+        )
 
 
 class StatusEditRequest(_Request):
@@ -180,6 +192,13 @@ class WorkflowOut(BaseModel):
     modified_on: IsoTime
     triggered_on: OptionalIsoTime = None
     instances: dict[str, int]
+    # The settings (service/workflow_settings.py fills them in): Cloudflare's
+    # schedules, and the keys of its update body.
+    schedules: list[dict[str, str]] = []
+    concurrency: dict[str, int] | None = None
+    default_retention: dict[str, int | None] | None = None
+    limits: dict[str, int] | None = None
+    version_id: str | None = None
 
     @classmethod
     def of(cls, info: WorkflowInfo) -> WorkflowOut:
@@ -193,6 +212,7 @@ class WorkflowOut(BaseModel):
             created_on=info.created_at,
             modified_on=info.modified_at,
             instances=dict(info.instances),
+            version_id=info.version_id,
         )
 
 
@@ -243,6 +263,7 @@ class InstanceSummary(BaseModel):
             output=info.output,
             wake_on=info.wake_at,
             waiting_for=list(info.waiting_for),
+            trigger_source="cron" if info.schedule else "api",
         )
 
 

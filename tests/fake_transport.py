@@ -23,7 +23,10 @@ from pyflow_actors.errors import (
 )
 from pyflow_actors.limits import validate_event_type, validate_instance_id, validate_payload
 from pyflow_actors.models import (
+    BatchDeleteResult,
     CreateOptions,
+    DeletedInstance,
+    DeleteError,
     InstanceDetail,
     InstanceLogs,
     InstancePage,
@@ -31,8 +34,10 @@ from pyflow_actors.models import (
     InstanceStatusInfo,
     LogLine,
     Placement,
+    RestartFrom,
     StepInfo,
     WorkflowInfo,
+    WorkflowSettings,
 )
 from pyflow_actors.versions import VersionInfo
 
@@ -40,6 +45,8 @@ from pyflow_actors.versions import VersionInfo
 class FakeTransport:
     def __init__(self, workflows: tuple[str, ...] = ("hello",)) -> None:
         now = time.time()
+        self.restarted_from: RestartFrom | None = None
+        self.created_options: list[CreateOptions] = []  # every create asked for, in order
         self.workflows = {
             name: WorkflowInfo(
                 name=name,
@@ -98,6 +105,12 @@ class FakeTransport:
         self._check("get_workflow")
         return self.workflows[self._workflow(workflow)]
 
+    async def update_workflow(self, workflow: str, settings: WorkflowSettings) -> WorkflowInfo:
+        self._check("update_workflow")
+        info = self.workflows[self._workflow(workflow)]
+        self.workflows[workflow] = info.model_copy(update={"settings": settings})
+        return self.workflows[workflow]
+
     async def delete_workflow(self, workflow: str) -> None:
         self._check("delete_workflow")
         del self.workflows[self._workflow(workflow)]
@@ -112,6 +125,7 @@ class FakeTransport:
             instance_id = option.id or str(uuid.uuid4())
             validate_instance_id(instance_id)
             validate_payload(option.params)
+            self.created_options.append(option)
             if (workflow, instance_id) in self.instances:
                 if batch:
                     continue
@@ -172,8 +186,15 @@ class FakeTransport:
             instances=rows[start : start + per_page], total=len(rows), page=page, per_page=per_page
         )
 
-    async def control(self, workflow: str, instance_id: str, action: str) -> InstanceStatusInfo:
+    async def control(
+        self,
+        workflow: str,
+        instance_id: str,
+        action: str,
+        restart_from: RestartFrom | None = None,
+    ) -> InstanceStatusInfo:
         self._check("control")
+        self.restarted_from = restart_from  # what the last control call asked to keep
         info = self._get(workflow, instance_id)
         if action == "terminate":
             if info.is_final:
@@ -186,6 +207,21 @@ class FakeTransport:
         elif action == "restart":
             self.set_status(workflow, instance_id, "queued", ended_at=None, output=None)
         return self._get(workflow, instance_id)
+
+    async def delete_instances(self, workflow: str, ids: list[str]) -> BatchDeleteResult:
+        self._check("delete_instances")
+        for instance_id in ids:
+            validate_instance_id(instance_id)
+        present = {i for i in ids if (self._workflow(workflow), i) in self.instances}
+        for instance_id in present:
+            del self.instances[(workflow, instance_id)]
+        deleted = [i for i in ids if i in present]
+        errors = [
+            DeleteError(id=i, code=10406, message=f"instance.not_found: {i!r}")
+            for i in ids
+            if i not in deleted
+        ]
+        return BatchDeleteResult(deleted=[DeletedInstance(id=i) for i in deleted], errors=errors)
 
     async def send_event(
         self, workflow: str, instance_id: str, event_type: str, payload: Any

@@ -230,11 +230,17 @@ def send_event(
     out.print(f"Sent event {event_type!r} to instance {instance_id}.")
 
 
-def _control(ctx: typer.Context, name: str, instance_id: str, action: str, as_json: bool) -> None:
+def _control(
+    ctx: typer.Context,
+    name: str,
+    instance_id: str,
+    action: str,
+    as_json: bool,
+    extra: dict[str, Any] | None = None,
+) -> None:
     instance_id = resolve_instance(ctx, name, instance_id)
-    result, _ = run(
-        ctx, "PATCH", rest_path(name, "instances", instance_id, "status"), body={"status": action}
-    )
+    body = {"status": action, **(extra or {})}
+    result, _ = run(ctx, "PATCH", rest_path(name, "instances", instance_id, "status"), body=body)
     if wants_json(ctx, as_json):
         return print_json(result)
     out.print(f"Instance {instance_id}: {action} done, status is now {styled(result['status'])}.")
@@ -254,10 +260,34 @@ def terminate(
 
 @instances_app.command("restart")
 def restart(
-    ctx: typer.Context, name: str = _NAME, instance_id: str = _ID, as_json: bool = JsonOption
+    ctx: typer.Context,
+    name: str = _NAME,
+    instance_id: str = _ID,
+    from_step: str | None = typer.Option(
+        None,
+        "--from",
+        metavar="NAME[:COUNT]",
+        help="Restart from this step (its COUNT-th occurrence, default 1): "
+        "the steps before it keep their results.",
+    ),
+    from_type: str = typer.Option(
+        "do", "--from-type", help="Type of the --from step: do, sleep or waitForEvent."
+    ),
+    as_json: bool = JsonOption,
 ) -> None:
-    """Restart an instance from the beginning, with the same params."""
-    _control(ctx, name, instance_id, "restart", as_json)
+    """Restart an instance from the beginning (or --from a step), with the same params."""
+    extra = None if from_step is None else {"from": _restart_target(from_step, from_type)}
+    _control(ctx, name, instance_id, "restart", as_json, extra)
+
+
+def _restart_target(value: str, step_type: str) -> dict[str, Any]:
+    """``NAME[:COUNT]`` as REST's ``from``: ``charge:2`` is the second step named charge."""
+    name, _, count = value.rpartition(":")
+    if not name or not count.isdigit():
+        name, count = value, "1"
+    if int(count) < 1:
+        raise fail(f"--from {value!r}: COUNT must be a positive integer")
+    return {"name": name, "count": int(count), "type": step_type}
 
 
 @instances_app.command("pause")

@@ -14,9 +14,11 @@ import sys
 import typer
 
 from ..constants import DEFAULT_URL
+from .deletion import delete_instances
 from .dev import dev
 from .gateway import Gateway
 from .instances import instances_app
+from .settings import update_workflow
 from .subscriptions import subscriptions_app
 from .upgrade import check, replay
 from .versions import workflows_app
@@ -71,7 +73,9 @@ app.command("trigger")(trigger)
 app.command("dev")(dev)
 app.command("check")(check)
 app.command("replay")(replay)
+instances_app.command("delete")(delete_instances)
 app.add_typer(instances_app, name="instances")
+workflows_app.command("update")(update_workflow)
 app.add_typer(workflows_app, name="workflows")
 app.add_typer(subscriptions_app, name="subscriptions")
 

@@ -20,16 +20,26 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any, TypeVar
 
 from ..constants import DEFAULT_NAMESPACE
+from ..errors import InstanceNotFound
 from ..limits import validate_event_type
 from ..models import (
+    BatchDeleteResult,
     InstanceDetail,
     InstanceLogs,
     InstancePage,
     InstanceStatusInfo,
     WorkflowInfo,
+    WorkflowSettings,
 )
 from ..versions import VersionInfo
-from .shapes import UNSET, batch_options, create_options, event_arguments, send_event_on_binding
+from .shapes import (
+    UNSET,
+    batch_options,
+    create_options,
+    event_arguments,
+    restart_from,
+    send_event_on_binding,
+)
 from .transport import Transport
 
 T = TypeVar("T")
@@ -61,8 +71,20 @@ class AsyncInstance:
     async def terminate(self) -> None:
         await self._t.control(self.workflow, self.id, "terminate")
 
-    async def restart(self) -> None:
-        await self._t.control(self.workflow, self.id, "restart")
+    async def restart(self, options: Mapping[str, Any] | None = None, *, from_: Any = None) -> None:
+        """Run the instance again from the top, or from a step: ``from_="charge"``,
+        ``from_={"name": "charge", "count": 2, "type": "do"}`` (or Cloudflare's
+        ``restart({"from": {...}})``). Steps begun before that step keep their
+        results; :class:`~pyflow_actors.errors.StepNotFound` if it has no such step."""
+        target = restart_from(options, from_)
+        await self._t.control(self.workflow, self.id, "restart", target)
+
+    async def delete(self) -> None:
+        """Delete the instance and all it stored (a running one is stopped first, no
+        rollback); raises :class:`~pyflow_actors.errors.InstanceNotFound` if it is gone."""
+        result = await self._t.delete_instances(self.workflow, [self.id])
+        if result.errors:
+            raise InstanceNotFound(f"instance {self.id!r} not found in workflow {self.workflow!r}")
 
     async def send_event(self, type: Any, payload: Any = UNSET) -> None:  # noqa: A002 - Cloudflare's word
         """``send_event({"type": ..., "payload": ...})`` or ``send_event(type, payload)``."""
@@ -122,6 +144,13 @@ class AsyncWorkflow:
 
     createBatch = create_batch  # noqa: N815 - Cloudflare's JavaScript spelling
 
+    async def delete_batch(self, ids: Iterable[str]) -> BatchDeleteResult:
+        """Delete up to 100 instances: ``result.deleted`` (``[{id}]``) and
+        ``result.errors`` (``[{id, code, message}]``, e.g. an unknown id), per id given."""
+        return await self._t.delete_instances(self.name, builtins.list(ids))
+
+    deleteBatch = delete_batch  # noqa: N815 - Cloudflare's JavaScript spelling
+
     async def send_event(self, *args: Any, **kwargs: Any) -> None:
         """Not a binding method on Cloudflare either: the error says what to call."""
         raise send_event_on_binding(self.name, self.binding)
@@ -136,6 +165,26 @@ class AsyncWorkflow:
 
     async def info(self) -> WorkflowInfo:
         return await self._t.get_workflow(self.name)
+
+    async def update(
+        self,
+        *,
+        concurrency: int | None = None,
+        default_retention: Any = None,
+        max_steps: int | None = None,
+        schedules: Iterable[str] = (),
+    ) -> WorkflowInfo:
+        """Replace the workflow's settings (each one left out is unset), as Cloudflare's
+        ``PUT .../workflows/{name}``: its running cap, the default retention of its
+        instances (``{"success_retention": "3 days", "error_retention": ...}``), its
+        step limit and its cron schedules."""
+        settings = WorkflowSettings(
+            max_running=concurrency,
+            default_retention=default_retention,
+            max_steps=max_steps,
+            schedules=tuple(schedules),
+        )
+        return await self._t.update_workflow(self.name, settings)
 
     async def versions(self) -> builtins.list[VersionInfo]:
         """The workflow's versions, newest first (without graphs)."""
@@ -233,11 +282,14 @@ class Instance:
     def terminate(self) -> None:
         self._loop.run(self._a.terminate())
 
-    def restart(self) -> None:
-        self._loop.run(self._a.restart())
+    def restart(self, options: Mapping[str, Any] | None = None, *, from_: Any = None) -> None:
+        self._loop.run(self._a.restart(options, from_=from_))
 
     def send_event(self, type: Any, payload: Any = UNSET) -> None:  # noqa: A002
         self._loop.run(self._a.send_event(type, payload))
+
+    def delete(self) -> None:
+        self._loop.run(self._a.delete())
 
     def logs(self, after: int = 0, limit: int = 1000) -> InstanceLogs:
         return self._loop.run(self._a.logs(after, limit))
@@ -274,11 +326,33 @@ class Workflow:
     def get(self, id: str) -> Instance:  # noqa: A002
         return Instance(self._loop, self._loop.run(self._a.get(id)))
 
+    def delete_batch(self, ids: Iterable[str]) -> BatchDeleteResult:
+        return self._loop.run(self._a.delete_batch(ids))
+
+    deleteBatch = delete_batch  # noqa: N815
+
     def list(self, **filters: Any) -> InstancePage:
         return self._loop.run(self._a.list(**filters))
 
     def info(self) -> WorkflowInfo:
         return self._loop.run(self._a.info())
+
+    def update(
+        self,
+        *,
+        concurrency: int | None = None,
+        default_retention: Any = None,
+        max_steps: int | None = None,
+        schedules: Iterable[str] = (),
+    ) -> WorkflowInfo:
+        return self._loop.run(
+            self._a.update(
+                concurrency=concurrency,
+                default_retention=default_retention,
+                max_steps=max_steps,
+                schedules=schedules,
+            )
+        )
 
     def versions(self) -> builtins.list[VersionInfo]:
         return self._loop.run(self._a.versions())

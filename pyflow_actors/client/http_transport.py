@@ -36,6 +36,7 @@ from ..errors import (
 )
 from ..models import (
     AttemptInfo,
+    BatchDeleteResult,
     CreateOptions,
     ErrorInfo,
     InstanceDetail,
@@ -45,9 +46,12 @@ from ..models import (
     InstanceStatusInfo,
     LogLine,
     Placement,
+    RestartFrom,
     StepInfo,
     WorkflowInfo,
+    WorkflowSettings,
 )
+from ..retention import Retention
 from ..serialization import dumps
 from ..subscriptions.pull import DeadLetter
 from ..versions import VersionInfo
@@ -202,6 +206,13 @@ class HttpTransport:
             created_at=_seconds(data["created_on"]),
             modified_at=_seconds(data["modified_on"]),
             instances={k: int(v) for k, v in (data.get("instances") or {}).items()},
+            settings=WorkflowSettings(
+                max_running=(data.get("concurrency") or {}).get("limit"),
+                default_retention=data.get("default_retention"),
+                max_steps=(data.get("limits") or {}).get("steps"),
+                schedules=tuple(s["cron"] for s in data.get("schedules") or []),
+            ),
+            version_id=data.get("version_id"),
         )
 
     @staticmethod
@@ -272,6 +283,7 @@ class HttpTransport:
             ended_at=_seconds_or_none(data.get("end")),
             wake_at=_seconds_or_none(data.get("wake_on")),
             waiting_for=list(data.get("waiting_for") or []),
+            schedule=data.get("schedule"),
         )
         steps, terminated_by = [], None
         for entry in data.get("steps") or []:
@@ -285,6 +297,7 @@ class HttpTransport:
             steps=steps,
             terminated_by=terminated_by,
             placement=data.get("placement") or Placement.DEDICATED,
+            retention=Retention.parse(data.get("retention")),
         )
 
     # ------------------------------------------------------------------
@@ -313,7 +326,11 @@ class HttpTransport:
         for o in options:  # the same error as the engine's for a value JSON cannot hold
             dumps(o.params, what="params")
         items = [
-            {"params": o.params, **({"instance_id": o.id} if o.id is not None else {})}
+            {
+                "params": o.params,
+                **({"instance_id": o.id} if o.id is not None else {}),
+                **({"instance_retention": _ms_retention(o.retention)} if o.retention else {}),
+            }
             for o in options
         ]
         if batch:
@@ -367,15 +384,48 @@ class HttpTransport:
         )
 
     async def control(
-        self, workflow: str, instance_id: str, action: ControlAction
+        self,
+        workflow: str,
+        instance_id: str,
+        action: ControlAction,
+        restart_from: RestartFrom | None = None,
     ) -> InstanceStatusInfo:
+        body: dict[str, Any] = {"status": action}
+        if restart_from is not None:
+            body["from"] = restart_from.model_dump()
         result, _ = await self.request(
             "PATCH",
             rest_path(workflow, "instances", instance_id, "status"),
-            body={"status": action},
+            body=body,
             send_body=True,
         )
         return self._summary(workflow, result)
+
+    async def delete_instances(self, workflow: str, ids: list[str]) -> BatchDeleteResult:
+        result, _ = await self.request(
+            "POST",
+            rest_path(workflow, "instances", "batch", "delete"),
+            body={"instances": list(ids)},
+            send_body=True,
+        )
+        return BatchDeleteResult.model_validate(result)
+
+    async def update_workflow(self, workflow: str, settings: WorkflowSettings) -> WorkflowInfo:
+        current, _ = await self.request("GET", rest_path(workflow))
+        body: dict[str, Any] = {
+            "class_name": current["class_name"],
+            "script_name": current["script_name"],
+            "schedules": [{"cron": c} for c in settings.schedules],
+        }
+        if settings.max_running is not None:
+            body["concurrency"] = {"limit": settings.max_running}
+        if settings.max_steps is not None:
+            body["limits"] = {"steps": settings.max_steps}
+        if settings.default_retention is not None:
+            body["default_retention"] = _ms_retention(settings.default_retention)
+        await self.request("PUT", rest_path(workflow), body=body, send_body=True)
+        result, _ = await self.request("GET", rest_path(workflow))
+        return self._workflow(result)
 
     async def send_event(
         self, workflow: str, instance_id: str, event_type: str, payload: Any
@@ -479,3 +529,8 @@ class HttpTransport:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+
+
+def _ms_retention(retention: Retention) -> dict[str, int]:
+    """``instance_retention`` as REST takes it: milliseconds, unset keys left out."""
+    return {k: v for k, v in retention.to_wire().items() if v is not None}

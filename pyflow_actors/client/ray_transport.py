@@ -13,12 +13,15 @@ from ..analytics.query import AnalyticsQuery, AnalyticsResult
 from ..constants import DEFAULT_NAMESPACE, SUPERVISOR_NAME
 from ..errors import EngineUnavailable, PyflowError
 from ..models import (
+    BatchDeleteResult,
     CreateOptions,
     InstanceDetail,
     InstanceLogs,
     InstancePage,
     InstanceStatusInfo,
+    RestartFrom,
     WorkflowInfo,
+    WorkflowSettings,
 )
 from ..subscriptions.pull import AckResult, DeadLetter, PullResult
 from ..versions import VersionInfo
@@ -117,7 +120,7 @@ class RayTransport:
         # Ids are fixed here and a request id sent along, so that a call retried
         # across a supervisor restart is recognised instead of failing as a duplicate.
         fixed = [
-            o if o.id is not None else CreateOptions(id=str(uuid.uuid4()), params=o.params)
+            o if o.id is not None else o.model_copy(update={"id": str(uuid.uuid4())})
             for o in options
         ]
         reply = await self._call(
@@ -157,12 +160,28 @@ class RayTransport:
         return _expect(reply, InstancePage, "list_instances")
 
     async def control(
-        self, workflow: str, instance_id: str, action: ControlAction
+        self,
+        workflow: str,
+        instance_id: str,
+        action: ControlAction,
+        restart_from: RestartFrom | None = None,
     ) -> InstanceStatusInfo:
         reply = await self._call(
-            "control", workflow=workflow, instance_id=instance_id, action=action
+            "control",
+            workflow=workflow,
+            instance_id=instance_id,
+            action=action,
+            restart_from=None if restart_from is None else restart_from.model_dump(),
         )
         return _expect(reply, InstanceStatusInfo, "control")
+
+    async def delete_instances(self, workflow: str, ids: list[str]) -> BatchDeleteResult:
+        reply = await self._call("delete_instances", workflow=workflow, ids=list(ids))
+        return _expect(reply, BatchDeleteResult, "delete_instances")
+
+    async def update_workflow(self, workflow: str, settings: WorkflowSettings) -> WorkflowInfo:
+        reply = await self._call("update_workflow", workflow=workflow, settings=settings)
+        return _expect(reply, WorkflowInfo, "update_workflow")
 
     async def send_event(
         self, workflow: str, instance_id: str, event_type: str, payload: Any

@@ -14,19 +14,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..errors import InvalidBindingCall
-from ..models import CreateOptions
+from ..errors import InvalidBindingCall, ValidationError
+from ..models import CreateOptions, RestartFrom
+from ..retention import Retention
 
 CREATE_SHAPE = (
-    'create({"id": "order-1", "params": {...}}) or create(id="order-1", params={...}) '
-    "(both keys optional)"
+    'create({"id": "order-1", "params": {...}, "retention": {"successRetention": "3 days"}}) '
+    'or create(id="order-1", params={...}) (every key optional)'
 )
 BATCH_SHAPE = 'create_batch([{"id": "a", "params": {...}}, {"id": "b", "params": {...}}])'
+RESTART_SHAPE = (
+    'restart(from_={"name": "charge", "count": 1, "type": "do"}), restart(from_="charge") '
+    'or restart({"from": {"name": "charge"}})'
+)
 EVENT_SHAPE = 'send_event({"type": "approved", "payload": {...}}) or send_event("approved", {...})'
-_UNSUPPORTED = {
-    "retention": "per-instance retention is not supported: instances are kept for "
-    "[engine] retention in pyflow.toml",
-}
+_UNSUPPORTED: dict[str, str] = {}  # option -> why it is refused (none at present)
 
 
 class _Unset:
@@ -61,9 +63,11 @@ def create_options(options: Any, id: Any = None, params: Any = None) -> CreateOp
         raise InvalidBindingCall(
             f"create got both an options dict and keywords: use one of {CREATE_SHAPE}"
         )
-    _unknown_keys(options, {"id", "params"}, CREATE_SHAPE)
+    _unknown_keys(options, {"id", "params", "retention"}, CREATE_SHAPE)
     return CreateOptions(
-        id=_instance_id(options.get("id"), CREATE_SHAPE), params=options.get("params")
+        id=_instance_id(options.get("id"), CREATE_SHAPE),
+        params=options.get("params"),
+        retention=_retention(options.get("retention")),
     )
 
 
@@ -79,10 +83,12 @@ def batch_options(batch: Any) -> list[CreateOptions]:
         if isinstance(item, CreateOptions):
             out.append(item)
         elif isinstance(item, Mapping):
-            _unknown_keys(item, {"id", "params"}, BATCH_SHAPE)
+            _unknown_keys(item, {"id", "params", "retention"}, BATCH_SHAPE)
             out.append(
                 CreateOptions(
-                    id=_instance_id(item.get("id"), BATCH_SHAPE), params=item.get("params")
+                    id=_instance_id(item.get("id"), BATCH_SHAPE),
+                    params=item.get("params"),
+                    retention=_retention(item.get("retention")),
                 )
             )
         else:
@@ -112,6 +118,13 @@ def event_arguments(type_or_options: Any, payload: Any = UNSET) -> tuple[str, An
     return type_or_options, None if payload is UNSET else payload
 
 
+def _retention(value: Any) -> Retention | None:
+    try:
+        return Retention.parse(value, what="retention")
+    except ValidationError as exc:
+        raise InvalidBindingCall(exc.message) from None
+
+
 def _instance_id(value: Any, shape: str) -> str | None:
     if value is None or isinstance(value, str):
         return value
@@ -125,3 +138,23 @@ def send_event_on_binding(workflow: str, binding: str | None) -> InvalidBindingC
         f"instance = await env.{binding or 'BINDING'}.get(instance_id), then "
         f'await instance.send_event({{"type": "approved", "payload": {{...}}}})'
     )
+
+
+def restart_from(options: Any = None, from_: Any = None) -> RestartFrom | None:
+    """Where ``instance.restart(...)`` starts again: ``None`` (from the top), a
+    step name, a ``{"name", "count", "type"}`` dict or a :class:`RestartFrom`,
+    given as ``from_=`` or as Cloudflare's options dict ``{"from": {...}}``."""
+    if options is not None:
+        if not isinstance(options, Mapping) or set(options) - {"from"} or from_ is not None:
+            raise InvalidBindingCall(f"restart takes {RESTART_SHAPE}, got {options!r}")
+        from_ = options.get("from")
+    if from_ is None or isinstance(from_, RestartFrom):
+        return from_
+    if isinstance(from_, str):
+        from_ = {"name": from_}
+    if not isinstance(from_, Mapping):
+        raise InvalidBindingCall(f"restart takes {RESTART_SHAPE}, got from_={from_!r}")
+    try:
+        return RestartFrom.model_validate(dict(from_))
+    except ValueError as exc:
+        raise InvalidBindingCall(f"restart takes {RESTART_SHAPE}: {exc}") from None

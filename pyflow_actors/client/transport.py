@@ -11,12 +11,15 @@ from __future__ import annotations
 from typing import Any, Literal, Protocol
 
 from ..models import (
+    BatchDeleteResult,
     CreateOptions,
     InstanceDetail,
     InstanceLogs,
     InstancePage,
     InstanceStatusInfo,
+    RestartFrom,
     WorkflowInfo,
+    WorkflowSettings,
 )
 from ..versions import VersionInfo
 
@@ -29,6 +32,10 @@ class Transport(Protocol):
     async def get_workflow(self, workflow: str) -> WorkflowInfo: ...
 
     async def delete_workflow(self, workflow: str) -> None: ...
+
+    async def update_workflow(self, workflow: str, settings: WorkflowSettings) -> WorkflowInfo:
+        """Replace the workflow's settings (running cap, retention, step limit, schedules)."""
+        ...
 
     async def create(
         self, workflow: str, options: list[CreateOptions], *, batch: bool
@@ -56,12 +63,22 @@ class Transport(Protocol):
         ...
 
     async def control(
-        self, workflow: str, instance_id: str, action: ControlAction
-    ) -> InstanceStatusInfo: ...
+        self,
+        workflow: str,
+        instance_id: str,
+        action: ControlAction,
+        restart_from: RestartFrom | None = None,
+    ) -> InstanceStatusInfo:
+        """Apply ``action``; ``restart_from``: the step a restart starts again from."""
+        ...
 
     async def send_event(
         self, workflow: str, instance_id: str, event_type: str, payload: Any
     ) -> None: ...
+
+    async def delete_instances(self, workflow: str, ids: list[str]) -> BatchDeleteResult:
+        """Delete instances (running ones are stopped first); the outcome per id."""
+        ...
 
     async def list_versions(self, workflow: str) -> list[VersionInfo]:
         """The workflow's versions, newest first, without their graphs."""

@@ -34,6 +34,8 @@ class RunRequest:
     generation: int
     params: str | None  # JSON text
     created_at: float
+    keep_before: str | None = None  # a restart from this step key keeps the steps before it
+    schedule: str | None = None  # a cron fire's {"cron", "scheduledTime"} (JSON text)
 
 
 @dataclass(frozen=True)

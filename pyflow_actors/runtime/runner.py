@@ -110,7 +110,7 @@ class InstanceRunner:
         meta = journal.meta()
         if int(meta.get("generation") or 0) < request.generation:
             if meta:
-                journal.reset(request.generation)  # a restart: erase the old run
+                journal.reset(request.generation, request.keep_before)  # a restart
             journal.set_meta(
                 workflow=self.setup.workflow,
                 instance_id=self.setup.instance_id,
@@ -118,6 +118,7 @@ class InstanceRunner:
                 created_at=request.created_at,
                 generation=request.generation,
                 version_id=self.setup.version_id,  # which code `pyflow check` replays it on
+                schedule=request.schedule,
             )
         started = journal.meta().get("started_at")
         if started:
@@ -230,6 +231,7 @@ class InstanceRunner:
             _dt.datetime.fromtimestamp(float(meta["created_at"]), _dt.timezone.utc),
             self.setup.instance_id,
             self.setup.workflow,
+            schedule=serialization.loads(meta["schedule"]) if meta.get("schedule") else None,
         )
 
     def _env(self) -> Env:

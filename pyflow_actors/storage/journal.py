@@ -147,12 +147,19 @@ class DuckJournal:
                 ended_at=result.ended_at,
             )
 
-    def reset(self, generation: int) -> None:
-        """Erase the history (restart): steps, attempts, events and result."""
+    def reset(self, generation: int, keep_before: str | None = None) -> None:
+        """Erase the history (restart): steps, attempts, events and result. With
+        ``keep_before`` (a step key), the steps begun before that step stay, with
+        their attempts and the events they consumed (a restart from that step)."""
+        target = self.steps().get(keep_before) if keep_before else None
         self._guard(self._starts.clear)
         with transaction(self._db):
-            for table in ("steps", "attempts", "events"):
-                self._db.execute(f"DELETE FROM {table}")
+            self._db.execute("DELETE FROM steps WHERE seq >= ?", [target.seq if target else 0])
+            for table, column in (("attempts", "step_key"), ("events", "consumed_by")):
+                self._db.execute(
+                    f"DELETE FROM {table} WHERE {column} IS NULL OR {column} "
+                    "NOT IN (SELECT key FROM steps)"
+                )
             self._db.execute(
                 "DELETE FROM meta WHERE key IN "
                 "('status', 'output', 'error_name', 'error_message', 'ended_at', 'started_at')"

@@ -39,10 +39,15 @@ CREATE TABLE IF NOT EXISTS instances (
     output VARCHAR, error_name VARCHAR, error_message VARCHAR,
     queue_seq BIGINT, priority INTEGER, paused_from VARCHAR, waiting_for VARCHAR,
     generation INTEGER, crashes INTEGER, request_id VARCHAR, terminated_by VARCHAR,
-    version_id VARCHAR,
+    version_id VARCHAR, restart_from VARCHAR, success_retention DOUBLE, error_retention DOUBLE,
+    schedule VARCHAR,
     PRIMARY KEY (workflow, id)
 );
 ALTER TABLE instances ADD COLUMN IF NOT EXISTS version_id VARCHAR;
+ALTER TABLE instances ADD COLUMN IF NOT EXISTS restart_from VARCHAR;
+ALTER TABLE instances ADD COLUMN IF NOT EXISTS success_retention DOUBLE;
+ALTER TABLE instances ADD COLUMN IF NOT EXISTS error_retention DOUBLE;
+ALTER TABLE instances ADD COLUMN IF NOT EXISTS schedule VARCHAR;
 CREATE TABLE IF NOT EXISTS inbox (
     event_id VARCHAR PRIMARY KEY, workflow VARCHAR, id VARCHAR, type VARCHAR,
     payload VARCHAR, received_at DOUBLE
@@ -75,6 +80,10 @@ class InstanceRow:
     request_id: str | None = None
     terminated_by: str | None = None
     version_id: str | None = None  # the workflow version it was created on
+    restart_from: str | None = None  # the step key its generation restarted from
+    success_retention: float | None = None  # its own retention, seconds (None: the defaults)
+    error_retention: float | None = None
+    schedule: str | None = None  # a cron fire's {"cron", "scheduledTime"}, JSON text
 
     @property
     def key(self) -> tuple[str, str]:

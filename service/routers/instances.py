@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from pyflow_actors.client.shapes import restart_from
 from pyflow_actors.errors import (
     CreationRateLimited,
     InstanceAlreadyExists,
@@ -29,7 +30,7 @@ from pyflow_actors.errors import (
     ValidationError,
     WorkflowNotFound,
 )
-from pyflow_actors.models import CreateOptions, InstancePage
+from pyflow_actors.models import InstancePage
 from service.auth import require_token
 from service.envelope import CursorPage, CursorResultInfo, Envelope, error_responses
 from service.instance_detail import InstanceOut, StepDetail, step_detail
@@ -73,9 +74,7 @@ INSTANCE_ERRORS = (WorkflowNotFound, InstanceNotFound)
 async def create_instance(request: Request, workflow_name: str) -> Envelope[InstanceSummary]:
     """Create one instance: ``{"instance_id"?: str, "params"?: any}``. A duplicate id is a 409."""
     req = await read_request(request, CreateInstanceRequest)
-    [info] = await transport(request).create(
-        workflow_name, [CreateOptions(id=req.instance_id, params=req.params)], batch=False
-    )
+    [info] = await transport(request).create(workflow_name, [req.options()], batch=False)
     return Envelope[InstanceSummary](result=InstanceSummary.of(info))
 
 
@@ -93,7 +92,7 @@ async def create_batch(request: Request, workflow_name: str) -> Envelope[list[In
     items = [parse_request(CreateInstanceRequest, b, f"batch item {i}") for i, b in enumerate(body)]
     infos = await transport(request).create(
         workflow_name,
-        [CreateOptions(id=i.instance_id, params=i.params) for i in items],
+        [i.options() for i in items],
         batch=True,
     )
     return Envelope[list[InstanceSummary]](result=summaries(infos))
@@ -226,18 +225,22 @@ async def get_step(
 
 @router.patch(
     "/{instance_id}/status",
-    responses=error_responses(*INSTANCE_ERRORS, InvalidTransition, PayloadTooLarge),
+    responses=error_responses(*INSTANCE_ERRORS, InvalidTransition, PayloadTooLarge, StepNotFound),
 )
 async def edit_status(
     request: Request, workflow_name: str, instance_id: str
 ) -> Envelope[StatusEditOut]:
-    """``{"status": "pause" | "resume" | "terminate" | "restart"}``."""
+    """``{"status": "pause" | "resume" | "terminate" | "restart"}``; a restart may
+    carry ``"from": {"name", "count", "type"}``: the step it starts again from."""
     req = await read_request(request, StatusEditRequest)
     if req.rollback:
         raise ValidationError("rollback is not supported: terminate without 'rollback'")
+    target = None
     if req.from_ is not None:
-        raise ValidationError("restarting from a step is not supported: restart without 'from'")
-    info = await transport(request).control(workflow_name, instance_id, req.status)
+        if req.status != "restart":
+            raise ValidationError(f"'from' is only for a restart, not for {req.status}")
+        target = restart_from(from_=req.from_)
+    info = await transport(request).control(workflow_name, instance_id, req.status, target)
     return Envelope[StatusEditOut](result=StatusEditOut.edited(info, at=time.time()))
 
 

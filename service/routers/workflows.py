@@ -1,15 +1,17 @@
-"""``/client/v4/accounts/{account_id}/workflows[/{workflow_name}]``: list, get, delete."""
+"""``/client/v4/accounts/{account_id}/workflows[/{workflow_name}]``: list, get,
+update (the settings), delete."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from pyflow_actors.errors import WorkflowNotFound
+from pyflow_actors.errors import InvalidCron, ValidationError, WorkflowNotFound
 from service.auth import require_token
 from service.envelope import Envelope, Page, ResultInfo, error_responses
 from service.schemas import WorkflowDeletedOut, WorkflowOut
+from service.workflow_settings import WorkflowUpdateOut, WorkflowUpdateRequest, workflow_out
 
-from . import ACCOUNT_PREFIX, transport, whole
+from . import ACCOUNT_PREFIX, read_request, transport, whole
 
 router = APIRouter(prefix=ACCOUNT_PREFIX, dependencies=[Depends(require_token)], tags=["workflows"])
 
@@ -29,7 +31,7 @@ async def list_workflows(
     start = (page_number - 1) * page_size
     chosen = infos[start : start + page_size]
     return Page[WorkflowOut](
-        result=[WorkflowOut.of(w) for w in chosen],
+        result=[workflow_out(w) for w in chosen],
         result_info=ResultInfo.of(page_number, page_size, len(chosen), len(infos)),
     )
 
@@ -38,7 +40,20 @@ async def list_workflows(
 async def get_workflow(request: Request, workflow_name: str) -> Envelope[WorkflowOut]:
     """One workflow, with its instance counts by status."""
     info = await transport(request).get_workflow(workflow_name)
-    return Envelope[WorkflowOut](result=WorkflowOut.of(info))
+    return Envelope[WorkflowOut](result=workflow_out(info))
+
+
+@router.put(
+    "/{workflow_name}",
+    responses=error_responses(WorkflowNotFound, ValidationError, InvalidCron),
+)
+async def update_workflow(request: Request, workflow_name: str) -> Envelope[WorkflowUpdateOut]:
+    """Replace the workflow's settings: ``concurrency.limit``, ``default_retention``,
+    ``limits.steps``, ``schedules`` (the body of the SDK's ``workflows.update``)."""
+    req = await read_request(request, WorkflowUpdateRequest)
+    current = await transport(request).get_workflow(workflow_name)
+    info = await transport(request).update_workflow(workflow_name, req.settings(current))
+    return Envelope[WorkflowUpdateOut](result=WorkflowUpdateOut.of(info))
 
 
 @router.delete("/{workflow_name}", responses=error_responses(WorkflowNotFound))

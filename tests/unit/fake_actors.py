@@ -38,6 +38,8 @@ class FakeActor:
         self.most_describing = 0
         self.blocked = 0  # calls waiting for the journal to open (each holds a slot)
         self.most_blocked = 0
+        self.steps: list[StepInfo] = []  # what describe answers
+        self.requests: list[RunRequest] = []
         self._outcome: asyncio.Future[InstanceOutcome] = asyncio.get_running_loop().create_future()
 
     # -- what the supervisor calls ------------------------------------------
@@ -48,6 +50,7 @@ class FakeActor:
 
     async def run(self, request: RunRequest) -> InstanceOutcome:
         self.calls.append(f"run:{request.generation}")
+        self.requests.append(request)
         return await asyncio.shield(self._outcome)
 
     async def deliver(self, events: list[EventRecord]) -> bool:
@@ -84,7 +87,7 @@ class FakeActor:
             await self._until_opened()
         finally:
             self.describing -= 1
-        return []
+        return list(self.steps)
 
     async def _until_opened(self) -> None:
         self.blocked += 1

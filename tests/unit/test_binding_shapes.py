@@ -65,7 +65,7 @@ def test_get_then_status_and_controls(binding) -> None:
     [
         (lambda b: b.create("just-an-id"), 'create({"id"'),
         (lambda b: b.create({"id": "x", "payload": {}}), "unknown option(s) ['payload']"),
-        (lambda b: b.create({"retention": {}}), "[engine] retention"),
+        (lambda b: b.create({"retention": {"keep": 1}}), "retention {'keep': 1} is invalid"),
         (lambda b: b.create({"id": 7}), "an instance id is a string"),
         (lambda b: b.create({"id": "x"}, params={}), "both an options dict and keywords"),
         (lambda b: b.create_batch({"id": "x"}), "create_batch([{"),

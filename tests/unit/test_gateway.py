@@ -299,7 +299,7 @@ def test_conflicts_tell_the_cloudflare_sdk_not_to_retry(api):
 
 def test_unknown_routes_and_methods_are_envelopes(api):
     assert_error(api.get("/client/v4/nothing"), 404, "not_found")
-    assert_error(api.put(f"{BASE}/hello"), 405, "request.method_not_allowed")
+    assert_error(api.request("PATCH", f"{BASE}/hello"), 405, "request.method_not_allowed")
 
 
 def test_malformed_and_oversize_bodies(api):

@@ -123,8 +123,12 @@ for _prefix, _handle in _handles:
         f"{_prefix}Instance.status": (_handle.status, "(self) -> 'InstanceStatusInfo'"),
         **{
             f"{_prefix}Instance.{name}": (getattr(_handle, name), "(self) -> 'None'")
-            for name in ("pause", "resume", "terminate", "restart")
+            for name in ("pause", "resume", "terminate")
         },
+        f"{_prefix}Instance.restart": (
+            _handle.restart,
+            "(self, options: 'Mapping[str, Any] | None' = None, *, from_: 'Any' = None) -> 'None'",
+        ),
         f"{_prefix}Instance.send_event": (
             _handle.send_event,
             "(self, type: 'Any', payload: 'Any' = UNSET) -> 'None'",
@@ -202,6 +206,7 @@ def test_the_event_has_typed_attributes_in_both_spellings() -> None:
         "instanceId",
         "workflow_name",
         "workflowName",
+        "schedule",
     }
 
 

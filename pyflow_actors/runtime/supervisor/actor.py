@@ -47,6 +47,7 @@ from ...errors import (
 from ...limits import validate_event_type, validate_payload
 from ...models import (
     FINAL_STATUSES,
+    BatchDeleteResult,
     CreateOptions,
     InstanceDetail,
     InstanceLogs,
@@ -56,9 +57,11 @@ from ...models import (
     Placement,
     StepInfo,
     WorkflowInfo,
+    WorkflowSettings,
 )
+from ...retention import Retention
 from ...serialization import loads
-from ...storage.journal import DuckJournal, remove_journal, step_infos
+from ...storage.journal import DuckJournal, step_infos
 from ...storage.registry import InboxEvent, InstanceRow, Registry
 from ...subscriptions.pull import AckResult, DeadLetter, PullResult
 from ...versions import VersionInfo
@@ -67,21 +70,24 @@ from . import recovery
 from .actors import InstanceActors, Live
 from .admission import Admission
 from .alarms import Alarms
-from .control import Action, Control
+from .control import Action, Control, parse_restart_from, restart_step_key
+from .deletion import Deletion, resolve_retention
 from .hosts import placement_router
 from .inbox import Inbox
 from .observe import Observability
 from .scheduler import Scheduler
+from .schedules import Schedules
 from .table import InstanceTable, Key, info
 from .transitions import Transitions
 from .warm import WarmPool
-from .workflows import WorkflowCatalog
+from .workflows import WorkflowCatalog, spec_limits
 from .wrapper import ActorBackend
 
 log = logging.getLogger("pyflow.supervisor")
 
 HOUSEKEEPING_SECONDS = 30.0
 FLUSH_SECONDS = 1.0
+SCHEDULE_SECONDS = 1.0  # how often to look for due cron fires
 WARM_SECONDS = 0.2  # how often to look for actors to start ahead of need
 
 
@@ -113,6 +119,8 @@ class Supervisor:
             self.table, self.transitions, self.actors, self.inbox, self.admission,
             current_version=self.catalog.current_version,
         )  # fmt: skip
+        self.deletion = Deletion(self.table, self.actors, self.warm, self.inbox)
+        self.schedules = Schedules(self.catalog, self.registry, self._create_scheduled)
         self._started: asyncio.Future[None] | None = None
         self._background: list[asyncio.Future[None]] = []
         if in_ray:
@@ -148,6 +156,7 @@ class Supervisor:
             asyncio.ensure_future(self._every(HOUSEKEEPING_SECONDS, self._housekeeping)),
             asyncio.ensure_future(self._every(FLUSH_SECONDS, self.table.flush)),
             asyncio.ensure_future(self._every(WARM_SECONDS, self._warm_up)),
+            asyncio.ensure_future(self._every(SCHEDULE_SECONDS, self.fire_schedules)),
             *self.observe.tasks(self._not_live),
         ]
         self._schedule()
@@ -177,6 +186,14 @@ class Supervisor:
     async def get_workflow(self, workflow: str) -> WorkflowInfo:
         await self.start()
         return self._workflow_info(self.catalog.spec(workflow).name)
+
+    async def update_workflow(self, workflow: str, settings: WorkflowSettings) -> WorkflowInfo:
+        """Replace the workflow's settings; a new running cap applies at once."""
+        await self.start()
+        spec = self.catalog.update(workflow, settings)
+        self.config = self.catalog.config
+        self._schedule()
+        return self._workflow_info(spec.name)
 
     def _workflow_info(self, name: str) -> WorkflowInfo:
         return self.catalog.info(name, self.table.counts_of(name))
@@ -280,6 +297,7 @@ class Supervisor:
             steps=steps,
             terminated_by=row.terminated_by,
             placement=self.placement_of(row.workflow),
+            retention=self._retention(row),
         )
 
     async def list_instances(
@@ -308,17 +326,36 @@ class Supervisor:
             instances=[self._info(r) for r in rows], total=total, page=page, per_page=per_page
         )
 
-    async def control(self, workflow: str, instance_id: str, action: str) -> InstanceStatusInfo:
+    async def control(
+        self,
+        workflow: str,
+        instance_id: str,
+        action: str,
+        restart_from: dict[str, Any] | None = None,
+    ) -> InstanceStatusInfo:
         await self.start()
         row = self._row(workflow, instance_id)
         chosen = Action.parse(action)
+        keep_before = None
+        if restart_from is not None:
+            target = parse_restart_from(chosen, restart_from)
+            steps = (await self.describe(workflow, instance_id)).steps
+            keep_before = restart_step_key(steps, target, row.id)
         if chosen == Action.RESTART:
             await self.observe.analytics.ingest([row])  # count the run a restart erases
-        await self.commands.apply(row, chosen)
+        await self.commands.apply(row, chosen, keep_before)
         if row.status not in (InstanceStatus.QUEUED, InstanceStatus.WAITING):
             self.warm.drop(row.key)  # it will not run soon (or runs a new generation)
         self._schedule()
         return self._info(row)
+
+    async def delete_instances(self, workflow: str, ids: list[str]) -> BatchDeleteResult:
+        """Delete instances (a live one is stopped first); the outcome per id."""
+        await self.start()
+        name = self.catalog.spec(workflow).name
+        result = await self.deletion.delete(name, ids, self.config.limits)
+        self._schedule()
+        return result
 
     async def send_event(
         self,
@@ -408,7 +445,7 @@ class Supervisor:
             bindings=self.catalog.bindings(),
             vars=dict(config.vars),
             hibernate_after=config.hibernate_after,
-            limits=config.limits,
+            limits=spec_limits(config.limits, self.catalog.specs[row.workflow]),
             code_paths=config.code_paths,
             namespace=config.namespace,
             supervisor_name=SUPERVISOR_NAME,
@@ -475,21 +512,29 @@ class Supervisor:
             except Exception:  # noqa: BLE001 - housekeeping must never stop the supervisor
                 log.exception("background job %s failed", getattr(job, "__name__", job))
 
+    def fire_schedules(self, now: float | None = None) -> list[str]:
+        """Create the instances of the cron fires that are due (see ``schedules.py``)."""
+        return self.schedules.tick(now or time.time())
+
+    def _create_scheduled(self, workflow: str, option: CreateOptions) -> None:
+        version = self.catalog.current_version(workflow)
+        [row] = self.admission.new_rows(workflow, [option], False, None, version).new
+        self.table.add([row])
+        self.scheduler.push(row)
+        self._schedule()
+
     def _housekeeping(self) -> None:
         self.purge_expired()
         self.table.compact_creates()
 
     def purge_expired(self, now: float | None = None) -> int:
-        """Delete final instances older than the retention period (row and journal)."""
-        cutoff = (now or time.time()) - self.config.retention
-        expired = [
-            r for r in self.table if r.status in FINAL_STATUSES and (r.ended_at or 0) < cutoff
-        ]
-        for row in expired:
-            remove_journal(self.table.journal_path(row))
-            instance_logs.remove(self.config.storage, row.workflow, row.id)
-        self.table.remove(expired)
-        return len(expired)
+        """Delete final instances kept past their retention (row, journal and log)."""
+        return self.deletion.purge_expired(now or time.time(), self._retention)
+
+    def _retention(self, row: InstanceRow) -> Retention:
+        spec = self.catalog.specs.get(row.workflow)
+        default = spec.default_retention if spec is not None else None
+        return resolve_retention(row, default, self.config.retention)
 
     # -- introspection (tests, benchmarks, CLI) ----------------------------
 

@@ -76,7 +76,9 @@ class InstanceActors:
     ) -> Live:
         """Give the instance an actor (its ``warm`` one if started ahead) and run it."""
         live = self.live[row.key] = Live(row.generation)
-        request = RunRequest(row.generation, row.params, row.created_at)
+        request = RunRequest(
+            row.generation, row.params, row.created_at, row.restart_from, row.schedule
+        )
         creating = self._create(row.key, live, setup, warm)
         live.monitor = asyncio.ensure_future(self._monitor(row.key, live, creating, request))
         return live
@@ -84,7 +86,9 @@ class InstanceActors:
     def adopt(self, row: InstanceRow, handle: InstanceActorHandle) -> Live:
         """Take over an actor that outlived a supervisor restart (its run is idempotent)."""
         live = self.live[row.key] = Live(row.generation, handle)
-        request = RunRequest(row.generation, row.params, row.created_at)
+        request = RunRequest(
+            row.generation, row.params, row.created_at, row.restart_from, row.schedule
+        )
         live.monitor = asyncio.ensure_future(self._monitor(row.key, live, None, request))
         return live
 

@@ -8,6 +8,7 @@ is half-created: the whole call is refused.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -96,6 +97,9 @@ class Admission:
                     queue_seq=self.table.next_seq(),
                     request_id=request_id,
                     version_id=version_id,
+                    success_retention=option.retention.success if option.retention else None,
+                    error_retention=option.retention.error if option.retention else None,
+                    schedule=json.dumps(option.schedule) if option.schedule else None,
                 )
             )
         if accepted.new:

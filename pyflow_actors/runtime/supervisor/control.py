@@ -11,9 +11,12 @@ import contextlib
 import time
 from collections.abc import Callable
 from enum import Enum
+from typing import Any
 
-from ...errors import InstanceActorGone, InvalidTransition, ValidationError
-from ...models import FINAL_STATUSES, InstanceStatus
+from pydantic import ValidationError as PydanticValidationError
+
+from ...errors import InstanceActorGone, InvalidTransition, StepNotFound, ValidationError
+from ...models import FINAL_STATUSES, InstanceStatus, RestartFrom, StepInfo
 from ...storage.registry import InstanceRow
 from ..protocol import InstanceOutcome, OutcomeKind
 from .actors import InstanceActors
@@ -53,12 +56,15 @@ class Control:
         self.inbox, self.admission = inbox, admission
         self.current_version = current_version
 
-    async def apply(self, row: InstanceRow, action: Action) -> None:
+    async def apply(self, row: InstanceRow, action: Action, keep_before: str | None = None) -> None:
+        """Apply ``action``; ``keep_before``: the step key a restart starts again from."""
+        if action == Action.RESTART:
+            await self.restart(row, keep_before)
+            return
         handler = {
             Action.PAUSE: self.pause,
             Action.RESUME: self.resume,
             Action.TERMINATE: self.terminate,
-            Action.RESTART: self.restart,
         }[action]
         await handler(row)
 
@@ -113,7 +119,9 @@ class Control:
         self.transitions.finish(row, InstanceOutcome(OutcomeKind.TERMINATED))
         self.inbox.drop(row.key)
 
-    async def restart(self, row: InstanceRow) -> None:
+    async def restart(self, row: InstanceRow, keep_before: str | None = None) -> None:
+        """A new generation; with ``keep_before`` (a step key) the runner keeps
+        the steps begun before it (see ``DuckJournal.reset``)."""
         self.admission.take_restart()
         if row.key in self.actors:
             await self.actors.stop(row.key, "cancel")
@@ -126,5 +134,33 @@ class Control:
         row.started_at = row.ended_at = row.wake_at = None
         row.output = row.error_name = row.error_message = row.terminated_by = None
         row.paused_from, row.waiting_for, row.crashes = None, [], 0
+        row.restart_from = keep_before
         self.inbox.drop(row.key)
         self.transitions.queue(row)
+
+
+def restart_step_key(steps: list[StepInfo], target: RestartFrom, instance_id: str) -> str:
+    """The journal key of the step ``target`` names; :class:`StepNotFound` when the
+    instance's history has no such step (a 404 that lists the steps it has)."""
+    key, kind = target.step_key, target.journal_kind
+    if any(s.name == key and s.type == kind for s in steps):
+        return key
+    have = ", ".join(f"{s.type}:{s.name}" for s in steps) or "none"
+    raise StepNotFound(
+        f"instance {instance_id!r} has no {target.type} step named {target.name!r} "
+        f"(occurrence {target.count}) to restart from: its steps are {have}"
+    )
+
+
+def parse_restart_from(action: Action, value: dict[str, Any]) -> RestartFrom:
+    """``from`` of a status edit, validated: only a restart takes one."""
+    if action != Action.RESTART:
+        raise ValidationError(f"'from' is only for a restart, not for {action.value}")
+    try:
+        return RestartFrom.model_validate(value)
+    except PydanticValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ValidationError(
+            f'\'from\' is invalid ({problems}): use {{"name": str, "count": int >= 1, '
+            f'"type": "do" | "sleep" | "waitForEvent"}}'
+        ) from None

@@ -242,6 +242,7 @@ def info(row: InstanceRow, live_wait: WaitSummary | None = None) -> InstanceStat
         wake_at=row.wake_at if waiting else None,
         waiting_for=list(row.waiting_for) if waiting else [],
         version_id=row.version_id,
+        schedule=loads(row.schedule) if row.schedule else None,
     )
 
 

@@ -15,8 +15,10 @@ from dataclasses import replace
 from typing import Any
 
 from ...config import EngineConfig, WorkflowSpec
+from ...cron import validate_cron
 from ...errors import VersionNotFound, WorkflowNotFound
-from ...models import WorkflowInfo
+from ...limits import Limits
+from ...models import WorkflowInfo, WorkflowSettings
 from ...storage.registry import Registry
 from ...upgrade.pinning import Placement, kept_versions, place
 from ...versions import VersionInfo, describe_version, spec_config
@@ -49,6 +51,17 @@ class WorkflowCatalog:
         for spec in self.config.workflows:
             self.register(spec)
 
+    def update(self, workflow: str, settings: WorkflowSettings) -> WorkflowSpec:
+        """Replace a workflow's settings (Cloudflare's ``PUT .../workflows/{name}``);
+        stored, so that a restarted supervisor and a restarted engine keep them."""
+        for cron in settings.schedules:
+            validate_cron(cron)
+        spec = self.spec(workflow).with_settings(settings)
+        self.register(spec, from_config=False)
+        self.config = replace(self.config, workflows=tuple(self.specs.values()))
+        self._store_config()
+        return spec
+
     def configure(self, config: EngineConfig) -> EngineConfig:
         """Take a new config (its workflows added to the known ones) and store it."""
         for spec in config.workflows:
@@ -57,11 +70,15 @@ class WorkflowCatalog:
         self._store_config()
         return self.config
 
-    def register(self, spec: WorkflowSpec) -> None:
+    def register(self, spec: WorkflowSpec, *, from_config: bool = True) -> None:
+        """Add or replace a workflow. From a config, the settings it leaves unset
+        keep the values the API gave them."""
         now = time.time()
         old = self.specs.get(spec.name)
+        if old is not None and from_config:
+            spec = spec.keeping_settings_of(old)
         created, modified = self.times.get(spec.name, (now, now))
-        if old is None or old.class_name != spec.class_name:
+        if old is None or old.class_name != spec.class_name or old.settings() != spec.settings():
             modified = now
         self.specs[spec.name] = spec
         self.times[spec.name] = (created, modified)
@@ -134,6 +151,8 @@ class WorkflowCatalog:
             created_at=created,
             modified_at=modified,
             instances=counts,
+            settings=spec.settings(),
+            version_id=self.current_version(name),
         )
 
     def delete(self, name: str) -> None:
@@ -148,3 +167,8 @@ class WorkflowCatalog:
 
     def _store_config(self) -> None:
         self.registry.set_setting("config", _pickle().dumps(self.config))
+
+
+def spec_limits(limits: Limits, spec: WorkflowSpec) -> Limits:
+    """The engine's limits, with the workflow's own step limit when it has one."""
+    return limits if spec.max_steps is None else replace(limits, max_steps=spec.max_steps)
