@@ -11,8 +11,6 @@ from the v4 envelope, so both transports raise the same error classes.
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import os
 import re
 from typing import Any
@@ -21,7 +19,6 @@ from urllib.parse import quote
 import httpx
 
 from ..analytics.query import AnalyticsQuery, AnalyticsResult
-from ..constants import WIRE_TIME_FORMAT
 from ..errors import (
     Conflict,
     EngineUnavailable,
@@ -35,19 +32,14 @@ from ..errors import (
     error_class_for_code,
 )
 from ..models import (
-    AttemptInfo,
     BatchDeleteResult,
     CreateOptions,
-    ErrorInfo,
     InstanceDetail,
     InstanceLogs,
     InstancePage,
-    InstanceStatus,
     InstanceStatusInfo,
     LogLine,
-    Placement,
     RestartFrom,
-    StepInfo,
     WorkflowInfo,
     WorkflowSettings,
 )
@@ -56,6 +48,14 @@ from ..serialization import dumps
 from ..subscriptions.pull import DeadLetter
 from ..versions import VersionInfo
 from .analytics_graphql import graphql_request, graphql_result
+from .rest_shapes import (
+    instance_detail,
+    iso,
+    seconds,
+    status_info,
+    version_info,
+    workflow_info,
+)
 from .transport import ControlAction
 
 DEFAULT_ACCOUNT = "local"
@@ -74,26 +74,6 @@ _BY_STATUS: dict[int, type[PyflowError]] = {
     503: EngineUnavailable,
     504: EngineUnavailable,
 }
-
-
-def _seconds(value: str) -> float:
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
-def _seconds_or_none(value: str | None) -> float | None:
-    return None if value is None else _seconds(value)
-
-
-def _iso(seconds: float) -> str:
-    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime(WIRE_TIME_FORMAT)
-
-
-def _error(data: dict[str, Any] | None) -> ErrorInfo | None:
-    return ErrorInfo(name=data["name"], message=data.get("message", "")) if data else None
-
-
-def _json_value(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
 
 
 def rest_path(*parts: str) -> str:
@@ -194,113 +174,6 @@ class HttpTransport:
             ) from None
 
     # ------------------------------------------------------------------
-    # shapes -> models
-
-    @staticmethod
-    def _workflow(data: dict[str, Any]) -> WorkflowInfo:
-        module = data.get("script_name") or ""
-        return WorkflowInfo(
-            name=data["name"],
-            binding=data.get("binding") or data["name"].upper().replace("-", "_"),
-            class_name=f"{module}:{data['class_name']}" if module else data["class_name"],
-            created_at=_seconds(data["created_on"]),
-            modified_at=_seconds(data["modified_on"]),
-            instances={k: int(v) for k, v in (data.get("instances") or {}).items()},
-            settings=WorkflowSettings(
-                max_running=(data.get("concurrency") or {}).get("limit"),
-                default_retention=data.get("default_retention"),
-                max_steps=(data.get("limits") or {}).get("steps"),
-                schedules=tuple(s["cron"] for s in data.get("schedules") or []),
-            ),
-            version_id=data.get("version_id"),
-        )
-
-    @staticmethod
-    def _summary(workflow: str, data: dict[str, Any]) -> InstanceStatusInfo:
-        return InstanceStatusInfo(
-            id=data["id"],
-            workflow=workflow,
-            status=InstanceStatus(data["status"]),
-            error=_error(data.get("error")),
-            output=data.get("output"),
-            created_at=_seconds(data["created_on"]),
-            started_at=_seconds_or_none(data.get("started_on")),
-            ended_at=_seconds_or_none(data.get("ended_on")),
-            wake_at=_seconds_or_none(data.get("wake_on")),
-            waiting_for=list(data.get("waiting_for") or []),
-            version_id=data.get("version_id"),
-        )
-
-    @staticmethod
-    def _step(data: dict[str, Any]) -> StepInfo:
-        kind = data["type"]
-        error = _error(data.get("error"))
-        if kind == "step":
-            success = data.get("success")
-            return StepInfo(
-                type="step",
-                name=data["name"],
-                start=_seconds(data["start"]),
-                end=_seconds_or_none(data.get("end")),
-                finished=success is not None,
-                success=success,
-                output=_json_value(data.get("output")),
-                error=error,
-                attempts=[
-                    AttemptInfo(
-                        start=_seconds(a["start"]),
-                        end=_seconds_or_none(a.get("end")),
-                        success=a.get("success"),
-                        error=_error(a.get("error")),
-                    )
-                    for a in data.get("attempts") or []
-                ],
-                config=data.get("config"),
-                next_attempt_at=_seconds_or_none(data.get("next_attempt")),
-            )
-        finished = bool(data.get("finished"))
-        return StepInfo(
-            type=kind,
-            name=data["name"],
-            start=_seconds(data["start"]),
-            end=_seconds_or_none(data.get("end")),
-            finished=finished,
-            success=(error is None) if finished else None,
-            output=_json_value(data.get("output")),
-            error=error,
-            event_type=data.get("event_type"),
-        )
-
-    def _detail(self, workflow: str, instance_id: str, data: dict[str, Any]) -> InstanceDetail:
-        status = InstanceStatusInfo(
-            id=data.get("id", instance_id),
-            workflow=workflow,
-            status=InstanceStatus(data["status"]),
-            error=_error(data.get("error")),
-            output=data.get("output"),
-            created_at=_seconds(data["queued"]),
-            started_at=_seconds_or_none(data.get("start")),
-            ended_at=_seconds_or_none(data.get("end")),
-            wake_at=_seconds_or_none(data.get("wake_on")),
-            waiting_for=list(data.get("waiting_for") or []),
-            schedule=data.get("schedule"),
-        )
-        steps, terminated_by = [], None
-        for entry in data.get("steps") or []:
-            if entry.get("type") == "termination":
-                terminated_by = (entry.get("trigger") or {}).get("source")
-            else:
-                steps.append(self._step(entry))
-        return InstanceDetail(
-            status=status,
-            params=data.get("params"),
-            steps=steps,
-            terminated_by=terminated_by,
-            placement=data.get("placement") or Placement.DEDICATED,
-            retention=Retention.parse(data.get("retention")),
-        )
-
-    # ------------------------------------------------------------------
     # Transport
 
     async def list_workflows(self) -> list[WorkflowInfo]:
@@ -308,14 +181,14 @@ class HttpTransport:
         page = 1
         while True:
             result, info = await self.request("GET", params={"page": page, "per_page": 1000})
-            out.extend(self._workflow(w) for w in result)
+            out.extend(workflow_info(w) for w in result)
             if not result or not info or page >= int(info.get("total_pages", 1)):
                 return out
             page += 1
 
     async def get_workflow(self, workflow: str) -> WorkflowInfo:
         result, _ = await self.request("GET", rest_path(workflow))
-        return self._workflow(result)
+        return workflow_info(result)
 
     async def delete_workflow(self, workflow: str) -> None:
         await self.request("DELETE", rest_path(workflow))
@@ -337,23 +210,23 @@ class HttpTransport:
             result, _ = await self.request(
                 "POST", rest_path(workflow, "instances", "batch"), body=items, send_body=True
             )
-            return [self._summary(workflow, r) for r in result]
+            return [status_info(workflow, r) for r in result]
         if len(options) != 1:
             raise ValidationError("create takes exactly one instance; use create_batch for more")
         result, _ = await self.request(
             "POST", rest_path(workflow, "instances"), body=items[0], send_body=True
         )
-        return [self._summary(workflow, result)]
+        return [status_info(workflow, result)]
 
     async def status(self, workflow: str, instance_id: str) -> InstanceStatusInfo:
         result, _ = await self.request(
             "GET", rest_path(workflow, "instances", instance_id, "status")
         )
-        return self._summary(workflow, result)
+        return status_info(workflow, result)
 
     async def describe(self, workflow: str, instance_id: str) -> InstanceDetail:
         result, _ = await self.request("GET", rest_path(workflow, "instances", instance_id))
-        return self._detail(workflow, instance_id, result)
+        return instance_detail(workflow, instance_id, result)
 
     async def list_instances(
         self,
@@ -371,13 +244,13 @@ class HttpTransport:
             "page": page,
             "per_page": per_page,
             "direction": "asc" if reverse else "desc",
-            "date_start": _iso(created_after) if created_after is not None else None,
-            "date_end": _iso(created_before) if created_before is not None else None,
+            "date_start": iso(created_after) if created_after is not None else None,
+            "date_end": iso(created_before) if created_before is not None else None,
         }
         result, info = await self.request("GET", rest_path(workflow, "instances"), params=params)
         info = info or {}
         return InstancePage(
-            instances=[self._summary(workflow, r) for r in result],
+            instances=[status_info(workflow, r) for r in result],
             total=int(info.get("total_count", len(result))),
             page=int(info.get("page", page)),
             per_page=int(info.get("per_page", per_page)),
@@ -399,7 +272,7 @@ class HttpTransport:
             body=body,
             send_body=True,
         )
-        return self._summary(workflow, result)
+        return status_info(workflow, result)
 
     async def delete_instances(self, workflow: str, ids: list[str]) -> BatchDeleteResult:
         result, _ = await self.request(
@@ -425,7 +298,7 @@ class HttpTransport:
             body["default_retention"] = _ms_retention(settings.default_retention)
         await self.request("PUT", rest_path(workflow), body=body, send_body=True)
         result, _ = await self.request("GET", rest_path(workflow))
-        return self._workflow(result)
+        return workflow_info(result)
 
     async def send_event(
         self, workflow: str, instance_id: str, event_type: str, payload: Any
@@ -438,19 +311,6 @@ class HttpTransport:
             send_body=True,
         )
 
-    @staticmethod
-    def _version(workflow: str, data: dict[str, Any], graph: Any = None) -> VersionInfo:
-        fields = {k: v for k, v in data.items() if k in VersionInfo.model_fields}
-        return VersionInfo.model_validate(
-            {
-                **fields,
-                "workflow": workflow,
-                "created_on": _seconds(data["created_on"]),
-                "modified_on": _seconds(data["modified_on"]),
-                "graph": graph,
-            }
-        )
-
     async def list_versions(self, workflow: str) -> list[VersionInfo]:
         out: list[VersionInfo] = []
         page = 1
@@ -458,7 +318,7 @@ class HttpTransport:
             result, info = await self.request(
                 "GET", rest_path(workflow, "versions"), params={"page": page, "per_page": 100}
             )
-            out.extend(self._version(workflow, v) for v in result)
+            out.extend(version_info(workflow, v) for v in result)
             if not result or not info or page >= int(info.get("total_pages", 1)):
                 return out
             page += 1
@@ -466,7 +326,7 @@ class HttpTransport:
     async def get_version(self, workflow: str, version_id: str) -> VersionInfo:
         result, _ = await self.request("GET", rest_path(workflow, "versions", version_id))
         drawn, _ = await self.request("GET", rest_path(workflow, "versions", version_id, "graph"))
-        return self._version(workflow, result, drawn.get("graph"))
+        return version_info(workflow, result, drawn.get("graph"))
 
     async def instance_logs(
         self, workflow: str, instance_id: str, *, after: int = 0, limit: int = 1000
@@ -479,7 +339,7 @@ class HttpTransport:
         lines = [
             LogLine(
                 n=line["n"],
-                time=_seconds(line["timestamp"]) or 0.0,
+                time=seconds(line["timestamp"]) or 0.0,
                 step=line.get("step"),
                 stream=line["stream"],
                 level=line.get("level"),

@@ -32,17 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from ... import instance_logs
-from ...analytics.query import AnalyticsQuery, AnalyticsResult
 from ...config import EngineConfig
 from ...constants import SUPERVISOR_NAME
-from ...cron import validate_cron
 from ...engine.waits import WaitSummary
 from ...errors import (
     ConfigError,
     InstanceNotAcceptingEvents,
     JournalCorrupt,
-    JournalLocked,
-    PyflowError,
 )
 from ...limits import validate_event_type, validate_payload
 from ...models import (
@@ -55,16 +51,12 @@ from ...models import (
     InstanceStatus,
     InstanceStatusInfo,
     Placement,
-    StepInfo,
     WorkflowInfo,
     WorkflowSettings,
 )
 from ...retention import Retention
 from ...serialization import loads
-from ...storage.journal import DuckJournal, step_infos
 from ...storage.registry import InboxEvent, InstanceRow, Registry
-from ...subscriptions.pull import AckResult, DeadLetter, PullResult
-from ...versions import VersionInfo
 from ..protocol import InstanceOutcome, InstanceSetup
 from . import recovery
 from .actors import InstanceActors, Live
@@ -75,8 +67,10 @@ from .deletion import Deletion, resolve_retention
 from .hosts import placement_router
 from .inbox import Inbox
 from .observe import Observability
+from .recovery import read_steps
 from .scheduler import Scheduler
 from .schedules import Schedules
+from .service_api import ServiceAPI
 from .table import InstanceTable, Key, info
 from .transitions import Transitions
 from .warm import WarmPool
@@ -91,7 +85,7 @@ SCHEDULE_SECONDS = 1.0  # how often to look for due cron fires
 WARM_SECONDS = 0.2  # how often to look for actors to start ahead of need
 
 
-class Supervisor:
+class Supervisor(ServiceAPI):
     """The control plane. ``backend``: how instance actors are made (Ray by default;
     unit tests pass a fake and call :meth:`start` themselves)."""
 
@@ -179,14 +173,6 @@ class Supervisor:
 
     # -- workflows ------------------------------------------------------------
 
-    async def list_workflows(self) -> list[WorkflowInfo]:
-        await self.start()
-        return [self._workflow_info(name) for name in sorted(self.catalog.specs)]
-
-    async def get_workflow(self, workflow: str) -> WorkflowInfo:
-        await self.start()
-        return self._workflow_info(self.catalog.spec(workflow).name)
-
     async def update_workflow(self, workflow: str, settings: WorkflowSettings) -> WorkflowInfo:
         """Replace the workflow's settings; a new running cap applies at once."""
         await self.start()
@@ -194,41 +180,6 @@ class Supervisor:
         self.config = self.catalog.config
         self._schedule()
         return self._workflow_info(spec.name)
-
-    def _workflow_info(self, name: str) -> WorkflowInfo:
-        return self.catalog.info(name, self.table.counts_of(name))
-
-    # -- analytics and subscriptions (service/graphql, the pull queues) ---------
-
-    async def analytics_query(self, query: AnalyticsQuery) -> AnalyticsResult:
-        await self.start()
-        return await self.observe.analytics.query(query)
-
-    async def queue_pull(
-        self, queue: str, batch_size: int, visibility_timeout_ms: float
-    ) -> PullResult:
-        await self.start()
-        return self.observe.publisher.pull(queue, batch_size, visibility_timeout_ms)
-
-    async def queue_ack(
-        self, queue: str, acks: list[str], retries: list[tuple[str, float]]
-    ) -> AckResult:
-        await self.start()
-        return self.observe.publisher.ack(queue, acks, retries)
-
-    async def dead_letters(self, subscription: str | None, limit: int) -> list[DeadLetter]:
-        await self.start()
-        return self.observe.publisher.dead_letters(subscription, limit)
-
-    async def list_versions(self, workflow: str) -> list[VersionInfo]:
-        """The workflow's versions, current first (without graphs)."""
-        await self.start()
-        return self.catalog.versions(workflow)
-
-    async def get_version(self, workflow: str, version_id: str) -> VersionInfo:
-        """One version of the workflow, with its graph."""
-        await self.start()
-        return self.catalog.version(workflow, version_id)
 
     async def delete_workflow(self, workflow: str) -> None:
         await self.start()
@@ -413,18 +364,6 @@ class Supervisor:
     def _row(self, workflow: str, instance_id: str) -> InstanceRow:
         return self.table.require(self.catalog.spec(workflow).name, instance_id)
 
-    # -- the Worker's cron schedules (service/worker_host.py fires them) ---------
-
-    async def claim_cron_fire(self, worker: str, cron: str, fire_at: float) -> bool:
-        """True once per fire of ``cron`` at ``fire_at``, across gateways and restarts."""
-        await self.start()
-        validate_cron(cron)
-        return self.registry.claim_cron_fire(worker, cron, float(fire_at))
-
-    async def last_cron_fire(self, worker: str, cron: str) -> float | None:
-        await self.start()
-        return self.registry.last_cron_fire(worker, cron)
-
     # -- glue between the managers ------------------------------------------
 
     def _schedule(self) -> None:
@@ -536,53 +475,8 @@ class Supervisor:
         default = spec.default_retention if spec is not None else None
         return resolve_retention(row, default, self.config.retention)
 
-    # -- introspection (tests, benchmarks, CLI) ----------------------------
-
-    async def stats(self) -> dict[str, Any]:
-        await self.start()
-        return {
-            "live_actors": len(self.actors),
-            "max_running": self.config.max_running,
-            "ready": self.table.count(InstanceStatus.QUEUED),
-            "alarms": len(self.alarms),
-            "warm_actors": len(self.warm),
-            "warm_made": self.warm.made,
-            "warm_admitted": self.warm.admitted,
-            "warm_let_go": self.warm.let_go,
-            "warm_activation_seconds": round(self.warm.activation_seconds, 3),
-            **self.observe.figures(self.table, self.actors),
-            "by_status": self.table.by_status(),
-            "storage": str(self.config.storage),
-            "hibernate_after": self.config.hibernate_after,
-        }
-
-    async def live_instances(self) -> list[Key]:
-        await self.start()
-        return list(self.actors.live)
-
-    async def actor_pid(self, workflow: str, instance_id: str) -> int | None:
-        return await self.actors.pid((workflow, instance_id))
-
-    def pid(self) -> int:
-        return os.getpid()
-
     async def shutdown(self) -> None:
         """Let live instance actors go (their journals keep everything)."""
         self.actors.let_go_all()
         self.warm.let_go_all()
         await self.observe.close()
-
-
-def read_steps(path: Path, wait: float = 5.0) -> list[StepInfo]:
-    """The steps in a journal file, waiting a moment for an exiting actor's lock."""
-    if not path.exists():
-        return []
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            with DuckJournal(path, read_only=True) as journal:
-                return step_infos(journal)
-        except JournalLocked as exc:
-            if time.monotonic() > deadline:
-                raise PyflowError(f"cannot read the journal of this instance: {exc}") from None
-            time.sleep(0.05)

@@ -18,10 +18,10 @@ import logging
 import time
 from pathlib import Path
 
-from ...errors import JournalCorrupt, JournalLocked, StorageFormatTooNew
-from ...models import InstanceStatus
+from ...errors import JournalCorrupt, JournalLocked, PyflowError, StorageFormatTooNew
+from ...models import InstanceStatus, StepInfo
 from ...storage.create_log import CreateEntry
-from ...storage.journal import DuckJournal
+from ...storage.journal import DuckJournal, step_infos
 from ...storage.registry import InstanceRow
 from .actors import InstanceActors
 from .alarms import Alarms
@@ -137,3 +137,18 @@ def continue_all(
         elif row.status == InstanceStatus.WAITING:
             alarms.arm(row)
             transitions.wake_if_due(row)
+
+
+def read_steps(path: Path, wait: float = 5.0) -> list[StepInfo]:
+    """The steps in a journal file, waiting a moment for an exiting actor's lock."""
+    if not path.exists():
+        return []
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with DuckJournal(path, read_only=True) as journal:
+                return step_infos(journal)
+        except JournalLocked as exc:
+            if time.monotonic() > deadline:
+                raise PyflowError(f"cannot read the journal of this instance: {exc}") from None
+            time.sleep(0.05)
