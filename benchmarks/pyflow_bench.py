@@ -556,7 +556,9 @@ def run(
             log("pyflow: queued -> admitted -> first step")
             speed_bench.admission(bench, sizes.admission_runs)
         if want("alarms"):
-            rate = max(rates) if rates else 1.0 / bare if bare else 1.0
+            # Dedicated actors: the alarm is set from their measured start rate.
+            measured = rates.get("dedicated") or []
+            rate = max(measured) if measured else 1.0 / bare if bare else 1.0
             for n in sizes.alarm_counts:
                 log(f"pyflow: {n} simultaneous alarms")
                 speed_bench.alarms(bench, n, rate)
