@@ -133,6 +133,11 @@ class PyflowBench:
             what=f"instance {instance.id} final",
         )
 
+    def _actor_pid(self, workflow: str, instance_id: str) -> int | None:
+        assert self.engine is not None
+        pid: int | None = ray.get(self.engine.supervisor.actor_pid.remote(workflow, instance_id))
+        return pid
+
     def _count(self, workflow: str, status: str) -> int:
         return self.client.workflow(workflow).info().instances.get(status, 0)
 
@@ -468,8 +473,12 @@ class PyflowBench:
         for _ in range(self.sizes.event_runs):
             instance = self.client.workflow(waiter).create()
             if hibernated:
+                # Waiting shows while the actor still listens; hibernated: no actor left.
                 wait_until(
-                    lambda i=instance: i.status().status.value == "waiting",
+                    lambda i=instance: (
+                        i.status().status.value == "waiting"
+                        and self._actor_pid(waiter, i.id) is None
+                    ),
                     timeout=60,
                     interval=0.02,
                     what="waiter hibernated",
