@@ -147,7 +147,8 @@ def test_unknown_step(http, complete_id):
 
 def test_unknown_route_and_method(http, gateway):
     assert_error(httpx.get(f"{gateway}/client/v4/zones"), 404, "not_found")
-    assert_error(http.put("/echo", json={}), 405, "request.method_not_allowed")
+    # PUT updates a workflow's settings now; PATCH is no method of a workflow.
+    assert_error(http.patch("/echo", json={}), 405, "request.method_not_allowed")
 
 
 # ---------------------------------------------------------------------------
@@ -232,12 +233,7 @@ def test_unsupported_status_edit_options(http, complete_id):
     response = http.patch(
         f"/echo/instances/{complete_id}/status", json={"status": "terminate", "rollback": True}
     )
-    assert_error(response, 400, "validation.invalid")
-    response = http.patch(
-        f"/echo/instances/{complete_id}/status",
-        json={"status": "restart", "from": {"name": "echo"}},
-    )
-    assert_error(response, 400, "validation.invalid")
+    assert_error(response, 400, "validation.invalid")  # rollbacks are not built yet
 
 
 # ---------------------------------------------------------------------------
