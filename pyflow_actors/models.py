@@ -236,7 +236,8 @@ class WorkflowSettings(_Model):
     its running cap (``concurrency.limit``), the default retention of its
     instances, its step limit (``limits.steps``) and its cron ``schedules``."""
 
-    max_running: int | None = Field(default=None, ge=1)
+    # 0 holds every new instance queued (the workflow takes creates, runs none).
+    max_running: int | None = Field(default=None, ge=0)
     default_retention: Retention | None = None
     max_steps: int | None = Field(default=None, ge=1)
     schedules: tuple[str, ...] = ()
