@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from pyflow_actors.analytics.stats import EngineStats
@@ -91,22 +91,25 @@ async def _listing_context(
     }
 
 
-@router.get("/workflows/{workflow}")
-async def instances(
-    request: Request,
-    account: str,
-    workflow: str,
+def _listing(
     status: str | None = Query(None),
     search: str | None = Query(None, max_length=200),
     since: str | None = Query(None),
     until: str | None = Query(None),
     order: str | None = Query(None),
     cursor: str | None = Query(None),
+) -> Listing:
+    """The instances list's filters, order and cursor, from the query string."""
+    return Listing.of(status, search, since, until, order, cursor)
+
+
+@router.get("/workflows/{workflow}")
+async def instances(
+    request: Request, account: str, workflow: str, listing: Listing = Depends(_listing)
 ) -> Response:
     """One page of a workflow's instances (filters, id search, order, cursor)."""
 
     async def view(session: DashSession) -> Response:
-        listing = Listing.of(status, search, since, until, order, cursor)
         context = await _listing_context(request, account, workflow, listing)
         context["boxes"] = await _latest_diagram(request, workflow)
         return render(request, "instances.html", context, session=session)
@@ -116,20 +119,11 @@ async def instances(
 
 @router.get("/workflows/{workflow}/rows")
 async def instance_rows(
-    request: Request,
-    account: str,
-    workflow: str,
-    status: str | None = Query(None),
-    search: str | None = Query(None, max_length=200),
-    since: str | None = Query(None),
-    until: str | None = Query(None),
-    order: str | None = Query(None),
-    cursor: str | None = Query(None),
+    request: Request, account: str, workflow: str, listing: Listing = Depends(_listing)
 ) -> Response:
     """The same page's table alone, which the instances view's script polls."""
 
     async def view(session: DashSession) -> Response:
-        listing = Listing.of(status, search, since, until, order, cursor)
         context = await _listing_context(request, account, workflow, listing)
         return render(request, "_rows.html", context, session=session)
 
