@@ -141,8 +141,12 @@ def test_no_host_is_left_holding_an_instance_that_is_not_live(engine):
         held = set()
         for named in ray.util.list_named_actors(all_namespaces=True):
             if named["name"].startswith(HOST_PREFIX):
-                host = ray.get_actor(named["name"], namespace=named["namespace"])
-                held |= {tuple(k) for k in ray.get(host.keys.remote(), timeout=10)}
+                try:
+                    host = ray.get_actor(named["name"], namespace=named["namespace"])
+                    held |= {tuple(k) for k in ray.get(host.keys.remote(), timeout=10)}
+                except (ValueError, ray.exceptions.RayActorError):
+                    continue  # a host killed a moment ago, its name not yet released
+
         live = {tuple(k) for k in ray.get(engine.supervisor.live_instances.remote())}
         return held - live
 

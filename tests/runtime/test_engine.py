@@ -185,7 +185,9 @@ def test_pause_and_resume_a_queued_or_waiting_instance(client):
     waiter = client.workflow("waiter").create(id=uid("pw"), params={"type": "go"})
     wait_for(lambda: status_of(waiter) == "waiting", 15)
     waiter.pause()
-    assert status_of(waiter) == "paused"
+    # Waiting shows while the actor still listens: it pauses then (waitingForPause
+    # for a moment); a hibernated one is paused at once.
+    wait_for(lambda: status_of(waiter) == "paused", 15)
     waiter.send_event("go", "while paused")
     time.sleep(0.5)
     assert status_of(waiter) == "paused"  # held
