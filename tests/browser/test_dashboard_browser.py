@@ -139,7 +139,8 @@ def test_pause_resume_and_send_event_from_the_instance_page(signed_in, dash_url,
     # The page was not reloaded after this: the live refresh shows the rest of the run.
     wait_for(lambda: text_of(signed_in, "#status") == "complete", timeout=60)
     wait_for(lambda: "step-2" in text_of(signed_in, "#timeline"), timeout=30)
-    assert text_of(signed_in, "#output") == "4"  # 0 + 1 + 2, plus the event's 1
+    # The output comes with the final status, which may land a moment after the step.
+    wait_for(lambda: text_of(signed_in, "#output") == "4", timeout=30)  # 0 + 1 + 2, + 1
     # The page listened to the instance's subscribe stream (which ends after its terminal event).
     fetched = signed_in.execute_script(
         "return performance.getEntriesByType('resource').map((e) => e.name)"
