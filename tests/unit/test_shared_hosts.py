@@ -52,7 +52,7 @@ def run(scenario: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(asyncio.wait_for(scenario(), 20))
 
 
-async def until(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+async def until(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
