@@ -148,6 +148,17 @@ class TokenStore:
                 self.limiter.failed(client)
             raise
 
+    def match_digest(self, digest: bytes) -> TokenSpec:
+        """The configured token whose SHA-256 is ``digest`` (a dashboard session holds
+        the digest, never the token); raises ``Unauthorized`` when none is."""
+        match = None
+        for spec, known in zip(self._tokens, self._digests, strict=True):
+            if hmac.compare_digest(known, digest):
+                match = spec
+        if match is None:
+            raise Unauthorized("this API token is no longer configured: sign in again")
+        return match
+
     def _match(self, authorization: str | None) -> TokenSpec:
         scheme, _, presented = (authorization or "").partition(" ")
         presented = presented.strip()
