@@ -21,6 +21,7 @@ from .charts import runs_chart
 from .diagram import Box, diagram
 from .listing import PER_PAGE, Listing
 from .pages import render, scoped, transport
+from .restart_points import restart_points
 from .sessions import DashSession
 from .stream import EVENT_NAMES
 from .timeline import timeline
@@ -170,15 +171,21 @@ async def _instance_context(
 
 @router.get("/workflows/{workflow}/instances/{instance}")
 async def instance_page(
-    request: Request, account: str, workflow: str, instance: str, done: str | None = None
+    request: Request,
+    account: str,
+    workflow: str,
+    instance: str,
+    done: str | None = None,
+    step: str = Query("", max_length=300),
 ) -> Response:
     """An instance: status, params, output or error, step timeline, diagram, actions."""
 
     async def view(session: DashSession) -> Response:
         context = await _instance_context(request, account, workflow, instance)
         context["done"] = done if done in ACTION_WORDS else None
-        context["done_words"] = ACTION_WORDS.get(done or "", "")
+        context["done_words"] = ACTION_WORDS.get(done or "", "").format(step=step)
         context["event_names"] = EVENT_NAMES
+        context["restart_points"] = restart_points(context["detail"].steps)
         return render(request, "instance.html", context, session=session)
 
     return await scoped(request, account, view)
@@ -205,5 +212,6 @@ ACTION_WORDS = {
     "resume": "Resumed.",
     "terminate": "Terminated.",
     "restart": "Restarted from the beginning.",
+    "restart-from": "Restarted from step {step}.",
     "event": "Event sent.",
 }
