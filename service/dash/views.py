@@ -8,10 +8,12 @@ and the version graph for an instance.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup
 
 from pyflow_actors.analytics.stats import EngineStats
 from pyflow_actors.errors import InstanceNotFound, PyflowError
@@ -20,7 +22,7 @@ from pyflow_actors.models import InstanceDetail, InstancePage, InstanceStatus
 from .charts import runs_chart
 from .diagram import Box, diagram
 from .listing import PER_PAGE, Listing
-from .pages import render, scoped, transport
+from .pages import TEMPLATES, render, scoped, transport
 from .restart_points import restart_points
 from .sessions import DashSession
 from .stream import EVENT_NAMES
@@ -159,7 +161,7 @@ async def _instance_context(
     request: Request, account: str, workflow: str, instance: str
 ) -> dict[str, Any]:
     detail = await transport(request).describe(workflow, instance)
-    return {
+    context = {
         "account": account,
         "workflow": workflow,
         "detail": detail,
@@ -167,6 +169,15 @@ async def _instance_context(
         "rows": timeline(detail),
         "boxes": await _diagram(request, detail),
     }
+    return live_part(context)
+
+
+def live_part(context: dict[str, Any]) -> dict[str, Any]:
+    """``context`` with the instance's live part rendered once (``live_body``) and its
+    digest (``live_digest``): the page's script swaps the part only when that changes."""
+    body = TEMPLATES.env.get_template("_live_body.html").render(context)
+    digest = hashlib.sha256(body.encode()).hexdigest()[:16]
+    return {**context, "live_body": Markup(body), "live_digest": digest}
 
 
 @router.get("/workflows/{workflow}/instances/{instance}")

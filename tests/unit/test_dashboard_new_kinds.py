@@ -18,6 +18,7 @@ from service.dash.pages import TEMPLATES
 from service.dash.restart_points import restart_points
 from service.dash.statuses import status_class, status_is_final, status_name
 from service.dash.timeline import timeline
+from service.dash.views import live_part
 from tests.unit.test_dashboard_drawing import GRAPH
 
 
@@ -71,11 +72,9 @@ def test_an_unknown_status_is_a_neutral_badge_and_not_final():
 def test_a_rollback_step_and_an_unknown_status_render_in_the_live_part():
     detail = rolling_back()
     rows = timeline(detail, now=20.0)
+    context = {"info": detail.status, "detail": detail, "rows": rows}
     html = TEMPLATES.env.get_template("_live.html").render(
-        info=detail.status,
-        detail=detail,
-        rows=rows,
-        boxes=diagram(GRAPH, detail.steps),
+        live_part({**context, "boxes": diagram(GRAPH, detail.steps)})
     )
     assert 'data-final="false"' in html and 'data-status="rollingBack"' in html
     assert re.search(r'class="badge status-rollingBack" id="status">rollingBack<', html)
