@@ -141,10 +141,10 @@ def test_workflows_view_counts_instances_by_status_in_both_themes(signed_in, das
     )
     assert int(complete.text) >= 1
     assert signed_in.find_element(By.ID, "runs-chart").is_displayed()
+    screenshot(signed_in, "workflows")
     # The keyboard's first stop is the skip link, and it leads to the content.
     signed_in.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
     assert signed_in.switch_to.active_element.text == "Skip to content"
-    screenshot(signed_in, "workflows")
     light = signed_in.execute_script("return getComputedStyle(document.body).backgroundColor")
     signed_in.execute_cdp_cmd(
         "Emulation.setEmulatedMedia",

@@ -129,6 +129,7 @@ def test_the_instance_view_has_a_dark_theme_with_the_diagram_marked(on_fake, fak
     )
     assert any("create account" in text for text in done)
     light = on_fake.execute_script("return getComputedStyle(document.body).backgroundColor")
+    full_page_screenshot(on_fake, "instance-steps")  # retries, parallel lanes, a wait
     on_fake.execute_cdp_cmd(
         "Emulation.setEmulatedMedia",
         {"features": [{"name": "prefers-color-scheme", "value": "dark"}]},
