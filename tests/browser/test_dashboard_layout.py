@@ -15,6 +15,7 @@ from selenium.webdriver.common.keys import Keys
 from tests.browser.conftest import (
     ACCOUNT,
     DESKTOP,
+    LAYOUT_SHIFT,
     TOKEN,
     full_page_screenshot,
     screenshot,
@@ -140,3 +141,14 @@ def test_the_instance_view_has_a_dark_theme_with_the_diagram_marked(on_fake, fak
     finally:
         on_fake.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
     assert light != dark
+
+
+def test_live_swaps_of_a_waiting_instance_move_nothing(on_fake, fake_dash_url):
+    # The waiting step's duration grows every second, so its live part is swapped.
+    on_fake.get(f"{fake_dash_url}/dash/a/{ACCOUNT}/workflows/hello/instances/{SHOWN_ID}")
+    digest = 'return document.querySelector("#live").dataset.digest'
+    first = on_fake.execute_script(digest)
+    wait_for(lambda: on_fake.execute_script(digest) != first, timeout=30)
+    second = on_fake.execute_script(digest)
+    wait_for(lambda: on_fake.execute_script(digest) != second, timeout=30)
+    assert on_fake.execute_async_script(LAYOUT_SHIFT) < 0.01
