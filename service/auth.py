@@ -151,6 +151,8 @@ class TokenStore:
     def match_digest(self, digest: bytes) -> TokenSpec:
         """The configured token whose SHA-256 is ``digest`` (a dashboard session holds
         the digest, never the token); raises ``Unauthorized`` when none is."""
+        # Compare hashes (fixed length) with every token, constant time each:
+        # timing says nothing about which token, or how much of one, matched.
         match = None
         for spec, known in zip(self._tokens, self._digests, strict=True):
             if hmac.compare_digest(known, digest):
@@ -164,15 +166,10 @@ class TokenStore:
         presented = presented.strip()
         if scheme.lower() != "bearer" or not presented:
             raise Unauthorized("missing API token: send 'Authorization: Bearer <token>'")
-        # Compare hashes (fixed length) with every token, constant time each:
-        # timing says nothing about which token, or how much of one, matched.
-        digest, match = token_digest(presented), None
-        for spec, known in zip(self._tokens, self._digests, strict=True):
-            if hmac.compare_digest(known, digest):
-                match = spec
-        if match is None:
-            raise Unauthorized("invalid API token")
-        return match
+        try:
+            return self.match_digest(token_digest(presented))
+        except Unauthorized:
+            raise Unauthorized("invalid API token") from None
 
 
 def client_address(request: Request) -> str:
