@@ -129,3 +129,22 @@ def test_the_secret_from_the_environment_wins_and_a_bad_one_is_a_clear_error(tmp
     monkeypatch.setenv(ENV_SECRET, "short")
     with pytest.raises(ConfigError, match=ENV_SECRET):
         session_key(EngineConfig(storage=tmp_path))
+
+
+def test_many_wrong_tokens_from_one_address_get_the_sign_in_page_with_429(tmp_path):
+    from service.auth_throttle import MAX_FAILURES
+
+    async def go() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(gateway(tmp_path))
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            wrong = [
+                await client.post("/dash/signin", data={"token": f"guess-{n}"})
+                for n in range(MAX_FAILURES + 1)
+            ]
+            return [*wrong, await client.post("/dash/signin", data={"token": TOKEN})]
+
+    answers = asyncio.run(go())
+    assert [a.status_code for a in answers[:MAX_FAILURES]] == [401] * MAX_FAILURES
+    assert answers[MAX_FAILURES].status_code == 429 and "failed authentications" in answers[-1].text
+    assert answers[-1].status_code == 429  # even the right token waits out the window
+    assert "Sign in" in answers[-1].text and COOKIE not in answers[-1].headers.get("set-cookie", "")
