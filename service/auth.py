@@ -148,20 +148,28 @@ class TokenStore:
                 self.limiter.failed(client)
             raise
 
+    def match_digest(self, digest: bytes) -> TokenSpec:
+        """The configured token whose SHA-256 is ``digest`` (a dashboard session holds
+        the digest, never the token); raises ``Unauthorized`` when none is."""
+        # Compare hashes (fixed length) with every token, constant time each:
+        # timing says nothing about which token, or how much of one, matched.
+        match = None
+        for spec, known in zip(self._tokens, self._digests, strict=True):
+            if hmac.compare_digest(known, digest):
+                match = spec
+        if match is None:
+            raise Unauthorized("this API token is no longer configured: sign in again")
+        return match
+
     def _match(self, authorization: str | None) -> TokenSpec:
         scheme, _, presented = (authorization or "").partition(" ")
         presented = presented.strip()
         if scheme.lower() != "bearer" or not presented:
             raise Unauthorized("missing API token: send 'Authorization: Bearer <token>'")
-        # Compare hashes (fixed length) with every token, constant time each:
-        # timing says nothing about which token, or how much of one, matched.
-        digest, match = token_digest(presented), None
-        for spec, known in zip(self._tokens, self._digests, strict=True):
-            if hmac.compare_digest(known, digest):
-                match = spec
-        if match is None:
-            raise Unauthorized("invalid API token")
-        return match
+        try:
+            return self.match_digest(token_digest(presented))
+        except Unauthorized:
+            raise Unauthorized("invalid API token") from None
 
 
 def client_address(request: Request) -> str:

@@ -1,4 +1,5 @@
-"""The dashboard's actions on an instance: pause, resume, terminate, restart, send an event.
+"""The dashboard's actions on an instance: pause, resume, terminate, restart (from
+the beginning or from a chosen step), send an event.
 
 Each is a form post carrying the session's CSRF token (and, when the browser
 sends one, a same-origin ``Origin``); the page asks for a confirmation before
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 from typing import Any, cast
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -19,6 +21,7 @@ from pyflow_actors.errors import ValidationError
 from pyflow_actors.limits import validate_event_type
 
 from .pages import scoped, transport
+from .restart_points import parse_restart_point
 from .sessions import DashSession, check_csrf
 
 router = APIRouter(
@@ -28,8 +31,9 @@ router = APIRouter(
 CONTROL_ACTIONS = ("pause", "resume", "terminate", "restart")
 
 
-def _back(account: str, workflow: str, instance: str, done: str) -> Response:
-    url = f"/dash/a/{account}/workflows/{workflow}/instances/{instance}?done={done}"
+def _back(account: str, workflow: str, instance: str, done: str, **more: str) -> Response:
+    query = urlencode({"done": done, **more})
+    url = f"/dash/a/{account}/workflows/{workflow}/instances/{instance}?{query}"
     return RedirectResponse(url, status_code=303)
 
 
@@ -41,14 +45,21 @@ async def control(
     instance: str,
     action: str = Form(""),
     csrf: str = Form(""),
+    from_step: str = Form("", alias="from"),
 ) -> Response:
-    """Pause, resume, terminate or restart the instance."""
+    """Pause, resume, terminate or restart the instance (a restart ``from`` a step:
+    ``type:count:name``, as :mod:`.restart_points` lists them)."""
 
     async def view(session: DashSession) -> Response:
         check_csrf(request, session, csrf)
         if action not in CONTROL_ACTIONS:
             raise ValidationError(f"action {action!r} is unknown: use one of {CONTROL_ACTIONS}")
-        await transport(request).control(workflow, instance, cast(ControlAction, action))
+        target = parse_restart_point(from_step)
+        if target is not None and action != "restart":
+            raise ValidationError(f"a step to start from is only for a restart, not for {action}")
+        await transport(request).control(workflow, instance, cast(ControlAction, action), target)
+        if target is not None:
+            return _back(account, workflow, instance, "restart-from", step=target.step_key)
         return _back(account, workflow, instance, action)
 
     return await scoped(request, account, view)

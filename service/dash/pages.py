@@ -21,6 +21,7 @@ from pyflow_actors.errors import Forbidden, PyflowError, Unauthorized
 from pyflow_actors.models import InstanceStatus
 
 from .sessions import DashSession, current_session
+from .statuses import status_class, status_is_final, status_name
 from .timeline import clock, span
 
 HERE = Path(__file__).parent
@@ -28,6 +29,9 @@ TEMPLATES = Jinja2Templates(directory=HERE / "templates")
 # The statuses a filter or a count can show (an instance is never stored as unknown).
 SHOWN_STATUSES = [s for s in InstanceStatus if s is not InstanceStatus.UNKNOWN]
 TEMPLATES.env.globals.update(clock=clock, span=span, statuses=SHOWN_STATUSES)
+TEMPLATES.env.filters.update(
+    status_name=status_name, status_class=status_class, status_is_final=status_is_final
+)
 
 # No inline script or style anywhere: the pages work under a strict policy.
 SECURITY_HEADERS = {

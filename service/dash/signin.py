@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from pyflow_actors.errors import CsrfRejected, Unauthorized
+from pyflow_actors.errors import AuthRateLimited, CsrfRejected, Unauthorized
 
+from ..auth import client_address
 from .pages import SECURITY_HEADERS, error_page, render, scoped, to_sign_in
 from .sessions import (
     COOKIE,
@@ -41,19 +42,21 @@ async def sign_in(request: Request, token: str = Form("")) -> Response:
     """Exchange an API token for a session cookie (httponly, SameSite=Strict)."""
     try:
         check_same_origin(request)
-        session_id = session_store(request).sign_in(token)
+        sealed = session_store(request).sign_in(token, client_address(request))
     except CsrfRejected as error:
         return error_page(request, error, None)
+    except AuthRateLimited as error:  # many wrong tokens from this address lately
+        return render(request, "signin.html", {"refused": error.message}, status_code=429)
     except Unauthorized:
         refused = {"refused": "That API token is not valid here."}
         return render(request, "signin.html", refused, status_code=401)
-    session = session_store(request).get(session_id)
+    session = session_store(request).get(sealed)
     response = RedirectResponse(
         f"/dash/a/{session.accounts[0]}", status_code=303, headers=SECURITY_HEADERS
     )
     response.set_cookie(
         COOKIE,
-        session_id,
+        sealed,
         max_age=int(session_store(request).ttl),
         path=COOKIE_PATH,
         httponly=True,
@@ -67,8 +70,7 @@ async def sign_in(request: Request, token: str = Form("")) -> Response:
 async def sign_out(request: Request, csrf: str = Form("")) -> Response:
     async def view(session: DashSession) -> Response:
         check_csrf(request, session, csrf)
-        session_store(request).sign_out(request.cookies.get(COOKIE))
-        response = to_sign_in()
+        response = to_sign_in()  # the cookie holds the whole session: forgetting it ends it
         response.delete_cookie(COOKIE, path=COOKIE_PATH)
         return response
 

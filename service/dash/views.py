@@ -8,10 +8,12 @@ and the version graph for an instance.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup
 
 from pyflow_actors.analytics.stats import EngineStats
 from pyflow_actors.errors import InstanceNotFound, PyflowError
@@ -20,7 +22,8 @@ from pyflow_actors.models import InstanceDetail, InstancePage, InstanceStatus
 from .charts import runs_chart
 from .diagram import Box, diagram
 from .listing import PER_PAGE, Listing
-from .pages import render, scoped, transport
+from .pages import TEMPLATES, render, scoped, transport
+from .restart_points import restart_points
 from .sessions import DashSession
 from .stream import EVENT_NAMES
 from .timeline import timeline
@@ -158,7 +161,7 @@ async def _instance_context(
     request: Request, account: str, workflow: str, instance: str
 ) -> dict[str, Any]:
     detail = await transport(request).describe(workflow, instance)
-    return {
+    context = {
         "account": account,
         "workflow": workflow,
         "detail": detail,
@@ -166,19 +169,34 @@ async def _instance_context(
         "rows": timeline(detail),
         "boxes": await _diagram(request, detail),
     }
+    return live_part(context)
+
+
+def live_part(context: dict[str, Any]) -> dict[str, Any]:
+    """``context`` with the instance's live part rendered once (``live_body``) and its
+    digest (``live_digest``): the page's script swaps the part only when that changes."""
+    body = TEMPLATES.env.get_template("_live_body.html").render(context)
+    digest = hashlib.sha256(body.encode()).hexdigest()[:16]
+    return {**context, "live_body": Markup(body), "live_digest": digest}
 
 
 @router.get("/workflows/{workflow}/instances/{instance}")
 async def instance_page(
-    request: Request, account: str, workflow: str, instance: str, done: str | None = None
+    request: Request,
+    account: str,
+    workflow: str,
+    instance: str,
+    done: str | None = None,
+    step: str = Query("", max_length=300),
 ) -> Response:
     """An instance: status, params, output or error, step timeline, diagram, actions."""
 
     async def view(session: DashSession) -> Response:
         context = await _instance_context(request, account, workflow, instance)
         context["done"] = done if done in ACTION_WORDS else None
-        context["done_words"] = ACTION_WORDS.get(done or "", "")
+        context["done_words"] = ACTION_WORDS.get(done or "", "").format(step=step)
         context["event_names"] = EVENT_NAMES
+        context["restart_points"] = restart_points(context["detail"].steps)
         return render(request, "instance.html", context, session=session)
 
     return await scoped(request, account, view)
@@ -205,5 +223,6 @@ ACTION_WORDS = {
     "resume": "Resumed.",
     "terminate": "Terminated.",
     "restart": "Restarted from the beginning.",
+    "restart-from": "Restarted from step {step}.",
     "event": "Event sent.",
 }

@@ -31,6 +31,19 @@
     timer = setTimeout(refresh, wait);
   }
 
+  // A part that carries a digest (an instance's) is swapped only when the digest
+  // differs; otherwise when the HTML differs from the last one fetched.
+  let lastHtml = null;
+  function changed(html) {
+    const shown = region.querySelector("[data-digest]");
+    const found = /data-digest="([^"]*)"/.exec(html);
+    if (shown && found) return shown.dataset.digest !== found[1];
+    const differs = lastHtml !== null && html !== lastHtml;
+    const first = lastHtml === null && html.trim() !== region.innerHTML.trim();
+    lastHtml = html;
+    return differs || first;
+  }
+
   async function refresh() {
     if (document.hidden) return; // resumed on visibilitychange
     if (inFlight) { again = true; return; }
@@ -39,8 +52,9 @@
       const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } });
       if (response.redirected || !response.ok) return; // signed out or gone: keep what is shown
       const html = await response.text();
-      if (html.trim() !== region.innerHTML.trim()) {
-        // Keep the height while swapping so that nothing below jumps.
+      if (changed(html)) {
+        // One swap of the whole part (status, output and steps together); its height
+        // is kept while swapping so that nothing below jumps.
         region.style.minHeight = region.offsetHeight + "px";
         region.innerHTML = html;
         requestAnimationFrame(() => { region.style.minHeight = ""; });
@@ -62,6 +76,8 @@
     for (const name of (region.dataset.eventNames || "").split(" ").filter(Boolean)) {
       stream.addEventListener(name, refresh);
     }
+    // Said on the region (which is never swapped): the stream was answered.
+    stream.onopen = () => { region.dataset.streamOpened = "true"; };
     stream.onerror = () => { if (stream.readyState === EventSource.CLOSED) later(); };
   }
 
