@@ -74,6 +74,13 @@ class InvalidStepConfig(ValidationError):
     numeric_code = 10006
 
 
+class InvalidRollback(ValidationError):
+    """A step's rollback handler or ``rollback_config`` has the wrong shape."""
+
+    code = "step.invalid_rollback"
+    numeric_code = 10840
+
+
 class InvalidWorkflowName(ValidationError):
     code = "workflow.invalid_name"
     numeric_code = 10007

@@ -27,6 +27,8 @@ class InstanceStatus(str, Enum):
     COMPLETE = "complete"
     WAITING = "waiting"
     WAITING_FOR_PAUSE = "waitingForPause"
+    # Running the rollback handlers of its steps (it failed, or a terminate asked for it).
+    ROLLING_BACK = "rollingBack"
     UNKNOWN = "unknown"
 
     @property
@@ -192,12 +194,13 @@ class AttemptInfo(_Model):
 class StepInfo(_Model):
     """One entry of an instance's step history, in the order the steps began.
 
-    ``type`` is ``step`` (``step.do``), ``sleep`` (``sleep``/``sleep_until``)
-    or ``waitForEvent``. ``name`` is the step's cache key: its name, then
-    ``name-2``, ``name-3``... for later occurrences.
+    ``type`` is ``step`` (``step.do``), ``sleep`` (``sleep``/``sleep_until``),
+    ``waitForEvent``, or ``rollback`` (a step's rollback handler, named
+    ``<name>-<count>`` after its step). ``name`` is the step's cache key: its
+    name, then ``name-2``, ``name-3``... for later occurrences.
     """
 
-    type: Literal["step", "sleep", "waitForEvent"]
+    type: Literal["step", "sleep", "waitForEvent", "rollback"]
     name: str
     start: float
     end: float | None = None
@@ -212,6 +215,28 @@ class StepInfo(_Model):
     next_attempt_at: float | None = None
 
 
+class RollbackInfo(_Model):
+    """How an instance's rollback ended (Cloudflare's ``rollback`` of an instance)."""
+
+    outcome: Literal["complete", "failed"]
+    error: ErrorInfo | None = None
+
+
+def rollback_of(status: InstanceStatus, steps: list[StepInfo]) -> RollbackInfo | None:
+    """The rollback of a final instance, read from its ``rollback`` step entries:
+    ``failed`` with the error of the handler that gave up, else ``complete``;
+    ``None`` when no handler ran (or the instance is not final yet)."""
+    handlers = [s for s in steps if s.type == "rollback"]
+    if not handlers or status not in FINAL_STATUSES:
+        return None
+    failed = next((s for s in handlers if s.finished and s.success is False), None)
+    if failed is not None:
+        return RollbackInfo(outcome="failed", error=failed.error)
+    if all(s.success for s in handlers):
+        return RollbackInfo(outcome="complete")
+    return None
+
+
 class InstanceDetail(_Model):
     """Status plus params and the step history (describe)."""
 
@@ -222,6 +247,7 @@ class InstanceDetail(_Model):
     placement: Placement = Placement.DEDICATED
     # How long it is kept once finished (its own, else its workflow's, else the engine's).
     retention: Retention | None = None
+    rollback: RollbackInfo | None = None  # how its rollback ended, if one ran
 
 
 class InstancePage(_Model):

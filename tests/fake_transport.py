@@ -192,9 +192,11 @@ class FakeTransport:
         instance_id: str,
         action: str,
         restart_from: RestartFrom | None = None,
+        rollback: bool = False,
     ) -> InstanceStatusInfo:
         self._check("control")
         self.restarted_from = restart_from  # what the last control call asked to keep
+        self.rolled_back = rollback  # whether the last control call asked for a rollback
         info = self._get(workflow, instance_id)
         if action == "terminate":
             if info.is_final:

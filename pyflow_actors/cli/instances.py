@@ -252,10 +252,18 @@ _ID = typer.Argument(..., metavar="ID", help="Instance id, or 'latest'.")
 
 @instances_app.command("terminate")
 def terminate(
-    ctx: typer.Context, name: str = _NAME, instance_id: str = _ID, as_json: bool = JsonOption
+    ctx: typer.Context,
+    name: str = _NAME,
+    instance_id: str = _ID,
+    rollback: bool = typer.Option(
+        False,
+        "--rollback",
+        help="Run the rollback handlers of its finished steps first (last started first).",
+    ),
+    as_json: bool = JsonOption,
 ) -> None:
-    """Terminate an instance (final)."""
-    _control(ctx, name, instance_id, "terminate", as_json)
+    """Terminate an instance (final); --rollback undoes its finished steps first."""
+    _control(ctx, name, instance_id, "terminate", as_json, {"rollback": True} if rollback else None)
 
 
 @instances_app.command("restart")

@@ -39,6 +39,7 @@ from .shapes import (
     event_arguments,
     restart_from,
     send_event_on_binding,
+    terminate_rollback,
 )
 from .transport import Transport
 
@@ -68,8 +69,15 @@ class AsyncInstance:
     async def resume(self) -> None:
         await self._t.control(self.workflow, self.id, "resume")
 
-    async def terminate(self) -> None:
-        await self._t.control(self.workflow, self.id, "terminate")
+    async def terminate(
+        self, options: Mapping[str, Any] | None = None, *, rollback: bool = False
+    ) -> None:
+        """Terminate the instance (final). ``rollback=True`` (or Cloudflare's
+        ``terminate({"rollback": True})``) first runs the rollback handlers of its
+        finished steps, last started first; it shows ``rollingBack`` meanwhile."""
+        await self._t.control(
+            self.workflow, self.id, "terminate", rollback=terminate_rollback(options, rollback)
+        )
 
     async def restart(self, options: Mapping[str, Any] | None = None, *, from_: Any = None) -> None:
         """Run the instance again from the top, or from a step: ``from_="charge"``,
@@ -279,8 +287,10 @@ class Instance:
     def resume(self) -> None:
         self._loop.run(self._a.resume())
 
-    def terminate(self) -> None:
-        self._loop.run(self._a.terminate())
+    def terminate(
+        self, options: Mapping[str, Any] | None = None, *, rollback: bool = False
+    ) -> None:
+        self._loop.run(self._a.terminate(options, rollback=rollback))
 
     def restart(self, options: Mapping[str, Any] | None = None, *, from_: Any = None) -> None:
         self._loop.run(self._a.restart(options, from_=from_))

@@ -262,10 +262,13 @@ class HttpTransport:
         instance_id: str,
         action: ControlAction,
         restart_from: RestartFrom | None = None,
+        rollback: bool = False,
     ) -> InstanceStatusInfo:
         body: dict[str, Any] = {"status": action}
         if restart_from is not None:
             body["from"] = restart_from.model_dump()
+        if rollback:
+            body["rollback"] = True
         result, _ = await self.request(
             "PATCH",
             rest_path(workflow, "instances", instance_id, "status"),

@@ -165,6 +165,7 @@ class RayTransport:
         instance_id: str,
         action: ControlAction,
         restart_from: RestartFrom | None = None,
+        rollback: bool = False,
     ) -> InstanceStatusInfo:
         reply = await self._call(
             "control",
@@ -172,6 +173,7 @@ class RayTransport:
             instance_id=instance_id,
             action=action,
             restart_from=None if restart_from is None else restart_from.model_dump(),
+            rollback=rollback,
         )
         return _expect(reply, InstanceStatusInfo, "control")
 

@@ -140,6 +140,21 @@ def send_event_on_binding(workflow: str, binding: str | None) -> InvalidBindingC
     )
 
 
+def terminate_rollback(options: Any = None, rollback: bool = False) -> bool:
+    """Whether a terminate asks for a rollback: ``rollback=True`` or Cloudflare's
+    ``terminate({"rollback": True})``."""
+    if options is None:
+        return bool(rollback)
+    if not isinstance(options, Mapping) or set(options) - {"rollback"}:
+        raise ValidationError(
+            f'terminate options {options!r} are invalid: use {{"rollback": true}} or rollback=True'
+        )
+    value = options.get("rollback", False)
+    if not isinstance(value, bool):
+        raise ValidationError(f"terminate 'rollback' must be true or false, got {value!r}")
+    return value or bool(rollback)
+
+
 def restart_from(options: Any = None, from_: Any = None) -> RestartFrom | None:
     """Where ``instance.restart(...)`` starts again: ``None`` (from the top), a
     step name, a ``{"name", "count", "type"}`` dict or a :class:`RestartFrom`,

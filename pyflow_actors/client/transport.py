@@ -68,8 +68,10 @@ class Transport(Protocol):
         instance_id: str,
         action: ControlAction,
         restart_from: RestartFrom | None = None,
+        rollback: bool = False,
     ) -> InstanceStatusInfo:
-        """Apply ``action``; ``restart_from``: the step a restart starts again from."""
+        """Apply ``action``; ``restart_from``: the step a restart starts again from;
+        ``rollback``: a terminate runs the rollback handlers first."""
         ...
 
     async def send_event(

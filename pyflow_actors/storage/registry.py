@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS instances (
     queue_seq BIGINT, priority INTEGER, paused_from VARCHAR, waiting_for VARCHAR,
     generation INTEGER, crashes INTEGER, request_id VARCHAR, terminated_by VARCHAR,
     version_id VARCHAR, restart_from VARCHAR, success_retention DOUBLE, error_retention DOUBLE,
-    schedule VARCHAR,
+    schedule VARCHAR, rollback_requested BOOLEAN,
     PRIMARY KEY (workflow, id)
 );
 ALTER TABLE instances ADD COLUMN IF NOT EXISTS version_id VARCHAR;
@@ -48,6 +48,7 @@ ALTER TABLE instances ADD COLUMN IF NOT EXISTS restart_from VARCHAR;
 ALTER TABLE instances ADD COLUMN IF NOT EXISTS success_retention DOUBLE;
 ALTER TABLE instances ADD COLUMN IF NOT EXISTS error_retention DOUBLE;
 ALTER TABLE instances ADD COLUMN IF NOT EXISTS schedule VARCHAR;
+ALTER TABLE instances ADD COLUMN IF NOT EXISTS rollback_requested BOOLEAN;
 CREATE TABLE IF NOT EXISTS inbox (
     event_id VARCHAR PRIMARY KEY, workflow VARCHAR, id VARCHAR, type VARCHAR,
     payload VARCHAR, received_at DOUBLE
@@ -84,6 +85,7 @@ class InstanceRow:
     success_retention: float | None = None  # its own retention, seconds (None: the defaults)
     error_retention: float | None = None
     schedule: str | None = None  # a cron fire's {"cron", "scheduledTime"}, JSON text
+    rollback_requested: bool = False  # terminated with rollback: handlers run, then terminated
 
     @property
     def key(self) -> tuple[str, str]:
@@ -210,6 +212,7 @@ class Registry:
             row.status = InstanceStatus(values[2])
             row.paused_from = InstanceStatus(values[13]) if values[13] else None
             row.waiting_for = json.loads(values[14] or "[]")
+            row.rollback_requested = bool(row.rollback_requested)  # NULL in older rows
             out.append(row)
         return out
 

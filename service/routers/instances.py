@@ -231,16 +231,19 @@ async def edit_status(
     request: Request, workflow_name: str, instance_id: str
 ) -> Envelope[StatusEditOut]:
     """``{"status": "pause" | "resume" | "terminate" | "restart"}``; a restart may
-    carry ``"from": {"name", "count", "type"}``: the step it starts again from."""
+    carry ``"from": {"name", "count", "type"}``: the step it starts again from; a
+    terminate may carry ``"rollback": true``: the rollback handlers run first."""
     req = await read_request(request, StatusEditRequest)
-    if req.rollback:
-        raise ValidationError("rollback is not supported: terminate without 'rollback'")
+    if req.rollback and req.status != "terminate":
+        raise ValidationError(f"'rollback' is only for a terminate, not for {req.status}")
     target = None
     if req.from_ is not None:
         if req.status != "restart":
             raise ValidationError(f"'from' is only for a restart, not for {req.status}")
         target = restart_from(from_=req.from_)
-    info = await transport(request).control(workflow_name, instance_id, req.status, target)
+    info = await transport(request).control(
+        workflow_name, instance_id, req.status, target, rollback=bool(req.rollback)
+    )
     return Envelope[StatusEditOut](result=StatusEditOut.edited(info, at=time.time()))
 
 

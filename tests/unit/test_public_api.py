@@ -58,7 +58,8 @@ EXPORTS = [
 
 STEP_OPTIONS = (
     "*, depends: 'Iterable[Step[Any]]' = (), concurrent: 'bool' = False, "
-    "config: 'StepConfig | None' = None"
+    "config: 'StepConfig | None' = None, rollback: 'Callable[..., Any] | None' = None, "
+    "rollback_config: 'StepConfig | None' = None"
 )
 CONNECT = (
     "(url: 'str | None' = None, token: 'str | None' = None, *, account: 'str | None' = None, "
@@ -123,8 +124,13 @@ for _prefix, _handle in _handles:
         f"{_prefix}Instance.status": (_handle.status, "(self) -> 'InstanceStatusInfo'"),
         **{
             f"{_prefix}Instance.{name}": (getattr(_handle, name), "(self) -> 'None'")
-            for name in ("pause", "resume", "terminate")
+            for name in ("pause", "resume")
         },
+        f"{_prefix}Instance.terminate": (
+            _handle.terminate,
+            "(self, options: 'Mapping[str, Any] | None' = None, *, rollback: 'bool' = False)"
+            " -> 'None'",
+        ),
         f"{_prefix}Instance.restart": (
             _handle.restart,
             "(self, options: 'Mapping[str, Any] | None' = None, *, from_: 'Any' = None) -> 'None'",

@@ -53,6 +53,7 @@ from ...models import (
     Placement,
     WorkflowInfo,
     WorkflowSettings,
+    rollback_of,
 )
 from ...retention import Retention
 from ...serialization import loads
@@ -249,6 +250,7 @@ class Supervisor(ServiceAPI):
             terminated_by=row.terminated_by,
             placement=self.placement_of(row.workflow),
             retention=self._retention(row),
+            rollback=rollback_of(row.status, steps),
         )
 
     async def list_instances(
@@ -283,6 +285,7 @@ class Supervisor(ServiceAPI):
         instance_id: str,
         action: str,
         restart_from: dict[str, Any] | None = None,
+        rollback: bool = False,
     ) -> InstanceStatusInfo:
         await self.start()
         row = self._row(workflow, instance_id)
@@ -294,7 +297,7 @@ class Supervisor(ServiceAPI):
             keep_before = restart_step_key(steps, target, row.id)
         if chosen == Action.RESTART:
             await self.observe.analytics.ingest([row])  # count the run a restart erases
-        await self.commands.apply(row, chosen, keep_before)
+        await self.commands.apply(row, chosen, keep_before, rollback)
         if row.status not in (InstanceStatus.QUEUED, InstanceStatus.WAITING):
             self.warm.drop(row.key)  # it will not run soon (or runs a new generation)
         self._schedule()
@@ -340,7 +343,15 @@ class Supervisor(ServiceAPI):
 
     def _info(self, row: InstanceRow) -> InstanceStatusInfo:
         live = self.actors.live.get(row.key)
-        return info(row, live.waiting if live is not None else None)
+        if live is None:
+            return info(row)
+        return info(row, live.waiting, live.rolling_back)
+
+    async def note_rollback(self, workflow: str, instance_id: str, generation: int) -> None:
+        """An instance's actor says its run runs rollback handlers: it shows rollingBack."""
+        live = self.actors.live.get((workflow, instance_id))
+        if live is not None and live.generation == generation:
+            live.rolling_back = True
 
     async def note_wait(
         self,
