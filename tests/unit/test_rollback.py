@@ -367,3 +367,88 @@ def test_a_crash_at_any_write_resumes_the_rollback_and_never_repeats_a_finished_
 
 def _described(error: BaseException) -> tuple[str, str]:
     return type(error).__name__, str(error)
+
+
+def test_the_replay_check_of_a_rolled_back_journal_fits_and_runs_no_handler():
+    from pyflow_actors.upgrade.check import check_journal
+
+    calls: list[Any] = []
+    journal = MemoryJournal()
+    execute(Booking(calls), journal)
+    assert len(calls) == 3
+    event = WorkflowEvent(None, dt.datetime.now(dt.timezone.utc), "i-1", "wf")
+
+    result = asyncio.run(check_journal(Booking(calls), event, journal))
+
+    assert result.compatible, result.divergence
+    assert len(calls) == 3  # the check ran no handler
+
+
+def test_a_rollback_makes_cloudflares_rollback_metrics_events():
+    from pyflow_actors.analytics import InstanceFacts, derive_events
+
+    journal = MemoryJournal()
+    execute(Booking([]), journal)
+    facts = InstanceFacts("wf", "i-1", InstanceStatus.ERRORED, 1, created_at=0.0)
+
+    kinds = [e.event_type.value for e in derive_events(facts, journal.steps().values())]
+
+    assert kinds.count("ROLLBACK_START") == 1 and kinds.count("ROLLBACK_COMPLETE") == 1
+    assert kinds.count("ROLLBACK_STEP_START") == 3 and kinds.count("ROLLBACK_STEP_SUCCESS") == 3
+    assert kinds.count("ROLLBACK_ATTEMPT_SUCCESS") == 3
+    assert kinds.count("STEP_START") == 4  # the forward steps stay steps
+    assert "ROLLBACK_FAILED" not in kinds
+
+
+def test_a_handler_that_gives_up_makes_rollback_failed_events():
+    from pyflow_actors.analytics import InstanceFacts, derive_events
+
+    class W(WorkflowEntrypoint):
+        async def run(self, event, step):
+            def refuse():
+                raise NonRetryableError("cannot undo")
+
+            await step.do("a", lambda: 1, rollback=refuse)
+            raise ValueError("fail")
+
+    journal = MemoryJournal()
+    execute(W(), journal)
+    facts = InstanceFacts("wf", "i-1", InstanceStatus.ERRORED, 1, created_at=0.0)
+
+    kinds = [e.event_type.value for e in derive_events(facts, journal.steps().values())]
+
+    assert kinds.count("ROLLBACK_FAILED") == 1 and "ROLLBACK_COMPLETE" not in kinds
+    assert kinds.count("ROLLBACK_STEP_FAILURE") == 1
+    assert kinds.count("ROLLBACK_ATTEMPT_FAILURE") == 1
+
+
+def test_the_instance_event_history_tells_the_rollback_before_the_end():
+    from pyflow_actors.models import ErrorInfo, InstanceDetail, InstanceStatusInfo
+    from pyflow_actors.subscriptions.instance_events import EVENT_TYPES, history_events
+
+    journal = MemoryJournal()
+    execute(Booking([]), journal)
+    steps = step_infos(journal)
+    ended = max(s.end or 0 for s in steps) + 1
+    status = InstanceStatusInfo(
+        id="i-1",
+        workflow="wf",
+        status=InstanceStatus.ERRORED,
+        error=ErrorInfo(name="ValueError", message="payment declined"),
+        created_at=0.0,
+        started_at=0.5,
+        ended_at=ended,
+    )
+    detail = InstanceDetail(
+        status=status, steps=steps, rollback=rollback_of(InstanceStatus.ERRORED, steps)
+    )
+
+    types = [e.type for e in history_events(detail)]
+
+    assert set(types) <= EVENT_TYPES
+    rollback = [t for t in types if t.startswith("rollback")]
+    assert rollback[0] == "rollback_started" and rollback[-1] == "rollback_completed"
+    assert rollback.count("rollback_step_started") == 3
+    assert rollback.count("rollback_attempt_completed") == 3
+    assert types[-1] == "workflow_errored"
+    assert types.index("rollback_completed") < types.index("workflow_errored")
