@@ -46,6 +46,7 @@ class FakeTransport:
     def __init__(self, workflows: tuple[str, ...] = ("hello",)) -> None:
         now = time.time()
         self.restarted_from: RestartFrom | None = None
+        self.rolled_back = False  # whether the last control call asked for a rollback
         self.created_options: list[CreateOptions] = []  # every create asked for, in order
         self.workflows = {
             name: WorkflowInfo(

@@ -40,15 +40,19 @@ async def control(
     workflow: str,
     instance: str,
     action: str = Form(""),
+    rollback: str = Form(""),
     csrf: str = Form(""),
 ) -> Response:
-    """Pause, resume, terminate or restart the instance."""
+    """Pause, resume, terminate (with ``rollback`` checked: its handlers first) or
+    restart the instance."""
 
     async def view(session: DashSession) -> Response:
         check_csrf(request, session, csrf)
         if action not in CONTROL_ACTIONS:
             raise ValidationError(f"action {action!r} is unknown: use one of {CONTROL_ACTIONS}")
-        await transport(request).control(workflow, instance, cast(ControlAction, action))
+        await transport(request).control(
+            workflow, instance, cast(ControlAction, action), rollback=rollback == "true"
+        )
         return _back(account, workflow, instance, action)
 
     return await scoped(request, account, view)
