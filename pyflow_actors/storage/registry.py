@@ -59,6 +59,12 @@ CREATE TABLE IF NOT EXISTS cron_fires (
 """
 
 
+def schedule_key(workflow: str) -> str:
+    """The owner of a workflow's fires in ``cron_fires`` (Workers crons use the
+    Worker's name there; a ':' keeps them apart)."""
+    return f"workflow:{workflow}"
+
+
 @dataclass(slots=True)
 class InstanceRow:
     workflow: str
@@ -197,10 +203,13 @@ class Registry:
         )
 
     def delete_workflow(self, name: str) -> None:
+        """Forget a workflow: its row, instances, inbox and the fires of its schedules
+        (registered again, its schedules start afresh, at their next fire)."""
         with transaction(self._db):
             self._db.execute("DELETE FROM workflows WHERE name = ?", [name])
             self._db.execute("DELETE FROM instances WHERE workflow = ?", [name])
             self._db.execute("DELETE FROM inbox WHERE workflow = ?", [name])
+            self._db.execute("DELETE FROM cron_fires WHERE worker = ?", [schedule_key(name)])
 
     # -- instances ------------------------------------------------------------
 
