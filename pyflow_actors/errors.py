@@ -128,6 +128,13 @@ class InstanceAlreadyExists(Conflict):
     numeric_code = 10410
 
 
+class InstanceIdRepeated(Conflict):
+    """A batch create names the same id twice: only its first entry is created."""
+
+    code = "instance.id_repeated"
+    numeric_code = 10841
+
+
 class InvalidTransition(Conflict):
     """A control command that the instance's current status does not allow."""
 

@@ -184,6 +184,38 @@ class InstanceStatusInfo(_Model):
         return value.value if isinstance(value, Enum) else value
 
 
+class BatchCreateError(_Model):
+    """An entry of a batch create that was not created: its position in the batch, its
+    id (if it had one) and why (Cloudflare's createBatch ``errors`` entry)."""
+
+    index: int
+    id: str | None = None
+    code: int
+    message: str  # "<dotted code>: <message>", as in the v4 envelope's errors
+
+    @classmethod
+    def of(cls, index: int, instance_id: str | None, error: Any) -> BatchCreateError:
+        """The entry ``index`` refused with ``error`` (a ``PyflowError``)."""
+        return cls(
+            index=index,
+            id=instance_id,
+            code=error.numeric_code,
+            message=f"{error.code}: {error.message}",
+        )
+
+    def shifted(self, indexes: list[int]) -> BatchCreateError:
+        """The same error, its index mapped through ``indexes`` (a subset's positions)."""
+        return self.model_copy(update={"index": indexes[self.index]})
+
+
+class BatchCreateResult(_Model):
+    """What a batch create did, entry by entry: the instances created (in the batch's
+    order) and the entries refused, each with its own error."""
+
+    created: list[InstanceStatusInfo] = Field(default_factory=list)
+    errors: list[BatchCreateError] = Field(default_factory=list)
+
+
 class AttemptInfo(_Model):
     start: float
     end: float | None = None

@@ -15,14 +15,18 @@ from pyflow_actors.analytics.query import AnalyticsQuery, AnalyticsResult
 from pyflow_actors.errors import (
     AnalyticsUnavailable,
     InstanceAlreadyExists,
+    InstanceIdRepeated,
     InstanceNotAcceptingEvents,
     InstanceNotFound,
     InvalidTransition,
+    PyflowError,
     VersionNotFound,
     WorkflowNotFound,
 )
 from pyflow_actors.limits import validate_event_type, validate_instance_id, validate_payload
 from pyflow_actors.models import (
+    BatchCreateError,
+    BatchCreateResult,
     BatchDeleteResult,
     CreateOptions,
     DeletedInstance,
@@ -115,6 +119,25 @@ class FakeTransport:
     async def delete_workflow(self, workflow: str) -> None:
         self._check("delete_workflow")
         del self.workflows[self._workflow(workflow)]
+
+    async def create_entries(
+        self, workflow: str, options: list[CreateOptions]
+    ) -> BatchCreateResult:
+        """Per entry: created, or refused with its own error (as the engine does)."""
+        created, errors, seen = [], [], set()
+        for index, option in enumerate(options):
+            try:
+                if option.id in seen:
+                    raise InstanceIdRepeated(f"instance id {option.id!r} is repeated")
+                if (self._workflow(workflow), option.id) in self.instances:
+                    raise InstanceAlreadyExists(f"instance {option.id!r} already exists")
+                [info] = await self.create(workflow, [option], batch=False)
+            except PyflowError as exc:
+                errors.append(BatchCreateError.of(index, option.id, exc))
+                continue
+            seen.add(info.id)
+            created.append(info)
+        return BatchCreateResult(created=created, errors=errors)
 
     async def create(
         self, workflow: str, options: list[CreateOptions], *, batch: bool

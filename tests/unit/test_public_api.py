@@ -111,7 +111,8 @@ for _prefix, _binding in (("", api.Workflow), ("Async", api.AsyncWorkflow)):
         ),
         f"{_prefix}Workflow.create_batch": (
             _binding.create_batch,
-            f"(self, batch: 'Iterable[Any]') -> 'list[{_prefix}Instance]'",
+            "(self, batch: 'Iterable[Any] | Mapping[str, Any]')"
+            f" -> 'list[{_prefix}Instance] | {_prefix}BatchCreated'",
         ),
         f"{_prefix}Workflow.get": (_binding.get, f"(self, id: 'str') -> '{_prefix}Instance'"),
     }

@@ -34,7 +34,6 @@ from typing import Any
 from ... import instance_logs
 from ...config import EngineConfig
 from ...constants import SUPERVISOR_NAME
-from ...engine.waits import WaitSummary
 from ...errors import (
     ConfigError,
     InstanceNotAcceptingEvents,
@@ -43,6 +42,7 @@ from ...errors import (
 from ...limits import validate_event_type, validate_payload
 from ...models import (
     FINAL_STATUSES,
+    BatchCreateResult,
     BatchDeleteResult,
     CreateOptions,
     InstanceDetail,
@@ -61,7 +61,7 @@ from ...storage.registry import InboxEvent, InstanceRow, Registry
 from ..protocol import InstanceOutcome, InstanceSetup
 from . import recovery
 from .actors import InstanceActors, Live
-from .admission import Admission
+from .admission import Accepted, Admission
 from .alarms import Alarms
 from .control import Action, Control, parse_restart_from, restart_step_key
 from .deletion import Deletion, resolve_retention
@@ -204,16 +204,35 @@ class Supervisor(ServiceAPI):
         batch: bool,
         request_id: str | None = None,
     ) -> list[InstanceStatusInfo]:
+        accepted = await self._accept(workflow, options, batch, request_id)
+        return [self._info(r) for r in accepted.existing + accepted.new]
+
+    async def create_entries(
+        self, workflow: str, options: list[CreateOptions], request_id: str | None = None
+    ) -> BatchCreateResult:
+        """A batch create with per-entry results: each entry created, or refused with
+        its own error (the others are created all the same)."""
+        accepted = await self._accept(workflow, options, True, request_id, per_entry=True)
+        return accepted.result(self._info)
+
+    async def _accept(
+        self,
+        workflow: str,
+        options: list[CreateOptions],
+        batch: bool,
+        request_id: str | None,
+        per_entry: bool = False,
+    ) -> Accepted:
         await self.start()
         name = self.catalog.spec(workflow).name
         version = self.catalog.current_version(name)
-        accepted = self.admission.new_rows(name, options, batch, request_id, version)
+        accepted = self.admission.new_rows(name, options, batch, request_id, version, per_entry)
         if accepted.new:
             self.table.add(accepted.new)  # durable before we answer
             for row in accepted.new:
                 self.scheduler.push(row)
             self._schedule()
-        return [self._info(r) for r in accepted.existing + accepted.new]
+        return accepted
 
     async def status(self, workflow: str, instance_id: str) -> InstanceStatusInfo:
         await self.start()
@@ -346,26 +365,6 @@ class Supervisor(ServiceAPI):
         if live is None:
             return info(row)
         return info(row, live.waiting, live.rolling_back)
-
-    async def note_rollback(self, workflow: str, instance_id: str, generation: int) -> None:
-        """An instance's actor says its run runs rollback handlers: it shows rollingBack."""
-        live = self.actors.live.get((workflow, instance_id))
-        if live is not None and live.generation == generation:
-            live.rolling_back = True
-
-    async def note_wait(
-        self,
-        workflow: str,
-        instance_id: str,
-        generation: int,
-        report: int,
-        wait: WaitSummary | None,
-    ) -> None:
-        """An instance's actor says its run waits in the process (or is busy again):
-        its status shows waiting at once, not only once it hibernates."""
-        live = self.actors.live.get((workflow, instance_id))
-        if live is not None and live.generation == generation and report > live.wait_report:
-            live.waiting, live.wait_report = wait, report
 
     def placement_of(self, workflow: str) -> Placement:
         """Where the workflow's instances run (its ``placement``, else the engine's)."""
