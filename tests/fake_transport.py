@@ -42,6 +42,7 @@ from pyflow_actors.models import (
     StepInfo,
     WorkflowInfo,
     WorkflowSettings,
+    rollback_of,
 )
 from pyflow_actors.versions import VersionInfo
 
@@ -181,6 +182,7 @@ class FakeTransport:
             steps=self.steps.get(key, []),
             terminated_by="api" if info.status == InstanceStatus.TERMINATED else None,
             placement=self.placements.get(workflow, Placement.DEDICATED),
+            rollback=rollback_of(info.status, self.steps.get(key, [])),  # as the engine says
         )
 
     async def list_instances(

@@ -124,6 +124,10 @@ def describe_instance(
     if i.get("error"):
         error = i["error"]
         rows.append(("Error", f"[red]{escape(error['name'])}[/red]: {escape(error['message'])}"))
+    if i.get("rollback"):  # how the rollback handlers of its steps ended
+        rollback, failed = i["rollback"], i["rollback"].get("error")
+        why = f": {escape(failed['name'])}: {escape(failed['message'])}" if failed else ""
+        rows.append(("Rollback", f"{rollback['outcome']}{why}"))
     if i["status"] == InstanceStatus.COMPLETE:
         rows.append(("Output", short(i.get("output"), truncate_output_limit)))
     for label, value in rows:
