@@ -116,3 +116,17 @@ async def test_a_trip_paid_for_rolls_nothing_back(workflow_harness):
     status = await run.wait_for_status("complete")
     assert status.output["to"] == "Porto" and status.output["charged"] == 420
     assert [s.type for s in await run.steps()] == ["step", "step", "step"]
+
+
+async def test_terminating_a_trip_with_rollback_cancels_what_it_booked(workflow_harness):
+    workflow_harness.mock_step("charge card", timeout=True)  # the charge hangs
+    run = await workflow_harness.start(Trip, params={"to": "Faro"})
+    await run.wait_for_step("book hotel")
+
+    await run.terminate(rollback=True)
+
+    status = await run.wait_for_status("terminated")
+    assert status.status == "terminated"
+    rollbacks = [s for s in await run.steps() if s.type == "rollback"]
+    assert [s.name for s in rollbacks] == ["book hotel-1", "book flight-1"]
+    assert all(s.success for s in rollbacks)
