@@ -74,6 +74,13 @@ class InvalidStepConfig(ValidationError):
     numeric_code = 10006
 
 
+class InvalidRollback(ValidationError):
+    """A step's rollback handler or ``rollback_config`` has the wrong shape."""
+
+    code = "step.invalid_rollback"
+    numeric_code = 10840
+
+
 class InvalidWorkflowName(ValidationError):
     code = "workflow.invalid_name"
     numeric_code = 10007
@@ -119,6 +126,13 @@ class Conflict(PyflowError):
 class InstanceAlreadyExists(Conflict):
     code = "instance.already_exists"
     numeric_code = 10410
+
+
+class InstanceIdRepeated(Conflict):
+    """A batch create names the same id twice: only its first entry is created."""
+
+    code = "instance.id_repeated"
+    numeric_code = 10841
 
 
 class InvalidTransition(Conflict):

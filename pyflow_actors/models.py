@@ -27,6 +27,8 @@ class InstanceStatus(str, Enum):
     COMPLETE = "complete"
     WAITING = "waiting"
     WAITING_FOR_PAUSE = "waitingForPause"
+    # Running the rollback handlers of its steps (it failed, or a terminate asked for it).
+    ROLLING_BACK = "rollingBack"
     UNKNOWN = "unknown"
 
     @property
@@ -182,6 +184,38 @@ class InstanceStatusInfo(_Model):
         return value.value if isinstance(value, Enum) else value
 
 
+class BatchCreateError(_Model):
+    """An entry of a batch create that was not created: its position in the batch, its
+    id (if it had one) and why (Cloudflare's createBatch ``errors`` entry)."""
+
+    index: int
+    id: str | None = None
+    code: int
+    message: str  # "<dotted code>: <message>", as in the v4 envelope's errors
+
+    @classmethod
+    def of(cls, index: int, instance_id: str | None, error: Any) -> BatchCreateError:
+        """The entry ``index`` refused with ``error`` (a ``PyflowError``)."""
+        return cls(
+            index=index,
+            id=instance_id,
+            code=error.numeric_code,
+            message=f"{error.code}: {error.message}",
+        )
+
+    def shifted(self, indexes: list[int]) -> BatchCreateError:
+        """The same error, its index mapped through ``indexes`` (a subset's positions)."""
+        return self.model_copy(update={"index": indexes[self.index]})
+
+
+class BatchCreateResult(_Model):
+    """What a batch create did, entry by entry: the instances created (in the batch's
+    order) and the entries refused, each with its own error."""
+
+    created: list[InstanceStatusInfo] = Field(default_factory=list)
+    errors: list[BatchCreateError] = Field(default_factory=list)
+
+
 class AttemptInfo(_Model):
     start: float
     end: float | None = None
@@ -192,12 +226,13 @@ class AttemptInfo(_Model):
 class StepInfo(_Model):
     """One entry of an instance's step history, in the order the steps began.
 
-    ``type`` is ``step`` (``step.do``), ``sleep`` (``sleep``/``sleep_until``)
-    or ``waitForEvent``. ``name`` is the step's cache key: its name, then
-    ``name-2``, ``name-3``... for later occurrences.
+    ``type`` is ``step`` (``step.do``), ``sleep`` (``sleep``/``sleep_until``),
+    ``waitForEvent``, or ``rollback`` (a step's rollback handler, named
+    ``<name>-<count>`` after its step). ``name`` is the step's cache key: its
+    name, then ``name-2``, ``name-3``... for later occurrences.
     """
 
-    type: Literal["step", "sleep", "waitForEvent"]
+    type: Literal["step", "sleep", "waitForEvent", "rollback"]
     name: str
     start: float
     end: float | None = None
@@ -212,6 +247,28 @@ class StepInfo(_Model):
     next_attempt_at: float | None = None
 
 
+class RollbackInfo(_Model):
+    """How an instance's rollback ended (Cloudflare's ``rollback`` of an instance)."""
+
+    outcome: Literal["complete", "failed"]
+    error: ErrorInfo | None = None
+
+
+def rollback_of(status: InstanceStatus, steps: list[StepInfo]) -> RollbackInfo | None:
+    """The rollback of a final instance, read from its ``rollback`` step entries:
+    ``failed`` with the error of the handler that gave up, else ``complete``;
+    ``None`` when no handler ran (or the instance is not final yet)."""
+    handlers = [s for s in steps if s.type == "rollback"]
+    if not handlers or status not in FINAL_STATUSES:
+        return None
+    failed = next((s for s in handlers if s.finished and s.success is False), None)
+    if failed is not None:
+        return RollbackInfo(outcome="failed", error=failed.error)
+    if all(s.success for s in handlers):
+        return RollbackInfo(outcome="complete")
+    return None
+
+
 class InstanceDetail(_Model):
     """Status plus params and the step history (describe)."""
 
@@ -222,6 +279,7 @@ class InstanceDetail(_Model):
     placement: Placement = Placement.DEDICATED
     # How long it is kept once finished (its own, else its workflow's, else the engine's).
     retention: Retention | None = None
+    rollback: RollbackInfo | None = None  # how its rollback ended, if one ran
 
 
 class InstancePage(_Model):

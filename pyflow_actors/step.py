@@ -89,6 +89,13 @@ class Step(Protocol[T_co]):
 
     def __await__(self) -> Generator[Any, None, T_co]: ...
 
+    def rollback(
+        self, fn: Callable[..., Any] | None = None, *, config: StepConfig | None = None
+    ) -> Any:
+        """Attach a rollback handler (``@charge.rollback`` or
+        ``@charge.rollback(config=...)``); see ``WorkflowStep.do``'s ``rollback``."""
+        ...
+
 
 class StepDecorator(Protocol):
     """What ``step.do(name, ...)`` returns without a function: apply it to one."""
@@ -116,6 +123,8 @@ class WorkflowStep(Protocol):
         depends: Iterable[Step[Any]] = (),
         concurrent: bool = False,
         config: StepConfig | None = None,
+        rollback: Callable[..., Any] | None = None,
+        rollback_config: StepConfig | None = None,
     ) -> StepDecorator: ...
 
     @overload
@@ -127,6 +136,8 @@ class WorkflowStep(Protocol):
         depends: Iterable[Step[Any]] = (),
         concurrent: bool = False,
         config: StepConfig | None = None,
+        rollback: Callable[..., Any] | None = None,
+        rollback_config: StepConfig | None = None,
     ) -> Step[T]: ...
 
     @overload
@@ -138,6 +149,8 @@ class WorkflowStep(Protocol):
         depends: Iterable[Step[Any]] = (),
         concurrent: bool = False,
         config: StepConfig | None = None,
+        rollback: Callable[..., Any] | None = None,
+        rollback_config: StepConfig | None = None,
     ) -> Step[T]: ...
 
     def do(
@@ -148,6 +161,8 @@ class WorkflowStep(Protocol):
         depends: Iterable[Step[Any]] = (),
         concurrent: bool = False,
         config: StepConfig | None = None,
+        rollback: Callable[..., Any] | None = None,
+        rollback_config: StepConfig | None = None,
     ) -> StepDecorator | Step[Any]:
         """Define a step named ``name``; use it as a decorator, then call the step.
 
@@ -166,6 +181,21 @@ class WorkflowStep(Protocol):
         lists steps whose results are passed to the function as arguments, in
         order; ``concurrent=True`` runs them at the same time. Raise
         :class:`~pyflow_actors.NonRetryableError` to fail at once without retries.
+
+        ``rollback`` (a saga's compensation) runs if the instance fails later, or
+        is terminated with ``rollback=True``: handlers of finished steps run
+        last-started first, each journaled and retried as a step with its own
+        ``rollback_config`` (``retries`` and ``timeout`` only). A handler takes,
+        by name, ``ctx`` (the step's context), ``output`` (its result, ``None``
+        if it failed) and ``error`` (why the instance failed):
+
+        .. code-block:: python
+
+            async def refund(output, error):
+                await payments.refund(output["charge_id"])
+
+            receipt = await step.do("charge", charge, rollback=refund,
+                                    rollback_config={"retries": {"limit": 3}})
         """
         ...
 

@@ -44,9 +44,10 @@ class AttemptOut(BaseModel):
 
 
 class StepRunOut(BaseModel):
-    """A ``step.do`` in the history, with every attempt and its config."""
+    """A ``step.do`` in the history, with every attempt and its config; or (type
+    ``rollback``) a run of a step's rollback handler, named ``<step name>-<count>``."""
 
-    type: Literal["step"] = "step"
+    type: Literal["step", "rollback"] = "step"
     name: str
     start: IsoTime
     end: OptionalIsoTime = None
@@ -62,6 +63,7 @@ class StepRunOut(BaseModel):
     @classmethod
     def of(cls, step: StepInfo) -> StepRunOut:
         return cls(
+            type="rollback" if step.type == "rollback" else "step",
             name=step.name,
             start=step.start,
             end=step.end,
@@ -118,8 +120,8 @@ StepEntry = Annotated[
 
 
 def render_step(step: StepInfo) -> StepRunOut | SleepOut | WaitForEventOut:
-    """One entry of ``steps``: a ``step``, ``sleep`` or ``waitForEvent`` entry."""
-    if step.type == "step":
+    """One entry of ``steps``: a ``step``, ``rollback``, ``sleep`` or ``waitForEvent`` entry."""
+    if step.type in ("step", "rollback"):
         return StepRunOut.of(step)
     error = ErrorOut.of(step.error)
     if step.type == "sleep":
@@ -149,6 +151,13 @@ def _expires(info: InstanceStatusInfo, retention: Retention | None) -> float | N
         return None
     seconds = retention.seconds_for(errored=info.status == InstanceStatus.ERRORED)
     return None if seconds is None else info.ended_at + seconds
+
+
+class RollbackOut(BaseModel):
+    """How the instance's rollback ended (Cloudflare's ``Rollback``)."""
+
+    outcome: Literal["complete", "failed"]
+    error: ErrorOut | None = None
 
 
 class InstanceOut(BaseModel):
@@ -185,6 +194,9 @@ class InstanceOut(BaseModel):
     expires_on: OptionalIsoTime = Field(
         default=None, description="when a finished instance is purged"
     )
+    rollback: RollbackOut | None = Field(
+        default=None, description="how its rollback ended (null: none ran)"
+    )
 
     @classmethod
     def of(
@@ -219,6 +231,11 @@ class InstanceOut(BaseModel):
             placement=detail.placement,
             retention=RetentionOut(**detail.retention.to_wire()) if detail.retention else None,
             expires_on=_expires(info, detail.retention),
+            rollback=RollbackOut(
+                outcome=detail.rollback.outcome, error=ErrorOut.of(detail.rollback.error)
+            )
+            if detail.rollback
+            else None,
         )
 
 

@@ -35,12 +35,15 @@ from pydantic import ValidationError as PydanticValidationError
 from pyflow_actors.constants import WIRE_TIME_FORMAT
 from pyflow_actors.errors import PayloadTooLarge, ValidationError
 from pyflow_actors.models import (
+    BatchCreateError,
     CreateOptions,
     ErrorInfo,
     InstanceStatus,
     InstanceStatusInfo,
     WorkflowInfo,
 )
+
+from .envelope import Envelope
 
 _NAMESPACE = uuid.UUID("5f0c6a4e-8d0b-4c1e-9f57-0b7a3c2d1e90")
 
@@ -269,6 +272,22 @@ class InstanceSummary(BaseModel):
 
 def summaries(infos: list[InstanceStatusInfo]) -> list[InstanceSummary]:
     return [InstanceSummary.of(i) for i in infos]
+
+
+class BatchCreateInfo(BaseModel):
+    """*Extension* of a batch create's answer: the entries refused, each with its error."""
+
+    errors: list[BatchCreateError] = Field(
+        default_factory=list,
+        description="{index, id, code, message} per entry not created (the others are)",
+    )
+
+
+class BatchCreateEnvelope(Envelope[list[InstanceSummary]]):
+    """``POST .../instances/batch``: the created instances (a list, as the SDK's
+    ``instances.bulk`` reads it) and, in ``result_info``, the refused entries."""
+
+    result_info: BatchCreateInfo = Field(default_factory=BatchCreateInfo)
 
 
 class StatusEditOut(InstanceSummary):

@@ -20,6 +20,7 @@ TEST_WORKFLOWS = {
     "gather": w.Collector,
     "maker": w.Producer,
     "blocker": w.Blocker,
+    "saga": w.Saga,
 }
 
 

@@ -15,14 +15,18 @@ from pyflow_actors.analytics.query import AnalyticsQuery, AnalyticsResult
 from pyflow_actors.errors import (
     AnalyticsUnavailable,
     InstanceAlreadyExists,
+    InstanceIdRepeated,
     InstanceNotAcceptingEvents,
     InstanceNotFound,
     InvalidTransition,
+    PyflowError,
     VersionNotFound,
     WorkflowNotFound,
 )
 from pyflow_actors.limits import validate_event_type, validate_instance_id, validate_payload
 from pyflow_actors.models import (
+    BatchCreateError,
+    BatchCreateResult,
     BatchDeleteResult,
     CreateOptions,
     DeletedInstance,
@@ -38,6 +42,7 @@ from pyflow_actors.models import (
     StepInfo,
     WorkflowInfo,
     WorkflowSettings,
+    rollback_of,
 )
 from pyflow_actors.versions import VersionInfo
 
@@ -46,6 +51,7 @@ class FakeTransport:
     def __init__(self, workflows: tuple[str, ...] = ("hello",)) -> None:
         now = time.time()
         self.restarted_from: RestartFrom | None = None
+        self.rolled_back = False  # whether the last control call asked for a rollback
         self.created_options: list[CreateOptions] = []  # every create asked for, in order
         self.workflows = {
             name: WorkflowInfo(
@@ -115,6 +121,25 @@ class FakeTransport:
         self._check("delete_workflow")
         del self.workflows[self._workflow(workflow)]
 
+    async def create_entries(
+        self, workflow: str, options: list[CreateOptions]
+    ) -> BatchCreateResult:
+        """Per entry: created, or refused with its own error (as the engine does)."""
+        created, errors, seen = [], [], set()
+        for index, option in enumerate(options):
+            try:
+                if option.id in seen:
+                    raise InstanceIdRepeated(f"instance id {option.id!r} is repeated")
+                if (self._workflow(workflow), option.id) in self.instances:
+                    raise InstanceAlreadyExists(f"instance {option.id!r} already exists")
+                [info] = await self.create(workflow, [option], batch=False)
+            except PyflowError as exc:
+                errors.append(BatchCreateError.of(index, option.id, exc))
+                continue
+            seen.add(info.id)
+            created.append(info)
+        return BatchCreateResult(created=created, errors=errors)
+
     async def create(
         self, workflow: str, options: list[CreateOptions], *, batch: bool
     ) -> list[InstanceStatusInfo]:
@@ -157,6 +182,7 @@ class FakeTransport:
             steps=self.steps.get(key, []),
             terminated_by="api" if info.status == InstanceStatus.TERMINATED else None,
             placement=self.placements.get(workflow, Placement.DEDICATED),
+            rollback=rollback_of(info.status, self.steps.get(key, [])),  # as the engine says
         )
 
     async def list_instances(
@@ -192,9 +218,11 @@ class FakeTransport:
         instance_id: str,
         action: str,
         restart_from: RestartFrom | None = None,
+        rollback: bool = False,
     ) -> InstanceStatusInfo:
         self._check("control")
         self.restarted_from = restart_from  # what the last control call asked to keep
+        self.rolled_back = rollback  # whether the last control call asked for a rollback
         info = self._get(workflow, instance_id)
         if action == "terminate":
             if info.is_final:

@@ -200,3 +200,39 @@ class Blocker(WorkflowEntrypoint):
                 return "slept"
 
         return await block()
+
+
+class Saga(WorkflowEntrypoint):
+    """params: {ledger, fail?, wait_for?, gate?}: books a flight, a hotel and a car,
+    each with a rollback handler; then waits for ``wait_for`` (if given) and fails
+    (if ``fail``). Steps append "do <name>" to the ledger, handlers "undo <name>".
+    With ``gate`` (a path), the hotel's handler waits until that file exists."""
+
+    async def run(self, event, step):
+        p = event["payload"]
+        me = event["instanceId"]
+
+        def undo(name: str):
+            async def handler(output, error):
+                if name == "hotel" and p.get("gate"):
+                    append_line(p["ledger"], f"{me} undoing hotel")
+                    while not os.path.exists(p["gate"]):
+                        await asyncio.sleep(0.05)
+                append_line(p["ledger"], f"{me} undo {name} {output} {type(error).__name__}")
+
+            return handler
+
+        slow = {"retries": {"limit": 1, "delay": "1 second"}, "timeout": "2 minutes"}
+        for name in ("flight", "hotel", "car"):
+
+            def book(name=name):
+                append_line(p["ledger"], f"{me} do {name}")
+                return f"{name}-ok"
+
+            await step.do(name, book, rollback=undo(name), rollback_config=slow)
+        await step.do("receipt", lambda: "no undo")
+        if p.get("wait_for"):
+            await step.wait_for_event("confirm", p["wait_for"], timeout="10 minutes")
+        if p.get("fail"):
+            raise ValueError("payment declined")
+        return "booked"

@@ -17,20 +17,26 @@ Which journal fact makes which event:
   or ``STEP_FAILURE`` (wallTime: the step from first attempt to end);
 - each attempt of a ``step.do``: ``ATTEMPT_START``, then ``ATTEMPT_SUCCESS`` or
   ``ATTEMPT_FAILURE`` (an attempt cut short by a dead process is a failure);
-- each sleep: ``SLEEP_START``, then ``SLEEP_COMPLETE``.
+- each sleep: ``SLEEP_START``, then ``SLEEP_COMPLETE``;
+- a rollback: ``ROLLBACK_START`` when its first handler began, then
+  ``ROLLBACK_FAILED`` (a handler gave up) or ``ROLLBACK_COMPLETE`` (every handler
+  succeeded, the instance final); each handler run and its attempts as a step's,
+  named ``ROLLBACK_STEP_*`` and ``ROLLBACK_ATTEMPT_*``.
 
 wallTime is in milliseconds; start events have none.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
 from ..engine.records import StepRecord
-from ..models import InstanceStatus
+from ..engine.rollback_handlers import ROLLBACK_KEY_PREFIX
+from ..models import FINAL_STATUSES, InstanceStatus
 
 
 class EventType(str, Enum):
@@ -49,6 +55,17 @@ class EventType(str, Enum):
     ATTEMPT_START = "ATTEMPT_START"
     ATTEMPT_SUCCESS = "ATTEMPT_SUCCESS"
     ATTEMPT_FAILURE = "ATTEMPT_FAILURE"
+    # Rollbacks: the instance's (start, then complete or failed), each handler run's
+    # (as a step's) and each of its attempts'.
+    ROLLBACK_START = "ROLLBACK_START"
+    ROLLBACK_COMPLETE = "ROLLBACK_COMPLETE"
+    ROLLBACK_FAILED = "ROLLBACK_FAILED"
+    ROLLBACK_STEP_START = "ROLLBACK_STEP_START"
+    ROLLBACK_STEP_SUCCESS = "ROLLBACK_STEP_SUCCESS"
+    ROLLBACK_STEP_FAILURE = "ROLLBACK_STEP_FAILURE"
+    ROLLBACK_ATTEMPT_START = "ROLLBACK_ATTEMPT_START"
+    ROLLBACK_ATTEMPT_SUCCESS = "ROLLBACK_ATTEMPT_SUCCESS"
+    ROLLBACK_ATTEMPT_FAILURE = "ROLLBACK_ATTEMPT_FAILURE"
 
     def __str__(self) -> str:
         return self.value
@@ -119,8 +136,45 @@ def instance_events(facts: InstanceFacts) -> list[MetricEvent]:
     return out
 
 
+_ROLLBACK_KINDS = {  # a step's event type -> a rollback handler run's
+    EventType.STEP_START: EventType.ROLLBACK_STEP_START,
+    EventType.STEP_SUCCESS: EventType.ROLLBACK_STEP_SUCCESS,
+    EventType.STEP_FAILURE: EventType.ROLLBACK_STEP_FAILURE,
+    EventType.ATTEMPT_START: EventType.ROLLBACK_ATTEMPT_START,
+    EventType.ATTEMPT_SUCCESS: EventType.ROLLBACK_ATTEMPT_SUCCESS,
+    EventType.ATTEMPT_FAILURE: EventType.ROLLBACK_ATTEMPT_FAILURE,
+}
+
+
 def step_events(facts: InstanceFacts, steps: Iterable[StepRecord]) -> list[MetricEvent]:
-    """The step, attempt and sleep events of one instance generation's journal."""
+    """The step, attempt, sleep and rollback events of one instance generation's journal."""
+    records = list(steps)
+    out = _step_events(facts, records)
+    handlers = [r for r in records if r.kind == "rollback"]
+    if not handlers:
+        return out
+    out = [
+        dataclasses.replace(e, event_type=_ROLLBACK_KINDS.get(e.event_type, e.event_type))
+        if e.key.split(":", 1)[1].startswith(ROLLBACK_KEY_PREFIX)
+        else e
+        for e in out
+    ]
+    start = min(r.started_at for r in handlers)
+    out.append(_rollback_event(facts, EventType.ROLLBACK_START, start))
+    failed = next((r for r in handlers if r.state == "failed"), None)
+    if failed is not None and failed.ended_at is not None:
+        out.append(_rollback_event(facts, EventType.ROLLBACK_FAILED, failed.ended_at))
+    elif facts.status in FINAL_STATUSES and all(r.state == "complete" for r in handlers):
+        end = max(r.ended_at or start for r in handlers)
+        out.append(_rollback_event(facts, EventType.ROLLBACK_COMPLETE, end))
+    return out
+
+
+def _rollback_event(facts: InstanceFacts, kind: EventType, at: float) -> MetricEvent:
+    return MetricEvent(kind.value, kind, facts.workflow, facts.instance_id, facts.generation, at)
+
+
+def _step_events(facts: InstanceFacts, steps: Iterable[StepRecord]) -> list[MetricEvent]:
     out: list[MetricEvent] = []
     for record in steps:
 

@@ -124,6 +124,10 @@ def describe_instance(
     if i.get("error"):
         error = i["error"]
         rows.append(("Error", f"[red]{escape(error['name'])}[/red]: {escape(error['message'])}"))
+    if i.get("rollback"):  # how the rollback handlers of its steps ended
+        rollback, failed = i["rollback"], i["rollback"].get("error")
+        why = f": {escape(failed['name'])}: {escape(failed['message'])}" if failed else ""
+        rows.append(("Rollback", f"{rollback['outcome']}{why}"))
     if i["status"] == InstanceStatus.COMPLETE:
         rows.append(("Output", short(i.get("output"), truncate_output_limit)))
     for label, value in rows:
@@ -252,10 +256,18 @@ _ID = typer.Argument(..., metavar="ID", help="Instance id, or 'latest'.")
 
 @instances_app.command("terminate")
 def terminate(
-    ctx: typer.Context, name: str = _NAME, instance_id: str = _ID, as_json: bool = JsonOption
+    ctx: typer.Context,
+    name: str = _NAME,
+    instance_id: str = _ID,
+    rollback: bool = typer.Option(
+        False,
+        "--rollback",
+        help="Run the rollback handlers of its finished steps first (last started first).",
+    ),
+    as_json: bool = JsonOption,
 ) -> None:
-    """Terminate an instance (final)."""
-    _control(ctx, name, instance_id, "terminate", as_json)
+    """Terminate an instance (final); --rollback undoes its finished steps first."""
+    _control(ctx, name, instance_id, "terminate", as_json, {"rollback": True} if rollback else None)
 
 
 @instances_app.command("restart")

@@ -40,7 +40,7 @@ def step_table(steps: list[dict[str, Any]], show_output: bool, limit: int) -> Ta
             )
             continue
         retry = retry_text(s)
-        if s["type"] == "step":
+        if s["type"] in ("step", "rollback"):  # a rollback handler's run is shown as a step
             status = "retrying" if retry else STEP_STATUS[s.get("success")]
             attempts = str(len(s.get("attempts") or []))
         else:
@@ -79,7 +79,7 @@ def retry_text(step: dict[str, Any]) -> str:
     """For a step waiting to retry: its last attempt's error and when the next is due."""
     due = step.get("next_attempt")
     failed = [a for a in step.get("attempts") or [] if a.get("error")]
-    if step.get("type") != "step" or not due or not failed:
+    if step.get("type") not in ("step", "rollback") or not due or not failed:
         return ""
     error = failed[-1]["error"]
     return (

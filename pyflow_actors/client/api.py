@@ -17,12 +17,14 @@ import builtins
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar, overload
 
 from ..constants import DEFAULT_NAMESPACE
 from ..errors import InstanceNotFound
 from ..limits import validate_event_type
 from ..models import (
+    BatchCreateError,
     BatchDeleteResult,
     InstanceDetail,
     InstanceLogs,
@@ -34,11 +36,13 @@ from ..models import (
 from ..versions import VersionInfo
 from .shapes import (
     UNSET,
+    batch_entries,
     batch_options,
     create_options,
     event_arguments,
     restart_from,
     send_event_on_binding,
+    terminate_rollback,
 )
 from .transport import Transport
 
@@ -68,8 +72,15 @@ class AsyncInstance:
     async def resume(self) -> None:
         await self._t.control(self.workflow, self.id, "resume")
 
-    async def terminate(self) -> None:
-        await self._t.control(self.workflow, self.id, "terminate")
+    async def terminate(
+        self, options: Mapping[str, Any] | None = None, *, rollback: bool = False
+    ) -> None:
+        """Terminate the instance (final). ``rollback=True`` (or Cloudflare's
+        ``terminate({"rollback": True})``) first runs the rollback handlers of its
+        finished steps, last started first; it shows ``rollingBack`` meanwhile."""
+        await self._t.control(
+            self.workflow, self.id, "terminate", rollback=terminate_rollback(options, rollback)
+        )
 
     async def restart(self, options: Mapping[str, Any] | None = None, *, from_: Any = None) -> None:
         """Run the instance again from the top, or from a step: ``from_="charge"``,
@@ -120,6 +131,14 @@ class AsyncInstance:
         return f"<instance {self.workflow}/{self.id}>"
 
 
+@dataclass(frozen=True)
+class AsyncBatchCreated:
+    """What ``create_batch({...})`` (the object form) did: ``created`` and ``errors``."""
+
+    created: list[AsyncInstance]
+    errors: list[BatchCreateError]
+
+
 class AsyncWorkflow:
     """A binding to one workflow: ``create``, ``create_batch``, ``get``, ``list``."""
 
@@ -137,12 +156,40 @@ class AsyncWorkflow:
         [info] = await self._t.create(self.name, [create_options(options, id, params)], batch=False)
         return AsyncInstance(self._t, self.name, info.id)
 
-    async def create_batch(self, batch: Iterable[Any]) -> list[AsyncInstance]:
-        """Create up to 100 instances; ids that already exist are skipped (left out)."""
+    @overload
+    async def create_batch(self, batch: Mapping[str, Any]) -> AsyncBatchCreated: ...
+
+    @overload
+    async def create_batch(self, batch: Iterable[Any]) -> list[AsyncInstance]: ...
+
+    async def create_batch(
+        self, batch: Iterable[Any] | Mapping[str, Any]
+    ) -> list[AsyncInstance] | AsyncBatchCreated:
+        """Create up to 100 instances.
+
+        A list (Cloudflare's array form): ids that already exist are skipped (left
+        out); an invalid entry refuses the call. A dict (the object form:
+        ``{"instances": [...]}`` or ``{"count": N, "params": ...}``): each entry is
+        created or refused on its own; the result has ``created`` (instances, in
+        order) and ``errors`` (``{index, id, code, message}`` per refused entry).
+        """
+        if isinstance(batch, Mapping):
+            return await self._create_entries(batch)
         infos = await self._t.create(self.name, batch_options(batch), batch=True)
         return [AsyncInstance(self._t, self.name, i.id) for i in infos]
 
     createBatch = create_batch  # noqa: N815 - Cloudflare's JavaScript spelling
+
+    async def _create_entries(self, batch: Mapping[str, Any]) -> AsyncBatchCreated:
+        options, indexes, errors = batch_entries(batch)
+        result = await self._t.create_entries(self.name, options) if options else None
+        if result is not None:
+            errors += [e.shifted(indexes) for e in result.errors]
+        created = [] if result is None else result.created
+        return AsyncBatchCreated(
+            [AsyncInstance(self._t, self.name, i.id) for i in created],
+            sorted(errors, key=lambda e: e.index),
+        )
 
     async def delete_batch(self, ids: Iterable[str]) -> BatchDeleteResult:
         """Delete up to 100 instances: ``result.deleted`` (``[{id}]``) and
@@ -279,8 +326,10 @@ class Instance:
     def resume(self) -> None:
         self._loop.run(self._a.resume())
 
-    def terminate(self) -> None:
-        self._loop.run(self._a.terminate())
+    def terminate(
+        self, options: Mapping[str, Any] | None = None, *, rollback: bool = False
+    ) -> None:
+        self._loop.run(self._a.terminate(options, rollback=rollback))
 
     def restart(self, options: Mapping[str, Any] | None = None, *, from_: Any = None) -> None:
         self._loop.run(self._a.restart(options, from_=from_))
@@ -304,6 +353,14 @@ class Instance:
         return repr(self._a)
 
 
+@dataclass(frozen=True)
+class BatchCreated:
+    """What ``create_batch({...})`` (the object form) did: ``created`` and ``errors``."""
+
+    created: list[Instance]
+    errors: list[BatchCreateError]
+
+
 class Workflow:
     """Synchronous binding to one workflow (see :class:`AsyncWorkflow`)."""
 
@@ -320,8 +377,19 @@ class Workflow:
         created = self._a.create(options, id=id, params=params)
         return Instance(self._loop, self._loop.run(created))
 
-    def create_batch(self, batch: Iterable[Any]) -> list[Instance]:
-        return [Instance(self._loop, a) for a in self._loop.run(self._a.create_batch(batch))]
+    @overload
+    def create_batch(self, batch: Mapping[str, Any]) -> BatchCreated: ...
+
+    @overload
+    def create_batch(self, batch: Iterable[Any]) -> list[Instance]: ...
+
+    def create_batch(
+        self, batch: Iterable[Any] | Mapping[str, Any]
+    ) -> list[Instance] | BatchCreated:
+        result = self._loop.run(self._a.create_batch(batch))
+        if isinstance(result, AsyncBatchCreated):
+            return BatchCreated([Instance(self._loop, a) for a in result.created], result.errors)
+        return [Instance(self._loop, a) for a in result]
 
     def get(self, id: str) -> Instance:  # noqa: A002
         return Instance(self._loop, self._loop.run(self._a.get(id)))

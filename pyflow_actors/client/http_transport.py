@@ -23,6 +23,8 @@ from ..errors import (
     Conflict,
     EngineUnavailable,
     Forbidden,
+    InstanceAlreadyExists,
+    InstanceIdRepeated,
     NotFound,
     PayloadTooLarge,
     PyflowError,
@@ -31,7 +33,10 @@ from ..errors import (
     ValidationError,
     error_class_for_code,
 )
+from ..limits import validate_instance_id
 from ..models import (
+    BatchCreateError,
+    BatchCreateResult,
     BatchDeleteResult,
     CreateOptions,
     InstanceDetail,
@@ -81,6 +86,21 @@ def rest_path(*parts: str) -> str:
     return "".join("/" + quote(p, safe="") for p in parts)
 
 
+# A batch entry whose id is taken (it exists, or came earlier): skipped by the array form.
+_TAKEN = (InstanceAlreadyExists.numeric_code, InstanceIdRepeated.numeric_code)
+
+
+def error_from_message(message: str, status: int = 400) -> PyflowError:
+    """The :class:`PyflowError` of ``"<dotted code>: <message>"``."""
+    code, sep, text = message.partition(": ")
+    cls = error_class_for_code(code) if sep else PyflowError
+    if cls is not PyflowError or code == PyflowError.code:
+        return cls(text)
+    if sep and _DOTTED_CODE.match(code):
+        message = text  # a code this client does not know: keep the message
+    return _BY_STATUS.get(status, PyflowError)(message)
+
+
 def error_from_response(response: httpx.Response) -> PyflowError:
     """The :class:`PyflowError` an error response stands for.
 
@@ -93,13 +113,7 @@ def error_from_response(response: httpx.Response) -> PyflowError:
         message = str(errors[0].get("message") or message)
     except (ValueError, AttributeError, IndexError, TypeError):
         pass
-    code, sep, text = message.partition(": ")
-    cls = error_class_for_code(code) if sep else PyflowError
-    if cls is not PyflowError or code == PyflowError.code:
-        return cls(text)
-    if sep and _DOTTED_CODE.match(code):
-        message = text  # a code this client does not know: keep the message
-    return _BY_STATUS.get(response.status_code, PyflowError)(message)
+    return error_from_message(message, response.status_code)
 
 
 class HttpTransport:
@@ -196,20 +210,19 @@ class HttpTransport:
     async def create(
         self, workflow: str, options: list[CreateOptions], *, batch: bool
     ) -> list[InstanceStatusInfo]:
-        for o in options:  # the same error as the engine's for a value JSON cannot hold
-            dumps(o.params, what="params")
-        items = [
-            {
-                "params": o.params,
-                **({"instance_id": o.id} if o.id is not None else {}),
-                **({"instance_retention": _ms_retention(o.retention)} if o.retention else {}),
-            }
-            for o in options
-        ]
+        items = _items(options)
         if batch:
-            result, _ = await self.request(
+            # Cloudflare's array form: an entry refused for a reason other than its id
+            # being taken refuses the call (the gateway answers per entry).
+            for o in options:
+                if o.id is not None:
+                    validate_instance_id(o.id)
+            result, info = await self.request(
                 "POST", rest_path(workflow, "instances", "batch"), body=items, send_body=True
             )
+            refused = [e for e in (info or {}).get("errors") or [] if e["code"] not in _TAKEN]
+            if refused:
+                raise error_from_message(str(refused[0]["message"]))
             return [status_info(workflow, r) for r in result]
         if len(options) != 1:
             raise ValidationError("create takes exactly one instance; use create_batch for more")
@@ -217,6 +230,18 @@ class HttpTransport:
             "POST", rest_path(workflow, "instances"), body=items[0], send_body=True
         )
         return [status_info(workflow, result)]
+
+    async def create_entries(
+        self, workflow: str, options: list[CreateOptions]
+    ) -> BatchCreateResult:
+        result, info = await self.request(
+            "POST", rest_path(workflow, "instances", "batch"), body=_items(options), send_body=True
+        )
+        errors = (info or {}).get("errors") or []
+        return BatchCreateResult(
+            created=[status_info(workflow, r) for r in result],
+            errors=[BatchCreateError.model_validate(e) for e in errors],
+        )
 
     async def status(self, workflow: str, instance_id: str) -> InstanceStatusInfo:
         result, _ = await self.request(
@@ -262,10 +287,13 @@ class HttpTransport:
         instance_id: str,
         action: ControlAction,
         restart_from: RestartFrom | None = None,
+        rollback: bool = False,
     ) -> InstanceStatusInfo:
         body: dict[str, Any] = {"status": action}
         if restart_from is not None:
             body["from"] = restart_from.model_dump()
+        if rollback:
+            body["rollback"] = True
         result, _ = await self.request(
             "PATCH",
             rest_path(workflow, "instances", instance_id, "status"),
@@ -394,3 +422,17 @@ class HttpTransport:
 def _ms_retention(retention: Retention) -> dict[str, int]:
     """``instance_retention`` as REST takes it: milliseconds, unset keys left out."""
     return {k: v for k, v in retention.to_wire().items() if v is not None}
+
+
+def _items(options: list[CreateOptions]) -> list[dict[str, Any]]:
+    """Create bodies as REST takes them."""
+    for o in options:  # the same error as the engine's for a value JSON cannot hold
+        dumps(o.params, what="params")
+    return [
+        {
+            "params": o.params,
+            **({"instance_id": o.id} if o.id is not None else {}),
+            **({"instance_retention": _ms_retention(o.retention)} if o.retention else {}),
+        }
+        for o in options
+    ]

@@ -13,6 +13,7 @@ from ..analytics.query import AnalyticsQuery, AnalyticsResult
 from ..constants import DEFAULT_NAMESPACE, SUPERVISOR_NAME
 from ..errors import EngineUnavailable, PyflowError
 from ..models import (
+    BatchCreateResult,
     BatchDeleteResult,
     CreateOptions,
     InstanceDetail,
@@ -128,6 +129,18 @@ class RayTransport:
         )
         return _expect_list(reply, InstanceStatusInfo, "create")
 
+    async def create_entries(
+        self, workflow: str, options: list[CreateOptions]
+    ) -> BatchCreateResult:
+        fixed = [
+            o if o.id is not None else o.model_copy(update={"id": str(uuid.uuid4())})
+            for o in options
+        ]
+        reply = await self._call(
+            "create_entries", workflow=workflow, options=fixed, request_id=uuid.uuid4().hex
+        )
+        return _expect(reply, BatchCreateResult, "create_entries")
+
     async def status(self, workflow: str, instance_id: str) -> InstanceStatusInfo:
         reply = await self._call("status", workflow=workflow, instance_id=instance_id)
         return _expect(reply, InstanceStatusInfo, "status")
@@ -165,6 +178,7 @@ class RayTransport:
         instance_id: str,
         action: ControlAction,
         restart_from: RestartFrom | None = None,
+        rollback: bool = False,
     ) -> InstanceStatusInfo:
         reply = await self._call(
             "control",
@@ -172,6 +186,7 @@ class RayTransport:
             instance_id=instance_id,
             action=action,
             restart_from=None if restart_from is None else restart_from.model_dump(),
+            rollback=rollback,
         )
         return _expect(reply, InstanceStatusInfo, "control")
 

@@ -15,6 +15,7 @@ from ..models import (
     InstanceStatus,
     InstanceStatusInfo,
     Placement,
+    RollbackInfo,
     StepInfo,
     WorkflowInfo,
     WorkflowSettings,
@@ -81,10 +82,10 @@ def status_info(workflow: str, data: dict[str, Any]) -> InstanceStatusInfo:
 def step_info(data: dict[str, Any]) -> StepInfo:
     kind = data["type"]
     error = error_info(data.get("error"))
-    if kind == "step":
+    if kind in ("step", "rollback"):  # a rollback handler's run has a step's shape
         success = data.get("success")
         return StepInfo(
-            type="step",
+            type=kind,
             name=data["name"],
             start=seconds(data["start"]),
             end=seconds_or_none(data.get("end")),
@@ -145,7 +146,15 @@ def instance_detail(workflow: str, instance_id: str, data: dict[str, Any]) -> In
         terminated_by=terminated_by,
         placement=data.get("placement") or Placement.DEDICATED,
         retention=Retention.parse(data.get("retention")),
+        rollback=rollback_info(data.get("rollback")),
     )
+
+
+def rollback_info(data: dict[str, Any] | None) -> RollbackInfo | None:
+    """Cloudflare's ``rollback`` of an instance: ``{outcome, error}`` or null."""
+    if not data:
+        return None
+    return RollbackInfo(outcome=data["outcome"], error=error_info(data.get("error")))
 
 
 def version_info(workflow: str, data: dict[str, Any], graph: Any = None) -> VersionInfo:

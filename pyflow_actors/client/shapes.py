@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..errors import InvalidBindingCall, ValidationError
-from ..models import CreateOptions, RestartFrom
+from ..errors import InvalidBindingCall, PyflowError, ValidationError
+from ..models import BatchCreateError, CreateOptions, RestartFrom
 from ..retention import Retention
 
 CREATE_SHAPE = (
@@ -69,6 +69,50 @@ def create_options(options: Any, id: Any = None, params: Any = None) -> CreateOp
         params=options.get("params"),
         retention=_retention(options.get("retention")),
     )
+
+
+OBJECT_BATCH_SHAPE = (
+    'create_batch({"instances": [{"id": "a", "params": {...}}, ...]}) or '
+    'create_batch({"count": 3, "params": {...}})'
+)
+
+
+def batch_entries(
+    batch: Mapping[str, Any],
+) -> tuple[list[CreateOptions], list[int], list[BatchCreateError]]:
+    """Cloudflare's createBatch object form, ``{"instances": [...]}`` or ``{"count": N,
+    "params"?, "retention"?}``, entry by entry: ``(options, their indexes, errors)``,
+    an entry of the wrong shape being a ``BatchCreateError`` of its own."""
+    if ("instances" in batch) == ("count" in batch):
+        raise InvalidBindingCall(
+            "create_batch takes a list of option dicts, or an object with instances or "
+            f"count (one of them): use {BATCH_SHAPE}, {OBJECT_BATCH_SHAPE}"
+        )
+    if "count" in batch:
+        _unknown_keys(batch, {"count", "params", "retention"}, OBJECT_BATCH_SHAPE)
+        count = batch["count"]
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 100:
+            raise InvalidBindingCall(f"count must be a whole number from 1 to 100, not {count!r}")
+        one = {"params": batch.get("params"), "retention": batch.get("retention")}
+        entries: list[Any] = [one] * count
+    else:
+        _unknown_keys(batch, {"instances"}, OBJECT_BATCH_SHAPE)
+        entries = list(batch["instances"])
+    options: list[CreateOptions] = []
+    indexes: list[int] = []
+    errors: list[BatchCreateError] = []
+    for index, entry in enumerate(entries):
+        try:
+            [option] = batch_options([entry])
+        except PyflowError as exc:
+            given = entry.get("id") if isinstance(entry, Mapping) else None
+            errors.append(
+                BatchCreateError.of(index, given if isinstance(given, str) else None, exc)
+            )
+            continue
+        options.append(option)
+        indexes.append(index)
+    return options, indexes, errors
 
 
 def batch_options(batch: Any) -> list[CreateOptions]:
@@ -138,6 +182,21 @@ def send_event_on_binding(workflow: str, binding: str | None) -> InvalidBindingC
         f"instance = await env.{binding or 'BINDING'}.get(instance_id), then "
         f'await instance.send_event({{"type": "approved", "payload": {{...}}}})'
     )
+
+
+def terminate_rollback(options: Any = None, rollback: bool = False) -> bool:
+    """Whether a terminate asks for a rollback: ``rollback=True`` or Cloudflare's
+    ``terminate({"rollback": True})``."""
+    if options is None:
+        return bool(rollback)
+    if not isinstance(options, Mapping) or set(options) - {"rollback"}:
+        raise ValidationError(
+            f'terminate options {options!r} are invalid: use {{"rollback": true}} or rollback=True'
+        )
+    value = options.get("rollback", False)
+    if not isinstance(value, bool):
+        raise ValidationError(f"terminate 'rollback' must be true or false, got {value!r}")
+    return value or bool(rollback)
 
 
 def restart_from(options: Any = None, from_: Any = None) -> RestartFrom | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Literal, Protocol
 
 from ..models import (
+    BatchCreateResult,
     BatchDeleteResult,
     CreateOptions,
     InstanceDetail,
@@ -68,8 +69,16 @@ class Transport(Protocol):
         instance_id: str,
         action: ControlAction,
         restart_from: RestartFrom | None = None,
+        rollback: bool = False,
     ) -> InstanceStatusInfo:
-        """Apply ``action``; ``restart_from``: the step a restart starts again from."""
+        """Apply ``action``; ``restart_from``: the step a restart starts again from;
+        ``rollback``: a terminate runs the rollback handlers first."""
+        ...
+
+    async def create_entries(
+        self, workflow: str, options: list[CreateOptions]
+    ) -> BatchCreateResult:
+        """A batch create with per-entry results: each entry created, or its own error."""
         ...
 
     async def send_event(

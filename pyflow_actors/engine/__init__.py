@@ -1,11 +1,12 @@
 """The replay engine: pure Python, no Ray. :mod:`.replay` maps its modules."""
 
-from .execution import Execution, Outcome
+from .execution import Execution
 from .records import (
     AttemptRecord,
     EventRecord,
     Journal,
     MemoryJournal,
+    Outcome,
     OutcomeKind,
     RunResult,
     StepRecord,

@@ -1,4 +1,5 @@
-"""One attempt of a step's code: called with its arguments, under its timeout, its output checked.
+"""One attempt of a step's code: called with its arguments, under its timeout, its output
+checked, its end journaled.
 
 The step function may be sync (run in a thread) or async, and may return an
 awaitable (``lambda: coroutine``), awaited until it is a value. Its output must
@@ -18,6 +19,7 @@ from ..durations import format_duration
 from ..errors import PyflowError, StepOutputError, StepTimeout
 from ..limits import Limits, encode_json
 from .clock import Clock, wait_for
+from .records import AttemptRecord, Journal, StepRecord, StepState
 from .step_context import StepContext, step_arguments
 
 
@@ -63,3 +65,25 @@ async def _resolve(value: Any) -> Any:
     while inspect.isawaitable(value):
         value = await value
     return value
+
+
+def end_attempt(
+    journal: Journal,
+    record: StepRecord,
+    attempt: AttemptRecord,
+    now: float,
+    error: tuple[str, str] | None,
+    *,
+    finish: StepState | None = None,
+    output: str | None = None,
+) -> None:
+    """Journal the end of ``attempt`` (and with ``finish`` of its step, in one
+    commit), then mirror it in the records the run holds."""
+    journal.end_attempt(record.key, attempt.n, now, error, finish=finish, output=output)
+    attempt.ended_at = now
+    if error:
+        attempt.error_name, attempt.error_message = error
+    if finish:
+        record.state, record.ended_at, record.output = finish, now, output
+        if error:
+            record.error_name, record.error_message = error

@@ -1,4 +1,4 @@
-"""One run of one instance against its journal: :class:`Execution` and its :class:`Outcome`.
+"""One run of one instance against its journal: :class:`Execution` (its :class:`Outcome`).
 
 How a run goes:
 
@@ -16,14 +16,16 @@ How a run goes:
   ones, and then returns a ``paused`` outcome.
 * ``cancel()`` stops the run now; a write the journal refuses stops it with
   :class:`~pyflow_actors.errors.StorageUnavailable`.
+* When ``run()`` fails, the rollback handlers of its steps run before the
+  outcome is ``errored`` (see :mod:`.rollback`, which also drives a terminate
+  with rollback through :attr:`Execution.replay_only`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine
 from typing import Any, Literal, cast
 
 from .. import instance_logs, serialization
@@ -40,38 +42,23 @@ from ..errors import (
     rebuild_error,
 )
 from ..limits import DEFAULT_LIMITS, Limits, encode_json
-from .attempts import encode_output, run_attempt
+from .attempts import encode_output, end_attempt, run_attempt
 from .clock import SYSTEM_CLOCK, Clock, wait_for
 from .records import (
     AttemptRecord,
     EventRecord,
     GuardedJournal,
     Journal,
+    Outcome,
     OutcomeKind,
+    StepKind,
     StepRecord,
-    StepState,
 )
+from .rollback import roll_back
 from .step import ReplayStep, StepCallable
 from .step_config import retry_delay
 from .step_context import step_context
 from .waits import Waiter, WaitSummary, event_result, match_events, wait_summary
-
-
-@dataclass
-class Outcome:
-    """How a run ended for now.
-
-    ``complete``/``errored`` are final; ``hibernate`` means "wake me at
-    ``wake_at`` or when an event of a type in ``waiting_for`` arrives";
-    ``paused`` means the run stopped at a step boundary on request;
-    ``cancelled`` means it was stopped by the caller (terminate, restart).
-    """
-
-    kind: OutcomeKind
-    output: str | None = None  # JSON text
-    error: tuple[str, str] | None = None
-    wake_at: float | None = None
-    waiting_for: list[str] = field(default_factory=list)
 
 
 class Execution:
@@ -110,6 +97,9 @@ class Execution:
         self._step_tasks: set[asyncio.Future[Any]] = set()
         self._stop_kind: OutcomeKind | None = None
         self.step = ReplayStep(self)
+        # Replaying only (a terminate with rollback): new work waits; the run stops when quiet.
+        self.replay_only = False
+        self.on_rollback: Callable[[], None] | None = None  # told when handlers start to run
 
     # -- control from outside ----------------------------------------------
 
@@ -146,9 +136,14 @@ class Execution:
 
     # -- the driver ---------------------------------------------------------
 
-    async def run(self) -> Outcome:
-        """Run ``run(event, step)`` until it ends, hibernates, pauses or is cancelled."""
-        self._task = asyncio.ensure_future(self._main())
+    @property
+    def cancelled(self) -> bool:
+        return self._stop_kind is OutcomeKind.CANCELLED
+
+    async def run(self, main: Coroutine[Any, Any, Outcome] | None = None) -> Outcome:
+        """Run ``run(event, step)`` (or ``main``) until it ends, hibernates, pauses or
+        is cancelled."""
+        self._task = asyncio.ensure_future(main if main is not None else self._main())
         try:
             while not self._task.done() and self._storage_error is None:
                 self._changed.clear()
@@ -198,10 +193,15 @@ class Execution:
             result = await self.workflow.run(self.event, self.step)
         except asyncio.CancelledError:
             raise
-        except PyflowError as exc:
-            return Outcome(OutcomeKind.ERRORED, error=(type(exc).__name__, exc.message))
         except Exception as exc:  # noqa: BLE001 - any user error ends the run as errored
-            return Outcome(OutcomeKind.ERRORED, error=describe_exception(exc))
+            error = (
+                (type(exc).__name__, exc.message)
+                if isinstance(exc, PyflowError)
+                else describe_exception(exc)
+            )
+            if not self.replay_only:
+                await roll_back(self, error)  # the handlers of its steps first, LIFO
+            return Outcome(OutcomeKind.ERRORED, error=error)
         try:
             text = encode_json(result, "workflow output", self.limits.max_step_output_bytes)
         except PyflowError as exc:
@@ -227,6 +227,8 @@ class Execution:
         return False
 
     def _stop_outcome(self) -> Outcome | None:
+        if self.replay_only:  # every branch reached the end of the journal
+            return Outcome(OutcomeKind.CANCELLED)
         if self._pause_requested:
             self._stop_kind = OutcomeKind.PAUSED
             return Outcome(OutcomeKind.PAUSED)
@@ -267,18 +269,32 @@ class Execution:
 
     def mark_patch(self, key: str, name: str) -> None:
         """Journal that this instance takes the new path of ``step.patched(name)``."""
-        self._new_record(key=key, name=name, kind="patch", state="complete")
+        if not self.replay_only:
+            self._new_record(key=key, name=name, kind="patch", state="complete")
 
     # -- step.do ------------------------------------------------------------
 
+    async def new_work(self) -> None:
+        """Where a step would start new work: replaying only, it waits forever."""
+        if self.replay_only:
+            self._bump()
+            await asyncio.get_running_loop().create_future()
+
     async def execute_step(
-        self, key: str, step: StepCallable, args: list[Any], record: StepRecord | None
+        self,
+        key: str,
+        step: StepCallable,
+        args: list[Any],
+        record: StepRecord | None,
+        kind: StepKind = "step",
     ) -> Any:
-        """Run a step's attempts, with its retries and timeout, journaling each one."""
+        """Run a step's attempts (or a rollback handler's), with its retries and
+        timeout, journaling each one."""
+        await self.new_work()
         config = step._config
         if record is None:
             record = self._new_record(
-                key=key, name=step.name, kind="step", config=serialization.dumps(config.to_json())
+                key=key, name=step.name, kind=kind, config=serialization.dumps(config.to_json())
             )
         # An attempt that was started but never ended died with its process.
         for attempt in record.attempts:
@@ -334,24 +350,8 @@ class Execution:
             self._end(record, attempt, None, finish="complete", output=text)
             return decoded
 
-    def _end(
-        self,
-        record: StepRecord,
-        attempt: AttemptRecord,
-        error: tuple[str, str] | None,
-        *,
-        finish: StepState | None = None,
-        output: str | None = None,
-    ) -> None:
-        now = self.clock()
-        self.journal.end_attempt(record.key, attempt.n, now, error, finish=finish, output=output)
-        attempt.ended_at = now
-        if error:
-            attempt.error_name, attempt.error_message = error
-        if finish:
-            record.state, record.ended_at, record.output = finish, now, output
-            if error:
-                record.error_name, record.error_message = error
+    def _end(self, record: StepRecord, attempt: AttemptRecord, *args: Any, **kw: Any) -> None:
+        end_attempt(self.journal, record, attempt, self.clock(), *args, **kw)
 
     # -- waits --------------------------------------------------------------
 
@@ -383,6 +383,8 @@ class Execution:
     async def sleep(self, key: str, name: str, wake: Callable[[float], float]) -> None:
         """Sleep until ``wake(now)``, computed on the first run and journaled."""
         record = self.journal_steps.get(key)
+        if record is None or record.state != "complete":
+            await self.new_work()
         if record is None:
             record = self._new_record(key=key, name=name, kind="sleep", wake_at=wake(self.clock()))
         if record.state == "complete":
@@ -397,6 +399,8 @@ class Execution:
     ) -> interface.WorkflowStepEvent:
         """Wait up to ``timeout`` seconds for an event of ``event_type`` (journaled)."""
         record = self.journal_steps.get(key)
+        if record is None or record.state == "running":
+            await self.new_work()
         if record is None:
             record = self._new_record(
                 key=key,

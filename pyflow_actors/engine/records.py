@@ -17,8 +17,9 @@ from typing import Any, Literal, Protocol
 from ..errors import StorageUnavailable
 from ..models import InstanceStatus
 
-# "patch": a step.patched(name) marker (journaled, never shown as a step).
-StepKind = Literal["step", "sleep", "waitForEvent", "patch"]
+# "patch": a step.patched(name) marker (journaled, never shown as a step);
+# "rollback": one run of a step's rollback handler (see .rollback).
+StepKind = Literal["step", "sleep", "waitForEvent", "patch", "rollback"]
 StepState = Literal["running", "complete", "failed"]
 
 
@@ -64,6 +65,23 @@ _FINAL_STATUS_OF = {
     OutcomeKind.TERMINATED: InstanceStatus.TERMINATED,
 }
 FINAL_OUTCOMES = frozenset(_FINAL_STATUS_OF)
+
+
+@dataclass
+class Outcome:
+    """How a run ended for now.
+
+    ``complete``/``errored`` are final; ``hibernate`` means "wake me at
+    ``wake_at`` or when an event of a type in ``waiting_for`` arrives";
+    ``paused`` means the run stopped at a step boundary on request;
+    ``cancelled`` means it was stopped by the caller (terminate, restart).
+    """
+
+    kind: OutcomeKind
+    output: str | None = None  # JSON text
+    error: tuple[str, str] | None = None
+    wake_at: float | None = None
+    waiting_for: list[str] = field(default_factory=list)
 
 
 @dataclass

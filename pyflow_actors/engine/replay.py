@@ -18,7 +18,8 @@ It lives in one module per concern; this one only re-exports them:
 
 from __future__ import annotations
 
-from .execution import Execution, Outcome
+from .execution import Execution
+from .records import Outcome
 from .step import ReplayStep, StepCallable
 from .step_config import StepConfig
 

@@ -9,6 +9,8 @@ belongs to), so this module does not import the execution.
 
 ``step.do(name)`` returns a :class:`StepCallable`; calling or awaiting it runs
 the step once, with the results of the steps it ``depends`` on as arguments.
+A step may carry a rollback handler (``rollback=`` or ``@the_step.rollback``):
+each call registers it for this run (see :mod:`.rollback_handlers`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from ..durations import (
     to_epoch_seconds,
     warn_unit_once,
 )
-from ..errors import ValidationError
+from ..errors import InvalidRollback, ValidationError
 from ..limits import (
     Limits,
     validate_event_timeout,
@@ -35,6 +37,7 @@ from ..limits import (
     validate_step_name,
 )
 from .records import StepRecord
+from .rollback_handlers import Registered, RollbackHandler, rollback_handler
 from .step_config import StepConfig
 
 PATCH_KEY_PREFIX = "patched:"  # journal keys of step.patched markers (kind "patch")
@@ -96,15 +99,19 @@ class StepCallable(interface.Step[Any]):
         depends: tuple[StepCallable, ...],
         concurrent: bool,
         config: StepConfig,
+        rollback: RollbackHandler | None = None,
     ) -> None:
         self._step, self.name, self._fn = step, name, fn
         self._depends, self._concurrent, self._config = depends, concurrent, config
+        self._rollback = rollback
         self._first: asyncio.Future[Any] | None = None
         self.__name__ = getattr(fn, "__name__", name)
         self.__doc__ = getattr(fn, "__doc__", None)
 
     def __call__(self) -> Awaitable[Any]:
         key = self._step._allocate(self.name, counts_as_step=True)
+        if self._rollback is not None:
+            self._step.rollbacks.append(Registered(key, self.name, self._rollback))
         coro = self._step._run_step(key, self)
         task = asyncio.ensure_future(coro)
         self._step._x.track(task)
@@ -121,6 +128,31 @@ class StepCallable(interface.Step[Any]):
             return await self()
         return await asyncio.shield(self._first)
 
+    def rollback(
+        self, fn: Callable[..., Any] | None = None, *, config: interface.StepConfig | None = None
+    ) -> Any:
+        """Attach a rollback handler to this step (before calling the step).
+
+        .. code-block:: python
+
+            @step.do("charge")
+            async def charge():
+                return await payments.charge(order)
+
+            @charge.rollback(config={"retries": {"limit": 3}})
+            async def refund(ctx, output, error):
+                await payments.refund(output["charge_id"])
+
+            await charge()
+        """
+
+        def attach(handler: Callable[..., Any]) -> Callable[..., Any]:
+            workflow = _workflow_name(self._step._x)
+            self._rollback = rollback_handler(self.name, handler, config, workflow=workflow)
+            return handler
+
+        return attach if fn is None else attach(fn)
+
     def __repr__(self) -> str:
         return f"<step {self.name!r}>"
 
@@ -134,6 +166,7 @@ class ReplayStep(interface.WorkflowStep):
         self._used: set[str] = set()
         self._step_count = 0
         self._patches: dict[str, bool] = {}
+        self.rollbacks: list[Registered] = []  # steps called with a handler, in call order
 
     # -- keys ---------------------------------------------------------------
 
@@ -166,6 +199,8 @@ class ReplayStep(interface.WorkflowStep):
         depends: Iterable[interface.Step[Any]] = (),
         concurrent: bool = False,
         config: interface.StepConfig | None = None,
+        rollback: Callable[..., Any] | None = None,
+        rollback_config: interface.StepConfig | None = None,
     ) -> Any:
         """Define a step. Use as a decorator, then call it to run it.
 
@@ -181,10 +216,20 @@ class ReplayStep(interface.WorkflowStep):
         The function may be sync or async and must return a JSON-serializable
         value. ``depends`` lists steps whose results are passed as arguments
         (run concurrently when ``concurrent=True``; a dependency that already
-        ran in this run is not run again).
+        ran in this run is not run again). ``rollback`` undoes the step if the
+        instance fails later (see :mod:`.rollback`), with its own
+        ``rollback_config`` (``retries`` and ``timeout``).
         """
         validate_step_name(name, self._x.limits)
-        parsed = StepConfig.parse(config, workflow=_workflow_name(self._x))
+        workflow = _workflow_name(self._x)
+        parsed = StepConfig.parse(config, workflow=workflow)
+        if rollback is None and rollback_config is not None:
+            raise InvalidRollback(f"step {name!r}: rollback_config needs a rollback handler")
+        handler = (
+            None
+            if rollback is None
+            else rollback_handler(name, rollback, rollback_config, workflow=workflow)
+        )
         deps: list[StepCallable] = []
         for dep in depends:
             if not isinstance(dep, StepCallable):
@@ -194,7 +239,7 @@ class ReplayStep(interface.WorkflowStep):
         def decorate(func: Callable[..., Any]) -> StepCallable:
             if not callable(func):
                 raise ValidationError(f"step {name!r}: expected a function, got {func!r}")
-            return StepCallable(self, name, func, tuple(deps), concurrent, parsed)
+            return StepCallable(self, name, func, tuple(deps), concurrent, parsed, handler)
 
         return decorate if fn is None else decorate(fn)
 
@@ -274,7 +319,7 @@ class ReplayStep(interface.WorkflowStep):
     def replaying(self) -> bool:
         """Whether the journal holds steps this run has not asked for yet."""
         return any(
-            record.kind != "patch" and key not in self._used
+            record.kind not in ("patch", "rollback") and key not in self._used
             for key, record in self._x.journal_steps.items()
         )
 

@@ -337,8 +337,8 @@ class InstanceHost:
     async def unpause(self, key: Key) -> None:
         await self._runner(key).unpause()
 
-    async def terminate(self, key: Key) -> None:
-        await self._runner(key).terminate()
+    async def terminate(self, key: Key, rollback: bool = False) -> None:
+        await self._runner(key).terminate(rollback)
 
     async def cancel(self, key: Key) -> None:
         await self._runner(key).cancel()

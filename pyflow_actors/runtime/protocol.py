@@ -36,6 +36,7 @@ class RunRequest:
     created_at: float
     keep_before: str | None = None  # a restart from this step key keeps the steps before it
     schedule: str | None = None  # a cron fire's {"cron", "scheduledTime"} (JSON text)
+    rollback: bool = False  # a terminate with rollback: run the handlers, then terminated
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,11 @@ holds one runner; the process then goes away. ``prepare`` warms a runner up
 
 Kept cheap to import: an actor is a fresh process, so this module imports only
 the engine, the journal and what the workflow itself imports.
+
+A terminate with rollback is journaled first (meta ``rollback``), then the run
+replays ``run()`` to find the rollback handlers and runs them (see
+``engine/rollback.py``); a process that dies meanwhile leaves the mark, and the
+next one goes on with the rollback.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 from .. import instance_logs, serialization
 from ..config import add_code_paths
 from ..engine import EventRecord, Execution, Outcome, RunResult
+from ..engine.rollback import roll_back_terminated
 from ..engine.waits import WaitSummary
 from ..entrypoint import Env, WorkflowEvent
 from ..errors import JournalLocked
@@ -33,6 +39,7 @@ from .protocol import InstanceOutcome, InstanceSetup, OutcomeKind, RunRequest
 log = logging.getLogger("pyflow.instance")
 
 JOURNAL_LOCK_WAIT = 10.0  # seconds to wait for an exiting actor to let go of the file
+ROLLBACK_META = "rollback"  # journal meta key: "terminate" once a terminate asked for a rollback
 
 
 class InstanceRunner:
@@ -47,6 +54,7 @@ class InstanceRunner:
         self._accepting = True
         self._pause = False
         self._terminating = False
+        self._rollback = False  # a terminate with rollback was asked for
         self._cancelled = False
         self._opened = asyncio.Event()
         self._generation = 0
@@ -95,7 +103,11 @@ class InstanceRunner:
                 diverged = await self._check_replay(started_at)
                 if diverged is not None:
                     return diverged
-            outcome = await self._run_until_stopped()
+            if request.rollback or self._journal.meta().get(ROLLBACK_META):
+                self._rollback = True
+            outcome = None if self._rollback else await self._run_until_stopped()
+            if self._rollback and not (self._terminating or self._cancelled):
+                outcome = await self._roll_back_terminated()
             return self._conclude(outcome, started_at)
         finally:
             self._accepting = False
@@ -127,32 +139,45 @@ class InstanceRunner:
         journal.set_meta(started_at=now)
         return now
 
+    async def _new_execution(self) -> Execution:
+        assert self._journal is not None
+        execution = Execution(
+            (await self._workflow_class())(self._env()),
+            self._event(),
+            self._journal,
+            hibernate_after=self.setup.hibernate_after,
+            limits=self.setup.limits,
+        )
+        if self._pause:
+            execution.request_pause()
+        execution.on_wait = self._on_wait
+        execution.on_rollback = self._on_rollback
+        self._execution = execution
+        return execution
+
     async def _run_until_stopped(self) -> Outcome | None:
         """Run the workflow until it ends or stops; ``None``: stopped before it ran."""
         assert self._journal is not None
-        workflow = (await self._workflow_class())(self._env())
-        event = self._event()
-        while not (self._terminating or self._cancelled):
-            execution = Execution(
-                workflow,
-                event,
-                self._journal,
-                hibernate_after=self.setup.hibernate_after,
-                limits=self.setup.limits,
-            )
-            if self._pause:
-                execution.request_pause()
-            execution.on_wait = self._on_wait
-            self._execution = execution
-            outcome = await execution.run()
+        while not (self._terminating or self._cancelled or self._rollback):
+            outcome = await (await self._new_execution()).run()
             if (
-                not self._terminating
+                not self._rollback
+                and not self._terminating
                 and OutcomeKind(outcome.kind) == OutcomeKind.HIBERNATE
                 and _has_events_for(self._journal, outcome.waiting_for)
             ):
                 continue  # an event arrived while stopping: go on at once
             return outcome
         return None
+
+    async def _roll_back_terminated(self) -> Outcome:
+        """Terminate with rollback: the handlers of its finished steps, then terminated
+        (or how the run stopped first: a handler's retry delay hibernates it)."""
+        assert self._journal is not None
+        self._journal.set_meta(**{ROLLBACK_META: "terminate"})  # the journal first
+        execution = await self._new_execution()
+        self._on_rollback()
+        return await roll_back_terminated(execution)
 
     async def _check_replay(self, started_at: float) -> InstanceOutcome | None:
         """Replay the journal on the code without running steps; on a divergence the
@@ -204,24 +229,27 @@ class InstanceRunner:
         if wait == self._wait:
             return
         self._wait, self._wait_reports = wait, self._wait_reports + 1
-        asyncio.ensure_future(self._report_wait(self._wait_reports, wait))
+        asyncio.ensure_future(self._tell("note_wait", report=self._wait_reports, wait=wait))
 
-    async def _report_wait(self, report: int, wait: WaitSummary | None) -> None:
+    def _on_rollback(self) -> None:
+        """Tell the supervisor the run runs rollback handlers (status rollingBack)."""
+        asyncio.ensure_future(self._tell("note_rollback"))
+
+    async def _tell(self, method: str, **details: Any) -> None:
         import ray  # the process is a Ray worker already; the module stays light
 
         if not ray.is_initialized():
             return  # run outside Ray (tests of a host in-process): no supervisor to tell
         try:
             supervisor = ray.get_actor(self.setup.supervisor_name, namespace=self.setup.namespace)
-            await supervisor.note_wait.remote(
+            await getattr(supervisor, method).remote(
                 workflow=self.setup.workflow,
                 instance_id=self.setup.instance_id,
                 generation=self._generation,
-                report=report,
-                wait=wait,
+                **details,
             )
         except Exception:  # noqa: BLE001 - a view only: the status catches up when it ends
-            log.debug("could not report the wait of %s", self.setup.instance_id, exc_info=True)
+            log.debug("could not %s of %s", method, self.setup.instance_id, exc_info=True)
 
     def _event(self) -> WorkflowEvent:
         assert self._journal is not None
@@ -267,10 +295,19 @@ class InstanceRunner:
         if self._execution is not None:
             self._execution.cancel_pause()
 
-    async def terminate(self) -> None:
-        """Journal the termination, then stop the step in flight."""
-        self._terminating = True
-        await self._stop()
+    async def terminate(self, rollback: bool = False) -> None:
+        """Journal the termination, then stop the step in flight. With ``rollback``
+        the run goes on with the rollback handlers, then ends terminated: this
+        returns without waiting for them."""
+        if not rollback:
+            self._terminating = True
+            await self._stop()
+            return
+        self._rollback = True
+        if self._journal is not None and self._accepting:
+            self._journal.set_meta(**{ROLLBACK_META: "terminate"})
+        if self._execution is not None:
+            self._execution.cancel()
 
     async def cancel(self) -> None:
         """Stop now without recording anything (restart)."""

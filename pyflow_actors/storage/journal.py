@@ -214,7 +214,7 @@ class DuckJournal:
         return int(self._db.scalar("SELECT count(*) FROM events"))
 
     def begin_step(self, record: StepRecord) -> None:
-        if record.kind == "step":
+        if record.kind in ("step", "rollback"):
             # Committed with its attempt's end (one commit per step); until
             # then in the start log, which a killed process leaves behind.
             self._guard(self._starts.begin_step, record)
@@ -451,7 +451,8 @@ def step_infos(journal: DuckJournal) -> list[StepInfo]:
         infos.append(
             StepInfo(
                 type=record.kind,
-                name=record.key,
+                # A rollback handler's run shows as "<step name>-<count>" (its key has a prefix).
+                name=record.name if record.kind == "rollback" else record.key,
                 start=record.started_at,
                 end=record.ended_at
                 if finished
@@ -471,7 +472,7 @@ def step_infos(journal: DuckJournal) -> list[StepInfo]:
 
 def next_attempt_at(record: StepRecord) -> float | None:
     """When a step waiting to retry tries again: the last failure's end plus its delay."""
-    if record.kind != "step" or record.state != "running" or not record.config:
+    if record.kind not in ("step", "rollback") or record.state != "running" or not record.config:
         return None
     if not record.attempts or record.attempts[-1].ended_at is None:
         return None  # never started, or an attempt is in flight

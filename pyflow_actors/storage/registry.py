@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS instances (
     queue_seq BIGINT, priority INTEGER, paused_from VARCHAR, waiting_for VARCHAR,
     generation INTEGER, crashes INTEGER, request_id VARCHAR, terminated_by VARCHAR,
     version_id VARCHAR, restart_from VARCHAR, success_retention DOUBLE, error_retention DOUBLE,
-    schedule VARCHAR,
+    schedule VARCHAR, rollback_requested BOOLEAN,
     PRIMARY KEY (workflow, id)
 );
 ALTER TABLE instances ADD COLUMN IF NOT EXISTS version_id VARCHAR;
@@ -48,6 +48,7 @@ ALTER TABLE instances ADD COLUMN IF NOT EXISTS restart_from VARCHAR;
 ALTER TABLE instances ADD COLUMN IF NOT EXISTS success_retention DOUBLE;
 ALTER TABLE instances ADD COLUMN IF NOT EXISTS error_retention DOUBLE;
 ALTER TABLE instances ADD COLUMN IF NOT EXISTS schedule VARCHAR;
+ALTER TABLE instances ADD COLUMN IF NOT EXISTS rollback_requested BOOLEAN;
 CREATE TABLE IF NOT EXISTS inbox (
     event_id VARCHAR PRIMARY KEY, workflow VARCHAR, id VARCHAR, type VARCHAR,
     payload VARCHAR, received_at DOUBLE
@@ -56,6 +57,12 @@ CREATE TABLE IF NOT EXISTS cron_fires (
     worker VARCHAR, cron VARCHAR, last_fire DOUBLE, PRIMARY KEY (worker, cron)
 );
 """
+
+
+def schedule_key(workflow: str) -> str:
+    """The owner of a workflow's fires in ``cron_fires`` (Workers crons use the
+    Worker's name there; a ':' keeps them apart)."""
+    return f"workflow:{workflow}"
 
 
 @dataclass(slots=True)
@@ -84,6 +91,7 @@ class InstanceRow:
     success_retention: float | None = None  # its own retention, seconds (None: the defaults)
     error_retention: float | None = None
     schedule: str | None = None  # a cron fire's {"cron", "scheduledTime"}, JSON text
+    rollback_requested: bool = False  # terminated with rollback: handlers run, then terminated
 
     @property
     def key(self) -> tuple[str, str]:
@@ -195,10 +203,13 @@ class Registry:
         )
 
     def delete_workflow(self, name: str) -> None:
+        """Forget a workflow: its row, instances, inbox and the fires of its schedules
+        (registered again, its schedules start afresh, at their next fire)."""
         with transaction(self._db):
             self._db.execute("DELETE FROM workflows WHERE name = ?", [name])
             self._db.execute("DELETE FROM instances WHERE workflow = ?", [name])
             self._db.execute("DELETE FROM inbox WHERE workflow = ?", [name])
+            self._db.execute("DELETE FROM cron_fires WHERE worker = ?", [schedule_key(name)])
 
     # -- instances ------------------------------------------------------------
 
@@ -210,6 +221,7 @@ class Registry:
             row.status = InstanceStatus(values[2])
             row.paused_from = InstanceStatus(values[13]) if values[13] else None
             row.waiting_for = json.loads(values[14] or "[]")
+            row.rollback_requested = bool(row.rollback_requested)  # NULL in older rows
             out.append(row)
         return out
 

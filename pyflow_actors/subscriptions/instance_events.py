@@ -4,7 +4,10 @@
 step history), the ordered events ``workflow_queued``, ``workflow_started``,
 ``step_started``, ``attempt_started``/``completed``/``errored``,
 ``step_completed``/``errored``, ``sleep_started``/``completed``,
-``wait_started``/``completed``/``timed_out`` and the terminal
+``wait_started``/``completed``/``timed_out``, a rollback's ``rollback_started``,
+``rollback_step_started``/``completed``/``errored``,
+``rollback_attempt_started``/``completed``/``errored`` and
+``rollback_completed``/``errored`` (before the terminal event), and the terminal
 ``workflow_completed``/``errored``/``terminated``, numbered ``eventId`` 1, 2...
 in time order. The history only grows as the instance runs, so a reader can
 resume after the last ``eventId`` it saw (the ``cursor``).
@@ -30,6 +33,9 @@ HISTORY_TYPES = frozenset(
         "workflow_queued", "workflow_started", "step_started", "step_completed", "step_errored",
         "attempt_started", "attempt_completed", "attempt_errored", "sleep_started",
         "sleep_completed", "wait_started", "wait_completed", "wait_timed_out",
+        "rollback_started", "rollback_step_started", "rollback_step_completed",
+        "rollback_step_errored", "rollback_attempt_started", "rollback_attempt_completed",
+        "rollback_attempt_errored", "rollback_completed", "rollback_errored",
     }
 ) | TERMINAL  # fmt: skip
 _LIVE = {
@@ -64,7 +70,28 @@ def _error(step: StepInfo) -> dict[str, Any]:
 Found = list[tuple[float, str, dict[str, Any]]]
 
 
+def _rollback_events(detail: InstanceDetail) -> Found:
+    """A rollback's start and end (its handler runs are steps, named ``rollback_*``)."""
+    handlers = [s for s in detail.steps if s.type == "rollback"]
+    if not handlers:
+        return []
+    out: Found = [(min(s.start for s in handlers), "rollback_started", {})]
+    ends = [s.end for s in handlers if s.end is not None] or [out[0][0]]
+    if detail.rollback is not None and detail.rollback.outcome == "failed":
+        error = detail.rollback.error.model_dump() if detail.rollback.error else None
+        out.append((max(ends), "rollback_errored", {"error": error}))
+    elif detail.rollback is not None:
+        out.append((max(ends), "rollback_completed", {}))
+    return out
+
+
 def _step_events(step: StepInfo) -> Found:
+    if step.type == "rollback":  # a handler run: a step's events, named rollback_*
+        return [(at, f"rollback_{kind}", fields) for at, kind, fields in _run_events(step)]
+    return _run_events(step)
+
+
+def _run_events(step: StepInfo) -> Found:
     name: dict[str, Any] = {"stepName": step.name}
     done = step.finished and step.end is not None
     end = step.end if step.end is not None else step.start
@@ -115,8 +142,11 @@ def history_events(detail: InstanceDetail) -> list[InstanceEvent]:
     found: Found = [(status.created_at, "workflow_queued", {})]
     if status.started_at is not None:
         found.append((status.started_at, "workflow_started", {}))
+    rollback = _rollback_events(detail)  # its start and end frame its handlers' events
+    found.extend(rollback[:1])
     for step in detail.steps:
         found.extend(_step_events(step))
+    found.extend(rollback[1:])
     if status.ended_at is not None:
         if status.status == InstanceStatus.COMPLETE:
             found.append((status.ended_at, "workflow_completed", {"output": status.output}))

@@ -226,11 +226,20 @@ class MockingStep(ReplayStep):
         depends: Iterable[Step[Any]] = (),
         concurrent: bool = False,
         config: StepConfig | None = None,
+        rollback: Callable[..., Any] | None = None,
+        rollback_config: StepConfig | None = None,
     ) -> Any:
         if self._runner.mocks.retry_delays_off(name):
             given: StepConfig = config or {}
             config = {**given, "retries": {**given.get("retries", {}), "delay": 0}}
-        decorate = super().do(name, depends=depends, concurrent=concurrent, config=config)
+        decorate = super().do(
+            name,
+            depends=depends,
+            concurrent=concurrent,
+            config=config,
+            rollback=rollback,  # handlers run as written (mocks are for steps)
+            rollback_config=rollback_config,
+        )
 
         def wrapped(func: Callable[..., Any]) -> Any:
             return decorate(self._runner.wrap(func) if callable(func) else func)

@@ -211,8 +211,8 @@ class RayRun:
     async def resume(self) -> None:
         await self._instance.resume()
 
-    async def terminate(self) -> None:
-        await self._instance.terminate()
+    async def terminate(self, rollback: bool = False) -> None:
+        await self._instance.terminate(rollback=rollback)
 
     async def restart(self) -> None:
         await self._instance.restart()

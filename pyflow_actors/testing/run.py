@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .. import serialization
 from ..engine.records import EventRecord, MemoryJournal, OutcomeKind, RunResult
 from ..engine.replay import Execution, Outcome
+from ..engine.rollback import roll_back_terminated
 from ..entrypoint import Env, WorkflowEvent
 from ..errors import (
     InstanceNotAcceptingEvents,
@@ -64,7 +65,7 @@ class HarnessRun:
         self._journal = self._new_journal()
         self._execution: Execution | None = None
         self._result: RunResult | None = None
-        self._stop: str | None = None  # "terminate" | "restart"
+        self._stop: str | None = None  # "terminate" | "rollback" (terminate with) | "restart"
         self._pause_requested = False
         self._paused = False
         self._hibernating = False
@@ -216,10 +217,11 @@ class HarnessRun:
             self._execution.cancel_pause()
         self._wake()
 
-    async def terminate(self) -> None:
-        """Stop now (the step in flight is cancelled); final."""
+    async def terminate(self, rollback: bool = False) -> None:
+        """Stop now (the step in flight is cancelled); final. ``rollback``: the
+        rollback handlers of its finished steps run first (as in the engine)."""
         self._must_be_live("terminated")
-        self._stop = "terminate"
+        self._stop = "rollback" if rollback else "terminate"
         if self._execution is not None:
             self._execution.cancel()
         self._wake()
@@ -259,6 +261,12 @@ class HarnessRun:
         clock = self._harness.clock
         self._started_at = self._started_at or clock.now()
         while True:
+            if self._stop == "rollback":
+                outcome = await self._run_once(rollback=True)
+                if outcome.kind == OutcomeKind.HIBERNATE:  # a handler's retry delay
+                    await self._hibernate(outcome)
+                    continue
+                self._stop = "terminate"
             if self._stop == "terminate":
                 self._finish(RunResult(InstanceStatus.TERMINATED, ended_at=clock.now()))
                 return
@@ -278,7 +286,7 @@ class HarnessRun:
             if outcome.kind == "hibernate":
                 await self._hibernate(outcome)
 
-    async def _run_once(self) -> Outcome:
+    async def _run_once(self, rollback: bool = False) -> Outcome:
         harness = self._harness
         workflow = self._cls(self._env)
         execution = Execution(
@@ -295,7 +303,7 @@ class HarnessRun:
             execution.request_pause()
         self._execution = execution
         try:
-            return await execution.run()
+            return await (roll_back_terminated(execution) if rollback else execution.run())
         finally:
             self._execution = None
             harness.notify()
@@ -313,7 +321,9 @@ class HarnessRun:
         clock, wake_at = self._harness.clock, outcome.wake_at or 0.0
         alarm = asyncio.ensure_future(clock.sleep(wake_at - clock.now()))
         try:
-            while not alarm.done() and self._stop is None and not self._pause_requested:
+            while (
+                not alarm.done() and self._stop in (None, "rollback") and not self._pause_requested
+            ):
                 if any(e.type in outcome.waiting_for for e in self._journal.pending_events()):
                     break
                 poke = asyncio.ensure_future(self._wait_for_poke())

@@ -130,8 +130,13 @@ class CheckingStep(ReplayStep):
         raise _Stop
 
     def unasked(self) -> list[StepRecord]:
-        """The journal's steps (not patch markers) the code has not asked for, oldest first."""
-        left = [r for k, r in self._journal.items() if r.kind != "patch" and k not in self._used]
+        """The journal's steps (not patch markers, not rollback handler runs) the code has
+        not asked for, oldest first."""
+        left = [
+            r
+            for k, r in self._journal.items()
+            if r.kind not in ("patch", "rollback") and k not in self._used
+        ]
         return sorted(left, key=lambda r: r.seq)
 
     def finish(self) -> CheckResult:
@@ -198,5 +203,6 @@ async def check_journal(
     execution = _CheckedExecution(workflow, event, memory, limits=limits)
     execution.checking = CheckingStep(execution, recorded, on_step)
     execution.step = execution.checking
+    execution.replay_only = True  # no rollback handler runs when the replayed run() fails
     await execution.run()
     return execution.checking.finish()

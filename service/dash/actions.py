@@ -44,11 +44,13 @@ async def control(
     workflow: str,
     instance: str,
     action: str = Form(""),
+    rollback: str = Form(""),
     csrf: str = Form(""),
     from_step: str = Form("", alias="from"),
 ) -> Response:
-    """Pause, resume, terminate or restart the instance (a restart ``from`` a step:
-    ``type:count:name``, as :mod:`.restart_points` lists them)."""
+    """Pause, resume, terminate (with ``rollback`` checked: its handlers first) or
+    restart the instance (a restart ``from`` a step: ``type:count:name``, as
+    :mod:`.restart_points` lists them)."""
 
     async def view(session: DashSession) -> Response:
         check_csrf(request, session, csrf)
@@ -57,7 +59,11 @@ async def control(
         target = parse_restart_point(from_step)
         if target is not None and action != "restart":
             raise ValidationError(f"a step to start from is only for a restart, not for {action}")
-        await transport(request).control(workflow, instance, cast(ControlAction, action), target)
+        if rollback and action != "terminate":
+            raise ValidationError(f"rollback is only for a terminate, not for {action}")
+        await transport(request).control(
+            workflow, instance, cast(ControlAction, action), target, rollback=rollback == "true"
+        )
         if target is not None:
             return _back(account, workflow, instance, "restart-from", step=target.step_key)
         return _back(account, workflow, instance, action)

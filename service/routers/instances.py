@@ -19,22 +19,28 @@ from pyflow_actors.client.shapes import restart_from
 from pyflow_actors.errors import (
     CreationRateLimited,
     InstanceAlreadyExists,
+    InstanceIdRepeated,
     InstanceNotAcceptingEvents,
     InstanceNotFound,
     InvalidEventType,
     InvalidInstanceId,
     InvalidTransition,
     PayloadTooLarge,
+    PyflowError,
     QueueFull,
     StepNotFound,
     ValidationError,
     WorkflowNotFound,
+    error_class_for_code,
 )
-from pyflow_actors.models import InstancePage
+from pyflow_actors.limits import validate_batch_size
+from pyflow_actors.models import BatchCreateError, BatchCreateResult, InstancePage
 from service.auth import require_token
 from service.envelope import CursorPage, CursorResultInfo, Envelope, error_responses
 from service.instance_detail import InstanceOut, StepDetail, step_detail
 from service.schemas import (
+    BatchCreateEnvelope,
+    BatchCreateInfo,
     CreateInstanceRequest,
     EventSentOut,
     InstanceSummary,
@@ -64,6 +70,8 @@ CREATE_ERRORS = (
     QueueFull,
 )
 INSTANCE_ERRORS = (WorkflowNotFound, InstanceNotFound)
+# A batch entry whose id is taken: it exists, or came earlier in the batch.
+TAKEN = (InstanceAlreadyExists.numeric_code, InstanceIdRepeated.numeric_code)
 
 
 # ---------------------------------------------------------------------------
@@ -79,23 +87,46 @@ async def create_instance(request: Request, workflow_name: str) -> Envelope[Inst
 
 
 @router.post("/batch", status_code=201, responses=error_responses(*CREATE_ERRORS))
-async def create_batch(request: Request, workflow_name: str) -> Envelope[list[InstanceSummary]]:
-    """Create up to 100 instances: a JSON array of create bodies.
+async def create_batch(request: Request, workflow_name: str) -> BatchCreateEnvelope:
+    """Create up to 100 instances: a JSON array of create bodies, each on its own.
 
-    Ids that already exist are skipped and left out of the result (idempotent).
+    ``result``: the instances created, in the array's order. An entry refused
+    (invalid, its id taken or repeated) is left out and named in
+    ``result_info.errors`` (``{index, id, code, message}``); the others are
+    created. When none is created and an entry was invalid, the answer is that
+    entry's error (ids that exist only: an empty result, as a retried batch).
     """
     body = await read_body(request)
     if not isinstance(body, list):
         raise ValidationError(
             'request body must be a JSON array of {"instance_id", "params"} objects'
         )
-    items = [parse_request(CreateInstanceRequest, b, f"batch item {i}") for i, b in enumerate(body)]
-    infos = await transport(request).create(
-        workflow_name,
-        [i.options() for i in items],
-        batch=True,
+    validate_batch_size(len(body))
+    options, indexes, errors = [], [], []
+    for index, item in enumerate(body):
+        try:
+            options.append(
+                parse_request(CreateInstanceRequest, item, f"batch item {index}").options()
+            )
+            indexes.append(index)
+        except PyflowError as exc:
+            given = item.get("instance_id") if isinstance(item, dict) else None
+            errors.append(
+                BatchCreateError.of(index, given if isinstance(given, str) else None, exc)
+            )
+    result = (
+        await transport(request).create_entries(workflow_name, options)
+        if options
+        else BatchCreateResult()
     )
-    return Envelope[list[InstanceSummary]](result=summaries(infos))
+    errors = sorted(errors + [e.shifted(indexes) for e in result.errors], key=lambda e: e.index)
+    invalid = [e for e in errors if e.code not in TAKEN]
+    if invalid and not result.created:
+        code, _, message = invalid[0].message.partition(": ")
+        raise error_class_for_code(code)(message)
+    return BatchCreateEnvelope(
+        result=summaries(result.created), result_info=BatchCreateInfo(errors=errors)
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -231,16 +262,19 @@ async def edit_status(
     request: Request, workflow_name: str, instance_id: str
 ) -> Envelope[StatusEditOut]:
     """``{"status": "pause" | "resume" | "terminate" | "restart"}``; a restart may
-    carry ``"from": {"name", "count", "type"}``: the step it starts again from."""
+    carry ``"from": {"name", "count", "type"}``: the step it starts again from; a
+    terminate may carry ``"rollback": true``: the rollback handlers run first."""
     req = await read_request(request, StatusEditRequest)
-    if req.rollback:
-        raise ValidationError("rollback is not supported: terminate without 'rollback'")
+    if req.rollback and req.status != "terminate":
+        raise ValidationError(f"'rollback' is only for a terminate, not for {req.status}")
     target = None
     if req.from_ is not None:
         if req.status != "restart":
             raise ValidationError(f"'from' is only for a restart, not for {req.status}")
         target = restart_from(from_=req.from_)
-    info = await transport(request).control(workflow_name, instance_id, req.status, target)
+    info = await transport(request).control(
+        workflow_name, instance_id, req.status, target, rollback=bool(req.rollback)
+    )
     return Envelope[StatusEditOut](result=StatusEditOut.edited(info, at=time.time()))
 
 

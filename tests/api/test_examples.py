@@ -21,7 +21,7 @@ def examples(engine):
     from pyflow_actors.runtime.local import start_local
 
     specs = load_config(EXAMPLES / "pyflow.toml").workflows
-    assert [s.name for s in specs] == ["hello", "onboarding", "fanout", "trial"]
+    assert [s.name for s in specs] == ["hello", "onboarding", "fanout", "trial", "trip"]
     for spec in specs:
         spec.load()  # every class_name imports
     start_local(engine.config.with_workflows(*specs)).client.close()
@@ -82,3 +82,13 @@ def test_fanout_starts_children(http, examples):
     assert result["output"] == {"total": 3, "children": [f"{instance_id}-0", f"{instance_id}-1"]}
     for child in result["output"]["children"]:
         assert finished(http, "hello", child)["status"] == "complete"
+
+
+def test_trip_cancels_its_bookings_when_the_card_is_declined(http, examples):
+    instance_id = new_id("trip")
+    http.post("/trip/instances", json={"instance_id": instance_id, "params": {"card": "declined"}})
+    result = finished(http, "trip", instance_id)
+    assert result["status"] == "errored" and result["error"]["name"] == "PaymentDeclined"
+    assert result["rollback"] == {"outcome": "complete", "error": None}
+    rollbacks = [s["name"] for s in result["steps"] if s["type"] == "rollback"]
+    assert rollbacks == ["book hotel-1", "book flight-1"]

@@ -229,11 +229,16 @@ def test_event_to_an_errored_instance(http, errored_id):
     assert "errored" in message
 
 
-def test_unsupported_status_edit_options(http, complete_id):
+def test_rollback_is_only_for_a_terminate_of_an_instance_not_final(http, complete_id):
+    response = http.patch(
+        f"/echo/instances/{complete_id}/status", json={"status": "pause", "rollback": True}
+    )
+    message = assert_error(response, 400, "validation.invalid")
+    assert "only for a terminate" in message
     response = http.patch(
         f"/echo/instances/{complete_id}/status", json={"status": "terminate", "rollback": True}
     )
-    assert_error(response, 400, "validation.invalid")  # rollbacks are not built yet
+    assert "already complete" in assert_error(response, 409, "instance.invalid_transition")
 
 
 # ---------------------------------------------------------------------------

@@ -69,9 +69,9 @@ class FakeActor:
         self._alive()
         self.calls.append("unpause")
 
-    async def terminate(self) -> None:
+    async def terminate(self, rollback: bool = False) -> None:
         self._alive()
-        self.calls.append("terminate")
+        self.calls.append("terminate with rollback" if rollback else "terminate")
         self._end(InstanceOutcome(OutcomeKind.TERMINATED))
 
     async def cancel(self) -> None:

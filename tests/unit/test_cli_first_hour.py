@@ -228,6 +228,35 @@ def test_describe_shows_the_retrying_step_its_last_error_and_when_it_tries_again
     assert max(len(line) for line in out.splitlines()) <= 80, out
 
 
+def test_describe_shows_rollback_steps_and_how_the_rollback_ended(pyflow, fake):
+    now = time.time()
+    fake.instances[("hello", "saga")] = InstanceStatusInfo(
+        id="saga",
+        workflow="hello",
+        status=InstanceStatus.ERRORED,
+        created_at=now,
+        ended_at=now + 3,
+        error=ErrorInfo(name="ValueError", message="declined"),
+    )
+    attempt = [AttemptInfo(start=now + 1, end=now + 2, success=True)]
+    fake.steps[("hello", "saga")] = [
+        StepInfo(type="step", name="book", start=now, end=now + 1, finished=True, success=True),
+        StepInfo(
+            type="rollback",
+            name="book-1",
+            start=now + 1,
+            end=now + 2,
+            finished=True,
+            success=True,
+            attempts=attempt,
+        ),
+    ]
+    out = ok(pyflow("instances", "describe", "hello", "saga", COLUMNS="100"))
+    assert "Rollback" in out and "complete" in out
+    [row] = [line for line in out.splitlines() if "book-1" in line]
+    assert "rollback" in row and "complete" in row and "waiting" not in row
+
+
 def test_tables_fit_80_columns(pyflow, fake):
     for _ in range(3):
         ok(pyflow("trigger", "hello", '{"fail": true}'))

@@ -54,7 +54,7 @@ COMMANDS: dict[str, list[str]] = {
     ],  # fmt: skip
     "instances logs": ["name", "instance_id", "--follow", "-f", "--tail", "--json"],
     "instances send-event": ["name", "instance_id", "--type", "--payload", "--json"],
-    "instances terminate": ["name", "instance_id", "--json"],
+    "instances terminate": ["name", "instance_id", "--rollback", "--json"],
     "instances restart": ["name", "instance_id", "--from", "--from-type", "--json"],
     "instances pause": ["name", "instance_id", "--json"],
     "instances resume": ["name", "instance_id", "--json"],

@@ -189,6 +189,21 @@ def test_pause_and_send_event_act_on_the_instance_then_show_it(fake):
     assert "Pause requested." in shown.text and 'id="status">paused<' in shown.text
 
 
+def test_terminate_with_the_roll_back_box_checked_asks_for_a_rollback(fake):
+    async def scenario(client):
+        await sign_in(client)
+        base = "/dash/a/acme/workflows/hello/instances/i-01"
+        page = (await client.get(base)).text
+        data = {"action": "terminate", "rollback": "true", "csrf": csrf_of(page)}
+        return page, await client.post(base + "/control", data=data)
+
+    page, terminated = run(fake, scenario)
+    assert 'name="rollback"' in page
+    assert terminated.status_code == 303
+    assert fake.rolled_back is True
+    assert fake.instances[("hello", "i-01")].status == InstanceStatus.TERMINATED
+
+
 def test_pages_forbid_inline_script_and_framing(fake):
     async def scenario(client):
         return await client.get("/dash/signin")

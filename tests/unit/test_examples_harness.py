@@ -13,6 +13,7 @@ from examples.fanout import Fanout
 from examples.hello import Hello
 from examples.onboarding import Onboarding
 from examples.trial import Trial
+from examples.trip import Trip
 
 pytestmark = pytest.mark.anyio
 
@@ -96,3 +97,36 @@ async def test_trial_sleeps_its_30_days_in_under_a_second(workflow_harness):
     assert status.output == {"account": {"email": "ada@example.com", "plan": "pro"}, "charged": 20}
     names = [s.name for s in await run.steps()]
     assert names == ["start trial", "send welcome email", "trial", "charge"]  # a new trial: patched
+
+
+async def test_trip_cancels_hotel_then_flight_when_the_card_is_declined(workflow_harness):
+    run = await workflow_harness.start(Trip, params={"card": "declined"})
+    status = await run.wait_for_status("errored")
+    assert status.error.name == "PaymentDeclined"
+    steps = await run.steps()
+    assert [(s.type, s.name) for s in steps if s.type == "rollback"] == [
+        ("rollback", "book hotel-1"),
+        ("rollback", "book flight-1"),
+    ]
+    assert all(s.success for s in steps if s.type == "rollback")
+
+
+async def test_a_trip_paid_for_rolls_nothing_back(workflow_harness):
+    run = await workflow_harness.start(Trip, params={"to": "Porto"})
+    status = await run.wait_for_status("complete")
+    assert status.output["to"] == "Porto" and status.output["charged"] == 420
+    assert [s.type for s in await run.steps()] == ["step", "step", "step"]
+
+
+async def test_terminating_a_trip_with_rollback_cancels_what_it_booked(workflow_harness):
+    workflow_harness.mock_step("charge card", timeout=True)  # the charge hangs
+    run = await workflow_harness.start(Trip, params={"to": "Faro"})
+    await run.wait_for_step("book hotel")
+
+    await run.terminate(rollback=True)
+
+    status = await run.wait_for_status("terminated")
+    assert status.status == "terminated"
+    rollbacks = [s for s in await run.steps() if s.type == "rollback"]
+    assert [s.name for s in rollbacks] == ["book hotel-1", "book flight-1"]
+    assert all(s.success for s in rollbacks)

@@ -58,7 +58,8 @@ EXPORTS = [
 
 STEP_OPTIONS = (
     "*, depends: 'Iterable[Step[Any]]' = (), concurrent: 'bool' = False, "
-    "config: 'StepConfig | None' = None"
+    "config: 'StepConfig | None' = None, rollback: 'Callable[..., Any] | None' = None, "
+    "rollback_config: 'StepConfig | None' = None"
 )
 CONNECT = (
     "(url: 'str | None' = None, token: 'str | None' = None, *, account: 'str | None' = None, "
@@ -110,7 +111,8 @@ for _prefix, _binding in (("", api.Workflow), ("Async", api.AsyncWorkflow)):
         ),
         f"{_prefix}Workflow.create_batch": (
             _binding.create_batch,
-            f"(self, batch: 'Iterable[Any]') -> 'list[{_prefix}Instance]'",
+            "(self, batch: 'Iterable[Any] | Mapping[str, Any]')"
+            f" -> 'list[{_prefix}Instance] | {_prefix}BatchCreated'",
         ),
         f"{_prefix}Workflow.get": (_binding.get, f"(self, id: 'str') -> '{_prefix}Instance'"),
     }
@@ -123,8 +125,13 @@ for _prefix, _handle in _handles:
         f"{_prefix}Instance.status": (_handle.status, "(self) -> 'InstanceStatusInfo'"),
         **{
             f"{_prefix}Instance.{name}": (getattr(_handle, name), "(self) -> 'None'")
-            for name in ("pause", "resume", "terminate")
+            for name in ("pause", "resume")
         },
+        f"{_prefix}Instance.terminate": (
+            _handle.terminate,
+            "(self, options: 'Mapping[str, Any] | None' = None, *, rollback: 'bool' = False)"
+            " -> 'None'",
+        ),
         f"{_prefix}Instance.restart": (
             _handle.restart,
             "(self, options: 'Mapping[str, Any] | None' = None, *, from_: 'Any' = None) -> 'None'",

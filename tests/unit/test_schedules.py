@@ -151,3 +151,23 @@ def test_rest_shows_a_cron_instance_trigger_and_schedule():
     assert (got.schedule.cron, got.schedule.scheduled_time) == (EVERY_MINUTE, 1_780_000_000_000)
     listed = sdk_call(fake, lambda cf: cf.workflows.instances.list("hello", account_id=ACCOUNT))
     assert [i.trigger_source for i in listed.result] == ["cron"]
+
+
+def test_a_workflow_deleted_and_registered_again_fires_its_schedule_afresh(tmp_path):
+    async def scenario() -> None:
+        sup = await _supervisor(tmp_path)
+        sup.fire_schedules(T0)
+        [first] = sup.fire_schedules(T0 + 31)  # 09:01
+        await sup.delete_workflow("echo")
+        assert sup.registry.last_cron_fire("workflow:echo", EVERY_MINUTE) is None
+        spec = WorkflowSpec.of("echo", w.Echo, schedules=(EVERY_MINUTE,))
+        await sup.configure(EngineConfig(storage=tmp_path, workflows=(spec,), max_running=8))
+
+        # A new schedule: nothing missed while it was gone catches up...
+        assert sup.fire_schedules(T0 + 10 * 60) == []
+        # ...and it fires again at its next fire.
+        assert sup.fire_schedules(T0 + 11 * 60) == [fire_id(EVERY_MINUTE, T0 + 10 * 60 + 30)]
+        assert _ids(sup) == [fire_id(EVERY_MINUTE, T0 + 10 * 60 + 30)]
+        assert first not in _ids(sup)
+
+    run(scenario)

@@ -34,7 +34,6 @@ from typing import Any
 from ... import instance_logs
 from ...config import EngineConfig
 from ...constants import SUPERVISOR_NAME
-from ...engine.waits import WaitSummary
 from ...errors import (
     ConfigError,
     InstanceNotAcceptingEvents,
@@ -43,6 +42,7 @@ from ...errors import (
 from ...limits import validate_event_type, validate_payload
 from ...models import (
     FINAL_STATUSES,
+    BatchCreateResult,
     BatchDeleteResult,
     CreateOptions,
     InstanceDetail,
@@ -53,6 +53,7 @@ from ...models import (
     Placement,
     WorkflowInfo,
     WorkflowSettings,
+    rollback_of,
 )
 from ...retention import Retention
 from ...serialization import loads
@@ -60,7 +61,7 @@ from ...storage.registry import InboxEvent, InstanceRow, Registry
 from ..protocol import InstanceOutcome, InstanceSetup
 from . import recovery
 from .actors import InstanceActors, Live
-from .admission import Admission
+from .admission import Accepted, Admission
 from .alarms import Alarms
 from .control import Action, Control, parse_restart_from, restart_step_key
 from .deletion import Deletion, resolve_retention
@@ -203,16 +204,35 @@ class Supervisor(ServiceAPI):
         batch: bool,
         request_id: str | None = None,
     ) -> list[InstanceStatusInfo]:
+        accepted = await self._accept(workflow, options, batch, request_id)
+        return [self._info(r) for r in accepted.existing + accepted.new]
+
+    async def create_entries(
+        self, workflow: str, options: list[CreateOptions], request_id: str | None = None
+    ) -> BatchCreateResult:
+        """A batch create with per-entry results: each entry created, or refused with
+        its own error (the others are created all the same)."""
+        accepted = await self._accept(workflow, options, True, request_id, per_entry=True)
+        return accepted.result(self._info)
+
+    async def _accept(
+        self,
+        workflow: str,
+        options: list[CreateOptions],
+        batch: bool,
+        request_id: str | None,
+        per_entry: bool = False,
+    ) -> Accepted:
         await self.start()
         name = self.catalog.spec(workflow).name
         version = self.catalog.current_version(name)
-        accepted = self.admission.new_rows(name, options, batch, request_id, version)
+        accepted = self.admission.new_rows(name, options, batch, request_id, version, per_entry)
         if accepted.new:
             self.table.add(accepted.new)  # durable before we answer
             for row in accepted.new:
                 self.scheduler.push(row)
             self._schedule()
-        return [self._info(r) for r in accepted.existing + accepted.new]
+        return accepted
 
     async def status(self, workflow: str, instance_id: str) -> InstanceStatusInfo:
         await self.start()
@@ -249,6 +269,7 @@ class Supervisor(ServiceAPI):
             terminated_by=row.terminated_by,
             placement=self.placement_of(row.workflow),
             retention=self._retention(row),
+            rollback=rollback_of(row.status, steps),
         )
 
     async def list_instances(
@@ -283,6 +304,7 @@ class Supervisor(ServiceAPI):
         instance_id: str,
         action: str,
         restart_from: dict[str, Any] | None = None,
+        rollback: bool = False,
     ) -> InstanceStatusInfo:
         await self.start()
         row = self._row(workflow, instance_id)
@@ -294,7 +316,7 @@ class Supervisor(ServiceAPI):
             keep_before = restart_step_key(steps, target, row.id)
         if chosen == Action.RESTART:
             await self.observe.analytics.ingest([row])  # count the run a restart erases
-        await self.commands.apply(row, chosen, keep_before)
+        await self.commands.apply(row, chosen, keep_before, rollback)
         if row.status not in (InstanceStatus.QUEUED, InstanceStatus.WAITING):
             self.warm.drop(row.key)  # it will not run soon (or runs a new generation)
         self._schedule()
@@ -340,21 +362,9 @@ class Supervisor(ServiceAPI):
 
     def _info(self, row: InstanceRow) -> InstanceStatusInfo:
         live = self.actors.live.get(row.key)
-        return info(row, live.waiting if live is not None else None)
-
-    async def note_wait(
-        self,
-        workflow: str,
-        instance_id: str,
-        generation: int,
-        report: int,
-        wait: WaitSummary | None,
-    ) -> None:
-        """An instance's actor says its run waits in the process (or is busy again):
-        its status shows waiting at once, not only once it hibernates."""
-        live = self.actors.live.get((workflow, instance_id))
-        if live is not None and live.generation == generation and report > live.wait_report:
-            live.waiting, live.wait_report = wait, report
+        if live is None:
+            return info(row)
+        return info(row, live.waiting, live.rolling_back)
 
     def placement_of(self, workflow: str) -> Placement:
         """Where the workflow's instances run (its ``placement``, else the engine's)."""

@@ -40,6 +40,19 @@ class Live:
     pause_requested: bool = False
     waiting: WaitSummary | None = None  # what its run waits for in the process, if it does
     wait_report: int = 0  # the last report taken (reports may arrive out of order)
+    rolling_back: bool = False  # its run runs rollback handlers (it said so, or was told to)
+
+
+def run_request(row: InstanceRow) -> RunRequest:
+    """What an actor of the row's instance is asked to run."""
+    return RunRequest(
+        row.generation,
+        row.params,
+        row.created_at,
+        row.restart_from,
+        row.schedule,
+        rollback=bool(row.rollback_requested),
+    )
 
 
 OnEnd = Callable[[Key, InstanceOutcome | None], None]
@@ -76,9 +89,7 @@ class InstanceActors:
     ) -> Live:
         """Give the instance an actor (its ``warm`` one if started ahead) and run it."""
         live = self.live[row.key] = Live(row.generation)
-        request = RunRequest(
-            row.generation, row.params, row.created_at, row.restart_from, row.schedule
-        )
+        request = run_request(row)
         creating = self._create(row.key, live, setup, warm)
         live.monitor = asyncio.ensure_future(self._monitor(row.key, live, creating, request))
         return live
@@ -86,9 +97,7 @@ class InstanceActors:
     def adopt(self, row: InstanceRow, handle: InstanceActorHandle) -> Live:
         """Take over an actor that outlived a supervisor restart (its run is idempotent)."""
         live = self.live[row.key] = Live(row.generation, handle)
-        request = RunRequest(
-            row.generation, row.params, row.created_at, row.restart_from, row.schedule
-        )
+        request = run_request(row)
         live.monitor = asyncio.ensure_future(self._monitor(row.key, live, None, request))
         return live
 
@@ -106,6 +115,9 @@ class InstanceActors:
         if live.pause_requested:
             with contextlib.suppress(InstanceActorGone):
                 await live.handle.pause()
+        if live.rolling_back:  # terminated with rollback while its actor was being made
+            with contextlib.suppress(InstanceActorGone):
+                await live.handle.terminate(rollback=True)
         self._on_ready(key, live)
 
     async def _monitor(

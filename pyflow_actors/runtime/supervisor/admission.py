@@ -3,7 +3,10 @@
 Owns the creation-rate token bucket. :meth:`Admission.new_rows` validates a
 create or batch create and builds the queued rows, nothing else: the caller
 writes them (durably, in one insert) before it answers. Over a limit nothing
-is half-created: the whole call is refused.
+is half-created: the whole call is refused. A batch with per-entry results
+(Cloudflare's createBatch object form) refuses each bad entry on its own (an
+invalid id or params, an id that exists or came earlier in the batch) and
+accepts the others.
 """
 
 from __future__ import annotations
@@ -12,12 +15,25 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ...config import EngineConfig
-from ...errors import CreationRateLimited, InstanceAlreadyExists, QueueFull, ValidationError
+from ...errors import (
+    CreationRateLimited,
+    InstanceAlreadyExists,
+    InstanceIdRepeated,
+    PyflowError,
+    QueueFull,
+    ValidationError,
+)
 from ...limits import validate_batch_size, validate_instance_id, validate_payload
-from ...models import CreateOptions, InstanceStatus
+from ...models import (
+    BatchCreateError,
+    BatchCreateResult,
+    CreateOptions,
+    InstanceStatus,
+    InstanceStatusInfo,
+)
 from ...storage.registry import InstanceRow
 from .table import InstanceTable
 
@@ -45,6 +61,16 @@ class Accepted:
 
     new: list[InstanceRow]
     existing: list[InstanceRow]
+    # Per-entry results only: (index in the batch, its id, why it was refused).
+    refused: list[tuple[int, str | None, PyflowError]] = field(default_factory=list)
+    order: dict[str, int] = field(default_factory=dict)  # id -> index in the batch
+
+    def result(self, info: Callable[[InstanceRow], InstanceStatusInfo]) -> BatchCreateResult:
+        """Per-entry results: the created instances in the batch's order, the refused
+        entries with their errors."""
+        rows = sorted(self.existing + self.new, key=lambda r: self.order[r.id])
+        errors = [BatchCreateError.of(i, instance_id, exc) for i, instance_id, exc in self.refused]
+        return BatchCreateResult(created=[info(r) for r in rows], errors=errors)
 
 
 class Admission:
@@ -63,6 +89,7 @@ class Admission:
         batch: bool,
         request_id: str | None,
         version_id: str | None = None,
+        per_entry: bool = False,
     ) -> Accepted:
         limits = self.config.limits
         if batch:
@@ -72,21 +99,30 @@ class Admission:
         accepted = Accepted([], [])
         seen: set[str] = set()
         now = time.time()
-        for option in options:
+        for index, option in enumerate(options):
             instance_id = option.id if option.id is not None else str(uuid.uuid4())
-            validate_instance_id(instance_id, limits)
-            params = validate_payload(option.params, "params", limits)
+            try:
+                validate_instance_id(instance_id, limits)
+                params = validate_payload(option.params, "params", limits)
+            except PyflowError as exc:
+                if not per_entry:
+                    raise
+                accepted.refused.append((index, option.id, exc))
+                continue
             row = self.table.get((workflow, instance_id))
             if row is not None or instance_id in seen:
                 if row is not None and request_id and row.request_id == request_id:
                     accepted.existing.append(row)  # a retry of a create that went through
-                elif not batch:  # a batch skips ids that exist
-                    raise InstanceAlreadyExists(
-                        f"instance {instance_id!r} already exists in workflow {workflow!r}: "
-                        "use a new id, or restart the existing instance"
+                    accepted.order[instance_id] = index
+                elif per_entry:
+                    accepted.refused.append(
+                        (index, instance_id, _taken(workflow, instance_id, row))
                     )
+                elif not batch:  # a batch skips ids that exist
+                    raise _taken(workflow, instance_id, row)
                 continue
             seen.add(instance_id)
+            accepted.order[instance_id] = index
             accepted.new.append(
                 InstanceRow(
                     workflow=workflow,
@@ -106,7 +142,7 @@ class Admission:
             self._check_room(len(accepted.new))
         return accepted
 
-    def _check_room(self, n: int) -> None:
+    def _check_room(self, n: int) -> None:  # whole call: nothing half-created
         queued = self.table.count(InstanceStatus.QUEUED)
         if queued + n > self.config.max_queued:
             raise QueueFull(
@@ -121,3 +157,15 @@ class Admission:
     def take_restart(self) -> None:
         if not self.bucket.take(1):
             raise CreationRateLimited("restarting instances faster than the creation rate allows")
+
+
+def _taken(workflow: str, instance_id: str, row: InstanceRow | None) -> PyflowError:
+    """Why an id cannot be created: it exists (``row``), or came earlier in the batch."""
+    if row is None:
+        return InstanceIdRepeated(
+            f"instance id {instance_id!r} is repeated in the batch: only its first entry is created"
+        )
+    return InstanceAlreadyExists(
+        f"instance {instance_id!r} already exists in workflow {workflow!r}: "
+        "use a new id, or restart the existing instance"
+    )

@@ -56,10 +56,22 @@ class Control:
         self.inbox, self.admission = inbox, admission
         self.current_version = current_version
 
-    async def apply(self, row: InstanceRow, action: Action, keep_before: str | None = None) -> None:
-        """Apply ``action``; ``keep_before``: the step key a restart starts again from."""
+    async def apply(
+        self,
+        row: InstanceRow,
+        action: Action,
+        keep_before: str | None = None,
+        rollback: bool = False,
+    ) -> None:
+        """Apply ``action``; ``keep_before``: the step key a restart starts again from;
+        ``rollback``: a terminate runs the rollback handlers first."""
+        if rollback and action != Action.TERMINATE:
+            raise ValidationError(f"'rollback' is only for a terminate, not for {action.value}")
         if action == Action.RESTART:
             await self.restart(row, keep_before)
+            return
+        if action == Action.TERMINATE:
+            await self.terminate(row, rollback)
             return
         handler = {
             Action.PAUSE: self.pause,
@@ -104,11 +116,14 @@ class Control:
         else:
             self.transitions.queue(row)
 
-    async def terminate(self, row: InstanceRow) -> None:
+    async def terminate(self, row: InstanceRow, rollback: bool = False) -> None:
         if row.status in FINAL_STATUSES:
             raise InvalidTransition(
                 f"instance {row.id!r} is already {row.status}: it cannot be terminated"
             )
+        if rollback:
+            await self._terminate_with_rollback(row)
+            return
         outcome = await self.actors.stop(row.key, "terminate") if row.key in self.actors else None
         if outcome is not None and outcome.kind in (OutcomeKind.COMPLETE, OutcomeKind.ERRORED):
             self.transitions.finish(row, outcome)  # it ended before the terminate reached it
@@ -118,6 +133,23 @@ class Control:
         row.terminated_by = "api"
         self.transitions.finish(row, InstanceOutcome(OutcomeKind.TERMINATED))
         self.inbox.drop(row.key)
+
+    async def _terminate_with_rollback(self, row: InstanceRow) -> None:
+        """Run the handlers of its finished steps, then terminated: the live actor is
+        told (its run goes on with them); an instance without one is queued to run
+        them. Recorded on the row, so that a crash or a restarted supervisor goes on."""
+        row.rollback_requested, row.terminated_by = True, "api"
+        self.inbox.drop(row.key)  # no wait will take an event any more
+        live = self.actors.live.get(row.key)
+        if live is None:
+            row.paused_from = None
+            self.transitions.queue(row)
+            return
+        self.table.save(row)
+        live.rolling_back, live.pause_requested = True, False
+        if live.handle is not None:  # else told as soon as it is up (InstanceActors)
+            with contextlib.suppress(InstanceActorGone):  # its monitor handles a death
+                await live.handle.terminate(rollback=True)
 
     async def restart(self, row: InstanceRow, keep_before: str | None = None) -> None:
         """A new generation; with ``keep_before`` (a step key) the runner keeps
@@ -134,7 +166,7 @@ class Control:
         row.started_at = row.ended_at = row.wake_at = None
         row.output = row.error_name = row.error_message = row.terminated_by = None
         row.paused_from, row.waiting_for, row.crashes = None, [], 0
-        row.restart_from = keep_before
+        row.restart_from, row.rollback_requested = keep_before, False
         self.inbox.drop(row.key)
         self.transitions.queue(row)
 

@@ -14,7 +14,8 @@ is a duplicate, and it is recorded then.
 Missed fires: when the engine was down (or the creation refused, e.g. the
 queue was full), only the latest missed fire of each schedule runs, once
 (at most one catch-up); older ones are skipped. A schedule seen for the first
-time starts at its next fire (nothing before it was set runs).
+time starts at its next fire (nothing before it was set runs); so does one of
+a workflow deleted and registered again (deleting forgets its fires).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from collections.abc import Callable
 from ...cron import due_fires
 from ...errors import InstanceAlreadyExists, PyflowError
 from ...models import CreateOptions
-from ...storage.registry import Registry
+from ...storage.registry import Registry, schedule_key
 from .workflows import WorkflowCatalog
 
 log = logging.getLogger("pyflow.supervisor")
@@ -41,12 +42,6 @@ def fire_id(cron: str, fire_at: float) -> str:
     digest = hashlib.sha256(cron.encode()).hexdigest()[:8]
     stamp = _dt.datetime.fromtimestamp(fire_at, _dt.timezone.utc).strftime("%Y%m%dT%H%M")
     return f"cron-{digest}-{stamp}"
-
-
-def schedule_key(workflow: str) -> str:
-    """The owner of a workflow's fires in the registry's ``cron_fires``
-    (Workers crons use the Worker's name there; a ':' keeps them apart)."""
-    return f"workflow:{workflow}"
 
 
 class Schedules:

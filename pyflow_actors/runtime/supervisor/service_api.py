@@ -1,5 +1,6 @@
 """What the supervisor serves beside instances: analytics, pull queues, dead
-letters, workflow versions, Workers' cron fires, and its own figures.
+letters, workflow versions, Workers' cron fires, its own figures, and what
+instance actors tell it of their runs (waiting in the process, rolling back).
 
 A mixin of :class:`~.actor.Supervisor`: thin calls into the managers that own
 the state (``observe``, ``catalog``, the registry, ``actors``, ``warm``), kept
@@ -14,6 +15,7 @@ from typing import Any
 from ...analytics.query import AnalyticsQuery, AnalyticsResult
 from ...config import EngineConfig
 from ...cron import validate_cron
+from ...engine.waits import WaitSummary
 from ...models import InstanceStatus, WorkflowInfo
 from ...storage.registry import Registry
 from ...subscriptions.pull import AckResult, DeadLetter, PullResult
@@ -37,6 +39,26 @@ class ServiceAPI:
     actors: InstanceActors
     warm: WarmPool
     observe: Observability
+
+    async def note_rollback(self, workflow: str, instance_id: str, generation: int) -> None:
+        """An instance's actor says its run runs rollback handlers: it shows rollingBack."""
+        live = self.actors.live.get((workflow, instance_id))
+        if live is not None and live.generation == generation:
+            live.rolling_back = True
+
+    async def note_wait(
+        self,
+        workflow: str,
+        instance_id: str,
+        generation: int,
+        report: int,
+        wait: WaitSummary | None,
+    ) -> None:
+        """An instance's actor says its run waits in the process (or is busy again):
+        its status shows waiting at once, not only once it hibernates."""
+        live = self.actors.live.get((workflow, instance_id))
+        if live is not None and live.generation == generation and report > live.wait_report:
+            live.waiting, live.wait_report = wait, report
 
     async def start(self) -> bool:
         raise NotImplementedError  # the Supervisor's

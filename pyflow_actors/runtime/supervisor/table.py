@@ -221,10 +221,16 @@ def create_entry(row: InstanceRow) -> CreateEntry:
     )
 
 
-def info(row: InstanceRow, live_wait: WaitSummary | None = None) -> InstanceStatusInfo:
+def info(
+    row: InstanceRow, live_wait: WaitSummary | None = None, rolling_back: bool = False
+) -> InstanceStatusInfo:
     """The status a caller sees for a row. ``live_wait``: a running instance whose
-    actor waits in its process (a sleep, a retry delay, an event) shows waiting."""
-    if live_wait is not None and row.status == InstanceStatus.RUNNING:
+    actor waits in its process (a sleep, a retry delay, an event) shows waiting.
+    ``rolling_back`` (its run says so), or a terminate with rollback not done yet:
+    rollingBack."""
+    if (rolling_back or row.rollback_requested) and row.status not in FINAL_STATUSES:
+        row = replace(row, status=InstanceStatus.ROLLING_BACK)
+    elif live_wait is not None and row.status == InstanceStatus.RUNNING:
         row = replace(row, status=InstanceStatus.WAITING)
         row.wake_at, row.waiting_for = live_wait[0], list(live_wait[1])
     waiting = row.status == InstanceStatus.WAITING
