@@ -80,8 +80,10 @@ def test_only_max_running_instances_run_and_the_next_starts_when_one_ends(tmp_pa
         await actor(backend, "b")
         assert status(sup, "c") == InstanceStatus.QUEUED
         first.finish(output='"done"')
-        await actor(backend, "c")
+        # c's actor may be made (warm) before a ends; it runs only once a has ended.
+        await until(lambda: status(sup, "c") == InstanceStatus.RUNNING)
         assert status(sup, "a") == InstanceStatus.COMPLETE
+        await actor(backend, "c")
         assert len(backend.created) == 3
 
     run(scenario)
