@@ -165,6 +165,7 @@ def alarms(bench: PyflowBench, n: int, instances_per_second: float) -> dict[str,
     reach = n / max(instances_per_second, 0.1)
     until = time.time() + 1.5 * reach + 15
     workflow = bench.client.workflow("sleeper")
+    done_before = bench._count("sleeper", "complete")  # earlier workloads' sleepers
     created: list[Any] = []
     for chunk in range(0, n, BATCH):
         created += workflow.create_batch(
@@ -174,7 +175,6 @@ def alarms(bench: PyflowBench, n: int, instances_per_second: float) -> dict[str,
         time.sleep(0.2)
     asleep = bench._count("sleeper", "waiting")
     log(f"alarms: {asleep} of {n} asleep, alarm in {until - time.time():.0f}s")
-    done_before = bench._count("sleeper", "complete") - len(created)
     wait_until(
         lambda: bench._count("sleeper", "complete") - done_before >= n,
         timeout=until - time.time() + max(600.0, n * 5.0),

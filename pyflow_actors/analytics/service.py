@@ -13,6 +13,14 @@ event loop, queries in a thread, and the stats ``/metrics`` shows.
 
 The rows are copied on the event loop before the thread reads them, so the
 supervisor may go on changing its rows meanwhile.
+
+Ingest stays off the hot path by doing only what changed: a row whose
+registry fields and journal file (size and modification time) are as they
+were at its last ingest is skipped (a queued or hibernated instance is read
+once, not on every pass), and a poke is answered after ``settle`` seconds, so
+a burst of runs ending is one pass. Throughput of 16 x 3-step instances at
+K=8 fell from 2.2 to 1.1 per second when every run end re-read every waiting
+and queued instance: that pass took about half the supervisor's CPU.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..storage.journal import journal_path
 from .query import AnalyticsQuery, AnalyticsResult
 from .stats import StepSummary
 from .store import DEFAULT_RETENTION, AnalyticsStore, IngestReport, InstanceLike
@@ -31,6 +40,10 @@ from .store import DEFAULT_RETENTION, AnalyticsStore, IngestReport, InstanceLike
 log = logging.getLogger("pyflow.analytics")
 
 INGEST_EVERY = 30.0
+POKE_SETTLE = 2.0  # seconds a poke waits, so that runs ending together are one pass
+
+RowKey = tuple[str, str, int]
+Stamp = tuple["RowSnapshot", int, int]  # the row, its journal's size and mtime (ns)
 
 
 @dataclass(frozen=True)
@@ -53,6 +66,10 @@ class RowSnapshot:
         )  # fmt: skip
 
 
+def _key(row: RowSnapshot) -> RowKey:
+    return (row.workflow, row.id, row.generation)
+
+
 class AnalyticsService:
     """An :class:`AnalyticsStore` driven from an asyncio event loop."""
 
@@ -60,30 +77,60 @@ class AnalyticsService:
         self.store = AnalyticsStore(root, retention=retention)
         self._wake = asyncio.Event()
         self._summary: StepSummary | None = None
+        self._seen: dict[RowKey, Stamp] = {}  # what the last pass read, per row
 
-    async def ingest(self, rows: Iterable[InstanceLike]) -> IngestReport:
-        """One ingest pass in a thread (``rows``: instances that are not live)."""
+    async def ingest(
+        self, rows: Iterable[InstanceLike], *, whole_table: bool = False
+    ) -> IngestReport:
+        """One ingest pass in a thread (``rows``: instances that are not live); rows
+        unchanged since they were last ingested are skipped. ``whole_table``: ``rows``
+        are every such instance, so rows not among them are forgotten."""
         snapshot = [RowSnapshot.of(row) for row in rows]
-        report = await asyncio.to_thread(self.store.ingest, snapshot)
-        self._summary = await asyncio.to_thread(self.store.step_summary)
+        report = await asyncio.to_thread(self._ingest_changed, snapshot, whole_table)
+        if report.added or self._summary is None:
+            self._summary = await asyncio.to_thread(self.store.step_summary)
         return report
+
+    def _ingest_changed(self, rows: list[RowSnapshot], whole_table: bool) -> IngestReport:
+        stamps = {(r.workflow, r.id, r.generation): self._stamp(r) for r in rows}
+        changed = [r for r in rows if self._seen.get(_key(r)) != stamps[_key(r)]]
+        report = self.store.ingest(changed)
+        for key in report.busy_keys:
+            stamps.pop(key, None)  # its actor still held the journal: read it next pass
+        if whole_table:
+            self._seen = stamps  # rows gone from the table are forgotten
+        else:
+            self._seen.update(stamps)
+        return report
+
+    def _stamp(self, row: RowSnapshot) -> Stamp:
+        try:
+            stat = journal_path(self.store.root, row.workflow, row.id).stat()
+        except OSError:
+            return (row, -1, -1)
+        return (row, stat.st_size, stat.st_mtime_ns)
 
     def poke(self) -> None:
         """Ingest soon (an instance became final or hibernated)."""
         self._wake.set()
 
     async def run(
-        self, rows: Callable[[], Iterable[InstanceLike]], every: float = INGEST_EVERY
+        self,
+        rows: Callable[[], Iterable[InstanceLike]],
+        every: float = INGEST_EVERY,
+        settle: float = POKE_SETTLE,
     ) -> None:
-        """Forever: ingest, then wait ``every`` seconds or until :meth:`poke`."""
+        """Forever: ingest, then wait ``every`` seconds, or ``settle`` seconds after
+        a :meth:`poke`."""
         while True:
             try:
-                await self.ingest(rows())
+                await self.ingest(rows(), whole_table=True)
             except Exception:  # noqa: BLE001 - the loop must outlive one bad pass
                 log.exception("analytics ingest failed")
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=every)
+                await asyncio.sleep(settle)  # the pokes of a burst of run ends: one pass
             except asyncio.TimeoutError:
                 pass
 

@@ -26,7 +26,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -61,6 +61,9 @@ CREATE TABLE IF NOT EXISTS watermarks (
 """
 
 
+EVENT_VALUES = "(" + ", ".join(["?"] * 14) + ")"
+
+
 class InstanceLike(Protocol):
     """What ingest needs of a registry row (``storage.registry.InstanceRow`` fits)."""
 
@@ -88,6 +91,7 @@ class IngestReport:
     added: int = 0  # new event rows
     done_before: int = 0  # final generations skipped: ingested already
     busy: int = 0  # journals held by a live actor: next pass
+    busy_keys: set[tuple[str, str, int]] = field(default_factory=set)  # which ones
     unreadable: int = 0  # corrupt journals: registry facts only
     purged: int = 0  # rows dropped by retention
 
@@ -169,6 +173,7 @@ class AnalyticsStore:
                 facts, steps = _read_journal(path, facts)
             except JournalLocked:
                 report.busy += 1  # its actor is alive: the next pass reads it
+                report.busy_keys.add((row.workflow, row.id, row.generation))
                 return
             except (JournalCorrupt, StorageUnavailable) as exc:
                 log.warning("analytics: journal %s unreadable (%s): registry facts only", path, exc)
@@ -188,9 +193,12 @@ class AnalyticsStore:
         with transaction(self._db):
             before = self._count(where, key)
             if events:
-                self._db.executemany(
-                    "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [_row(e) for e in events],
+                # One statement of many rows: DuckDB's executemany runs one
+                # statement per row (~10 ms each under load, measured here).
+                values = ", ".join([EVENT_VALUES] * len(events))
+                self._db.execute(
+                    f"INSERT OR IGNORE INTO events VALUES {values}",
+                    [v for e in events for v in _row(e)],
                 )
             after = self._count(where, key)
             self._db.execute(

@@ -80,8 +80,10 @@ def test_only_max_running_instances_run_and_the_next_starts_when_one_ends(tmp_pa
         await actor(backend, "b")
         assert status(sup, "c") == InstanceStatus.QUEUED
         first.finish(output='"done"')
-        await actor(backend, "c")
+        # c's actor may be made (warm) before a ends; it runs only once a has ended.
+        await until(lambda: status(sup, "c") == InstanceStatus.RUNNING)
         assert status(sup, "a") == InstanceStatus.COMPLETE
+        await actor(backend, "c")
         assert len(backend.created) == 3
 
     run(scenario)
@@ -344,6 +346,25 @@ def test_an_alarm_due_soon_is_woken_on_an_actor_started_ahead(tmp_path):
         await until(lambda: "run:1" in warm.calls)
         assert warm.calls == ["prepare", "run:1"] and len(backend.created) == 2
         assert sup.warm.admitted == 1
+
+    run(scenario)
+
+
+def test_alarms_are_warmed_as_early_as_the_measured_cold_starts_need_within_the_budget(tmp_path):
+    async def scenario() -> None:
+        backend = FakeBackend()
+        sup = await started(tmp_path, backend, warm_actors=4, max_running=8)
+        ids = [f"a{i}" for i in range(6)]
+        await create(sup, *ids)
+        due = time.time() + 30
+        for instance_id in ids:
+            (await actor(backend, instance_id)).hibernate(wake_at=due)
+        assert sup.warm.made == 0  # 30 s ahead: too early at the 0.5 s first guess
+        sup.actors.activation_times.extend([8.0] * 5)  # the machine is slow: 8 s a start
+        await until(lambda: sup.warm.made == 4)
+        assert len(sup.warm) == 4  # the budget, not six
+        assert len([i for i in ids if len(backend.actors_of((WF, i))) == 2]) == 4
+        assert all(status(sup, i) == InstanceStatus.WAITING for i in ids)
 
     run(scenario)
 

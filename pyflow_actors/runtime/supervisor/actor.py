@@ -409,7 +409,7 @@ class Supervisor(ServiceAPI):
         if not self.warm.budget:
             return
         upcoming = self.alarms.upcoming(self.warm.budget)
-        chosen = self.warm.plan_alarms(upcoming, self._busy)
+        chosen = self.warm.plan_alarms(upcoming, self._busy, self.actors.activation_times)
         if len(self.actors) >= self.config.max_running:  # every slot taken: the next in line
             chosen += [
                 r for r in self.scheduler.peek(self.warm.parallelism) if not self._busy(r.key)

@@ -1,0 +1,84 @@
+"""The analytics service reads only what changed: a queued or hibernated
+instance whose row and journal are as they were is not read again on the next
+pass (each pass used to re-read every one, after every run end)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import subprocess
+import sys
+import time
+
+from pyflow_actors import WorkflowEntrypoint
+from pyflow_actors.analytics.service import AnalyticsService
+from pyflow_actors.engine import Execution
+from pyflow_actors.entrypoint import WorkflowEvent
+from pyflow_actors.storage.journal import DuckJournal, journal_path
+from tests.analytics_workload import Row
+
+HOLD = "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('open', flush=True); sys.stdin.read()"
+
+
+class TwoNaps(WorkflowEntrypoint):
+    async def run(self, event, step):
+        await step.do("first")(lambda: 1)
+        await step.sleep("nap", 0.2)  # longer than hibernate_after: hibernates
+        await step.do("second")(lambda: 2)
+        await step.sleep("another nap", 0.2)
+        return 3
+
+
+def run_until_hibernated(path, created: float) -> str:
+    async def go() -> str:
+        with DuckJournal(path) as journal:
+            journal.set_meta(workflow="nap", instance_id="n1", created_at=created, generation=1)
+            event = WorkflowEvent(None, dt.datetime.now(dt.timezone.utc), "n1", "nap")
+            outcome = await Execution(TwoNaps(), event, journal, hibernate_after=0.05).run()
+            return str(outcome.kind)
+
+    return asyncio.run(go())
+
+
+def test_a_pass_reads_only_rows_whose_registry_fields_or_journal_changed(tmp_path):
+    created = time.time()
+    service = AnalyticsService(tmp_path)
+    queued = Row("nap", "q1", "queued", created)  # no journal yet
+    sleeping = Row("nap", "n1", "waiting", created, started_at=created)
+    path = journal_path(tmp_path, "nap", "n1")
+    assert run_until_hibernated(path, created) == "hibernate"
+
+    first = asyncio.run(service.ingest([queued, sleeping], whole_table=True))
+    assert first.read == 2 and first.added > 0
+    again = asyncio.run(service.ingest([queued, sleeping], whole_table=True))
+    assert again.read == 0 and again.added == 0  # nothing changed: nothing read
+
+    time.sleep(0.25)  # the nap is over: the instance runs its next step and naps again
+    assert run_until_hibernated(path, created) == "hibernate"
+    woken = asyncio.run(service.ingest([queued, sleeping], whole_table=True))
+    assert woken.read == 1 and woken.added > 0  # same row, new journal content
+
+    admitted = Row("nap", "q1", "running", created, started_at=time.time())
+    moved = asyncio.run(service.ingest([admitted, sleeping], whole_table=True))
+    assert moved.read == 1  # its row changed
+    service.close()
+
+
+def test_a_journal_held_by_its_actor_is_read_again_on_the_next_pass(tmp_path):
+    created = time.time()
+    service = AnalyticsService(tmp_path)
+    path = journal_path(tmp_path, "nap", "n1")
+    assert run_until_hibernated(path, created) == "hibernate"
+    sleeping = Row("nap", "n1", "waiting", created, started_at=created)
+    holder = subprocess.Popen(  # an actor (another process) still has it open
+        [sys.executable, "-c", HOLD, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == b"open"
+        busy = asyncio.run(service.ingest([sleeping], whole_table=True))
+    finally:
+        holder.communicate(timeout=30)
+    assert busy.busy == 1 and busy.added == 0
+    later = asyncio.run(service.ingest([sleeping], whole_table=True))
+    assert later.read == 1 and later.added > 0
+    service.close()
