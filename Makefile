@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: install run test test-unit lint format audit audit-if-reachable chaos chaos-quick bench bench-quick clean chromium
+.PHONY: install run test test-unit lint format audit audit-if-reachable chaos chaos-quick bench bench-quick clean chromium fuzz fuzz-replay
 
 install: $(STAMP)
 
@@ -78,6 +78,27 @@ chaos: install
 
 chaos-quick: install
 	$(BIN)/python -m benchmarks.chaos --minutes 3 --name chaos-quick $(CHAOS_ARGS)
+
+# Fuzzing the gateway (schemathesis: every REST operation, stateful chains, GraphQL) at
+# >= 10,000 cases; `make test` runs the same tests at about 1,000. Figures in
+# benchmarks/results/fuzz.json; a failure replays with the same FUZZ_SEED.
+FUZZ_EXAMPLES ?= 450
+FUZZ_SCENARIOS ?= 200
+FUZZ_SEED ?= 15
+fuzz: install
+	PYFLOW_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) PYFLOW_FUZZ_SCENARIOS=$(FUZZ_SCENARIOS) \
+	  PYFLOW_FUZZ_REPORT=benchmarks/results/fuzz.json \
+	  $(BIN)/python -m pytest -q -p no:cacheprovider --timeout 3600 --hypothesis-seed=$(FUZZ_SEED) \
+	  tests/api/test_gateway_fuzz.py
+
+# The replay engine's crash properties (tests/unit/test_replay_crash_properties.py) at
+# REPLAY_EXAMPLES random workflows, each crashed at every journal write.
+REPLAY_EXAMPLES ?= 2000
+fuzz-replay: install
+	PYFLOW_REPLAY_EXAMPLES=$(REPLAY_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider \
+	  --timeout 3600 --hypothesis-seed=$(FUZZ_SEED) tests/unit/test_replay_crash_properties.py
+
+chaos: fuzz fuzz-replay
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
