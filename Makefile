@@ -108,7 +108,8 @@ fuzz: install
 # REPLAY_EXAMPLES random workflows, each crashed at every journal write.
 REPLAY_EXAMPLES ?= 2000
 fuzz-replay: install
-	PYFLOW_REPLAY_EXAMPLES=$(REPLAY_EXAMPLES) $(BIN)/python -m pytest -q -p no:cacheprovider \
+	PYFLOW_REPLAY_EXAMPLES=$(REPLAY_EXAMPLES) PYFLOW_REPLAY_REPORT=benchmarks/results/fuzz-replay.json \
+	  $(BIN)/python -m pytest -q -p no:cacheprovider \
 	  --timeout 3600 --hypothesis-seed=$(FUZZ_SEED) tests/unit/test_replay_crash_properties.py
 
 chaos: fuzz fuzz-replay

@@ -23,10 +23,13 @@ from __future__ import annotations
 import asyncio
 import copy
 import datetime as dt
+import json
 import math
 import os
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -44,6 +47,8 @@ START = 1_700_000_000.0
 HIBERNATE_AFTER = 5.0  # waits longer than this end the run (hibernate) and replay on wake
 EXAMPLES = int(os.environ.get("PYFLOW_REPLAY_EXAMPLES", "200"))
 EVENT_TYPES = ("approved", "shipped")
+REPORT = os.environ.get("PYFLOW_REPLAY_REPORT")  # a JSON file for the figures below
+FIGURES: Counter[str] = Counter()
 
 # ---------------------------------------------------------------------------
 # the plan of a random workflow
@@ -385,6 +390,32 @@ def assert_same_as_reference(reference: Run, crashed: Run, crash_at: int) -> Non
         assert crashed.ledger[key] == reference.ledger[key] + interrupted, (where, key)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def report_figures() -> Iterator[None]:
+    yield
+    if REPORT:
+        seed = hypothesis_core.global_force_seed
+        figures = {**FIGURES, "seed": seed if seed is not None else "derandomized"}
+        Path(REPORT).parent.mkdir(parents=True, exist_ok=True)
+        Path(REPORT).write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+
+
+def count(plan: Plan, reference: Run, crashed: list[Run]) -> None:
+    FIGURES["workflows"] += 1
+    FIGURES["crashed_runs"] += len(crashed)
+    FIGURES["steps"] += sum(r.kind == "step" for r in reference.store.steps().values())
+    FIGURES["failed_attempts"] += sum(
+        a.failed for r in reference.store.steps().values() for a in r.attempts
+    )
+    FIGURES["events_consumed"] += sum(
+        e.consumed_by is not None for e in reference.store._events.values()
+    )
+    FIGURES["interrupted_attempts"] += sum(
+        a.interrupted for run in crashed for r in run.store.steps().values() for a in r.attempts
+    )
+    FIGURES["gathers"] += sum(isinstance(o, Gather) for o in plan.operations)
+
+
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -398,8 +429,11 @@ def test_a_run_crashed_at_any_journal_write_ends_as_the_uninterrupted_run(plan):
     reference = drive(plan)
     assert reference.outcome.kind is OutcomeKind.COMPLETE, reference.outcome
     assert not reference.crashed
+    crashed = []
     for crash_at in range(1, reference.writes + 1):
-        assert_same_as_reference(reference, drive(plan, crash_at), crash_at)
+        crashed.append(drive(plan, crash_at))
+        assert_same_as_reference(reference, crashed[-1], crash_at)
+    count(plan, reference, crashed)
 
 
 def test_the_driver_notices_a_step_that_runs_again():
