@@ -95,6 +95,7 @@ FIGURES: dict[str, Any] = {
     "cases": Counter(),  # by operation ("GET /path", "graphql Query.field", "stateful")
     "server_errors": 0,
     "statuses": Counter(),
+    "stateful_calls": Counter(),  # "PATCH /.../status 200": how far the chains went
 }
 
 
@@ -147,6 +148,7 @@ def _write_report(path: Path, seconds: float) -> None:
         "seconds": round(seconds, 1),
         "cases_by_operation": dict(sorted(cases.items())),
         "statuses": {str(k): v for k, v in sorted(FIGURES["statuses"].items())},
+        "stateful_calls": dict(sorted(FIGURES["stateful_calls"].items())),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(figures, indent=2) + "\n")
@@ -238,6 +240,8 @@ class GatewayChains(OPENAPI.as_state_machine()):  # type: ignore[misc]
     def call(self, case: schemathesis.Case, **kwargs: Any) -> Any:
         response = _call(case, self.base_url)
         _record("stateful", response, case)
+        path = case.path.removeprefix("/client/v4/accounts/{account_id}")
+        FIGURES["stateful_calls"][f"{case.method.upper()} {path} {response.status_code}"] += 1
         _check_envelope(response)
         return schemathesis.Response.from_requests(response, verify=True)
 
