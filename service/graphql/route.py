@@ -26,9 +26,11 @@ from ..auth import authenticate_request
 from ..envelope import error_responses
 from ..errors import wire_message
 from ..schemas import read_bounded
+from .error_log import GraphQLErrorLog
 from .resolvers import Context, build_schema
 
 log = logging.getLogger("pyflow.gateway.graphql")
+ERROR_LOG = GraphQLErrorLog(log)
 
 MAX_QUERY_BYTES = 256 * 1024
 SCHEMA = build_schema()
@@ -81,6 +83,7 @@ async def graphql_endpoint(request: Request) -> JSONResponse:
         error_formatter=format_error,
         require_query=True,
         debug=False,
+        logger=ERROR_LOG,
     )
     # No data at all: the query could not run (syntax, schema, variables).
     ran = result.get("data") is not None

@@ -17,6 +17,7 @@ from pyflow_actors.errors import InstanceNotFound, InvalidInstanceId, WorkflowNo
 from pyflow_actors.models import BatchDeleteResult
 from service.auth import require_token
 from service.envelope import Envelope, error_responses
+from service.openapi_docs import json_body
 
 from . import ACCOUNT_PREFIX, read_request, transport
 
@@ -45,6 +46,9 @@ class InstanceDeletedOut(BaseModel):
 @router.post(
     "/batch/delete",
     responses=error_responses(WorkflowNotFound, InvalidInstanceId),
+    openapi_extra=json_body(
+        BatchDeleteRequest, description="the instance ids to delete", required=True
+    ),
 )
 async def delete_batch(request: Request, workflow_name: str) -> Envelope[BatchDeleteResult]:
     """Delete up to 100 instances; the outcome of each id, in the order given."""

@@ -38,6 +38,7 @@ from pyflow_actors.models import BatchCreateError, BatchCreateResult, InstancePa
 from service.auth import require_token
 from service.envelope import CursorPage, CursorResultInfo, Envelope, error_responses
 from service.instance_detail import InstanceOut, StepDetail, step_detail
+from service.openapi_docs import instance_links, json_body
 from service.schemas import (
     BatchCreateEnvelope,
     BatchCreateInfo,
@@ -78,7 +79,15 @@ TAKEN = (InstanceAlreadyExists.numeric_code, InstanceIdRepeated.numeric_code)
 # create
 
 
-@router.post("", status_code=201, responses=error_responses(*CREATE_ERRORS, InstanceAlreadyExists))
+@router.post(
+    "",
+    status_code=201,
+    responses={
+        **error_responses(*CREATE_ERRORS, InstanceAlreadyExists),
+        201: {"links": instance_links("/result/id")},
+    },
+    openapi_extra=json_body(CreateInstanceRequest, description="the instance to create"),
+)
 async def create_instance(request: Request, workflow_name: str) -> Envelope[InstanceSummary]:
     """Create one instance: ``{"instance_id"?: str, "params"?: any}``. A duplicate id is a 409."""
     req = await read_request(request, CreateInstanceRequest)
@@ -86,7 +95,17 @@ async def create_instance(request: Request, workflow_name: str) -> Envelope[Inst
     return Envelope[InstanceSummary](result=InstanceSummary.of(info))
 
 
-@router.post("/batch", status_code=201, responses=error_responses(*CREATE_ERRORS))
+@router.post(
+    "/batch",
+    status_code=201,
+    responses={
+        **error_responses(*CREATE_ERRORS),
+        201: {"links": instance_links("/result/0/id")},
+    },
+    openapi_extra=json_body(
+        list[CreateInstanceRequest], description="up to 100 instances to create", required=True
+    ),
+)
 async def create_batch(request: Request, workflow_name: str) -> BatchCreateEnvelope:
     """Create up to 100 instances: a JSON array of create bodies, each on its own.
 
@@ -257,6 +276,7 @@ async def get_step(
 @router.patch(
     "/{instance_id}/status",
     responses=error_responses(*INSTANCE_ERRORS, InvalidTransition, PayloadTooLarge, StepNotFound),
+    openapi_extra=json_body(StatusEditRequest, description="the status to move to", required=True),
 )
 async def edit_status(
     request: Request, workflow_name: str, instance_id: str
@@ -283,6 +303,7 @@ async def edit_status(
     responses=error_responses(
         *INSTANCE_ERRORS, InstanceNotAcceptingEvents, InvalidEventType, PayloadTooLarge
     ),
+    openapi_extra=json_body(Any, description="the event's payload: any JSON value"),
 )
 async def send_event(
     request: Request, workflow_name: str, instance_id: str, event_type: str

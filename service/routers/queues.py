@@ -26,6 +26,7 @@ from pyflow_actors.subscriptions.pull import (
 )
 from service.auth import require_token
 from service.envelope import Envelope, error_responses
+from service.openapi_docs import json_body
 from service.schemas import _Request, parse_request, read_json
 
 from . import config
@@ -111,7 +112,11 @@ def _bounded(value: float | None, default: float, low: float, high: float, name:
     return value
 
 
-@router.post("/pull", responses=error_responses(QueueNotFound))
+@router.post(
+    "/pull",
+    responses=error_responses(QueueNotFound),
+    openapi_extra=json_body(PullRequest, description="how many messages, for how long"),
+)
 async def pull_messages(request: Request, queue_id: str) -> Envelope[PullOut]:
     """Lease a batch: ``{"batch_size"?: 1-100, "visibility_timeout_ms"?: up to 12 h}``."""
     queue = _queue(request, queue_id)
@@ -154,7 +159,11 @@ async def pull_messages(request: Request, queue_id: str) -> Envelope[PullOut]:
     )
 
 
-@router.post("/ack", responses=error_responses(QueueNotFound))
+@router.post(
+    "/ack",
+    responses=error_responses(QueueNotFound),
+    openapi_extra=json_body(AckRequest, description="the leases to acknowledge or retry"),
+)
 async def ack_messages(request: Request, queue_id: str) -> Envelope[AckOut]:
     """``{"acks": [{"lease_id"}], "retries": [{"lease_id", "delay_seconds"?}]}``."""
     queue = _queue(request, queue_id)

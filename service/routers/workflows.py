@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pyflow_actors.errors import InvalidCron, ValidationError, WorkflowNotFound
 from service.auth import require_token
 from service.envelope import Envelope, Page, ResultInfo, error_responses
+from service.openapi_docs import json_body
 from service.schemas import WorkflowDeletedOut, WorkflowOut
 from service.workflow_settings import WorkflowUpdateOut, WorkflowUpdateRequest, workflow_out
 
@@ -46,6 +47,9 @@ async def get_workflow(request: Request, workflow_name: str) -> Envelope[Workflo
 @router.put(
     "/{workflow_name}",
     responses=error_responses(WorkflowNotFound, ValidationError, InvalidCron),
+    openapi_extra=json_body(
+        WorkflowUpdateRequest, description="the workflow's settings", required=True
+    ),
 )
 async def update_workflow(request: Request, workflow_name: str) -> Envelope[WorkflowUpdateOut]:
     """Replace the workflow's settings: ``concurrency.limit``, ``default_retention``,

@@ -185,8 +185,10 @@ class Supervisor(ServiceAPI):
     async def delete_workflow(self, workflow: str) -> None:
         await self.start()
         name = self.catalog.spec(workflow).name
-        for key in [k for k in self.actors.live if k[0] == name]:
-            await self.actors.stop(key, "terminate")
+        # Listed again after each stop: while one is stopped, another may end on its
+        # own (a KeyError, a 500, found by the fuzzer) or a freed slot start one.
+        while live := [key for key in self.actors.live if key[0] == name]:
+            await self.actors.stop(live[0], "terminate")
         self.warm.drop_where(lambda key: key[0] == name)
         self.table.forget_workflow(name)
         self.inbox.forget_workflow(name)
