@@ -1,0 +1,152 @@
+"""A shared host's journal write path: how few commits an instance costs, and
+what a journal looks like once its host lets go of it (issue 17's targets).
+
+The host runs in-process (no Ray): the same :class:`InstanceHost` a Ray host
+actor wraps, with real DuckDB journals in a temp folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pyflow_actors.config import WorkflowSpec
+from pyflow_actors.engine import OutcomeKind
+from pyflow_actors.limits import DEFAULT_LIMITS
+from pyflow_actors.models import InstanceStatus
+from pyflow_actors.runtime import host as host_module
+from pyflow_actors.runtime.host import InstanceHost
+from pyflow_actors.runtime.protocol import InstanceOutcome, InstanceSetup, RunRequest
+from pyflow_actors.storage import duck
+from pyflow_actors.storage.journal import DuckJournal
+from tests import workflows as w
+
+pytestmark = pytest.mark.timeout(30)
+
+WRITES = ("INSERT", "UPDATE", "DELETE", "CREATE")
+
+
+def setup_for(tmp_path: Path, instance_id: str) -> InstanceSetup:
+    return InstanceSetup(
+        workflow="echo",
+        instance_id=instance_id,
+        journal_path=str(tmp_path / "journals" / "echo" / f"{instance_id}.duckdb"),
+        spec=WorkflowSpec.of("echo", w.Echo),
+        bindings={},
+        vars={},
+        hibernate_after=1.0,
+        limits=DEFAULT_LIMITS,
+        code_paths=(),
+        namespace="test",
+        supervisor_name="supervisor",
+    )
+
+
+async def run_on_host(host: InstanceHost, setup: InstanceSetup, generation: int = 1) -> Any:
+    key = (setup.workflow, setup.instance_id)
+    await host.place(setup, f"token-{generation}")
+    outcome = await host.run(key, RunRequest(generation, '{"n": 1}', created_at=1.0))
+    assert await host.evict(key)
+    return outcome
+
+
+def commits(statements: list[str]) -> int:
+    """Transactions committed: explicit COMMITs plus writes made outside a transaction."""
+    count, open_transaction = 0, False
+    for sql in statements:
+        verb = sql.split(None, 1)[0].upper()
+        if verb == "BEGIN":
+            open_transaction = True
+        elif verb in ("COMMIT", "ROLLBACK"):
+            count += verb == "COMMIT"
+            open_transaction = False
+        elif verb in WRITES and not open_transaction:
+            count += 1
+    return count
+
+
+@pytest.fixture
+def journal_statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every statement the journals run (they all go through GuardedConnection)."""
+    seen: list[str] = []
+    execute = duck.GuardedConnection.execute
+
+    def counting(self: duck.GuardedConnection, sql: str, params: Any = None) -> Any:
+        seen.append(sql.strip())
+        return execute(self, sql, params)
+
+    monkeypatch.setattr(duck.GuardedConnection, "execute", counting)
+    yield seen
+
+
+def test_a_one_step_instance_costs_four_journal_commits_on_a_host(tmp_path, journal_statements):
+    async def scenario() -> None:
+        host = InstanceHost("h")
+        outcome: InstanceOutcome = await run_on_host(host, setup_for(tmp_path, "one"))
+        assert outcome.kind == OutcomeKind.COMPLETE
+        # The file's format stamp, the instance's meta with its start time, the
+        # step (start, attempt and result together), the instance's result.
+        assert commits(journal_statements) == 4, journal_statements
+        # The meta table is read once: the journal is its only writer.
+        assert sum("FROM meta" in sql for sql in journal_statements) == 1
+        await host.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_host_lets_go_of_a_journal_without_a_checkpoint_and_its_log_keeps_everything(
+    tmp_path,
+):
+    async def scenario() -> None:
+        host = InstanceHost("h")
+        setup = setup_for(tmp_path, "logged")
+        await run_on_host(host, setup)
+        path = Path(setup.journal_path)
+        wal = path.with_name(path.name + ".wal")
+        assert wal.exists() and path.stat().st_size < 20_000  # 124 KB once checkpointed
+        with DuckJournal(path, read_only=True) as journal:  # another process reads it whole
+            assert journal.steps()["echo"].state == "complete"
+            assert journal.result().status is InstanceStatus.COMPLETE  # type: ignore[union-attr]
+        again = await run_on_host(host, setup)  # placed again: the journal's result stands
+        assert again.kind == OutcomeKind.COMPLETE
+        await host.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_journal_whose_log_grew_past_the_limit_is_checkpointed_when_let_go(tmp_path, monkeypatch):
+    monkeypatch.setattr(host_module, "WAL_CHECKPOINT_BYTES", 0)
+
+    async def scenario() -> None:
+        host = InstanceHost("h")
+        setup = setup_for(tmp_path, "folded")
+        await run_on_host(host, setup)
+        path = Path(setup.journal_path)
+        assert not path.with_name(path.name + ".wal").exists()
+        with DuckJournal(path, read_only=True) as journal:
+            assert journal.steps()["echo"].state == "complete"
+        await host.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_restart_on_a_host_still_erases_the_history_of_the_earlier_generation(tmp_path):
+    async def scenario() -> None:
+        host = InstanceHost("h")
+        setup = setup_for(tmp_path, "again")
+        await run_on_host(host, setup)
+        with DuckJournal(Path(setup.journal_path), read_only=True) as journal:
+            first = journal.steps()["echo"].started_at
+        outcome = await run_on_host(host, setup, generation=2)
+        assert outcome.kind == OutcomeKind.COMPLETE
+        with DuckJournal(Path(setup.journal_path), read_only=True) as journal:
+            assert journal.meta()["generation"] == "2"
+            [step] = journal.steps().values()  # the step ran again, in the new generation
+            assert step.started_at > first and len(step.attempts) == 1
+        await host.close()
+
+    asyncio.run(scenario())
