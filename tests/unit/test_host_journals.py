@@ -14,15 +14,17 @@ from typing import Any
 
 import pytest
 
+from pyflow_actors import instance_logs
 from pyflow_actors.config import WorkflowSpec
 from pyflow_actors.engine import OutcomeKind
 from pyflow_actors.limits import DEFAULT_LIMITS
 from pyflow_actors.models import InstanceStatus
 from pyflow_actors.runtime import host as host_module
 from pyflow_actors.runtime.host import InstanceHost
-from pyflow_actors.runtime.protocol import InstanceOutcome, InstanceSetup, RunRequest
+from pyflow_actors.runtime.protocol import InstanceSetup, RunRequest
 from pyflow_actors.storage import duck
 from pyflow_actors.storage.journal import DuckJournal
+from pyflow_actors.storage.journal_stock import JournalStock
 from tests import workflows as w
 
 pytestmark = pytest.mark.timeout(30)
@@ -69,6 +71,13 @@ def commits(statements: list[str]) -> int:
     return count
 
 
+@pytest.fixture(autouse=True)
+def _no_capture_left() -> Iterator[None]:
+    """A runner captures print() process-wide: undo it for the tests that follow."""
+    yield
+    instance_logs.uninstall()
+
+
 @pytest.fixture
 def journal_statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Every statement the journals run (they all go through GuardedConnection)."""
@@ -83,10 +92,16 @@ def journal_statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     yield seen
 
 
-def test_a_one_step_instance_costs_four_journal_commits_on_a_host(tmp_path, journal_statements):
+def test_a_one_step_instance_costs_four_journal_commits_on_a_host(
+    tmp_path, journal_statements, monkeypatch
+):
+    monkeypatch.setattr(JournalStock, "refill", lambda self: 0)  # no journal made ahead
+
     async def scenario() -> None:
         host = InstanceHost("h")
-        outcome: InstanceOutcome = await run_on_host(host, setup_for(tmp_path, "one"))
+        setup = setup_for(tmp_path, "one")
+        await host.place(setup, "token")
+        outcome = await host.run(("echo", "one"), RunRequest(1, "1", created_at=1.0))
         assert outcome.kind == OutcomeKind.COMPLETE
         # The file's format stamp, the instance's meta with its start time, the
         # step (start, attempt and result together), the instance's result.
@@ -94,6 +109,34 @@ def test_a_one_step_instance_costs_four_journal_commits_on_a_host(tmp_path, jour
         # The meta table is read once: the journal is its only writer.
         assert sum("FROM meta" in sql for sql in journal_statements) == 1
         await host.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_new_instance_takes_a_journal_made_ahead_and_commits_three_times(
+    tmp_path, journal_statements
+):
+    async def scenario() -> None:
+        host = InstanceHost("h")
+        warm = setup_for(tmp_path, "warm")  # the first placement starts the stock
+        await run_on_host(host, warm)
+        await asyncio.gather(*host._refilling.values())
+        [stock] = host._stocks.values()
+        assert len(stock._ready()) == stock.size
+        journal_statements.clear()
+        setup = setup_for(tmp_path, "claimed")
+        await host.place(setup, "token")
+        outcome = await host.run(("echo", "claimed"), RunRequest(1, "1", created_at=1.0))
+        assert outcome.kind == OutcomeKind.COMPLETE and stock.claimed == 1
+        assert commits(journal_statements) == 3, journal_statements  # meta, step, result
+        assert not any("CREATE TABLE" in sql for sql in journal_statements)
+        await host.evict(("echo", "claimed"))
+        await asyncio.gather(*host._refilling.values())
+        assert len(stock._ready()) == stock.size  # made again once the instance ended
+        with DuckJournal(Path(setup.journal_path), read_only=True) as journal:
+            assert journal.steps()["echo"].state == "complete"
+        await host.close()
+        assert not stock.folder.exists()
 
     asyncio.run(scenario())
 
@@ -150,3 +193,15 @@ def test_a_restart_on_a_host_still_erases_the_history_of_the_earlier_generation(
         await host.close()
 
     asyncio.run(scenario())
+
+
+def test_reopening_a_journal_runs_no_schema_unless_a_table_is_missing(tmp_path, journal_statements):
+    path = tmp_path / "j.duckdb"
+    DuckJournal(path).close()
+    journal_statements.clear()
+    DuckJournal(path).close()
+    assert not any(sql.startswith("CREATE") for sql in journal_statements)
+    with DuckJournal(path) as journal:
+        journal._db.execute("DROP TABLE events")  # a table added by a later release, say
+    with DuckJournal(path) as journal:
+        assert journal.pending_events() == []  # made again on open
