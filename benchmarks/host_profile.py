@@ -17,6 +17,11 @@ of tiny committed inserts in an attached file), and the cost of creating a
 journal and opening an existing one on a host's shared DuckDB instance.
 
     .venv/bin/python -m benchmarks.host_profile --runs 30 [--py-spy]
+    .venv/bin/python -m benchmarks.host_profile --runs 0 --events 20 --alarms 1000
+
+``--events``: send_event -> resume of evicted (hibernated) waiters; ``--alarms``:
+N shared instances asleep until one moment (the alarm set from ``--rate``),
+their wake-up lateness (``make bench``'s 1,000 simultaneous alarms).
 """
 
 from __future__ import annotations
@@ -76,6 +81,64 @@ def duckdb_floor(folder: Path, runs: int = 200) -> dict[str, Any]:
             "statement_seconds": summary(statement),
             "journal_create_seconds": summary(created),
             "journal_reopen_seconds": summary(reopened),
+        }
+    )
+
+
+def step_floor(folder: Path, steps: int = 200) -> dict[str, Any]:
+    """Per-step cost against its floor, in this process at the same moment: the
+    journal's per-step transaction alone (BEGIN, the step row, the attempt row,
+    COMMIT) vs a ``steps``-step instance run by an in-process host (the replay
+    engine, the start log, that transaction)."""
+    import asyncio
+
+    from pyflow_actors.config import WorkflowSpec
+    from pyflow_actors.limits import DEFAULT_LIMITS
+    from pyflow_actors.runtime.host import InstanceHost
+    from pyflow_actors.runtime.protocol import InstanceSetup, RunRequest
+    from pyflow_actors.storage.journal import DuckJournal
+
+    from .workflows import NoopSteps
+
+    database = duckdb.connect(":memory:")
+    database.execute("PRAGMA disable_checkpoint_on_shutdown")
+    journal = DuckJournal(folder / "floor-steps.duckdb", database=database)
+    db = journal._db
+    row = ["k", "n", "step", 0, 1.0, "complete", 2.0, "1", None, None, "{}", None, None]
+    began = time.perf_counter()
+    for i in range(steps):
+        db.execute("BEGIN TRANSACTION")
+        db.execute("INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   [f"k{i}", *row[1:]])  # fmt: skip
+        db.execute("INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   [f"k{i}", 1, 1.0, 2.0, None, None, False])  # fmt: skip
+        db.execute("COMMIT")
+    floor = (time.perf_counter() - began) / steps
+    journal.close()
+
+    async def hosted() -> float:
+        host = InstanceHost("profile")
+        setup = InstanceSetup(
+            workflow="noop", instance_id="steps",
+            journal_path=str(folder / "journals" / "noop" / "steps.duckdb"),
+            spec=WorkflowSpec.of("noop", NoopSteps), bindings={}, vars={},
+            hibernate_after=60.0, limits=DEFAULT_LIMITS, code_paths=(), namespace="profile",
+            supervisor_name="none",
+        )  # fmt: skip
+        await host.place(setup, "t")
+        outcome = await host.run(("noop", "steps"), RunRequest(1, f'{{"steps": {steps}}}', 1.0))
+        await host.close()
+        return float(outcome.output or "nan") / steps
+
+    per_step = asyncio.run(hosted())
+    return emit(
+        {
+            "suite": "host_profile",
+            "workload": "step_floor",
+            "steps": steps,
+            "floor_ms_per_step": round(floor * 1000, 3),
+            "host_ms_per_step": round(per_step * 1000, 3),
+            "ratio": round(per_step / floor, 2),
         }
     )
 
@@ -200,14 +263,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.host_profile")
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--py-spy", action="store_true", help="sample the host and supervisor")
+    parser.add_argument("--events", type=int, default=0, help="send_event -> resume, evicted")
+    parser.add_argument("--alarms", type=int, default=0, help="N shared instances, one alarm")
+    parser.add_argument("--rate", type=float, default=10.0, help="instances/s to reach sleep")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="pyflow-host-profile-"))
+    sizes = replace(QUICK, placements=("shared",), event_runs=args.events, hibernating=args.alarms)
     try:
         duckdb_floor(work)
-        bench = PyflowBench(replace(QUICK, placements=("shared",)), work / "pyflow", [])
+        step_floor(work)
+        bench = PyflowBench(sizes, work / "pyflow", [])
         bench.start()
         try:
-            start_path(bench, args.runs, args.py_spy)
+            if args.runs:
+                start_path(bench, args.runs, args.py_spy)
+            if args.events:
+                bench.event_latency(True, "ray", "shared")
+            if args.alarms:
+                bench.hibernation(args.rate, "shared")
         finally:
             bench.stop()
     finally:

@@ -39,7 +39,7 @@ import duckdb
 
 from ..config import add_code_paths
 from ..engine import EventRecord
-from ..errors import InstanceActorGone, JournalLocked, PyflowError
+from ..errors import InstanceActorGone, JournalCorrupt, JournalLocked, PyflowError
 from ..models import StepInfo
 from ..storage.journal import DuckJournal
 from ..storage.journal_stock import JournalStock
@@ -231,7 +231,29 @@ def _open_journal(
 ) -> DuckJournal:
     if stock is not None and not path.exists():
         stock.claim(path)  # a journal made ahead of need (else DuckJournal creates one)
+    try:
+        return DuckJournal(path, database=database)
+    except JournalCorrupt as exc:
+        if "already attached" not in str(exc) or not _detach_stale(path, database):
+            raise
     return DuckJournal(path, database=database)
+
+
+def _detach_stale(path: Path, database: duckdb.DuckDBPyConnection) -> bool:
+    """Detach what this host's DuckDB still has attached at ``path``. Nobody holds it:
+    a placement evicts the instance's earlier runner first. (Seen in a 1,000-alarm
+    run: 48 instances errored on a file their evicted runner left attached.)"""
+    cursor = database.cursor()
+    try:
+        stale = cursor.execute(
+            "SELECT database_name FROM duckdb_databases() WHERE path = ?", [str(path)]
+        ).fetchall()
+        for (name,) in stale:
+            log.warning("journal %s was still attached as %s: detached", path, name)
+            cursor.execute(f'DETACH DATABASE IF EXISTS "{name}"')
+    finally:
+        cursor.close()
+    return bool(stale)
 
 
 async def _open_journal_in_thread(

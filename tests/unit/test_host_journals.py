@@ -205,3 +205,18 @@ def test_reopening_a_journal_runs_no_schema_unless_a_table_is_missing(tmp_path, 
         journal._db.execute("DROP TABLE events")  # a table added by a later release, say
     with DuckJournal(path) as journal:
         assert journal.pending_events() == []  # made again on open
+
+
+def test_a_journal_left_attached_on_the_host_is_let_go_when_its_instance_is_placed_again(
+    tmp_path,
+):
+    async def scenario() -> None:
+        host = InstanceHost("h")
+        setup = setup_for(tmp_path, "stale")
+        await run_on_host(host, setup)
+        DuckJournal(Path(setup.journal_path), database=host._database)  # never closed
+        outcome = await run_on_host(host, setup)
+        assert outcome.kind == OutcomeKind.COMPLETE  # not JournalCorrupt
+        await host.close()
+
+    asyncio.run(scenario())
