@@ -223,7 +223,12 @@ def _close_journal(journal: DuckJournal) -> None:
     with contextlib.suppress(OSError, PyflowError):  # not checkpointed: the log stays
         if wal.stat().st_size > WAL_CHECKPOINT_BYTES:
             journal.checkpoint()
+    _OPEN.discard(journal)
     journal.close()
+
+
+# Every journal a host opened and has not closed (to find one left behind).
+_OPEN: weakref.WeakSet[DuckJournal] = weakref.WeakSet()
 
 
 def _open_journal(
@@ -232,28 +237,38 @@ def _open_journal(
     if stock is not None and not path.exists():
         stock.claim(path)  # a journal made ahead of need (else DuckJournal creates one)
     try:
-        return DuckJournal(path, database=database)
+        journal = DuckJournal(path, database=database)
     except JournalCorrupt as exc:
-        if "already attached" not in str(exc) or not _detach_stale(path, database):
+        if "already attached" not in str(exc) or not _let_go_of_stale(path, database):
             raise
-    return DuckJournal(path, database=database)
+        journal = DuckJournal(path, database=database)
+    _OPEN.add(journal)
+    return journal
 
 
-def _detach_stale(path: Path, database: duckdb.DuckDBPyConnection) -> bool:
-    """Detach what this host's DuckDB still has attached at ``path``. Nobody holds it:
-    a placement evicts the instance's earlier runner first. (Seen in a 1,000-alarm
-    run: 48 instances errored on a file their evicted runner left attached.)"""
-    cursor = database.cursor()
+def _let_go_of_stale(path: Path, database: duckdb.DuckDBPyConnection) -> bool:
+    """Close what this process still has open at ``path``: nobody uses it, as a
+    placement evicts the instance's earlier runner first. (Seen in a 1,000-alarm
+    run: 48 instances errored on a file their evicted runner had left attached;
+    a DETACH alone does not free a file whose cursor is still open.)"""
+    stale = [journal for journal in list(_OPEN) if journal.path == path]
+    for journal in stale:
+        log.warning("journal %s was still open on this host: closed", path)
+        _OPEN.discard(journal)
+        journal.close()
+    if stale:
+        return True
+    cursor = database.cursor()  # attached by something else: detach it by name
     try:
-        stale = cursor.execute(
+        names = cursor.execute(
             "SELECT database_name FROM duckdb_databases() WHERE path = ?", [str(path)]
         ).fetchall()
-        for (name,) in stale:
+        for (name,) in names:
             log.warning("journal %s was still attached as %s: detached", path, name)
             cursor.execute(f'DETACH DATABASE IF EXISTS "{name}"')
     finally:
         cursor.close()
-    return bool(stale)
+    return bool(names)
 
 
 async def _open_journal_in_thread(

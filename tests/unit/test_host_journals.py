@@ -214,9 +214,11 @@ def test_a_journal_left_attached_on_the_host_is_let_go_when_its_instance_is_plac
         host = InstanceHost("h")
         setup = setup_for(tmp_path, "stale")
         await run_on_host(host, setup)
-        DuckJournal(Path(setup.journal_path), database=host._database)  # never closed
+        path = Path(setup.journal_path)
+        leaked = host_module._open_journal(path, host._database, None)  # never closed
         outcome = await run_on_host(host, setup)
         assert outcome.kind == OutcomeKind.COMPLETE  # not JournalCorrupt
+        assert leaked._shared is False  # closed: detached from the host's DuckDB
         await host.close()
 
     asyncio.run(scenario())
