@@ -39,7 +39,7 @@ import duckdb
 
 from ..config import add_code_paths
 from ..engine import EventRecord
-from ..errors import InstanceActorGone, JournalCorrupt, JournalLocked, PyflowError
+from ..errors import InstanceActorGone, JournalLocked, PyflowError
 from ..models import StepInfo
 from ..storage.journal import DuckJournal
 from ..storage.journal_stock import JournalStock
@@ -238,37 +238,24 @@ def _open_journal(
         stock.claim(path)  # a journal made ahead of need (else DuckJournal creates one)
     try:
         journal = DuckJournal(path, database=database)
-    except JournalCorrupt as exc:
-        if "already attached" not in str(exc) or not _let_go_of_stale(path, database):
+    except JournalLocked as exc:  # the caller waits and tries again
+        if "already attached" not in str(exc) or not _let_go_of_stale(path):
             raise
         journal = DuckJournal(path, database=database)
     _OPEN.add(journal)
     return journal
 
 
-def _let_go_of_stale(path: Path, database: duckdb.DuckDBPyConnection) -> bool:
-    """Close what this process still has open at ``path``: nobody uses it, as a
-    placement evicts the instance's earlier runner first. (Seen in a 1,000-alarm
-    run: 48 instances errored on a file their evicted runner had left attached;
-    a DETACH alone does not free a file whose cursor is still open.)"""
-    stale = [journal for journal in list(_OPEN) if journal.path == path]
+def _let_go_of_stale(path: Path) -> bool:
+    """Close a journal this host left open at ``path`` (if any): nobody uses it, as a
+    placement evicts the instance's earlier runner first. A DETACH alone would not
+    free the file while that journal's cursor is open."""
+    stale = [j for j in list(_OPEN) if j.path == path and j._shared]
     for journal in stale:
         log.warning("journal %s was still open on this host: closed", path)
         _OPEN.discard(journal)
         journal.close()
-    if stale:
-        return True
-    cursor = database.cursor()  # attached by something else: detach it by name
-    try:
-        names = cursor.execute(
-            "SELECT database_name FROM duckdb_databases() WHERE path = ?", [str(path)]
-        ).fetchall()
-        for (name,) in names:
-            log.warning("journal %s was still attached as %s: detached", path, name)
-            cursor.execute(f'DETACH DATABASE IF EXISTS "{name}"')
-    finally:
-        cursor.close()
-    return bool(names)
+    return bool(stale)
 
 
 async def _open_journal_in_thread(

@@ -12,11 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from pyflow_actors import instance_logs
 from pyflow_actors.config import WorkflowSpec
 from pyflow_actors.engine import OutcomeKind
+from pyflow_actors.errors import JournalLocked
 from pyflow_actors.limits import DEFAULT_LIMITS
 from pyflow_actors.models import InstanceStatus
 from pyflow_actors.runtime import host as host_module
@@ -222,3 +224,14 @@ def test_a_journal_left_attached_on_the_host_is_let_go_when_its_instance_is_plac
         await host.close()
 
     asyncio.run(scenario())
+
+
+def test_a_journal_still_attached_in_this_process_is_locked_not_corrupt(tmp_path):
+    path = tmp_path / "held.duckdb"
+    holder = DuckJournal(path)  # attached by another DuckDB instance of this process
+    try:
+        with pytest.raises(JournalLocked, match="already attached"):
+            DuckJournal(path, database=duckdb.connect(":memory:"))
+    finally:
+        holder.close()
+    DuckJournal(path, database=duckdb.connect(":memory:")).close()  # free once let go
