@@ -32,7 +32,6 @@ from collections import deque
 from collections.abc import Coroutine, Generator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +39,10 @@ import duckdb
 
 from ..config import add_code_paths
 from ..engine import EventRecord
-from ..errors import InstanceActorGone, JournalLocked
+from ..errors import InstanceActorGone, JournalLocked, PyflowError
 from ..models import StepInfo
 from ..storage.journal import DuckJournal
+from ..storage.journal_stock import JournalStock
 from .protocol import InstanceOutcome, InstanceSetup, RunRequest
 from .runner import JOURNAL_LOCK_WAIT, InstanceRunner
 
@@ -53,6 +53,7 @@ STEP_THREADS = 256  # threads for sync steps (made lazily, as they are needed)
 BEAT_SECONDS = 0.05  # how often the loop watch's heartbeat runs
 LAG_THRESHOLD = 0.25  # a loop blocked longer than this is a stall, reported with its culprit
 STALLS_KEPT = 20
+WAL_CHECKPOINT_BYTES = 1 << 20  # a journal's log past this is checkpointed when let go
 
 # The instance whose code a task runs: set around a run, inherited by every
 # task and thread the run starts (asyncio copies the context).
@@ -174,11 +175,15 @@ class HostedRunner(InstanceRunner):
     """An instance runner that can let go of its journal (a shared host's eviction)."""
 
     def __init__(
-        self, setup: InstanceSetup, token: str, database: duckdb.DuckDBPyConnection
+        self,
+        setup: InstanceSetup,
+        token: str,
+        database: duckdb.DuckDBPyConnection,
+        stock: JournalStock | None = None,
     ) -> None:
         super().__init__(setup)
         self.token = token  # this placement; an eviction names it, so a late one misses
-        self._database = database
+        self._database, self._stock = database, stock
         self._closed = False
 
     async def _prepare(self) -> type:
@@ -189,7 +194,7 @@ class HostedRunner(InstanceRunner):
         add_code_paths(self.setup.code_paths)
         workflow_class = self.setup.spec.load()
         path = Path(self.setup.journal_path)
-        journal = await _open_journal_in_thread(path, self._database)
+        journal = await _open_journal_in_thread(path, self._database, self._stock)
         if self._closed:  # evicted while it opened: let go of the file at once
             journal.close()
             raise InstanceActorGone(f"instance {self.setup.instance_id} was evicted")
@@ -209,19 +214,67 @@ class HostedRunner(InstanceRunner):
             await asyncio.gather(self._prepared, return_exceptions=True)
         if self._journal is not None:
             journal, self._journal = self._journal, None
-            await asyncio.to_thread(journal.close)  # a checkpoint: ~5 ms, off the loop
+            await asyncio.to_thread(_close_journal, journal)  # off the loop
 
 
-async def _open_journal_in_thread(path: Path, database: duckdb.DuckDBPyConnection) -> DuckJournal:
+def _close_journal(journal: DuckJournal) -> None:
+    """Close a journal, checkpointing it first only if its write-ahead log grew large."""
+    wal = journal.path.with_name(journal.path.name + ".wal")
+    with contextlib.suppress(OSError, PyflowError):  # not checkpointed: the log stays
+        if wal.stat().st_size > WAL_CHECKPOINT_BYTES:
+            journal.checkpoint()
+    _OPEN.discard(journal)
+    journal.close()
+
+
+# Every journal a host opened and has not closed (to find one left behind).
+_OPEN: weakref.WeakSet[DuckJournal] = weakref.WeakSet()
+
+
+def _open_journal(
+    path: Path, database: duckdb.DuckDBPyConnection, stock: JournalStock | None
+) -> DuckJournal:
+    if stock is not None and not path.exists():
+        stock.claim(path)  # a journal made ahead of need (else DuckJournal creates one)
+    try:
+        journal = DuckJournal(path, database=database)
+    except JournalLocked as exc:  # the caller waits and tries again
+        if "already attached" not in str(exc) or not _let_go_of_stale(path):
+            raise
+        journal = DuckJournal(path, database=database)
+    _OPEN.add(journal)
+    return journal
+
+
+def _let_go_of_stale(path: Path) -> bool:
+    """Close a journal this host left open at ``path`` (if any): nobody uses it, as a
+    placement evicts the instance's earlier runner first. A DETACH alone would not
+    free the file while that journal's cursor is open."""
+    stale = [j for j in list(_OPEN) if j.path == path and j._shared]
+    for journal in stale:
+        log.warning("journal %s was still open on this host: closed", path)
+        _OPEN.discard(journal)
+        journal.close()
+    return bool(stale)
+
+
+async def _open_journal_in_thread(
+    path: Path, database: duckdb.DuckDBPyConnection, stock: JournalStock | None = None
+) -> DuckJournal:
     """Open a journal off the loop, waiting for an earlier holder to let go of it."""
     deadline = time.monotonic() + JOURNAL_LOCK_WAIT
     while True:
         try:
-            return await asyncio.to_thread(partial(DuckJournal, path, database=database))
+            return await asyncio.to_thread(_open_journal, path, database, stock)
         except JournalLocked:
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.05)
+
+
+def _refill_failed(refill: asyncio.Future[int]) -> None:
+    if not refill.cancelled() and refill.exception() is not None:  # new journals: made on claim
+        log.warning("could not stock empty journals: %s", refill.exception())
 
 
 async def _quietly(work: Coroutine[Any, Any, None]) -> None:
@@ -241,6 +294,13 @@ class InstanceHost:
         self._started = False
         # One DuckDB instance for every journal on this host (each file attached).
         self._database = duckdb.connect(":memory:")
+        # Letting go of a journal does not checkpoint it: its write-ahead log holds
+        # every commit already, and a checkpoint cost ~5-12 ms of CPU per instance
+        # and grew a 1-step journal from 15 KB to 124 KB (16 KiB blocks per table).
+        # A log past WAL_CHECKPOINT_BYTES is folded in, to keep reopening cheap.
+        self._database.execute("PRAGMA disable_checkpoint_on_shutdown")
+        self._stocks: dict[Path, JournalStock] = {}  # empty journals, per storage folder
+        self._refilling: dict[Path, asyncio.Future[int]] = {}
 
     def _start(self) -> None:
         # Ray builds the actor before its loop runs: start on the first call.
@@ -260,7 +320,8 @@ class InstanceHost:
             await asyncio.shield(self._evicting[key])
         if key in self._runners:
             await self.evict(key)
-        runner = self._runners[key] = HostedRunner(setup, token, self._database)
+        stock = self._stock(Path(setup.journal_path).parents[2])  # <storage>/journals/<wf>/
+        runner = self._runners[key] = HostedRunner(setup, token, self._database, stock)
         # Open its journal now, while the supervisor's run call is on its way.
         context = contextvars.copy_context()
         context.run(CURRENT_INSTANCE.set, key)
@@ -278,7 +339,24 @@ class InstanceHost:
         finally:
             del self._evicting[key]
             done.set_result(None)
+        if runner._stock is not None:
+            self._refill(runner._stock)  # the instance's work is done: make the next journal
         return True
+
+    def _stock(self, storage: Path) -> JournalStock:
+        stock = self._stocks.get(storage)
+        if stock is None:
+            stock = self._stocks[storage] = JournalStock(storage, self._database)
+            self._refill(stock)
+        return stock
+
+    def _refill(self, stock: JournalStock) -> None:
+        """Make the stock's missing journals in a thread (one refill at a time)."""
+        running = self._refilling.get(stock.folder)
+        if running is None or running.done():
+            refill = asyncio.ensure_future(asyncio.to_thread(stock.refill))
+            refill.add_done_callback(_refill_failed)
+            self._refilling[stock.folder] = refill
 
     def keys(self) -> list[Key]:
         return list(self._runners)
@@ -304,6 +382,9 @@ class InstanceHost:
         for key in list(self._runners):
             await self.evict(key)
         self.watch.stop()
+        await asyncio.gather(*self._refilling.values(), return_exceptions=True)
+        for stock in self._stocks.values():
+            stock.remove()
 
     # -- the instance's commands, by key ------------------------------------
 

@@ -32,6 +32,7 @@ from ..engine.waits import WaitSummary
 from ..entrypoint import Env, WorkflowEvent
 from ..errors import JournalLocked
 from ..models import InstanceStatus, StepInfo
+from ..storage.formats import KEY as FORMAT_KEY
 from ..storage.journal import DuckJournal, step_infos
 from ..upgrade.check import check_journal
 from .protocol import InstanceOutcome, InstanceSetup, OutcomeKind, RunRequest
@@ -119,11 +120,11 @@ class InstanceRunner:
         await self._workflow_class()
         journal = self._journal
         assert journal is not None
-        meta = journal.meta()
+        meta, now = journal.meta(), time.time()
         if int(meta.get("generation") or 0) < request.generation:
-            if meta:
+            if meta.keys() - {FORMAT_KEY}:  # a history to erase (a new file has none)
                 journal.reset(request.generation, request.keep_before)  # a restart
-            journal.set_meta(
+            journal.set_meta(  # one commit with the start time (issue 17's profile)
                 workflow=self.setup.workflow,
                 instance_id=self.setup.instance_id,
                 params=request.params if request.params is not None else "null",
@@ -131,11 +132,12 @@ class InstanceRunner:
                 generation=request.generation,
                 version_id=self.setup.version_id,  # which code `pyflow check` replays it on
                 schedule=request.schedule,
+                started_at=now,
             )
-        started = journal.meta().get("started_at")
+            return now
+        started = meta.get("started_at")
         if started:
             return float(started)
-        now = time.time()
         journal.set_meta(started_at=now)
         return now
 

@@ -43,8 +43,15 @@ def is_lock_conflict(exc: BaseException) -> bool:
 
     DuckDB raises a plain ``IOException`` for it; its text is the only mark, so
     this is the one place that reads it. (Matching "lock" alone also matched
-    "checksum ... in block": a corrupt file was taken for a locked one.)"""
-    return isinstance(exc, duckdb.IOException) and "could not set lock" in str(exc).lower()
+    "checksum ... in block": a corrupt file was taken for a locked one.)
+
+    In one process, a file attached again just after its DETACH may still be
+    held for a moment ("Unique file handle conflict"; seen with concurrent
+    attaches on a shared host's DuckDB): that is a lock held too, let go soon."""
+    text = str(exc).lower()
+    if isinstance(exc, duckdb.IOException) and "could not set lock" in text:
+        return True
+    return isinstance(exc, duckdb.Error) and "unique file handle conflict" in text
 
 
 class GuardedConnection:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,7 @@ class DuckJournal:
         # Every error says what it means: StorageUnavailable or JournalCorrupt.
         self._db = GuardedConnection(connection, lambda exc: journal_error(exc, self.path))
         new = not read_only and not self.path.exists()
+        self._meta: dict[str, Any] | None = None  # the meta table, read once (one writer)
         try:
             if read_only:
                 self._db.execute(f"ATTACH '{_quote(self.path)}' AS {self._alias} (READ_ONLY)")
@@ -114,7 +116,9 @@ class DuckJournal:
     # -- meta ---------------------------------------------------------------
 
     def meta(self) -> dict[str, str]:
-        return dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        if self._meta is None or self.read_only:
+            self._meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        return dict(self._meta)
 
     def set_meta(self, **values: Any) -> None:
         # One statement, one commit: executemany committed each row (~2 ms each
@@ -123,6 +127,8 @@ class DuckJournal:
         placeholders = ", ".join(["(?, ?)"] * len(rows))
         params = [field for row in rows for field in row]
         self._db.execute(f"INSERT OR REPLACE INTO meta VALUES {placeholders}", params)
+        if self._meta is not None:
+            self._meta.update(rows)
 
     def result(self) -> RunResult | None:
         meta = self.meta()
@@ -138,14 +144,13 @@ class DuckJournal:
         )
 
     def set_result(self, result: RunResult) -> None:
-        with transaction(self._db):
-            self.set_meta(
-                status=result.status,
-                output=result.output,
-                error_name=result.error_name,
-                error_message=result.error_message,
-                ended_at=result.ended_at,
-            )
+        self.set_meta(  # one statement: committed whole or not at all
+            status=result.status,
+            output=result.output,
+            error_name=result.error_name,
+            error_message=result.error_message,
+            ended_at=result.ended_at,
+        )
 
     def reset(self, generation: int, keep_before: str | None = None) -> None:
         """Erase the history (restart): steps, attempts, events and result. With
@@ -153,6 +158,7 @@ class DuckJournal:
         their attempts and the events they consumed (a restart from that step)."""
         target = self.steps().get(keep_before) if keep_before else None
         self._guard(self._starts.clear)
+        self._meta = None  # read again after the erase (committed or rolled back)
         with transaction(self._db):
             self._db.execute("DELETE FROM steps WHERE seq >= ?", [target.seq if target else 0])
             for table, column in (("attempts", "step_key"), ("events", "consumed_by")):
@@ -302,7 +308,11 @@ class DuckJournal:
         step, attempt = self._starts.take_step(key), self._starts.take_attempt(key, n)
         try:
             with transaction(self._db):
-                if step is not None:
+                if step is not None and finish:  # the row in its final state: no UPDATE
+                    final = replace(step, state=finish, ended_at=ended_at, output=output)
+                    self._insert_step(replace(final, error_name=ename, error_message=emsg))
+                    finish = None
+                elif step is not None:
                     self._insert_step(step)
                 if attempt is not None:
                     ended = AttemptRecord(attempt.n, attempt.started_at, ended_at, ename, emsg)
@@ -396,6 +406,10 @@ class DuckJournal:
             self._db.close()
         except duckdb.Error:  # pragma: no cover - closing twice
             pass
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the file (a shared host's, once the log grew)."""
+        self._db.execute(f"CHECKPOINT {self._alias}")
 
     def _detach(self) -> None:
         """On a shared DuckDB instance, let go of the file (closing a cursor does not)."""

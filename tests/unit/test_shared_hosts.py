@@ -434,6 +434,7 @@ def test_an_instance_evicted_while_its_journal_opens_lets_go_of_the_file(tmp_pat
         runner = host._runners[("echo", "e")]
         assert await host.evict(("echo", "e"), "first")
         await until(lambda: runner._prepared is not None and runner._prepared.done())
+        await asyncio.gather(*host._refilling.values())  # empty journals made ahead, closed
         rows = host._database.execute("SELECT database_name FROM duckdb_databases()")
         assert not [name for (name,) in rows.fetchall() if name.startswith("j_")]
         DuckJournal(path).close()  # nobody holds the file any more

@@ -1,0 +1,292 @@
+"""Where the time of a shared-placement instance goes (issue 17's profile).
+
+Runs sequential create -> complete of a 1-step instance on the shared
+placement (the engine in a local Ray of its own, as ``make bench-quick``) and
+reports, per instance:
+
+* the latency, the client's and the engine's split (queueing, placement and
+  journal open until the first step, execution), p50 over the runs;
+* the CPU-seconds each process spent (supervisor, host, this driver), from
+  the kernel's counters, which a loaded machine inflates far less than wall
+  time;
+* with ``--py-spy`` (``pip install py-spy``), a sampled profile of the host
+  and of the supervisor while the runs go on, the top functions by own time.
+
+It also measures the floor under a journal: DuckDB's commit cost here (a loop
+of tiny committed inserts in an attached file), and the cost of creating a
+journal and opening an existing one on a host's shared DuckDB instance.
+
+    .venv/bin/python -m benchmarks.host_profile --runs 30 [--py-spy]
+    .venv/bin/python -m benchmarks.host_profile --runs 0 --events 20 --alarms 1000
+
+``--events``: send_event -> resume of evicted (hibernated) waiters; ``--alarms``:
+N shared instances asleep until one moment (the alarm set from ``--rate``),
+their wake-up lateness (``make bench``'s 1,000 simultaneous alarms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import psutil
+import ray
+
+from .measure import emit, summary
+from .pyflow_bench import PyflowBench, placed
+from .sizes import QUICK
+
+
+def duckdb_floor(folder: Path, runs: int = 200) -> dict[str, Any]:
+    """A tiny committed insert, an empty statement, a journal created and reopened."""
+    from pyflow_actors.storage.journal import DuckJournal
+
+    database = duckdb.connect(":memory:")
+    database.execute("PRAGMA disable_checkpoint_on_shutdown")  # as a host's
+    cursor = database.cursor()
+    cursor.execute(f"ATTACH '{folder / 'floor.duckdb'}' AS floor (BLOCK_SIZE 16384)")
+    cursor.execute("USE floor")
+    cursor.execute("CREATE TABLE t (a INTEGER, b VARCHAR)")
+    commit, statement = [], []
+    for i in range(runs):
+        began = time.perf_counter()
+        cursor.execute("INSERT INTO t VALUES (?, ?)", [i, "x"])
+        commit.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        cursor.execute("SELECT 1").fetchall()
+        statement.append(time.perf_counter() - began)
+    created, reopened = [], []
+    for i in range(max(10, runs // 10)):
+        path = folder / f"j{i}.duckdb"
+        began = time.perf_counter()
+        DuckJournal(path, database=database).close()
+        created.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        DuckJournal(path, database=database).close()
+        reopened.append(time.perf_counter() - began)
+    return emit(
+        {
+            "suite": "host_profile",
+            "workload": "duckdb_floor",
+            "committed_insert_seconds": summary(commit),
+            "statement_seconds": summary(statement),
+            "journal_create_seconds": summary(created),
+            "journal_reopen_seconds": summary(reopened),
+        }
+    )
+
+
+def step_floor(folder: Path, steps: int = 200) -> dict[str, Any]:
+    """Per-step cost against its floor, in this process at the same moment: the
+    journal's per-step transaction alone (BEGIN, the step row, the attempt row,
+    COMMIT) vs a ``steps``-step instance run by an in-process host (the replay
+    engine, the start log, that transaction)."""
+    import asyncio
+
+    from pyflow_actors.config import WorkflowSpec
+    from pyflow_actors.limits import DEFAULT_LIMITS
+    from pyflow_actors.runtime.host import InstanceHost
+    from pyflow_actors.runtime.protocol import InstanceSetup, RunRequest
+    from pyflow_actors.storage.journal import DuckJournal
+
+    from .workflows import NoopSteps
+
+    database = duckdb.connect(":memory:")
+    database.execute("PRAGMA disable_checkpoint_on_shutdown")
+    journal = DuckJournal(folder / "floor-steps.duckdb", database=database)
+    db = journal._db
+    row = ["k", "n", "step", 0, 1.0, "complete", 2.0, "1", None, None, "{}", None, None]
+    began = time.perf_counter()
+    for i in range(steps):
+        db.execute("BEGIN TRANSACTION")
+        db.execute("INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   [f"k{i}", *row[1:]])  # fmt: skip
+        db.execute("INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   [f"k{i}", 1, 1.0, 2.0, None, None, False])  # fmt: skip
+        db.execute("COMMIT")
+    floor = (time.perf_counter() - began) / steps
+    journal.close()
+
+    async def hosted() -> float:
+        host = InstanceHost("profile")
+        setup = InstanceSetup(
+            workflow="noop", instance_id="steps",
+            journal_path=str(folder / "journals" / "noop" / "steps.duckdb"),
+            spec=WorkflowSpec.of("noop", NoopSteps), bindings={}, vars={},
+            hibernate_after=60.0, limits=DEFAULT_LIMITS, code_paths=(), namespace="profile",
+            supervisor_name="none",
+        )  # fmt: skip
+        await host.place(setup, "t")
+        outcome = await host.run(("noop", "steps"), RunRequest(1, f'{{"steps": {steps}}}', 1.0))
+        await host.close()
+        return float(outcome.output or "nan") / steps
+
+    per_step = asyncio.run(hosted())
+    return emit(
+        {
+            "suite": "host_profile",
+            "workload": "step_floor",
+            "steps": steps,
+            "floor_ms_per_step": round(floor * 1000, 3),
+            "host_ms_per_step": round(per_step * 1000, 3),
+            "ratio": round(per_step / floor, 2),
+        }
+    )
+
+
+def _cpu(pid: int) -> float:
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return 0.0
+    return float(times.user + times.system)
+
+
+def _host_pids() -> dict[str, int]:
+    names = [
+        n["name"]
+        for n in ray.util.list_named_actors(all_namespaces=True)
+        if n["name"].startswith("pyflow-host-")
+    ]
+    return {
+        name: int(ray.get(ray.get_actor(name).pid.remote(), timeout=10))
+        for name in names  # the bench's namespace is the driver's
+    }
+
+
+def _py_spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
+    tool = shutil.which("py-spy") or str(Path(__file__).parents[1] / ".venv/bin/py-spy")
+    if not Path(tool).exists():
+        return None
+    return subprocess.Popen(
+        [tool, "record", "-p", str(pid), "-d", str(int(seconds)), "-f", "raw", "-o", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+IDLE = ("main_loop", "select", "wait", "_worker (", "_bootstrap")
+
+
+def _top(raw: Path, n: int = 25) -> dict[str, list[tuple[str, float]]]:
+    """From a py-spy raw (collapsed) file: the busiest innermost frames (own time)
+    and pyflow functions (time inside them), as shares of the busy samples."""
+    own: Counter[str] = Counter()
+    inside: Counter[str] = Counter()
+    busy = 0
+    for line in raw.read_text().splitlines() if raw.exists() else []:
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        if not frames[-1] or any(mark in frames[-1] for mark in IDLE):
+            continue
+        busy += int(count)
+        own[frames[-1]] += int(count)
+        for frame in {f for f in frames if "pyflow_actors/" in f}:
+            inside[frame] += int(count)
+    if not busy:
+        return {}
+    share = lambda counter: [(f, round(c / busy, 3)) for f, c in counter.most_common(n)]  # noqa: E731
+    return {"own": share(own), "inside": share(inside), "busy_samples": [("n", busy)]}
+
+
+def start_path(bench: PyflowBench, runs: int, spy: bool) -> dict[str, Any]:
+    """Sequential create -> complete of 1-step shared instances; CPU per process.
+
+    Two passes: the first only creates and polls the status (CPU counters and
+    py-spy see the engine's path alone); the second also reads each
+    instance's steps, for the engine's split of the latency."""
+    workflow = bench.client.workflow(placed("noop", "shared"))
+    bench._wait_final(workflow.create(params={"steps": 1}))  # a host up, code loaded
+    supervisor = int(ray.get(bench.engine.supervisor.pid.remote()))  # type: ignore[union-attr]
+    pids = {"supervisor": supervisor, **_host_pids(), "driver": psutil.Process().pid}
+    folder = Path(tempfile.mkdtemp(prefix="host-profile-"))
+    spies = {}
+    if spy:
+        for name, pid in pids.items():
+            process = _py_spy(pid, runs * 0.5 + 60, folder / f"{name}.txt")
+            if process is not None and name != "driver":
+                spies[name] = process
+        time.sleep(1.0)  # py-spy attached
+    before = {name: _cpu(pid) for name, pid in pids.items()}
+    observed = []
+    began = time.perf_counter()
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        bench._wait_final(workflow.create(params={"steps": 1}), poll=0.002)
+        observed.append(time.perf_counter() - t0)
+    elapsed = time.perf_counter() - began
+    cpu = {name: round((_cpu(pid) - before[name]) * 1000 / runs, 2) for name, pid in pids.items()}
+    profiles = {}
+    for name, process in spies.items():
+        process.send_signal(signal.SIGINT)  # py-spy writes what it sampled, then exits
+        process.wait(timeout=60)
+        profiles[name] = _top(folder / f"{name}.txt")
+    shutil.rmtree(folder, ignore_errors=True)
+    total, queueing, to_first_step, execution = [], [], [], []
+    for _ in range(runs):
+        instance = workflow.create(params={"steps": 1})
+        status = bench._wait_final(instance, poll=0.002)
+        first = instance.describe().steps[0].start
+        assert status.started_at is not None and status.ended_at is not None
+        total.append(status.ended_at - status.created_at)
+        queueing.append(status.started_at - status.created_at)
+        to_first_step.append(first - status.started_at)
+        execution.append(status.ended_at - first)
+    return emit(
+        {
+            "suite": "host_profile",
+            "workload": "start_path",
+            "runs": runs,
+            "client_observed_seconds": summary(observed),
+            "seconds": summary(total),
+            "queueing_seconds": summary(queueing),
+            "placement_and_open_seconds": summary(to_first_step),
+            "execution_seconds": summary(execution),
+            "cpu_ms_per_instance": cpu,
+            "wall_ms_per_instance": round(elapsed * 1000 / runs, 2),
+            "load_average": psutil.getloadavg(),
+            "profiles": profiles,
+        }
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.host_profile")
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--py-spy", action="store_true", help="sample the host and supervisor")
+    parser.add_argument("--events", type=int, default=0, help="send_event -> resume, evicted")
+    parser.add_argument("--alarms", type=int, default=0, help="N shared instances, one alarm")
+    parser.add_argument("--rate", type=float, default=10.0, help="instances/s to reach sleep")
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="pyflow-host-profile-"))
+    sizes = replace(QUICK, placements=("shared",), event_runs=args.events, hibernating=args.alarms)
+    try:
+        duckdb_floor(work)
+        step_floor(work)
+        bench = PyflowBench(sizes, work / "pyflow", [])
+        bench.start()
+        try:
+            if args.runs:
+                start_path(bench, args.runs, args.py_spy)
+            if args.events:
+                bench.event_latency(True, "ray", "shared")
+            if args.alarms:
+                bench.hibernation(args.rate, "shared")
+        finally:
+            bench.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

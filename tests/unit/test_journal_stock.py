@@ -1,0 +1,89 @@
+"""Journals made ahead of need (storage/journal_stock.py): a claim never harms a
+journal, and an unclaimed file is never taken for an instance."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import duckdb
+import pytest
+
+from pyflow_actors.runtime.supervisor import recovery
+from pyflow_actors.runtime.supervisor.table import InstanceTable
+from pyflow_actors.storage.journal import DuckJournal, journal_path
+from pyflow_actors.storage.journal_stock import JournalStock
+from pyflow_actors.storage.registry import Registry
+from pyflow_actors.upgrade.offline import journals
+
+
+@pytest.fixture
+def database():
+    db = duckdb.connect(":memory:")
+    db.execute("PRAGMA disable_checkpoint_on_shutdown")  # as a shared host's
+    yield db
+    db.close()
+
+
+def test_a_claimed_journal_opens_stamped_and_empty_and_keeps_what_is_written(tmp_path, database):
+    stock = JournalStock(tmp_path, database, size=2)
+    assert stock.refill() == 2
+    path = journal_path(tmp_path, "wf", "a")
+    assert stock.claim(path) and len(stock._ready()) == 1
+    with DuckJournal(path, database=database) as journal:
+        assert journal.meta() == {"format_version": "1"} and journal.steps() == {}
+        journal.set_meta(workflow="wf")
+    with DuckJournal(path, read_only=True) as journal:
+        assert journal.meta()["workflow"] == "wf"
+
+
+def test_a_claim_never_replaces_a_journal_that_exists(tmp_path, database):
+    stock = JournalStock(tmp_path, database, size=1)
+    stock.refill()
+    path = journal_path(tmp_path, "wf", "kept")
+    with DuckJournal(path) as journal:
+        journal.set_meta(workflow="wf", marker="mine")
+    assert not stock.claim(path)
+    with DuckJournal(path, read_only=True) as journal:
+        assert journal.meta()["marker"] == "mine"
+    assert len(stock._ready()) == 1  # still in stock
+
+
+def test_a_stocked_file_linked_twice_is_dropped_not_handed_out(tmp_path, database):
+    stock = JournalStock(tmp_path, database, size=1)
+    stock.refill()
+    [ready] = stock._ready()
+    half_claimed = journal_path(tmp_path, "wf", "killed-mid-claim")
+    half_claimed.parent.mkdir(parents=True)
+    os.link(ready, half_claimed)  # a claimer killed between link and unlink
+    assert not stock.claim(journal_path(tmp_path, "wf", "next"))
+    assert stock._ready() == [] and half_claimed.exists()
+
+
+def test_unclaimed_journals_are_never_taken_for_instances(tmp_path, database):
+    stock = JournalStock(tmp_path, database, size=3)
+    stock.refill()
+    stock.claim(journal_path(tmp_path, "wf", "real"))
+    assert [i for _, i, _ in journals(tmp_path)] == ["real"]  # pyflow check's scan
+    registry = Registry(tmp_path)
+    try:
+        rows = recovery.rebuild_rows(InstanceTable(registry, tmp_path))
+    finally:
+        registry.close()
+    assert [row.id for row in rows] == ["real"]
+
+
+def test_the_stock_of_a_process_that_is_gone_is_removed_when_a_host_starts_its_own(
+    tmp_path, database
+):
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], text=True,
+                          capture_output=True, check=True)  # fmt: skip
+    live, other = JournalStock(tmp_path, database, size=1), JournalStock(tmp_path, database, size=1)
+    live.refill()
+    other.refill()
+    dead = other.folder.with_name(f"{gone.stdout.strip()}-0000")
+    other.folder.rename(dead)
+    JournalStock(tmp_path, database, size=1)
+    assert not dead.exists()
+    assert len(live._ready()) == 1  # a live process's stock is left alone
