@@ -214,6 +214,10 @@ class HistorySession:
                     [row.workflow, row.id, row.generation, now, row_to_json(row), copy],
                 )
 
+    def checkpoint(self) -> None:
+        """Write the WAL into the file (closing the session does it too)."""
+        self._writable().execute("CHECKPOINT")
+
     def remove(self, keys: Iterable[Key]) -> int:
         """Forget these instances (deleted, purged, or running again)."""
         wanted = list(keys)
@@ -279,10 +283,16 @@ class HistoryStore:
         remove their files. The journals are read before the store is opened, so
         that a fold holds the store only for its write."""
         report, copies = FoldReport(), []
-        for row in rows:
-            copy = _copy_of(self.root, row, report)
-            if copy is not None:
-                copies.append((row, copy))
+        # One DuckDB instance attaches each journal in turn (~1.5 ms, not ~15 ms
+        # for an instance of its own).
+        database = duckdb.connect(":memory:")
+        try:
+            for row in rows:
+                copy = _copy_of(self.root, row, report, database)
+                if copy is not None:
+                    copies.append((row, copy))
+        finally:
+            database.close()
         if not copies:
             return report
         with self.session() as session:
@@ -295,13 +305,15 @@ class HistoryStore:
         return report
 
 
-def _copy_of(root: Path, row: InstanceRow, report: FoldReport) -> str | None:
+def _copy_of(
+    root: Path, row: InstanceRow, report: FoldReport, database: duckdb.DuckDBPyConnection
+) -> str | None:
     """The JSON copy of a finished instance's journal; None: not now (see ``report``)."""
     path = journal_path(root, row.workflow, row.id)
     if not path.exists():
         return FinishedJournal().to_json()  # never started (terminated while queued)
     try:
-        with DuckJournal(path, read_only=True) as journal:
+        with DuckJournal(path, read_only=True, database=database) as journal:
             return FinishedJournal.of(journal).to_json()
     except JournalLocked:
         report.busy.append(row.key)  # its process is letting go of it: next pass
