@@ -42,6 +42,7 @@ from ..engine.records import AttemptRecord, EventRecord, RunResult, StepRecord
 from ..errors import JournalCorrupt, JournalLocked, PyflowError
 from ..models import FINAL_STATUSES, InstanceStatus
 from .duck import GuardedConnection, is_lock_conflict, storage_unavailable, transaction
+from .formats import HISTORY, check_version, open_format
 from .journal import DuckJournal, journal_path, remove_journal
 from .registry import InstanceRow
 
@@ -49,6 +50,7 @@ HISTORY_FILE = "history.duckdb"
 LOCK_WAIT = 5.0  # seconds a session waits for another process's hold on the file
 
 SCHEMA = """
+CREATE TABLE IF NOT EXISTS settings (key VARCHAR PRIMARY KEY, value VARCHAR);
 CREATE TABLE IF NOT EXISTS folded (
     workflow VARCHAR, instance_id VARCHAR, generation INTEGER, folded_at DOUBLE,
     registry VARCHAR, journal VARCHAR
@@ -272,8 +274,10 @@ class HistoryStore:
             connection = _connect(self.path, self.read_only, wait)
             db = GuardedConnection(connection, lambda exc: _history_error(exc, self.path))
             try:
-                if not self.read_only:
-                    db.execute(SCHEMA)
+                if self.read_only:
+                    check_version(db, HISTORY, self.path)  # a newer release's: refused
+                else:
+                    open_format(db, HISTORY, self.path, SCHEMA)
                 yield HistorySession(self.root, db)
             finally:
                 connection.close()

@@ -151,3 +151,16 @@ def test_restore_refuses_nothing_and_keeps_the_format_stamp(tmp_path):
     with DuckJournal(path, read_only=True) as journal:
         assert journal.meta()["format_version"] == "1"
         assert journal.event_count() == 2
+
+
+def test_a_store_written_by_a_newer_release_is_refused_not_misread(tmp_path, monkeypatch):
+    from pyflow_actors.errors import StorageFormatTooNew
+    from pyflow_actors.storage import formats
+
+    store = HistoryStore(tmp_path)
+    store.fold([finished_journal(tmp_path, "i-1")])
+    monkeypatch.setitem(formats.CURRENT, formats.HISTORY, 0)  # this release is older
+    with pytest.raises(StorageFormatTooNew), store.session():
+        pass
+    with pytest.raises(StorageFormatTooNew), HistoryStore(tmp_path, read_only=True).session():
+        pass
