@@ -20,6 +20,7 @@ from ...subscriptions.pull import AckResult, DeadLetter, PullResult
 from ...versions import VersionInfo
 from .actors import InstanceActors
 from .alarms import Alarms
+from .history import HistoryFolding
 from .observe import Observability
 from .table import InstanceTable, Key
 from .warm import WarmPool
@@ -36,6 +37,7 @@ class ServiceAPI:
     alarms: Alarms
     actors: InstanceActors
     warm: WarmPool
+    history: HistoryFolding
     observe: Observability
 
     async def start(self) -> bool:
@@ -112,6 +114,7 @@ class ServiceAPI:
             "warm_admitted": self.warm.admitted,
             "warm_let_go": self.warm.let_go,
             "warm_activation_seconds": round(self.warm.activation_seconds, 3),
+            **self.history.stats(),
             **self.observe.figures(self.table, self.actors),
             "by_status": self.table.by_status(),
             "storage": str(self.config.storage),
