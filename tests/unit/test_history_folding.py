@@ -168,3 +168,35 @@ def test_a_running_instance_is_never_folded(tmp_path):
         assert report.folded == [] and journal_path(tmp_path, WF, "r").exists()
 
     run(scenario)
+
+
+def test_a_registry_restored_from_an_old_copy_catches_up_with_the_store(tmp_path):
+    import shutil
+
+    async def scenario() -> None:
+        backend = FakeBackend()
+        old = await started(tmp_path, backend)
+        await create(old, "f")
+        made = await actor(backend, "f")
+        copy = tmp_path / "old-registry"
+        copy.mkdir()
+        for path in tmp_path.glob("registry.duckdb*"):
+            shutil.copy(path, copy / path.name)  # the copy says: f is running
+        write_journal(tmp_path, "f")
+        made.finish(output='"ok"')
+        await until(lambda: status(old, "f") == InstanceStatus.COMPLETE)
+        await folded(old, "f")
+        stop(old)
+        for path in tmp_path.glob("registry.duckdb*"):
+            path.unlink()
+        for path in copy.iterdir():
+            shutil.copy(path, tmp_path / path.name)
+
+        new = await started(tmp_path, backend)
+        row = new.table.require(WF, "f")
+        assert (row.status, row.output) == (InstanceStatus.COMPLETE, '"ok"')
+        await asyncio.sleep(0.05)
+        assert len(backend.actors_of((WF, "f"))) == 1  # it did not run again
+        assert [s.name for s in (await new.describe(WF, "f")).steps] == ["s1", "s2"]
+
+    run(scenario)

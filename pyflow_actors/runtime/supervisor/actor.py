@@ -145,6 +145,7 @@ class Supervisor(ServiceAPI):
                 len(rebuilt),
             )
             self.table.add(rebuilt, durable=False)
+        recovery.catch_up_from_store(self.table, folded)  # a registry behind the store
         self.table.compact_creates()
         recovery.continue_all(
             self.table, self.scheduler, self.alarms, self.actors, self.transitions

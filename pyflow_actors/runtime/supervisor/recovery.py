@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ...errors import JournalCorrupt, JournalLocked, PyflowError, StorageFormatTooNew
-from ...models import InstanceStatus, StepInfo
+from ...models import FINAL_STATUSES, InstanceStatus, StepInfo
 from ...storage.create_log import CreateEntry
 from ...storage.history import open_instance
 from ...storage.journal import DuckJournal, step_infos
@@ -51,6 +51,36 @@ def rebuild_rows(table: InstanceTable, folded: Sequence[InstanceRow] = ()) -> li
             known.add(entry.key)
             rows.append(_row_from_create(table, entry))
     return rows
+
+
+def catch_up_from_store(table: InstanceTable, folded: Sequence[InstanceRow]) -> int:
+    """Rows behind the history store take its final state; how many. (A registry
+    restored from an old copy says running or queued: the store holds the instance
+    finished, and its journal is gone, so running it again would run every step.)"""
+    caught_up = 0
+    for stored in folded:
+        row = table.get(stored.key)
+        if row is None or row.status in FINAL_STATUSES or row.generation > stored.generation:
+            continue
+        row.generation, row.started_at, row.ended_at = (
+            stored.generation,
+            stored.started_at,
+            stored.ended_at,
+        )
+        row.output, row.error_name, row.error_message = (
+            stored.output,
+            stored.error_name,
+            stored.error_message,
+        )
+        row.terminated_by, row.wake_at, row.waiting_for, row.paused_from = (
+            stored.terminated_by,
+            None,
+            [],
+            None,
+        )
+        table.set_status(row, stored.status)
+        caught_up += 1
+    return caught_up
 
 
 def _row_from_store(table: InstanceTable, row: InstanceRow) -> InstanceRow:
