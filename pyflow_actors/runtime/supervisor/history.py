@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
+from ...errors import StorageUnavailable
 from ...models import FINAL_STATUSES
 from ...storage.history import FoldReport, HistoryStore, history_store
 from ...storage.journal import journal_path
@@ -78,6 +79,8 @@ class HistoryFolding:
         while True:
             try:
                 await self.fold_pending()
+            except StorageUnavailable as exc:  # full or read-only: the journals stay meanwhile
+                log.warning("folding finished instances waits for the storage: %s", exc.message)
             except Exception:  # noqa: BLE001 - the loop must outlive one bad pass
                 log.exception("folding finished instances failed")
             self._wake.clear()
