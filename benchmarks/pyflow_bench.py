@@ -25,7 +25,7 @@ from pyflow_actors.config import EngineConfig, TokenSpec, WorkflowSpec
 from pyflow_actors.models import Placement
 from pyflow_actors.runtime.local import LocalEngine, start_local
 
-from . import speed_bench
+from . import history_bench, speed_bench
 from .measure import disk_bytes, emit, log, summary, wait_until
 from .sizes import Sizes
 from .workflows import BENCH_WORKFLOWS, BLOCKER_WORKFLOW, Blocker
@@ -558,6 +558,8 @@ def run(
             for n in sizes.alarm_counts:
                 log(f"pyflow: {n} simultaneous alarms")
                 speed_bench.alarms(bench, n, rate)
+        if want("history"):  # no Ray: the storage alone
+            history_bench.run(sizes.history_instances, storage, records)
         if want("creates"):
             for transport in ("ray", "http"):
                 log(f"pyflow: creates via {transport}")

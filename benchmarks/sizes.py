@@ -25,6 +25,7 @@ class Sizes:
     activation_runs: int = 10  # activation phases, CPU-s per activation
     admission_runs: int = 20  # queued -> admitted -> first step, one slot
     alarm_counts: tuple[int, ...] = (30, 300, 1000)  # simultaneous alarms
+    history_instances: int = 2000  # finished instances folded into the history store, per size
     # Placements measured side by side (README "Placement: dedicated or shared").
     placements: tuple[str, ...] = ("dedicated", "shared")
 
@@ -46,6 +47,7 @@ QUICK = Sizes(
     activation_runs=5,
     admission_runs=8,
     alarm_counts=(30, 300),
+    history_instances=500,
 )
 DEFAULT = Sizes(mode="default")
 FULL = Sizes(mode="full", hibernating=100_000)
@@ -65,4 +67,5 @@ PYFLOW_WORKLOADS = (
     "activation",
     "admission",
     "alarms",
+    "history",
 )

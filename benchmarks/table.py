@@ -337,6 +337,7 @@ def row_specs(sizes: Sizes) -> list[Row]:
         ),
         *_event_latency_rows(),
         *_speed_rows(sizes),
+        *_history_rows(sizes),
         Row(
             "cluster",
             f"{sizes.cluster_instances} x 3 steps, 3 nodes vs 1 (one machine)",
@@ -406,6 +407,50 @@ def _speed_rows(sizes: Sizes) -> list[Row]:
             requires="admission",
         ),
         *alarm_rows,
+    ]
+
+
+def _fold_cpu(steps: int) -> Text:
+    def note(records: list[Record]) -> str:
+        record = find(records, "pyflow", "history", steps=steps)
+        return f"CPU: {fmt(get(record, 'fold_cpu_ms_per_instance'))} ms per instance"
+
+    return note
+
+
+def _history_rows(sizes: Sizes) -> list[Row]:
+    """Disk per finished instance and the fold's cost (history_bench.py)."""
+    n = sizes.history_instances
+    return [
+        row
+        for steps in (1, 3)
+        for row in (
+            Row(
+                "disk per finished instance",
+                f"{n} x {steps} step(s): journal + sidecars before the fold",
+                "bytes",
+                pyflow("history", "journal_disk_bytes_per_instance", steps=steps),
+                requires="history",
+            ),
+            Row(
+                "disk per finished instance",
+                f"{n} x {steps} step(s): history store share + files left, after the fold",
+                "bytes",
+                pyflow("history", "finished_disk_bytes_per_instance", steps=steps),
+                dbos("hibernation", "disk_bytes_per_instance"),
+                "store growth / N after a CHECKPOINT; the registry row is the same before "
+                "and after; DBOS: disk per workflow",
+                requires="history",
+            ),
+            Row(
+                "disk per finished instance",
+                f"{n} x {steps} step(s): fold cost per instance (wall)",
+                "ms",
+                pyflow("history", "fold_ms_per_instance", steps=steps),
+                note=_fold_cpu(steps),
+                requires="history",
+            ),
+        )
     ]
 
 

@@ -16,7 +16,9 @@ generation and the table's primary key ignores a row it already has; the
 events of one instance and its watermark are written in one transaction. A
 re-run after a kill -9 reads the same journals again and adds only what is
 missing. Nothing is written on the engine's hot path: ingest only reads
-journals of instances that are not live (hibernated or final).
+journals of instances that are not live (hibernated or final), and the
+folded copy in the history store of a finished instance whose journal file
+was folded (``storage/history.py``), so folding loses no event.
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ from typing import Any, Protocol
 
 import duckdb
 
-from ..errors import JournalCorrupt, JournalLocked, StorageUnavailable
+from ..errors import JournalCorrupt, JournalLocked, PyflowError, StorageUnavailable
 from ..models import FINAL_STATUSES, InstanceStatus
 from ..storage.duck import GuardedConnection, storage_unavailable, transaction
+from ..storage.history import HISTORY_FILE, FinishedJournal, reader_store
 from ..storage.journal import DuckJournal, journal_path
 from .events import InstanceFacts, MetricEvent, derive_events
 from .query import QUANTILES, AnalyticsQuery, AnalyticsResult, render_time
@@ -146,13 +149,33 @@ class AnalyticsStore:
         report = IngestReport()
         with self._lock:
             done = self._final_generations()
+            todo = []
             for row in instances:
                 if (row.workflow, row.id, row.generation) in done:
                     report.done_before += 1
-                    continue
-                self._ingest_one(row, now, report)
+                else:
+                    todo.append(row)
+            folded = self._folded([r for r in todo if r.status in FINAL_STATUSES])
+            for row in todo:
+                self._ingest_one(row, now, report, folded.get((row.workflow, row.id)))
             report.purged = self._purge(now)
         return report
+
+    def _folded(self, rows: list[InstanceLike]) -> dict[tuple[str, str], FinishedJournal]:
+        """The folded journals (history store) of finished instances with no journal file."""
+        keys = [
+            (r.workflow, r.id)
+            for r in rows
+            if not journal_path(self.root, r.workflow, r.id).exists()
+        ]
+        if not keys or not (self.root / HISTORY_FILE).exists():
+            return {}
+        try:
+            with reader_store(self.root).session() as session:
+                return session.views(keys)
+        except PyflowError as exc:  # held by another process a moment too long: next pass
+            log.warning("analytics: history store unreadable (%s): registry facts only", exc)
+            return {}
 
     def _final_generations(self) -> set[tuple[str, str, int]]:
         rows = self._db.execute(
@@ -160,7 +183,13 @@ class AnalyticsStore:
         ).fetchall()
         return {(r[0], r[1], r[2]) for r in rows}
 
-    def _ingest_one(self, row: InstanceLike, now: float, report: IngestReport) -> None:
+    def _ingest_one(
+        self,
+        row: InstanceLike,
+        now: float,
+        report: IngestReport,
+        folded: FinishedJournal | None = None,
+    ) -> None:
         facts = InstanceFacts(
             row.workflow, row.id, InstanceStatus(row.status), row.generation, row.created_at,
             row.started_at, row.ended_at,
@@ -168,9 +197,12 @@ class AnalyticsStore:
         steps: list[Any] = []
         readable = True
         path = journal_path(self.root, row.workflow, row.id)
-        if path.exists():
+        if folded is not None:  # its journal file was folded into the history store
+            facts, steps = _read_journal(folded, facts)
+        elif path.exists():
             try:
-                facts, steps = _read_journal(path, facts)
+                with DuckJournal(path, read_only=True) as journal:
+                    facts, steps = _read_journal(journal, facts)
             except JournalLocked:
                 report.busy += 1  # its actor is alive: the next pass reads it
                 report.busy_keys.add((row.workflow, row.id, row.generation))
@@ -274,10 +306,11 @@ class AnalyticsStore:
             self._db.close()
 
 
-def _read_journal(path: Path, facts: InstanceFacts) -> tuple[InstanceFacts, list[Any]]:
+def _read_journal(
+    journal: DuckJournal | FinishedJournal, facts: InstanceFacts
+) -> tuple[InstanceFacts, list[Any]]:
     """The journal's view of the instance (it is written first, so it wins)."""
-    with DuckJournal(path, read_only=True) as journal:
-        meta, result, steps = journal.meta(), journal.result(), journal.steps()
+    meta, result, steps = journal.meta(), journal.result(), journal.steps()
     generation = int(meta.get("generation") or facts.generation)
     if generation != facts.generation:
         # The journal already belongs to another generation (a restart): its

@@ -28,19 +28,20 @@ from .duck import transaction
 
 JOURNAL = "journal"
 REGISTRY = "registry"
+HISTORY = "history"  # the history store of finished instances (storage/history.py)
 
 # The format version this release writes, per kind of file.
-CURRENT: dict[str, int] = {JOURNAL: 1, REGISTRY: 1}
+CURRENT: dict[str, int] = {JOURNAL: 1, REGISTRY: 1, HISTORY: 1}
 
 # MIGRATIONS[kind][n](db) turns a file of version n into version n + 1.
 Migration = Callable[[Any], None]
-MIGRATIONS: dict[str, dict[int, Migration]] = {JOURNAL: {}, REGISTRY: {}}
+MIGRATIONS: dict[str, dict[int, Migration]] = {JOURNAL: {}, REGISTRY: {}, HISTORY: {}}
 
 # Files without a format table were written before versions existed.
 UNVERSIONED = 1
 
 # Where each kind keeps its version: its key-value table (values as text / as bytes).
-_TABLES = {JOURNAL: "meta", REGISTRY: "settings"}
+_TABLES = {JOURNAL: "meta", REGISTRY: "settings", HISTORY: "settings"}
 KEY = "format_version"
 
 
@@ -89,7 +90,7 @@ def open_format(db: Any, kind: str, path: Path, schema: str) -> int | None:
         if not _has_schema(found, schema):  # ~1 ms saved per journal reopened (issue 17)
             db.execute(schema)  # tables added without a format change (IF NOT EXISTS)
         return version
-    stamp: Any = str(current) if kind == JOURNAL else str(current).encode()
+    stamp: Any = str(current).encode() if kind == REGISTRY else str(current)
     with transaction(db):
         for step in range(version or current, current):
             MIGRATIONS[kind][step](db)

@@ -13,7 +13,7 @@ import os
 import uuid
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 
@@ -218,6 +218,16 @@ class DuckJournal:
 
     def event_count(self) -> int:
         return int(self._db.scalar("SELECT count(*) FROM events"))
+
+    def all_events(self) -> list[EventRecord]:
+        """Every event, consumed or not, in arrival order (what the history store keeps)."""
+        return [
+            EventRecord(r[0], r[2], r[3], r[4], seq=r[1], consumed_by=r[5])
+            for r in self._db.execute(
+                "SELECT event_id, seq, type, payload, received_at, consumed_by FROM events "
+                "ORDER BY seq"
+            ).fetchall()
+        ]
 
     def begin_step(self, record: StepRecord) -> None:
         if record.kind in ("step", "rollback"):
@@ -439,7 +449,13 @@ def remove_journal(path: Path) -> None:
             pass
 
 
-def step_infos(journal: DuckJournal) -> list[StepInfo]:
+class StepSource(Protocol):
+    """What :func:`step_infos` reads: a journal file, or a folded copy of one."""
+
+    def steps(self) -> dict[str, StepRecord]: ...
+
+
+def step_infos(journal: StepSource) -> list[StepInfo]:
     """The step history of a journal, in the order the steps began (for describe)."""
     infos = []
     for record in journal.steps().values():

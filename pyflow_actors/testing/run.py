@@ -120,7 +120,7 @@ class HarnessRun:
 
     async def steps(self) -> list[StepInfo]:
         """The steps run so far, in the order they began, with their attempts."""
-        return step_infos(self._journal)  # type: ignore[arg-type]
+        return step_infos(self._journal)
 
     async def wait_for_status(
         self, status: InstanceStatus | str, *, timeout: float | None = None

@@ -23,10 +23,10 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ..engine.execution import Execution
-from ..engine.records import Journal, MemoryJournal, StepKind, StepRecord
+from ..engine.records import EventRecord, MemoryJournal, StepKind, StepRecord
 from ..engine.step import ReplayStep, StepCallable
 from ..errors import ReplayDiverged
 from ..limits import DEFAULT_LIMITS, Limits
@@ -170,7 +170,15 @@ class _CheckedExecution(Execution):
         return await super().wait_for_event(key, name, event_type, timeout)
 
 
-def journal_copy(journal: Journal) -> MemoryJournal:
+class RecordedHistory(Protocol):
+    """What a check reads of a journal (a journal file, or a finished one's folded copy)."""
+
+    def steps(self) -> dict[str, StepRecord]: ...
+
+    def pending_events(self) -> list[EventRecord]: ...
+
+
+def journal_copy(journal: RecordedHistory) -> MemoryJournal:
     """An in-memory copy of a journal's steps and pending events (the check writes only here)."""
     memory = MemoryJournal()
     for record in sorted(journal.steps().values(), key=lambda r: r.seq):
@@ -182,7 +190,7 @@ def journal_copy(journal: Journal) -> MemoryJournal:
 async def check_journal(
     workflow: Any,
     event: Any,
-    journal: Journal,
+    journal: RecordedHistory,
     *,
     limits: Limits = DEFAULT_LIMITS,
     on_step: Callable[[StepRecord], None] | None = None,

@@ -1,7 +1,9 @@
 """Checks and replays over a storage directory, in this process, read-only.
 
 ``pyflow check`` and ``pyflow replay`` run here: each journal is opened
-read-only (``<storage>/journals/<workflow>/<id>.duckdb``), its workflow class
+read-only (``<storage>/journals/<workflow>/<id>.duckdb``; a finished
+instance's folded copy in ``<storage>/history.duckdb`` once its journal was
+folded, see ``storage/history.py``), its workflow class
 imported as ``pyflow.toml`` declares it (the kept version the instance started
 on, if it is one: the code the engine will run it on), and the journal replayed on the real
 engine by :func:`~.check.check_journal`: no step function runs, nothing is
@@ -25,10 +27,13 @@ from ..config import EngineConfig, WorkflowSpec, add_code_paths
 from ..engine.records import StepRecord
 from ..entrypoint import Env, WorkflowEvent
 from ..errors import InstanceNotFound, JournalLocked, PyflowError, WorkflowNotFound
-from ..storage.journal import DuckJournal, journal_path
+from ..storage.history import FinishedJournal, open_instance
+from ..storage.journal import DuckJournal
 from ..versions import class_version_id, spec_config
 from .check import CheckResult, Divergence, check_journal
 from .pinning import kept_versions, place
+
+JournalReader = DuckJournal | FinishedJournal  # a journal file, or a finished one's folded copy
 
 
 class Verdict(str, Enum):
@@ -124,7 +129,7 @@ def _workflow(config: EngineConfig, workflow: str) -> WorkflowSpec:
         raise WorkflowNotFound(f"workflow {workflow!r} is not in the config") from None
 
 
-def code_for(config: EngineConfig, workflow: str, journal: DuckJournal) -> WorkflowSpec:
+def code_for(config: EngineConfig, workflow: str, journal: JournalReader) -> WorkflowSpec:
     """The code the engine runs this instance on: a kept version it started on, or the
     current code (see :mod:`.pinning`; the runner records the version in the journal)."""
     spec = _workflow(config, workflow)
@@ -139,7 +144,7 @@ def _replay(
     config: EngineConfig,
     spec: WorkflowSpec,
     instance_id: str,
-    journal: DuckJournal,
+    journal: JournalReader,
     on_step: Callable[[StepRecord], None] | None = None,
 ) -> CheckResult:
     instance = spec.load()(Env(dict(config.vars)))
@@ -166,8 +171,7 @@ def replay_instance(
     ``on_step`` with each recorded step as the code gets its result; no step runs."""
     add_code_paths(config.code_paths)
     name = config.workflow(workflow).name
-    path = journal_path(storage or Path(config.storage), name, instance_id)
-    if not path.exists():
-        raise InstanceNotFound(f"instance {instance_id!r} of workflow {name!r} has no journal")
-    with DuckJournal(path, read_only=True) as journal:
+    with open_instance(storage or Path(config.storage), name, instance_id) as journal:
+        if journal is None:
+            raise InstanceNotFound(f"instance {instance_id!r} of workflow {name!r} has no journal")
         return _replay(config, code_for(config, name, journal), instance_id, journal, on_step)

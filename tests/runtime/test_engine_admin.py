@@ -10,6 +10,7 @@ import ray
 
 from pyflow_actors import Client, start_local
 from pyflow_actors.errors import ConfigError, CreationRateLimited, QueueFull
+from pyflow_actors.storage.history import history_store
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.ray
@@ -108,11 +109,17 @@ def test_retention_purges_finished_instances_and_their_journals(engine, engine_s
     instance = engine.client.workflow("echo").create(params="old")
     status = instance.wait(30)
     journal = engine_storage / "journals" / "echo" / f"{instance.id}.duckdb"
-    assert journal.exists()
+    history = history_store(engine_storage, read_only=True)
+
+    def folded() -> bool:
+        with history.session() as session:
+            return session.view("echo", instance.id) is not None
+
+    wait_for(lambda: not journal.exists() and folded(), 30)  # folded once finished
     later = status.ended_at + engine.config.retention + 0.001
     purged = ray.get(engine.supervisor.purge_expired.remote(later))
     assert purged >= 1
-    assert not journal.exists()
+    assert not journal.exists() and not folded()
     with pytest.raises(Exception, match="does not exist"):
         engine.client.workflow("echo").get(instance.id)
     wait_for(lambda: engine.client.workflow("echo").create(id=instance.id, params="new"), 5)

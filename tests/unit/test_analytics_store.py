@@ -269,3 +269,28 @@ def test_registry_rows_are_ingested_as_they_are(workload, tmp_path):
     store.ingest(registry_rows)
     assert counts(store) == EXPECTED
     store.close()
+
+
+def test_instances_folded_into_the_history_store_before_ingest_lose_no_event(workload, tmp_path):
+    import shutil
+
+    from pyflow_actors.models import FINAL_STATUSES, InstanceStatus
+    from pyflow_actors.storage.history import HistoryStore
+
+    root, rows = workload
+    copy = tmp_path / "storage"
+    shutil.copytree(root, copy)
+    final = [
+        InstanceRow(r.workflow, r.id, InstanceStatus(r.status), None, r.created_at,
+                    started_at=r.started_at, ended_at=r.ended_at, generation=r.generation)
+        for r in rows
+        if r.status in FINAL_STATUSES
+    ]  # fmt: skip
+    assert len(HistoryStore(copy).fold(final).folded) == len(final) > 0
+    assert not any(journal_path(copy, r.workflow, r.id).exists() for r in final)
+    store = AnalyticsStore(copy, path=tmp_path / "analytics.duckdb")
+    report = store.ingest(rows)
+    assert (report.read, report.added) == (4, sum(EXPECTED.values()))
+    assert counts(store) == EXPECTED
+    assert store.ingest(rows).added == 0  # and a second pass adds nothing
+    store.close()

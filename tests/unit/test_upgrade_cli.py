@@ -87,6 +87,22 @@ def test_replay_prints_each_recorded_result_and_runs_no_step(tmp_path, storage):
     assert "replayed 3 recorded step(s)" in output
 
 
+def test_replay_reads_a_finished_instance_folded_into_the_history_store(tmp_path, storage):
+    from pyflow_actors.models import InstanceStatus
+    from pyflow_actors.storage.history import HistoryStore
+    from pyflow_actors.storage.registry import InstanceRow
+
+    done = InstanceRow("signup", "done", InstanceStatus.COMPLETE, None, 1.0)
+    assert HistoryStore(storage).fold([done]).removed == 1
+    assert not (storage / "journals/signup/done.duckdb").exists()
+    code, output = pyflow(
+        "replay", "signup", "done", "-c", str(config_for(tmp_path, V1)), "--storage", str(storage)
+    )
+    assert code == 0, output
+    assert "step 'charge': -> \"charged-v1\"" in output
+    assert "replayed 3 recorded step(s)" in output
+
+
 def test_replay_of_an_unknown_instance_is_a_clear_error(tmp_path, storage):
     code, output = pyflow(
         "replay", "signup", "nope", "-c", str(config_for(tmp_path, V1)), "--storage", str(storage)

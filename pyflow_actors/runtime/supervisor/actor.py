@@ -14,6 +14,7 @@ work itself (instance actors run the workflows):
 * ``actors.InstanceActors``: live instance actors, through ``wrapper``;
 * ``warm.WarmPool``: instance actors started ahead of need;
 * ``control.Control``: pause, resume, terminate, restart;
+* ``history.HistoryFolding``: finished instances folded into the history store;
 * ``recovery``: what a (re)started supervisor does first.
 
 This class holds the public API that clients call (by keyword, through the
@@ -65,6 +66,7 @@ from .admission import Accepted, Admission
 from .alarms import Alarms
 from .control import Action, Control, parse_restart_from, restart_step_key
 from .deletion import Deletion, resolve_retention
+from .history import HistoryFolding
 from .hosts import placement_router
 from .inbox import Inbox
 from .observe import Observability
@@ -110,11 +112,12 @@ class Supervisor(ServiceAPI):
             parallelism=os.cpu_count() or 1,
             max_lead=self.config.warm_lead,
         )
+        self.history = HistoryFolding(self.table, self._busy)
         self.commands = Control(
             self.table, self.transitions, self.actors, self.inbox, self.admission,
-            current_version=self.catalog.current_version,
+            current_version=self.catalog.current_version, history=self.history,
         )  # fmt: skip
-        self.deletion = Deletion(self.table, self.actors, self.warm, self.inbox)
+        self.deletion = Deletion(self.table, self.actors, self.warm, self.inbox, self.history)
         self.schedules = Schedules(self.catalog, self.registry, self._create_scheduled)
         self._started: asyncio.Future[None] | None = None
         self._background: list[asyncio.Future[None]] = []
@@ -134,7 +137,8 @@ class Supervisor(ServiceAPI):
         return True
 
     async def _recover(self) -> None:
-        rebuilt = await asyncio.to_thread(recovery.rebuild_rows, self.table)
+        folded = await asyncio.to_thread(self.history.load)
+        rebuilt = await asyncio.to_thread(recovery.rebuild_rows, self.table, folded)
         if rebuilt:
             log.warning(
                 "registry %s had no row for %d instance(s): rebuilt them from journals and creates",
@@ -142,6 +146,7 @@ class Supervisor(ServiceAPI):
                 len(rebuilt),
             )
             self.table.add(rebuilt, durable=False)
+        recovery.catch_up_from_store(self.table, folded)  # a registry behind the store
         self.table.compact_creates()
         recovery.continue_all(
             self.table, self.scheduler, self.alarms, self.actors, self.transitions
@@ -152,6 +157,7 @@ class Supervisor(ServiceAPI):
             asyncio.ensure_future(self._every(FLUSH_SECONDS, self.table.flush)),
             asyncio.ensure_future(self._every(WARM_SECONDS, self._warm_up)),
             asyncio.ensure_future(self._every(SCHEDULE_SECONDS, self.fire_schedules)),
+            asyncio.ensure_future(self.history.run()),
             *self.observe.tasks(self._not_live),
         ]
         self._schedule()
@@ -190,6 +196,7 @@ class Supervisor(ServiceAPI):
         while live := [key for key in self.actors.live if key[0] == name]:
             await self.actors.stop(live[0], "terminate")
         self.warm.drop_where(lambda key: key[0] == name)
+        self.history.forget_workflow(name)
         self.table.forget_workflow(name)
         self.inbox.forget_workflow(name)
         self.catalog.delete(name)
@@ -258,7 +265,7 @@ class Supervisor(ServiceAPI):
         steps = await self.actors.describe(row.key, handle)
         if steps is None:
             try:
-                steps = await asyncio.to_thread(read_steps, self.table.journal_path(row))
+                steps = await asyncio.to_thread(read_steps, self.table.storage, row.key)
             except JournalCorrupt as exc:
                 # The instance cannot go on from this journal: say so, serve the rest.
                 if row.status not in FINAL_STATUSES and row.key not in self.actors:
@@ -439,6 +446,7 @@ class Supervisor(ServiceAPI):
         if row is not None:
             self.transitions.after_run(row, outcome)
         self.observe.run_ended()
+        self.history.poke()
         self._schedule()
 
     def _not_live(self) -> list[InstanceRow]:

@@ -21,6 +21,7 @@ from ...storage.registry import InstanceRow
 from ..protocol import InstanceOutcome, OutcomeKind
 from .actors import InstanceActors
 from .admission import Admission
+from .history import HistoryFolding
 from .inbox import Inbox
 from .table import InstanceTable
 from .transitions import Transitions
@@ -51,10 +52,11 @@ class Control:
         inbox: Inbox,
         admission: Admission,
         current_version: Callable[[str], str | None] = lambda workflow: None,
+        history: HistoryFolding | None = None,
     ) -> None:
         self.table, self.transitions, self.actors = table, transitions, actors
         self.inbox, self.admission = inbox, admission
-        self.current_version = current_version
+        self.current_version, self.history = current_version, history
 
     async def apply(
         self,
@@ -157,6 +159,8 @@ class Control:
         self.admission.take_restart()
         if row.key in self.actors:
             await self.actors.stop(row.key, "cancel")
+        if self.history is not None:  # a folded journal comes back for the new generation
+            await self.history.unfold(row)
         if row.error_name == "JournalCorrupt":
             path = self.table.journal_path(row)
             with contextlib.suppress(OSError):  # kept aside for a post-mortem

@@ -1,5 +1,5 @@
-"""Deleting instances: the live run stopped, then the journal, the log, the
-registry row and its inbox events erased (Cloudflare's ``instance.delete()``
+"""Deleting instances: the live run stopped, then the journal (or its folded
+copy in the history store), the log, the registry row and its inbox events erased (Cloudflare's ``instance.delete()``
 and ``deleteBatch``), and purges of instances past their retention (the
 instance's own, else its workflow's default, else the engine's), which go
 through the same erase.
@@ -28,6 +28,7 @@ from ...retention import Retention
 from ...storage.journal import remove_journal
 from ...storage.registry import InstanceRow
 from .actors import InstanceActors
+from .history import HistoryFolding
 from .inbox import Inbox
 from .table import InstanceTable
 from .warm import WarmPool
@@ -37,9 +38,15 @@ class Deletion:
     """Deletes instances; the only code that erases an instance's files."""
 
     def __init__(
-        self, table: InstanceTable, actors: InstanceActors, warm: WarmPool, inbox: Inbox
+        self,
+        table: InstanceTable,
+        actors: InstanceActors,
+        warm: WarmPool,
+        inbox: Inbox,
+        history: HistoryFolding | None = None,
     ) -> None:
         self.table, self.actors, self.warm, self.inbox = table, actors, warm, inbox
+        self.history = history
 
     async def delete(self, workflow: str, ids: list[str], limits: Limits) -> BatchDeleteResult:
         """Delete ``ids`` of ``workflow``; the outcome of each id, in the order given
@@ -84,11 +91,13 @@ class Deletion:
         return len(expired)
 
     def erase(self, rows: list[InstanceRow]) -> None:
-        """Remove the rows (with their inbox events), journals and logs."""
+        """Remove the rows (with their inbox events), journals, folded copies and logs."""
         storage = self.table.storage
         for row in rows:
             remove_journal(self.table.journal_path(row))
             instance_logs.remove(storage, row.workflow, row.id)
+        if self.history is not None:
+            self.history.forget([row.key for row in rows])
         self.table.remove(rows)
 
 

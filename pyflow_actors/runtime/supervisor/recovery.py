@@ -1,7 +1,9 @@
 """Recovery: what a (re)started supervisor does before it serves anyone.
 
-1. Rows for journals the registry does not know (registry lost, corrupt, or
-   behind) are rebuilt from the journals, the source of truth: a finished
+1. Rows the registry does not know (registry lost, corrupt, or behind) are
+   rebuilt: a finished instance whose journal was folded comes back from the
+   history store with its row as it was folded; the others from the
+   journals, the source of truth: a finished
    instance comes back with its result; any other comes back queued first in
    line and replays its journal when it runs; a journal still locked by a live
    actor comes back running (and is adopted below). Then the create log
@@ -16,11 +18,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from ...errors import JournalCorrupt, JournalLocked, PyflowError, StorageFormatTooNew
-from ...models import InstanceStatus, StepInfo
+from ...models import FINAL_STATUSES, InstanceStatus, StepInfo
 from ...storage.create_log import CreateEntry
+from ...storage.history import open_instance
 from ...storage.journal import DuckJournal, step_infos
 from ...storage.registry import InstanceRow
 from .actors import InstanceActors
@@ -33,15 +37,55 @@ log = logging.getLogger("pyflow.supervisor")
 LIVE = (InstanceStatus.RUNNING, InstanceStatus.WAITING_FOR_PAUSE)
 
 
-def rebuild_rows(table: InstanceTable) -> list[InstanceRow]:
-    """Rows for the journals under the storage that the table does not know."""
-    rows = _rows_from_journals(table)
+def rebuild_rows(table: InstanceTable, folded: Sequence[InstanceRow] = ()) -> list[InstanceRow]:
+    """Rows the table does not know: finished instances from the history store
+    (``folded``: the rows it holds; a journal left beside one by a crash mid-fold
+    is not read, the store's row has the final status), then from journals, then
+    from the create log."""
+    rows = [_row_from_store(table, r) for r in folded if table.get(r.key) is None]
     known = {r.key for r in rows}
+    rows += [r for r in _rows_from_journals(table) if r.key not in known]
+    known |= {r.key for r in rows}
     for entry in table.creates.entries():
         if entry.key not in known and table.get(entry.key) is None:
             known.add(entry.key)
             rows.append(_row_from_create(table, entry))
     return rows
+
+
+def catch_up_from_store(table: InstanceTable, folded: Sequence[InstanceRow]) -> int:
+    """Rows behind the history store take its final state; how many. (A registry
+    restored from an old copy says running or queued: the store holds the instance
+    finished, and its journal is gone, so running it again would run every step.)"""
+    caught_up = 0
+    for stored in folded:
+        row = table.get(stored.key)
+        if row is None or row.status in FINAL_STATUSES or row.generation > stored.generation:
+            continue
+        row.generation, row.started_at, row.ended_at = (
+            stored.generation,
+            stored.started_at,
+            stored.ended_at,
+        )
+        row.output, row.error_name, row.error_message = (
+            stored.output,
+            stored.error_name,
+            stored.error_message,
+        )
+        row.terminated_by, row.wake_at, row.waiting_for, row.paused_from = (
+            stored.terminated_by,
+            None,
+            [],
+            None,
+        )
+        table.set_status(row, stored.status)
+        caught_up += 1
+    return caught_up
+
+
+def _row_from_store(table: InstanceTable, row: InstanceRow) -> InstanceRow:
+    row.queue_seq = table.next_seq()
+    return row
 
 
 def _row_from_create(table: InstanceTable, entry: CreateEntry) -> InstanceRow:
@@ -139,15 +183,14 @@ def continue_all(
             transitions.wake_if_due(row)
 
 
-def read_steps(path: Path, wait: float = 5.0) -> list[StepInfo]:
-    """The steps in a journal file, waiting a moment for an exiting actor's lock."""
-    if not path.exists():
-        return []
+def read_steps(storage: Path, key: Key, wait: float = 5.0) -> list[StepInfo]:
+    """The steps of an instance not live (its journal file, else its folded copy in
+    the history store), waiting a moment for an exiting actor's lock."""
     deadline = time.monotonic() + wait
     while True:
         try:
-            with DuckJournal(path, read_only=True) as journal:
-                return step_infos(journal)
+            with open_instance(storage, *key) as journal:
+                return [] if journal is None else step_infos(journal)
         except JournalLocked as exc:
             if time.monotonic() > deadline:
                 raise PyflowError(f"cannot read the journal of this instance: {exc}") from None

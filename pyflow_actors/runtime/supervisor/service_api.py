@@ -22,6 +22,7 @@ from ...subscriptions.pull import AckResult, DeadLetter, PullResult
 from ...versions import VersionInfo
 from .actors import InstanceActors
 from .alarms import Alarms
+from .history import HistoryFolding
 from .observe import Observability
 from .table import InstanceTable, Key
 from .warm import WarmPool
@@ -38,6 +39,7 @@ class ServiceAPI:
     alarms: Alarms
     actors: InstanceActors
     warm: WarmPool
+    history: HistoryFolding
     observe: Observability
 
     async def note_rollback(self, workflow: str, instance_id: str, generation: int) -> None:
@@ -134,6 +136,7 @@ class ServiceAPI:
             "warm_admitted": self.warm.admitted,
             "warm_let_go": self.warm.let_go,
             "warm_activation_seconds": round(self.warm.activation_seconds, 3),
+            **self.history.stats(),
             **self.observe.figures(self.table, self.actors),
             "by_status": self.table.by_status(),
             "storage": str(self.config.storage),
