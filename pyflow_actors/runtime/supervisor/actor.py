@@ -35,11 +35,7 @@ from typing import Any
 from ... import instance_logs
 from ...config import EngineConfig
 from ...constants import SUPERVISOR_NAME
-from ...errors import (
-    ConfigError,
-    InstanceNotAcceptingEvents,
-    JournalCorrupt,
-)
+from ...errors import ConfigError, InstanceNotAcceptingEvents, JournalCorrupt
 from ...limits import validate_event_type, validate_payload
 from ...models import (
     FINAL_STATUSES,
