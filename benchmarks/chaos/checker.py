@@ -5,9 +5,9 @@ fault windows, nothing else.
   ``terminated`` when a terminate was answered) with the right output (lost:
   not final at the end; wrong: another state or output);
 * no committed step ran again: every ledger line of a step but its last must
-  fall in a fault that could have interrupted it (a kill of its own process,
-  or a worker node, whole-runtime or storage fault) or be the planned failure
-  of a flaky step (repeated);
+  fall in a fault that could have interrupted it (a kill of its own process
+  or, for a shared instance, of any host; a worker node, whole-runtime or
+  storage fault) or be the planned failure of a flaky step (repeated);
 * every accepted event was consumed once, in the order sent (in the output);
 * alarms: each sleeper woke once (doubled) and no earlier than the moment the
   engine's clock, shifts included, passed its due time (early); woken more
@@ -34,6 +34,7 @@ SLACK = 10.0  # seconds around a fault within which an attempt may have been in 
 ANY_INSTANCE = {"worker node", "whole runtime", "disk full", "read-only storage"}
 OUTAGES = ANY_INSTANCE | {"supervisor"}  # nothing wakes while one lasts
 FINAL = ("complete", "errored", "terminated")
+SHARED_WORKFLOW = "chaos-shared"
 
 
 @dataclass
@@ -143,6 +144,18 @@ class Checker:
         elif expected == "complete":
             self.completed.append(instance_id)
 
+    def _hits(self, instance_id: str, kinds: set[str]) -> list[Window]:
+        """The fault windows that can have hit this instance: ``kinds`` hit any;
+        a shared host kill hits any shared instance (one may have come to that
+        host after the soak looked); another kill, its targets only."""
+        tracked = self.instances.get(instance_id)
+        shared = tracked is not None and tracked.workflow == SHARED_WORKFLOW
+        return [
+            w
+            for w in self.windows
+            if w.kind in kinds or (w.kind == "shared host" and shared) or instance_id in w.targets
+        ]
+
     def _excused(self, instance_id: str, at: float, before: float) -> bool:
         """Whether a step line at ``at`` may be an attempt a fault interrupted."""
         tracked = self.instances.get(instance_id)
@@ -150,8 +163,7 @@ class Checker:
             return True
         return any(
             w.start - before - SLACK <= at <= w.end + SLACK
-            for w in self.windows
-            if w.kind in ANY_INSTANCE
+            for w in self._hits(instance_id, ANY_INSTANCE)
         )
 
     def _steps(self, steps: dict[tuple[str, int], list[float]]) -> None:
@@ -179,7 +191,7 @@ class Checker:
             if lateness < -1.0:  # the engine's own clock never showed the due time
                 self.verdict.early.append(f"{instance_id}: {lateness:.1f}s early")
             elif lateness > TOLERANCE and not any(
-                w.start <= at and w.end + SLACK >= passed for w in self.windows if w.kind in OUTAGES
+                w.start <= at and w.end + SLACK >= passed for w in self._hits(instance_id, OUTAGES)
             ):
                 self.verdict.late.append(f"{instance_id}: {lateness:.1f}s late")
             extra = [t for _, t in lines[1:] if not self._excused(instance_id, t, 1.0)]

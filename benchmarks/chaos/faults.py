@@ -39,6 +39,7 @@ KINDS: dict[str, tuple[float, float]] = {
 }
 STORAGE_FAULT_SECONDS = (4.0, 12.0)
 CLOCK_OFFSETS = (-20.0, 600.0)  # the engine's clock stays within these of the machine's
+CLOCK_JUMPS = (-10.0, 90.0)  # one shift: mostly forward, over pending alarms
 STORAGE_UNAVAILABLE = "10504"
 
 
@@ -103,15 +104,11 @@ class Faults:
 
     # -- processes ------------------------------------------------------------
 
-    def _live(self, workflow: str) -> list[str]:
+    def _pids(self, workflow: str) -> dict[str, int]:
+        """The live instances of ``workflow`` the driver knows, and their processes."""
         assert self.runtime.probe is not None
-        live = self.runtime.probe.ask(op="live") or []
-        return [i for w, i in live if w == workflow and i in self.workload.instances]
-
-    def _pid_of(self, workflow: str, instance_id: str) -> int | None:
-        assert self.runtime.probe is not None
-        pid = self.runtime.probe.ask(timeout=15, op="pid", workflow=workflow, id=instance_id)
-        return pid if isinstance(pid, int) else None
+        pids = self.runtime.probe.ask(op="pids", workflow=workflow) or {}
+        return {i: p for i, p in pids.items() if i in self.workload.instances}
 
     def _kill(self, pid: int) -> bool:
         try:
@@ -121,21 +118,18 @@ class Faults:
         return True
 
     def _instance_actor(self) -> list[str] | None:
-        live = self._live("chaos")
-        victim = self.rng.choice(live) if live else None
-        pid = self._pid_of("chaos", victim) if victim else None
-        if victim is None or pid is None or not self._kill(pid):
-            return None
-        self._hit([victim])
-        return [victim]
+        return self._kill_one("chaos")
 
     def _shared_host(self) -> list[str] | None:
-        live = self._live("chaos-shared")
-        if not live:
+        return self._kill_one("chaos-shared")
+
+    def _kill_one(self, workflow: str) -> list[str] | None:
+        """kill -9 the process of a random live instance; the instances it held."""
+        pids = self._pids(workflow)
+        if not pids:
             return None
-        pids = {i: self._pid_of("chaos-shared", i) for i in live[:64]}
-        pid = pids[self.rng.choice(live[:64])]
-        if pid is None or not self._kill(pid):
+        pid = pids[self.rng.choice(sorted(pids))]
+        if not self._kill(pid):
             return None
         held = [i for i, p in pids.items() if p == pid]
         self._hit(held)
@@ -207,7 +201,9 @@ class Faults:
         time.sleep(max(0.0, until - time.monotonic()))
 
     def _clock_shift(self) -> list[str]:
-        self.set_offset(self.rng.uniform(*CLOCK_OFFSETS))
+        low, high = CLOCK_OFFSETS
+        offset = self.offsets[-1][1] + self.rng.uniform(*CLOCK_JUMPS)
+        self.set_offset(min(max(offset, low), high))
         return []
 
     def set_offset(self, offset: float) -> None:
@@ -215,3 +211,4 @@ class Faults:
         partial.write_text(f"{offset:.3f}")
         partial.replace(self.offset_file)
         self.offsets.append((time.time(), offset))
+        self.log.write(call="clock offset", offset=offset)

@@ -8,7 +8,8 @@ answer on stdout; when the runtime dies, the soak kills it and starts another.
 
 Questions: ``{"op": "live"}`` (live instances ``[[workflow, id], ...]``),
 ``{"op": "pid", "workflow": w, "id": i}`` (the process running an instance:
-its actor or its shared host), ``{"op": "supervisor"}`` (the supervisor's pid).
+its actor or its shared host), ``{"op": "pids", "workflow": w}`` (``{id: pid}``
+of its live instances, at most 64), ``{"op": "supervisor"}`` (the supervisor's pid).
 """
 
 from __future__ import annotations
@@ -26,6 +27,12 @@ def answer(supervisor: Any, question: dict[str, Any]) -> Any:
     op = question["op"]
     if op == "live":
         return [list(key) for key in ray.get(supervisor.live_instances.remote(), timeout=30)]
+    if op == "pids":  # every live instance of a workflow and its process, in one answer
+        keys = [k for k in ray.get(supervisor.live_instances.remote(), timeout=30)]
+        keys = [k for k in keys if k[0] == question["workflow"]][: question.get("limit", 64)]
+        calls = [supervisor.actor_pid.remote(*key) for key in keys]
+        pids = ray.get(calls, timeout=15)
+        return {key[1]: pid for key, pid in zip(keys, pids, strict=True) if pid is not None}
     if op == "pid":
         call = supervisor.actor_pid.remote(question["workflow"], question["id"])
         return ray.get(call, timeout=10)

@@ -115,9 +115,9 @@ class Workload:
         workflow = self.rng.choice(WORKFLOWS)[0]
         tracked = Tracked(
             workflow=workflow,
-            steps=self.rng.randint(1, 6),
+            steps=self.rng.randint(2, 8),
             events=self.rng.choice([0, 0, 1, 3]),
-            step_seconds=self.rng.choice([0.02, 0.1, 0.3]),
+            step_seconds=self.rng.choice([0.1, 0.3, 1.0]),
             flaky=self.rng.choice([None, None, None, 0]),
             sleeps=self.rng.random() < 0.4,
         )

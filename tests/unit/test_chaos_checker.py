@@ -149,3 +149,16 @@ def test_duplicates_unknown_and_refused_yet_created_instances_are_reported(tmp_p
         "unknown to the driver",
         "refused, yet created",
     ]
+
+
+def test_a_shared_host_kill_excuses_any_shared_instance_but_no_dedicated_one(
+    tmp_path: Path,
+) -> None:
+    instances = {"s": tracked(), "d": tracked()}
+    instances["s"].workflow = "chaos-shared"  # on the shared placement: any host may hold it
+    windows = [Window("shared host", T0 + 10, T0 + 11, ["someone-else"])]
+    lines = [f"{i} step-0 {t}" for i in ("s", "d") for t in (T0 + 9, T0 + 12)]
+    statuses = {i: complete(1, []) for i in instances}
+    listed = [("chaos-shared", "s"), ("chaos", "d")]
+    verdict = judged(tmp_path, instances, statuses, lines, windows, listed=listed)
+    assert [x.split(" ")[0] for x in verdict.repeated] == ["d"]
