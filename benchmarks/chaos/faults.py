@@ -41,6 +41,7 @@ STORAGE_FAULT_SECONDS = (4.0, 12.0)
 CLOCK_OFFSETS = (-20.0, 600.0)  # the engine's clock stays within these of the machine's
 CLOCK_JUMPS = (-10.0, 90.0)  # one shift: mostly forward, over pending alarms
 STORAGE_UNAVAILABLE = "10504"
+SNAPSHOT_SECONDS = 3.0
 
 
 @dataclass
@@ -70,6 +71,7 @@ class Faults:
         self.seconds: dict[str, float] = {}  # what each kind cost in all
         self.offsets: list[tuple[float, float]] = [(0.0, 0.0)]  # (machine time, offset)
         self.storage_errors: Counter[str] = Counter()  # answers to creates on a broken disk
+        self._snapshots: dict[str, tuple[float, dict[str, int]]] = {}
         self.last = {kind: time.monotonic() for kind in KINDS}  # costly kinds wait their gap
         self.fail_count = 0
         self.serial = 0
@@ -105,9 +107,13 @@ class Faults:
     # -- processes ------------------------------------------------------------
 
     def _pids(self, workflow: str) -> dict[str, int]:
-        """The live instances of ``workflow`` the driver knows, and their processes."""
-        assert self.runtime.probe is not None
-        pids = self.runtime.probe.ask(op="pids", workflow=workflow) or {}
+        """The live instances of ``workflow`` the driver knows, and their processes
+        (a snapshot reused for ``SNAPSHOT_SECONDS``: asking costs seconds under load)."""
+        taken, pids = self._snapshots.get(workflow, (0.0, {}))
+        if time.monotonic() - taken > SNAPSHOT_SECONDS or not pids:
+            assert self.runtime.probe is not None
+            pids = self.runtime.probe.ask(op="pids", workflow=workflow) or {}
+            self._snapshots[workflow] = (time.monotonic(), pids)
         return {i: p for i, p in pids.items() if i in self.workload.instances}
 
     def _kill(self, pid: int) -> bool:
@@ -132,6 +138,8 @@ class Faults:
         if not self._kill(pid):
             return None
         held = [i for i, p in pids.items() if p == pid]
+        for instance_id in held:
+            self._snapshots[workflow][1].pop(instance_id, None)  # not killed twice
         self._hit(held)
         return held
 
@@ -156,6 +164,7 @@ class Faults:
         return []
 
     def _whole_runtime(self) -> list[str]:
+        self._snapshots.clear()
         killed = self.runtime.kill_everything()
         self.log.write(call="fault", kind="whole runtime", processes=killed)
         self.runtime.start()
