@@ -80,7 +80,6 @@ def run(
     try:
         runtime.start()
         rest.url = runtime.url
-        faults.last = dict.fromkeys(faults.last, time.monotonic())
         began_faults = time.monotonic()
         stop = threading.Event()
         killer = threading.Thread(target=faults.run, args=(stop,), daemon=True)

@@ -72,7 +72,7 @@ class Faults:
         self.offsets: list[tuple[float, float]] = [(0.0, 0.0)]  # (machine time, offset)
         self.storage_errors: Counter[str] = Counter()  # answers to creates on a broken disk
         self._snapshots: dict[str, tuple[float, dict[str, int]]] = {}
-        self.last = {kind: time.monotonic() for kind in KINDS}  # costly kinds wait their gap
+        self.last: dict[str, float] = {}  # when each kind was last made (monotonic)
         self.fail_count = 0
         self.serial = 0
         self.set_offset(0.0)
@@ -98,10 +98,15 @@ class Faults:
             self.log.write(call="fault", kind=kind, ok=True, began=began, targets=targets[:20])
 
     def choose(self) -> str:
+        """A kind never made yet first (a short run makes each one), then by weight,
+        each kind waiting its gap after the last of it."""
         now = time.monotonic()
         ready = [k for k, (_, gap) in KINDS.items() if now - self.last.get(k, -1e9) >= gap]
         if self.disk is None:
             ready = [k for k in ready if k not in ("disk full", "read-only storage")]
+        unmade = [k for k in ready if not self.counts[k]]
+        if unmade:
+            return self.rng.choice(unmade)
         return self.rng.choices(ready, [KINDS[k][0] for k in ready])[0]
 
     # -- processes ------------------------------------------------------------
@@ -110,7 +115,7 @@ class Faults:
         """The live instances of ``workflow`` the driver knows, and their processes
         (a snapshot reused for ``SNAPSHOT_SECONDS``: asking costs seconds under load)."""
         taken, pids = self._snapshots.get(workflow, (0.0, {}))
-        if time.monotonic() - taken > SNAPSHOT_SECONDS or not pids:
+        if time.monotonic() - taken > SNAPSHOT_SECONDS:
             assert self.runtime.probe is not None
             pids = self.runtime.probe.ask(op="pids", workflow=workflow) or {}
             self._snapshots[workflow] = (time.monotonic(), pids)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ def figures(
         "seed": seed,
         "minutes": minutes,
         "seconds": round(seconds, 1),
+        "load_average_at_end": [round(x, 1) for x in os.getloadavg()],  # 2 cores, shared
         "faults": kills,
         "faults_total": sum(kills.values()),
         "kills_total": sum(n for k, n in kills.items() if k != "clock shift"),
@@ -78,6 +80,7 @@ def table(data: dict[str, Any]) -> str:
     rows = [
         ("seed", data["seed"]),
         ("duration", f"{data['seconds']} s ({data['minutes']} min of faults, then the drain)"),
+        ("machine load at the end (1, 5, 15 min)", data["load_average_at_end"]),
         *((f"faults: {k}", n) for k, n in sorted(data["faults"].items())),
         ("kills (all kinds but clock shifts)", data["kills_total"]),
         ("instances accepted", data["instances"]),
