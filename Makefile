@@ -83,14 +83,17 @@ bench: $(BENCH_STAMP)
 bench-quick: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks --quick $(BENCH_ARGS)
 
-# The chaos soak (not in `make test`): a mixed workload while instance actors and the
-# supervisor are killed at random; figures in benchmarks/results/chaos*.json.
+# The chaos soak: a mixed workload through the gateway while every kind of fault hits a
+# local multi-node Ray (kill -9 of instance actors, shared hosts, the supervisor, the
+# gateway, worker nodes, the whole runtime; disk full; read-only storage; clock shifts);
+# figures in benchmarks/results/chaos*.json and .md. Needs root for its small tmpfs.
+# `make test` runs the quick one too (tests/faults/test_chaos_quick.py, a fixed seed).
 CHAOS_MINUTES ?= 20
 chaos: install
 	$(BIN)/python -m benchmarks.chaos --minutes $(CHAOS_MINUTES) --name chaos $(CHAOS_ARGS)
 
 chaos-quick: install
-	$(BIN)/python -m benchmarks.chaos --minutes 3 --name chaos-quick $(CHAOS_ARGS)
+	$(BIN)/python -m benchmarks.chaos --minutes 2 --name chaos-quick $(CHAOS_ARGS)
 
 # Fuzzing the gateway (schemathesis: every REST operation, stateful chains, GraphQL) at
 # >= 10,000 cases; `make test` runs the same tests at about 1,000. Figures in

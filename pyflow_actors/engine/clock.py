@@ -6,6 +6,12 @@ retry due times) and every wait (sleeps, retry delays, step timeouts,
 :class:`~pyflow_actors.engine.execution.Execution`. Production runs on
 :data:`SYSTEM_CLOCK`; tests inject a :class:`VirtualClock` whose time moves only
 when told to, so a 30-day sleep takes no real time at all.
+
+A test-only knob shifts the engine's wall clock, never the machine's: when
+``PYFLOW_TEST_CLOCK_OFFSET_FILE`` names a file, :data:`SYSTEM_CLOCK` adds the
+number of seconds written in it (re-read at most every 0.2 s) to ``time.time()``.
+The replay engine and the supervisor's alarms both read this clock, so the
+chaos soak can move time under pending alarms. Never set it in production.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import math
+import os
 import time
 from collections.abc import Awaitable
 from typing import Protocol, TypeVar
@@ -34,11 +42,39 @@ class Clock(Protocol):
         ...
 
 
+CLOCK_OFFSET_ENV = "PYFLOW_TEST_CLOCK_OFFSET_FILE"
+OFFSET_REFRESH = 0.2  # seconds between reads of the offset file
+
+
 class SystemClock:
-    """Wall-clock time and real waits (the default)."""
+    """Wall-clock time and real waits (the default), plus the test-only offset.
+
+    ``offset_file`` (default: ``$PYFLOW_TEST_CLOCK_OFFSET_FILE``) holds a number
+    of seconds added to ``time.time()``; missing or unreadable, the last offset
+    read stays (0 at first).
+    """
+
+    def __init__(self, offset_file: str | None = None) -> None:
+        self.offset_file = offset_file or os.environ.get(CLOCK_OFFSET_ENV) or None
+        self._offset, self._read_at = 0.0, -math.inf
 
     def now(self) -> float:
-        return time.time()
+        return time.time() + self.offset()
+
+    def offset(self) -> float:
+        """The seconds this clock is ahead of the machine's (0 without the knob)."""
+        if self.offset_file is None:
+            return 0.0
+        if time.monotonic() - self._read_at >= OFFSET_REFRESH:
+            self._read_at = time.monotonic()
+            try:
+                with open(self.offset_file) as text:
+                    value = float(text.read().strip() or 0)
+            except (OSError, ValueError):
+                return self._offset  # mid-write or gone: keep the last one
+            if math.isfinite(value):
+                self._offset = value
+        return self._offset
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)

@@ -49,24 +49,34 @@ class CreateEntry:
         return (self.workflow, self.id)
 
 
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """Where one :meth:`CreateLog.append` began: its file and that file's size before."""
+
+    path: Path
+    size: int
+
+
 class CreateLog:
     """Append-only files of accepted creates under ``<storage>/creates/``."""
 
     def __init__(self, storage: Path) -> None:
         self.folder = storage / FOLDER
 
-    def append(self, entries: Iterable[CreateEntry], now: float | None = None) -> None:
+    def append(self, entries: Iterable[CreateEntry], now: float | None = None) -> Appended | None:
         """Write the entries in one write and fsync them; raise
-        :class:`StorageUnavailable` (nothing accepted) if the storage refuses."""
+        :class:`StorageUnavailable` (nothing accepted) if the storage refuses.
+        Returns where the write began, for :meth:`undo` (None: nothing written)."""
         text = "".join(json.dumps(asdict(e), separators=(",", ":")) + "\n" for e in entries)
         if not text:
-            return
+            return None
         path = self.folder / f"{time.strftime('%Y-%m-%d', time.gmtime(now))}.jsonl"
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             new = not path.exists()
             descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
+                began = Appended(path, os.fstat(descriptor).st_size)
                 os.write(descriptor, text.encode())
                 os.fsync(descriptor)
             finally:
@@ -75,6 +85,22 @@ class CreateLog:
                 _fsync_folder(self.folder)
         except OSError as exc:
             raise _unavailable(exc, path) from exc
+        return began
+
+    def undo(self, appended: Appended) -> None:
+        """Take back the last :meth:`append` (its create was refused after it).
+
+        A truncation needs no free space, unlike :meth:`compact`'s rewrite: on a
+        full disk the refused entries must not stay for a restart to bring back
+        (found by the chaos soak: a create answered 503 came back queued after
+        a supervisor restart). Raises ``OSError`` if the storage refuses even that.
+        """
+        descriptor = os.open(appended.path, os.O_WRONLY)
+        try:
+            os.ftruncate(descriptor, appended.size)
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
     def entries(self) -> list[CreateEntry]:
         """Every entry, oldest first (in the order the creates were accepted)."""

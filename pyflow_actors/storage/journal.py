@@ -118,8 +118,9 @@ class DuckJournal:
         except BaseException:
             self._detach()
             connection.close()  # let go of the file, so that it can be opened again
-            if new:
-                remove_journal(self.path)  # half-created (storage full): start clean next time
+            if new:  # half-created (storage full): start clean next time; a read-only
+                with contextlib.suppress(OSError):  # storage refuses even that (EROFS)
+                    remove_journal(self.path)
             raise
 
     # -- meta ---------------------------------------------------------------

@@ -4,7 +4,9 @@ Owns the alarm heap and the loop that fires it. A waiting row is armed with
 its ``wake_at``; when the time comes, :class:`Alarms` calls ``on_due(row)`` if
 the row is still waiting for that very time (a row that was woken earlier by
 an event, paused or re-armed leaves a stale entry, skipped here). The heap is
-rebuilt from the rows at start, so nothing here needs to be durable.
+rebuilt from the rows at start, so nothing here needs to be durable. Time is
+the engine's clock (:data:`~pyflow_actors.engine.clock.SYSTEM_CLOCK`), the one
+instances compute their wake times on.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ import asyncio
 import contextlib
 import heapq
 import math
-import time
 from collections.abc import Callable
 
+from ...engine.clock import SYSTEM_CLOCK
 from ...models import InstanceStatus
 from ...storage.registry import InstanceRow
 from .table import InstanceTable, Key
@@ -24,7 +26,7 @@ MAX_IDLE = 1.0  # seconds between checks when nothing is due sooner
 
 
 class Alarms:
-    def __init__(self, table: InstanceTable, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, table: InstanceTable, clock: Callable[[], float] = SYSTEM_CLOCK.now) -> None:
         self.table = table
         self.clock = clock
         self._heap: list[tuple[float, Key]] = []

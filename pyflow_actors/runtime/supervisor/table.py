@@ -126,12 +126,16 @@ class InstanceTable:
         """Take new rows: one registry insert (durable before the caller answers)."""
         rows = list(rows)
         if durable:
-            self.creates.append(create_entry(r) for r in rows)
+            appended = self.creates.append(create_entry(r) for r in rows)
             try:
                 self.registry.insert(rows, [m for r in rows for m in self._messages(r, None)])
             except Exception:
                 refused = {r.key for r in rows}  # not accepted: never bring them back
-                self.creates.compact(lambda entry: entry.key not in refused)
+                try:
+                    if appended is not None:
+                        self.creates.undo(appended)  # works on a full disk, too
+                except OSError:
+                    self.creates.compact(lambda entry: entry.key not in refused)
                 raise
             if self._logged is not None:
                 self._logged.update(r.key for r in rows)

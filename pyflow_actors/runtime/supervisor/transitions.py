@@ -11,9 +11,9 @@ a row), or blocked on storage (retry with back-off).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 
+from ...engine.clock import SYSTEM_CLOCK
 from ...models import InstanceStatus
 from ...storage.registry import InstanceRow
 from ..protocol import InstanceOutcome, OutcomeKind
@@ -35,7 +35,7 @@ class Transitions:
         scheduler: Scheduler,
         alarms: Alarms,
         inbox: Inbox,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = SYSTEM_CLOCK.now,  # wake times are on it
     ) -> None:
         self.table, self.scheduler, self.alarms, self.inbox = table, scheduler, alarms, inbox
         self.clock = clock

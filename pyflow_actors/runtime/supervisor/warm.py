@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from ...engine.clock import SYSTEM_CLOCK
 from ...storage.registry import InstanceRow
 from ..protocol import InstanceSetup
 from .table import Key
@@ -57,7 +58,7 @@ class WarmPool:
         budget: int,
         parallelism: int,
         max_lead: float,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = SYSTEM_CLOCK.now,  # alarms are on it
     ) -> None:
         self.backend, self.budget, self.parallelism = backend, budget, max(1, parallelism)
         self.max_lead, self.clock = max_lead, clock

@@ -1,0 +1,228 @@
+"""The soak's faults: one at a time, at random, in a thread of their own.
+
+Every kind the issue names: kill -9 of an instance actor, of a shared host,
+of the supervisor, of the gateway (restarted on a new port: clients retry),
+of a Ray worker node (a fresh node joins after), of the whole runtime (every
+process, then everything started again on the same storage); the disk made
+full and freed; the storage made read-only and writable again; the engine's
+clock shifted under pending alarms. Each fault is one :class:`Window` (its
+kind, when it began and ended on the machine's clock, the instances it hit
+when known); the checker excuses only what falls inside a window.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .runtime import Runtime
+from .storage import SmallDisk, StorageFault
+from .workload import CallLog, Rest, Tracked, Workload
+
+# kind: (weight, seconds at least between two of that kind)
+KINDS: dict[str, tuple[float, float]] = {
+    "instance actor": (30, 0),
+    "shared host": (15, 0),
+    "supervisor": (6, 10),
+    "gateway": (5, 15),
+    "worker node": (3, 30),
+    "whole runtime": (1, 240),
+    "disk full": (2, 45),
+    "read-only storage": (2, 45),
+    "clock shift": (8, 0),
+}
+STORAGE_FAULT_SECONDS = (4.0, 12.0)
+CLOCK_OFFSETS = (-20.0, 600.0)  # the engine's clock stays within these of the machine's
+CLOCK_JUMPS = (-10.0, 90.0)  # one shift: mostly forward, over pending alarms
+STORAGE_UNAVAILABLE = "10504"
+SNAPSHOT_SECONDS = 3.0
+
+
+@dataclass
+class Window:
+    kind: str
+    start: float
+    end: float
+    targets: list[str] = field(default_factory=list)
+
+
+class Faults:
+    def __init__(
+        self,
+        runtime: Runtime,
+        disk: SmallDisk | None,
+        workload: Workload,
+        rng: random.Random,
+        log: CallLog,
+        offset_file: Path,
+        gap: tuple[float, float],
+    ) -> None:
+        self.runtime, self.disk, self.workload, self.rng = runtime, disk, workload, rng
+        self.log, self.offset_file, self.gap = log, offset_file, gap
+        self.rest: Rest = workload.rest
+        self.windows: list[Window] = []
+        self.counts: Counter[str] = Counter()
+        self.seconds: dict[str, float] = {}  # what each kind cost in all
+        self.offsets: list[tuple[float, float]] = [(0.0, 0.0)]  # (machine time, offset)
+        self.storage_errors: Counter[str] = Counter()  # answers to creates on a broken disk
+        self._snapshots: dict[str, tuple[float, dict[str, int]]] = {}
+        self.last: dict[str, float] = {}  # when each kind was last made (monotonic)
+        self.fail_count = 0
+        self.serial = 0
+        self.set_offset(0.0)
+
+    def run(self, stop: threading.Event) -> None:
+        """Fault after fault until ``stop``; a fault that could not be made is logged."""
+        while not stop.wait(self.rng.uniform(*self.gap)):
+            kind = self.choose()
+            began = time.time()
+            try:
+                targets = getattr(self, "_" + kind.replace(" ", "_").replace("-", "_"))()
+            except Exception as exc:  # noqa: BLE001 - e.g. the probe is not back yet
+                self.fail_count += 1
+                self.log.write(call="fault", kind=kind, ok=False, error=repr(exc)[:300])
+                continue
+            if targets is None:
+                continue  # nothing to hit right now
+            ended = time.time()
+            self.windows.append(Window(kind, began, ended, targets))
+            self.counts[kind] += 1
+            self.seconds[kind] = self.seconds.get(kind, 0.0) + ended - began
+            self.last[kind] = time.monotonic()
+            self.log.write(call="fault", kind=kind, ok=True, began=began, targets=targets[:20])
+
+    def choose(self) -> str:
+        """A kind never made yet first (a short run makes each one), then by weight,
+        each kind waiting its gap after the last of it."""
+        now = time.monotonic()
+        ready = [k for k, (_, gap) in KINDS.items() if now - self.last.get(k, -1e9) >= gap]
+        if self.disk is None:
+            ready = [k for k in ready if k not in ("disk full", "read-only storage")]
+        unmade = [k for k in ready if not self.counts[k]]
+        if unmade:
+            return self.rng.choice(unmade)
+        return self.rng.choices(ready, [KINDS[k][0] for k in ready])[0]
+
+    # -- processes ------------------------------------------------------------
+
+    def _pids(self, workflow: str) -> dict[str, int]:
+        """The live instances of ``workflow`` the driver knows, and their processes
+        (a snapshot reused for ``SNAPSHOT_SECONDS``: asking costs seconds under load)."""
+        taken, pids = self._snapshots.get(workflow, (0.0, {}))
+        if time.monotonic() - taken > SNAPSHOT_SECONDS:
+            assert self.runtime.probe is not None
+            pids = self.runtime.probe.ask(op="pids", workflow=workflow) or {}
+            self._snapshots[workflow] = (time.monotonic(), pids)
+        return {i: p for i, p in pids.items() if i in self.workload.instances}
+
+    def _kill(self, pid: int) -> bool:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def _instance_actor(self) -> list[str] | None:
+        return self._kill_one("chaos")
+
+    def _shared_host(self) -> list[str] | None:
+        return self._kill_one("chaos-shared")
+
+    def _kill_one(self, workflow: str) -> list[str] | None:
+        """kill -9 the process of a random live instance; the instances it held."""
+        pids = self._pids(workflow)
+        if not pids:
+            return None
+        pid = pids[self.rng.choice(sorted(pids))]
+        if not self._kill(pid):
+            return None
+        held = [i for i, p in pids.items() if p == pid]
+        for instance_id in held:
+            self._snapshots[workflow][1].pop(instance_id, None)  # not killed twice
+        self._hit(held)
+        return held
+
+    def _hit(self, ids: list[str]) -> None:
+        at = time.time()
+        for instance_id in ids:
+            tracked: Tracked = self.workload.instances[instance_id]
+            tracked.kills.append(at)
+
+    def _supervisor(self) -> list[str] | None:
+        assert self.runtime.probe is not None
+        pid = self.runtime.probe.ask(op="supervisor")
+        return [] if isinstance(pid, int) and self._kill(pid) else None
+
+    def _gateway(self) -> list[str]:
+        self.runtime.kill_gateway()
+        self.rest.url = self.runtime.url
+        return []
+
+    def _worker_node(self) -> list[str]:
+        self.runtime.kill_node(self.rng.randrange(len(self.runtime.nodes)))
+        return []
+
+    def _whole_runtime(self) -> list[str]:
+        self._snapshots.clear()
+        killed = self.runtime.kill_everything()
+        self.log.write(call="fault", kind="whole runtime", processes=killed)
+        self.runtime.start()
+        self.rest.url = self.runtime.url
+        return []
+
+    # -- storage and time -------------------------------------------------------
+
+    def _disk_full(self) -> list[str]:
+        assert self.disk is not None
+        self.disk.fill()
+        try:
+            self._while_broken()
+        finally:
+            self.disk.free()
+        return []
+
+    def _read_only_storage(self) -> list[str]:
+        assert self.disk is not None
+        try:
+            self.disk.make_read_only()
+        except StorageFault as exc:
+            self.log.write(call="fault", kind="read-only storage", ok=False, error=str(exc))
+            return []
+        try:
+            self._while_broken()
+        finally:
+            self.disk.make_writable()
+        return []
+
+    def _while_broken(self) -> None:
+        """Hold the fault a while; a create meanwhile must get a clear answer."""
+        until = time.monotonic() + self.rng.uniform(*STORAGE_FAULT_SECONDS)
+        self.serial += 1
+        instance_id = f"disk{self.serial}"
+        tracked = Tracked(workflow="chaos", steps=1, events=0)
+        body = {"instance_id": instance_id, "params": {"ledger": self.workload.ledger, "steps": 1}}
+        answer = self.rest.call("POST", "/chaos/instances", body)
+        self.storage_errors[f"{answer.status} {answer.code}".strip()] += 1
+        if answer.outcome in ("accepted", "unknown", "server_error"):
+            tracked.accepted = True if answer.outcome == "accepted" else None
+            self.workload.instances[instance_id] = tracked
+        time.sleep(max(0.0, until - time.monotonic()))
+
+    def _clock_shift(self) -> list[str]:
+        low, high = CLOCK_OFFSETS
+        offset = self.offsets[-1][1] + self.rng.uniform(*CLOCK_JUMPS)
+        self.set_offset(min(max(offset, low), high))
+        return []
+
+    def set_offset(self, offset: float) -> None:
+        partial = self.offset_file.with_suffix(".tmp")
+        partial.write_text(f"{offset:.3f}")
+        partial.replace(self.offset_file)
+        self.offsets.append((time.time(), offset))
+        self.log.write(call="clock offset", offset=offset)

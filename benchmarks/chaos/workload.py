@@ -1,0 +1,254 @@
+"""The soak's workload, through the gateway as any client would call it, and the log of
+every call and what came of it.
+
+Creates (single and batch), events, pause/resume and terminate, on a dedicated
+workflow (``chaos``) and a shared one (``chaos-shared``). Each answer is
+classified once: accepted (2xx), refused (4xx, 503: nothing left behind),
+a server error (any other 5xx: a bug), unsent (the connection was refused:
+nothing reached the gateway) or unknown (the gateway died mid-call). An
+unknown or unsent create is retried with the same id until answered; its
+outcome is then settled by reading the instance's status. An event whose
+outcome is unknown cannot be retried (the REST call has no event id): its
+instance is marked unsure and judged only on what can still be judged (no
+duplicate, no committed step run again).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+WORKFLOWS = (("chaos", "dedicated"), ("chaos-shared", "shared"))
+CREATE_RETRY_SECONDS = 240.0  # a whole-runtime restart takes about a minute here
+
+
+@dataclass
+class Tracked:
+    """One instance, as the driver knows it."""
+
+    workflow: str
+    steps: int
+    events: int
+    step_seconds: float = 0.1
+    flaky: int | None = None
+    sleeps: bool = False
+    sent: list[int] = field(default_factory=list)
+    kills: list[float] = field(default_factory=list)  # when its own process was killed
+    accepted: bool | None = None  # None: not known (yet)
+    certain: bool = True  # False: an event's outcome is unknown
+    terminated: bool = False  # a terminate was answered 200
+
+
+@dataclass
+class Answer:
+    outcome: str  # accepted | refused | server_error | unsent | unknown
+    status: int = 0
+    code: str = ""
+    result: Any = None
+
+
+class CallLog:
+    """Append-only JSON lines of every call and every fault (thread-safe)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self._lock = path, threading.Lock()
+
+    def write(self, **entry: Any) -> None:
+        line = json.dumps({"at": time.time(), **entry}) + "\n"
+        with self._lock, self.path.open("a") as out:
+            out.write(line)
+
+
+class Rest:
+    """The gateway's v4 REST API, answers classified (see the module docstring)."""
+
+    def __init__(self, token: str) -> None:
+        self.url, self.token = "", token
+        self.answers: Counter[str] = Counter()  # "<status> <code>" of every non-2xx answer
+
+    def call(self, method: str, path: str, body: Any = None, timeout: float = 60) -> Answer:
+        url = f"{self.url}/client/v4/accounts/local/workflows{path}"
+        headers = {"Authorization": f"Bearer {self.token}"}
+        try:
+            response = httpx.request(method, url, json=body, headers=headers, timeout=timeout)
+        except httpx.ConnectError:
+            return Answer("unsent")
+        except httpx.HTTPError:
+            return Answer("unknown")
+        try:
+            data = response.json()
+        except ValueError:
+            data = {}
+        errors = data.get("errors") or [{}]
+        code = str(errors[0].get("code", "")) if response.status_code >= 400 else ""
+        if response.status_code < 300:
+            return Answer("accepted", response.status_code, result=data.get("result"))
+        self.answers[f"{response.status_code} {code}"] += 1
+        if response.status_code < 500 or response.status_code == 503:
+            return Answer("refused", response.status_code, code)
+        return Answer("server_error", response.status_code, code)
+
+    def server_errors(self) -> int:
+        """Answers that were a 5xx other than a 503 with its stable code (a bug)."""
+        return sum(n for key, n in self.answers.items() if key[0] == "5" and key[:3] != "503")
+
+
+class Workload:
+    """Random calls on ``instances``; every call and its answer goes to ``log``."""
+
+    def __init__(self, rest: Rest, rng: random.Random, ledger: Path, log: CallLog) -> None:
+        self.rest, self.rng, self.ledger, self.log = rest, rng, str(ledger), log
+        self.instances: dict[str, Tracked] = {}
+        self.counts: Counter[str] = Counter()
+        self.serial = 0
+
+    def new(self) -> tuple[str, Tracked, dict[str, Any]]:
+        self.serial += 1
+        workflow = self.rng.choice(WORKFLOWS)[0]
+        tracked = Tracked(
+            workflow=workflow,
+            steps=self.rng.randint(2, 8),
+            events=self.rng.choice([0, 0, 1, 3]),
+            step_seconds=self.rng.choice([0.1, 0.3, 1.0]),
+            flaky=self.rng.choice([None, None, None, 0]),
+            sleeps=self.rng.random() < 0.4,
+        )
+        instance_id = f"c{self.serial}"
+        self.instances[instance_id] = tracked
+        params = {
+            "ledger": self.ledger,
+            "steps": tracked.steps,
+            "step_seconds": tracked.step_seconds,
+            "sleep": self.rng.choice([2, 5, 20]) if tracked.sleeps else 0,
+            "events": tracked.events,
+            "flaky": tracked.flaky,
+        }
+        return instance_id, tracked, params
+
+    def _answer(self, name: str, target: str, answer: Answer) -> Answer:
+        self.counts[f"{name} {answer.outcome}"] += 1
+        self.log.write(call=name, target=target, outcome=answer.outcome, status=answer.status)
+        return answer
+
+    # -- creates --------------------------------------------------------------
+
+    def create(self) -> None:
+        instance_id, tracked, params = self.new()
+        body = {"instance_id": instance_id, "params": params}
+        self._create(f"/{tracked.workflow}/instances", body, [instance_id])
+
+    def create_batch(self) -> None:
+        workflow = self.rng.choice(WORKFLOWS)[0]
+        body, ids = [], []
+        for _ in range(self.rng.randint(2, 5)):
+            instance_id, tracked, params = self.new()
+            tracked.workflow = workflow
+            body.append({"instance_id": instance_id, "params": params})
+            ids.append(instance_id)
+        self._create(f"/{workflow}/instances/batch", body, ids)
+
+    def _create(self, path: str, body: Any, ids: list[str]) -> None:
+        """Send until answered (same ids); settle an unclear outcome from the instances."""
+        deadline, retried = time.monotonic() + CREATE_RETRY_SECONDS, False
+        while True:
+            answer = self._answer("create", ",".join(ids), self.rest.call("POST", path, body))
+            if answer.outcome == "accepted" and not retried:
+                for instance_id in ids:
+                    self.instances[instance_id].accepted = True
+                return
+            if answer.outcome == "refused" and not retried and answer.code != "10410":
+                for instance_id in ids:
+                    self.instances[instance_id].accepted = False
+                return
+            if answer.outcome in ("accepted", "refused") or time.monotonic() > deadline:
+                return  # settled from the instances' statuses at the end
+            retried = retried or answer.outcome != "unsent"
+            time.sleep(0.5)
+
+    # -- events and controls ---------------------------------------------------
+
+    def send_event(self) -> None:
+        open_ = [
+            i for i, t in self.instances.items() if t.accepted and t.certain and not t.terminated
+        ]
+        open_ = [i for i in open_ if len(self.instances[i].sent) < self.instances[i].events]
+        if open_:
+            self.send_event_to(self.rng.choice(open_))
+
+    def send_event_to(self, instance_id: str) -> Answer:
+        tracked = self.instances[instance_id]
+        payload = len(tracked.sent)
+        path = f"/{tracked.workflow}/instances/{instance_id}/events/item"
+        answer = self._answer("send_event", instance_id, self.rest.call("POST", path, payload))
+        if answer.outcome == "accepted":
+            tracked.sent.append(payload)
+        elif answer.outcome in ("unknown", "server_error"):
+            tracked.certain = False
+        return answer
+
+    def control(self, instance_id: str, action: str) -> Answer:
+        tracked = self.instances[instance_id]
+        path = f"/{tracked.workflow}/instances/{instance_id}/status"
+        body = {"status": action}
+        return self._answer(action, instance_id, self.rest.call("PATCH", path, body))
+
+    def pause_and_resume(self) -> None:
+        known = [i for i, t in self.instances.items() if t.accepted and not t.terminated]
+        if known:
+            instance_id = self.rng.choice(known)
+            self.control(instance_id, "pause")
+            self.control(instance_id, "resume")
+
+    def terminate(self) -> None:
+        known = [i for i, t in self.instances.items() if t.accepted and not t.terminated]
+        if not known:
+            return
+        instance_id = self.rng.choice(known)
+        answer = self.control(instance_id, "terminate")
+        if answer.outcome == "accepted":
+            self.instances[instance_id].terminated = True
+        elif answer.outcome in ("unknown", "server_error"):
+            self.instances[instance_id].certain = False
+
+    def step(self) -> None:
+        actions = [
+            (self.create, 30),
+            (self.create_batch, 8),
+            (self.send_event, 35),
+            (self.pause_and_resume, 5),
+            (self.terminate, 1),
+        ]
+        self.rng.choices([a for a, _ in actions], [w for _, w in actions])[0]()
+
+    # -- the end ---------------------------------------------------------------
+
+    def finish(self, deadline: float) -> None:
+        """Settle unclear creates, resume everything, send every event still owed."""
+        for instance_id, tracked in self.instances.items():
+            while tracked.accepted is None and time.monotonic() < deadline:
+                answer = self.rest.call("GET", f"/{tracked.workflow}/instances/{instance_id}")
+                if answer.outcome == "accepted" or answer.status == 404:
+                    tracked.accepted = answer.outcome == "accepted"
+                else:
+                    time.sleep(1)
+            if not tracked.accepted or tracked.terminated:
+                continue
+            while self.control(instance_id, "resume").outcome in ("unsent", "unknown"):
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(1)
+            while tracked.certain and len(tracked.sent) < tracked.events:
+                answer = self.send_event_to(instance_id)
+                if answer.outcome == "accepted":
+                    continue
+                if time.monotonic() > deadline or answer.status in (404, 409):
+                    break  # it cannot take events any more: the checker says why
+                time.sleep(0.5)
