@@ -325,6 +325,7 @@ class Supervisor(ServiceAPI):
         if row.status not in (InstanceStatus.QUEUED, InstanceStatus.WAITING):
             self.warm.drop(row.key)  # it will not run soon (or runs a new generation)
         self._schedule()
+        self.table.refuse_unless_saved(row)  # answered 200: the change is durable
         return self._info(row)
 
     async def delete_instances(self, workflow: str, ids: list[str]) -> BatchDeleteResult:

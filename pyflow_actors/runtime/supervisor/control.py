@@ -69,6 +69,7 @@ class Control:
         ``rollback``: a terminate runs the rollback handlers first."""
         if rollback and action != Action.TERMINATE:
             raise ValidationError(f"'rollback' is only for a terminate, not for {action.value}")
+        self.table.refuse_while_unwritable()
         if action == Action.RESTART:
             await self.restart(row, keep_before)
             return

@@ -169,6 +169,25 @@ class InstanceTable:
         else:
             self._unsaved.pop(row.key, None)
 
+    def refuse_while_unwritable(self) -> None:
+        """Raise :class:`StorageUnavailable` while changes wait for the storage: a
+        command is refused (503) before it changes anything it could not record."""
+        if self._unsaved:
+            raise StorageUnavailable(
+                f"the storage at {self.storage} refuses writes ({len(self._unsaved)} "
+                "changes wait for it); nothing of this call was recorded: retry later"
+            )
+
+    def refuse_unless_saved(self, row: InstanceRow) -> None:
+        """Raise :class:`StorageUnavailable` if ``row``'s last change is only in memory:
+        an answer of 200 means the change is durable."""
+        if row.key in self._unsaved:
+            raise StorageUnavailable(
+                f"the change to instance {row.id!r} is applied but not yet written: the "
+                f"storage at {self.storage} refuses writes; it is written when the storage "
+                "is back, unless the supervisor stops first: check the instance, then retry"
+            )
+
     def flush(self) -> None:
         """Write the rows the storage refused earlier; stop at the first refusal."""
         for key in list(self._unsaved):
