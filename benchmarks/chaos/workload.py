@@ -204,8 +204,11 @@ class Workload:
         known = [i for i, t in self.instances.items() if t.accepted and not t.terminated]
         if known:
             instance_id = self.rng.choice(known)
-            self.control(instance_id, "pause")
-            self.control(instance_id, "resume")
+            for action in ("pause", "resume"):
+                if self.control(instance_id, action).status == 503:
+                    # Refused, or applied but not yet written (storage refusing):
+                    # the soak does not settle it, so its end state is not judged.
+                    self.instances[instance_id].certain = False
 
     def terminate(self) -> None:
         known = [i for i, t in self.instances.items() if t.accepted and not t.terminated]
@@ -215,8 +218,8 @@ class Workload:
         answer = self.control(instance_id, "terminate")
         if answer.outcome == "accepted":
             self.instances[instance_id].terminated = True
-        elif answer.outcome in ("unknown", "server_error"):
-            self.instances[instance_id].certain = False
+        elif answer.outcome in ("unknown", "server_error") or answer.status == 503:
+            self.instances[instance_id].certain = False  # it may have been applied
 
     def step(self) -> None:
         actions = [
