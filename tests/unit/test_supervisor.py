@@ -440,3 +440,24 @@ def test_a_running_instance_whose_actor_waits_shows_waiting_and_the_latest_repor
         assert status(sup, "w") == InstanceStatus.RUNNING  # the row itself never changed
 
     run(scenario)
+
+
+def test_the_next_in_line_keeps_its_warm_actor_when_the_engine_clock_is_shifted(tmp_path):
+    # The chaos soak shifts the engine's clock (never the machine's): a warm actor
+    # made for a queued instance was due on the machine's clock and read on the
+    # engine's, so it was let go at once, made again, and killed under its run.
+    async def scenario() -> None:
+        backend = FakeBackend()
+        sup = await started(tmp_path, backend, warm_actors=4, max_running=1)
+        sup.warm.clock = lambda: time.time() + 3600  # an hour ahead
+        await create(sup, "a", "b")
+        await actor(backend, "a")
+        warm = await actor(backend, "b")  # made ahead: a holds the only slot
+        assert warm.calls == ["prepare"]
+        await asyncio.sleep(0.5)  # a few rounds of the warm loop (every 0.2 s)
+        assert not warm.killed and len(backend.actors_of((WF, "b"))) == 1
+        (await actor(backend, "a")).finish()
+        await until(lambda: "run:1" in warm.calls)
+        assert not warm.killed and sup.warm.admitted == 1
+
+    run(scenario)

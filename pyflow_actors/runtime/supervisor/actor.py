@@ -414,14 +414,14 @@ class Supervisor(ServiceAPI):
         self.warm.drop_where(self._not_warmable)
         if not self.warm.budget:
             return
+        # A shared host wakes an instance with a call, not a process start: never warmed.
+        skip = lambda k: self._busy(k) or self.placement_of(k[0]) == Placement.SHARED  # noqa: E731
         upcoming = self.alarms.upcoming(self.warm.budget)
-        chosen = self.warm.plan_alarms(upcoming, self._busy, self.actors.activation_times)
+        chosen = self.warm.plan_alarms(upcoming, skip, self.actors.activation_times)
         if len(self.actors) >= self.config.max_running:  # every slot taken: the next in line
-            chosen += [
-                r for r in self.scheduler.peek(self.warm.parallelism) if not self._busy(r.key)
-            ]
+            chosen += [r for r in self.scheduler.peek(self.warm.parallelism) if not skip(r.key)]
         for row in chosen[: self.warm.room()]:
-            self.warm.start(row, self._setup(row), due=row.wake_at or time.time())
+            self.warm.start(row, self._setup(row), due=row.wake_at or self.warm.clock())
 
     def _busy(self, key: Key) -> bool:
         return key in self.actors or key in self.warm
