@@ -85,8 +85,7 @@ WARM_SECONDS = 0.2  # how often to look for actors to start ahead of need
 
 
 class Supervisor(ServiceAPI):
-    """The control plane. ``backend``: how instance actors are made (Ray by default;
-    unit tests pass a fake and call :meth:`start` themselves)."""
+    """The control plane; ``backend`` makes instance actors (Ray, or a test's fake)."""
 
     def __init__(self, config: EngineConfig, backend: ActorBackend | None = None) -> None:
         self.registry = Registry(Path(config.storage))
@@ -414,8 +413,10 @@ class Supervisor(ServiceAPI):
         self.warm.drop_where(self._not_warmable)
         if not self.warm.budget:
             return
-        # A shared host wakes an instance with a call, not a process start: never warmed.
-        skip = lambda k: self._busy(k) or self.placement_of(k[0]) == Placement.SHARED  # noqa: E731
+
+        def skip(k: Key) -> bool:  # a shared host wakes one with a call: never warmed
+            return self._busy(k) or self.placement_of(k[0]) == Placement.SHARED
+
         upcoming = self.alarms.upcoming(self.warm.budget)
         chosen = self.warm.plan_alarms(upcoming, skip, self.actors.activation_times)
         if len(self.actors) >= self.config.max_running:  # every slot taken: the next in line
