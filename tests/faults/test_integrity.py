@@ -42,8 +42,18 @@ def corrupt(path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
 
 
+@pytest.fixture
+def no_warm_actors(engine):
+    """No actor started ahead of an alarm: a warm actor opens the journal before the
+    test damages the file, and a journal already open is not what is tested here."""
+    configure = engine.supervisor.configure.remote
+    ray.get(configure(replace(engine.config, warm_actors=0)), timeout=60)
+    yield
+    ray.get(configure(engine.config), timeout=60)
+
+
 def test_corrupt_journal_errors_that_instance_only_and_restart_recovers_it(
-    engine, placed_client, ledger
+    engine, placed_client, ledger, no_warm_actors
 ):
     ledger_wf = placed_client.workflow("ledger")  # on a shared host, its neighbours go on
     prefix = f"cj-{uuid.uuid4().hex[:6]}"
