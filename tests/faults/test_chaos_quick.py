@@ -33,7 +33,11 @@ def test_chaos_quick_loses_nothing_and_duplicates_nothing_under_every_kind_of_fa
         text=True,
         timeout=840,
     )
-    figures = json.loads((tmp_path / "chaos-quick-test.json").read_text())
+    written = tmp_path / "chaos-quick-test.json"
+    assert written.exists(), (
+        f"the soak wrote no figures (exit {done.returncode}): {done.stderr[-3000:]}"
+    )
+    figures = json.loads(written.read_text())
     record_figures(
         "chaos soak (quick)",
         kills=figures["kills_total"],
