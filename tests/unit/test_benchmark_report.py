@@ -42,8 +42,36 @@ def test_ratios_are_ours_over_dbos_and_over_bare_ray():
     assert throughput["ours_over_dbos"] == 2.0
     text = markdown(records, sizes, rows(records, sizes))
     assert (
-        "| per-step overhead | 200 sequential no-op steps | ms/step | 6.00 | 2.00 | 3.00x |" in text
+        "| per-step overhead | 200 sequential no-op steps | ms/step | 6.00 | — | 2.00 | 3.00x |"
+        in text
     )
+
+
+def test_the_table_reads_each_placement_from_its_own_records():
+    sizes = replace(QUICK, throughput_k=(8,))
+    records = [
+        {"suite": "pyflow", "workload": "step_overhead", "placement": "dedicated", "ms_per_step": 3},
+        {"suite": "pyflow", "workload": "step_overhead", "placement": "shared", "ms_per_step": 1.0},
+        {"suite": "dbos", "workload": "step_overhead", "ms_per_step": 2.0},
+        {"suite": "pyflow", "workload": "throughput", "placement": "dedicated", "k": 8,
+         "instances_per_second": 2.0},
+        {"suite": "pyflow", "workload": "throughput", "placement": "shared", "k": 8,
+         "instances_per_second": 40.0},
+        {"suite": "dbos", "workload": "throughput", "mode": "queue", "k": 8,
+         "instances_per_second": 5.0},
+        {"suite": "dbos", "workload": "throughput", "mode": "async", "k": 8,
+         "instances_per_second": 50.0},
+        {"suite": "pyflow", "workload": "creates", "transport": "ray", "creates_per_second": 9.0},
+    ]  # fmt: skip
+    table = {(r["workload"], r["metric"]): r for r in rows(records, sizes)}
+    step = table[("per-step overhead", "200 sequential no-op steps")]
+    assert (step["pyflow"], step["shared"], step["shared_over_dbos"]) == (3, 1.0, 0.5)
+    queue = table[("throughput", "16 x 3 steps, K=8")]
+    best = table[("throughput", "16 x 3 steps, K=8, vs DBOS's best mode")]
+    assert (queue["dbos"], best["dbos"]) == (5.0, 50.0)
+    assert best["shared_over_dbos"] == 0.8 and best["ours_over_dbos"] == 0.04
+    creates = table[("creates alone", "500 via create_batch, client")]
+    assert (creates["pyflow"], creates["shared"]) == (9.0, None)  # not run shared
 
 
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
