@@ -24,9 +24,16 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-# Top-level keys pyflow reads; `name` and `main` declare a Worker (the porting path).
-KNOWN_TOP_LEVEL = {"workflows", "engine", "vars", "limits", "tokens", "name", "main"}
-KNOWN_WORKFLOW_KEYS = {"name", "binding", "class_name", "max_running", "script_name"}
+# Top-level keys pyflow reads; `name`, `main` and `triggers` declare a Worker (the
+# porting path). Keep both sets in step with config.py's readers (a unit test does).
+KNOWN_TOP_LEVEL = {
+    "workflows", "engine", "vars", "limits", "tokens", "subscriptions", "name", "main",
+    "triggers",
+}  # fmt: skip
+KNOWN_WORKFLOW_KEYS = {
+    "name", "binding", "class_name", "script_name", "max_running", "placement", "versions",
+    "on_divergence", "default_retention", "limits", "schedules",
+}  # fmt: skip
 # Folders never searched for a bare class name.
 SKIPPED_FOLDERS = {".venv", "venv", "node_modules", "__pycache__", "build", "dist"}
 MAX_FILES_SEARCHED = 2000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,31 @@ def storage_unavailable(exc: BaseException, path: Path) -> StorageUnavailable | 
         f"the storage at {os.fspath(path)} cannot be written ({reason}); nothing of this "
         "call was recorded: free space or make it writable, then retry"
     )
+
+
+# DuckDB writes a file's main header and its two database headers (4 KiB each)
+# when it creates it, before any commit; a shorter file was cut off while being
+# created (the storage filled up, or the process died) and never held a commit.
+CREATED_HEADERS_BYTES = 3 * 4096
+
+
+def set_aside_unfinished(path: Path) -> Path | None:
+    """Rename ``path`` (and its WAL) aside if the file is shorter than DuckDB's headers.
+
+    DuckDB refuses such a file ("not a valid DuckDB database file") forever after.
+    Its creation was cut off, so it holds nothing; it is kept beside, renamed
+    ``<name>.unfinished-<time>``, never deleted (a file truncated by something
+    else is kept for a post-mortem). Returns the new name, or None."""
+    try:
+        if path.stat().st_size >= CREATED_HEADERS_BYTES:
+            return None
+    except OSError:
+        return None
+    aside = path.with_name(f"{path.name}.unfinished-{time.time_ns()}")
+    os.replace(path, aside)
+    with contextlib.suppress(FileNotFoundError):
+        os.replace(path.with_name(path.name + ".wal"), aside.with_name(aside.name + ".wal"))
+    return aside
 
 
 def is_lock_conflict(exc: BaseException) -> bool:

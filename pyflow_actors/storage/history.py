@@ -41,7 +41,14 @@ import duckdb
 from ..engine.records import AttemptRecord, EventRecord, RunResult, StepRecord
 from ..errors import JournalCorrupt, JournalLocked, PyflowError
 from ..models import FINAL_STATUSES, InstanceStatus
-from .duck import GuardedConnection, is_lock_conflict, storage_unavailable, transaction
+from .duck import (
+    CREATED_HEADERS_BYTES,
+    GuardedConnection,
+    is_lock_conflict,
+    set_aside_unfinished,
+    storage_unavailable,
+    transaction,
+)
 from .formats import HISTORY, check_version, open_format
 from .journal import DuckJournal, journal_path, remove_journal
 from .registry import InstanceRow
@@ -274,7 +281,7 @@ class HistoryStore:
     def session(self, wait: float = LOCK_WAIT) -> Iterator[HistorySession]:
         """Open the file (created on the first write), serialised in this process."""
         with self._lock:
-            if self.read_only and not self.path.exists():
+            if self.read_only and (not self.path.exists() or _unfinished(self.path)):
                 yield HistorySession(self.root, None)
                 return
             connection = _connect(self.path, self.read_only, wait)
@@ -339,19 +346,30 @@ def _connect(path: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnect
     quoted = os.fspath(path).replace("'", "''")
     while True:
         connection = duckdb.connect(":memory:")
+        new = False
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            options = (
-                " (READ_ONLY)" if read_only else "" if path.exists() else " (BLOCK_SIZE 16384)"
-            )
+            new = not read_only and (set_aside_unfinished(path) is not None or not path.exists())
+            options = " (READ_ONLY)" if read_only else " (BLOCK_SIZE 16384)" if new else ""
             connection.execute(f"ATTACH '{quoted}' AS history{options}")
             connection.execute("USE history")
             return connection
         except (OSError, duckdb.Error) as exc:
             connection.close()
+            if new:  # cut off while created (storage full): created afresh next time
+                with contextlib.suppress(OSError):
+                    set_aside_unfinished(path)
             if not is_lock_conflict(exc) or time.monotonic() > deadline:
                 raise _history_error(exc, path) from exc
             time.sleep(0.05)  # another process reads it (pyflow replay): a moment
+
+
+def _unfinished(path: Path) -> bool:
+    """True if the file's creation was cut off (it holds nothing: read as absent)."""
+    try:
+        return path.stat().st_size < CREATED_HEADERS_BYTES
+    except OSError:
+        return False
 
 
 def _history_error(exc: BaseException, path: Path) -> Exception:

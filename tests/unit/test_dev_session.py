@@ -4,6 +4,7 @@ the CLI discovers; and the start-time configuration checks."""
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -189,3 +190,27 @@ def test_an_ambiguous_or_unknown_bare_class_name_shows_the_module_form(folder):
         f"workflow 'nowhere': class_name 'Missing' needs its module: write 'module:Missing' "
         f"(no file under {str(folder)!r} defines class Missing)",
     ]
+
+
+def test_every_key_the_config_reader_uses_is_known_to_the_warning_check():
+    # A key read by config.py but missing here printed "'placement' is not used by
+    # pyflow (ignored)" for a placement that was in fact used.
+    source = Path(config_check.__file__).with_name("config.py").read_text()
+    read_in_blocks = set(re.findall(r'block(?:\.get\(|\[)"(\w+)"', source))
+    read_at_top = set(re.findall(r'data(?:\.get\(|\[)"(\w+)"', source))
+    assert {"placement", "schedules", "default_retention"} <= read_in_blocks
+    assert read_in_blocks <= config_check.KNOWN_WORKFLOW_KEYS
+    assert read_at_top <= config_check.KNOWN_TOP_LEVEL
+
+
+def test_a_config_using_every_workflow_key_warns_nothing(folder):
+    extra = (
+        '[[workflows]]\nname = "full"\nclass_name = "fh_good:Good"\nbinding = "FULL"\n'
+        'max_running = 2\nplacement = "shared"\non_divergence = "pause"\n'
+        'default_retention = { success_retention = "1 day" }\nlimits = { steps = 50 }\n'
+        'schedules = ["*/5 * * * *"]\n'
+    )
+    path = config_with(folder, extra=extra)
+    config = load_config(path)
+    assert config.workflows[0].placement is not None
+    assert config_check.check(path, config) == ([], [])

@@ -164,3 +164,30 @@ def test_a_store_written_by_a_newer_release_is_refused_not_misread(tmp_path, mon
         pass
     with pytest.raises(StorageFormatTooNew), HistoryStore(tmp_path, read_only=True).session():
         pass
+
+
+@pytest.mark.parametrize("kept", [0, 4096, 8192])
+def test_a_store_whose_creation_was_cut_off_by_a_full_disk_is_created_afresh(tmp_path, kept):
+    # What a full disk left in a chaos run: DuckDB wrote part of its headers, then
+    # ENOSPC; the engine then refused to start ("not a valid DuckDB database file").
+    model = HistoryStore(tmp_path / "model")
+    with model.session():
+        pass
+    header = model.path.read_bytes()[:kept]
+    store = HistoryStore(tmp_path)
+    store.path.write_bytes(header)
+    with HistoryStore(tmp_path, read_only=True).session() as session:
+        assert session.view(WF, "i-1") is None  # read as an empty store, not as corrupt
+    row = finished_journal(tmp_path, "i-1")
+    assert store.fold([row]).folded == [("wf", "i-1")]
+    assert read(tmp_path, "i-1", store)[2] is not None
+    kept = list(tmp_path.glob("history.duckdb.unfinished-*"))
+    assert len(kept) == 1 and kept[0].read_bytes() == header  # set aside, never deleted
+
+
+def test_a_damaged_store_past_its_headers_is_still_reported_corrupt(tmp_path):
+    store = HistoryStore(tmp_path)
+    store.path.write_bytes(b"\x07" * 3 * 4096)
+    with pytest.raises(PyflowError, match="cannot be opened or read"), store.session():
+        pass
+    assert store.path.stat().st_size == 3 * 4096  # kept for a post-mortem, never removed
