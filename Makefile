@@ -35,7 +35,7 @@ chromium:
 # CI runs `make test`: the lint (ruff and mypy --strict) gates the tests, then the
 # dependency audit when PyPI answers (an unreachable advisory service never fails CI).
 test: lint audit-if-reachable chromium
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 test-unit: install
 	$(BIN)/python -m pytest -q tests/unit

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
@@ -90,7 +91,9 @@ class InstanceActors:
         """Give the instance an actor (its ``warm`` one if started ahead) and run it."""
         live = self.live[row.key] = Live(row.generation)
         request = run_request(row)
-        creating = self._create(row.key, live, setup, warm)
+        # Made when the monitor runs: a coroutine made here and never awaited (the
+        # loop closing first) warned "coroutine ... was never awaited".
+        creating = functools.partial(self._create, row.key, live, setup, warm)
         live.monitor = asyncio.ensure_future(self._monitor(row.key, live, creating, request))
         return live
 
@@ -121,12 +124,16 @@ class InstanceActors:
         self._on_ready(key, live)
 
     async def _monitor(
-        self, key: Key, live: Live, creating: Awaitable[None] | None, request: RunRequest
+        self,
+        key: Key,
+        live: Live,
+        creating: Callable[[], Awaitable[None]] | None,
+        request: RunRequest,
     ) -> InstanceOutcome | None:
         outcome: InstanceOutcome | None
         try:
             if creating is not None:
-                await creating
+                await creating()
             assert live.handle is not None
             outcome = await live.handle.run(request)
         except (InstanceActorGone, JournalLocked):
