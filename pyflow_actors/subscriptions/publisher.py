@@ -84,8 +84,12 @@ class Publisher:
         return report.delivered + report.failed + report.dead
 
     async def run(self, idle: float = IDLE_SECONDS) -> None:
-        """The delivery loop: forever, at once while there is work, else every ``idle`` s."""
+        """The delivery loop: forever, at once while there is work, else every ``idle`` s
+        (with no subscription configured, it only checks for one every ``idle`` s)."""
         while True:
+            if not self.subscriptions:  # no query of the outbox on the supervisor's loop
+                await asyncio.sleep(idle)
+                continue
             try:
                 busy = await self.deliver_once()
             except Exception:  # noqa: BLE001 - the loop must outlive one bad pass

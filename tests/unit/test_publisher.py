@@ -178,3 +178,32 @@ def test_the_analytics_service_ingests_in_the_background_when_poked(tmp_path):
         service.close()
 
     asyncio.run(scenario())
+
+
+def test_with_no_subscription_the_delivery_loop_never_queries_the_outbox(tmp_path):
+    registry = Registry(tmp_path)
+    quiet = Publisher(registry, [], account_id="acme")
+    passes: list[int] = []
+
+    async def counted() -> int:
+        passes.append(1)
+        return 0
+
+    quiet.deliver_once = counted  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        loop = asyncio.create_task(quiet.run(idle=0.01))
+        await asyncio.sleep(0.1)
+        assert passes == []  # ten idle periods, no pass over the outbox
+        quiet.configure([SubscriptionSpec(name="audit", queue="audit")])
+        await asyncio.wait_for(_until(lambda: bool(passes)), timeout=5)
+        loop.cancel()
+
+    asyncio.run(scenario())
+    asyncio.run(quiet.close())
+    registry.close()
+
+
+async def _until(condition) -> None:
+    while not condition():
+        await asyncio.sleep(0.01)
