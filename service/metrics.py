@@ -46,6 +46,24 @@ _GAUGES = (
     ("pyflow_alarms", "alarms", "Armed alarms (sleeps, retry delays, wait timeouts)."),
     ("pyflow_supervisor_loop_lag_seconds", "loop_lag_seconds",
      "How late the supervisor's event loop ran its last probe."),
+    ("pyflow_warm_actors", "warm_actors",
+     "Instance actors started ahead of need (an alarm or a queue head), not yet admitted."),
+)  # fmt: skip
+_COUNTERS = (
+    # (series without _total, EngineStats field, help)
+    ("pyflow_activations", "activations_total",
+     "Instance actors started (new runs and rehydrations)."),
+    ("pyflow_storage_errors", "storage_errors_total",
+     "Writes the storage refused (full, read-only, I/O)."),
+    ("pyflow_warm_actors_made", "warm_made", "Instance actors started ahead of need."),
+    ("pyflow_warm_actors_admitted", "warm_admitted",
+     "Warm actors that ran their instance (an activation saved)."),
+    ("pyflow_warm_actors_let_go", "warm_let_go",
+     "Warm actors let go unused (not admitted in time, or over the memory budget)."),
+    ("pyflow_history_folded", "history_folded_total",
+     "Finished instances folded into the history store (journal file removed)."),
+    ("pyflow_history_fold_seconds", "history_fold_seconds",
+     "Time spent folding finished instances (in a thread, off the supervisor's loop)."),
 )  # fmt: skip
 
 
@@ -103,11 +121,10 @@ class StatsCollector(Collector):
         yield from self._subscriptions(s)
 
     def _counters(self, s: EngineStats) -> Iterator[Metric]:
-        if s.activations_total is not None:
-            yield CounterMetricFamily(
-                "pyflow_activations", "Instance actors started (new runs and rehydrations).",
-                value=s.activations_total,
-            )  # fmt: skip
+        for name, field, help_text in _COUNTERS:
+            value = getattr(s, field)
+            if value is not None:
+                yield CounterMetricFamily(name, help_text, value=value)
         if s.activation_seconds is not None:
             yield _histogram(
                 "pyflow_activation_seconds", "From asking for an instance actor to its first step.",
@@ -118,11 +135,6 @@ class StatsCollector(Collector):
                 "pyflow_event_delivery_seconds",
                 "From a status change to its subscription message's delivery (webhook 2xx).",
                 s.event_delivery_seconds, {},
-            )  # fmt: skip
-        if s.storage_errors_total is not None:
-            yield CounterMetricFamily(
-                "pyflow_storage_errors", "Writes the storage refused (full, read-only, I/O).",
-                value=s.storage_errors_total,
             )  # fmt: skip
 
     def _steps(self, s: EngineStats) -> Iterator[Metric]:

@@ -59,6 +59,12 @@ class EngineStats(BaseModel):
     event_delivery_seconds: HistogramSnapshot | None = None  # WebhookSender.latency()
     loop_lag_seconds: float | None = None
     storage_errors_total: int | None = None
+    warm_actors: int | None = None  # instance actors started ahead of need, not yet admitted
+    warm_made: int | None = None
+    warm_admitted: int | None = None
+    warm_let_go: int | None = None
+    history_folded_total: int | None = None  # finished instances folded into the history store
+    history_fold_seconds: float | None = None
     subscription_backlog: dict[str, int] | None = None
     subscription_dead_letters: dict[str, int] | None = None
     steps: StepSummary | None = None

@@ -29,6 +29,12 @@ FULL_STATS = {
     "event_delivery_seconds": HistogramSnapshot.of([0.002]).model_dump(),
     "loop_lag_seconds": 0.004,
     "storage_errors_total": 1,
+    "warm_actors": 2,
+    "warm_made": 9,
+    "warm_admitted": 6,
+    "warm_let_go": 1,
+    "history_folded_total": 40,
+    "history_fold_seconds": 0.25,
     "subscription_backlog": {"ops": 7},
     "subscription_dead_letters": {"ops": 1},
     "steps": {
@@ -84,6 +90,12 @@ def test_every_series_the_engine_reports_is_exposed(api, fake):
     assert s["pyflow_event_delivery_seconds_count"] == {(): 1}
     assert s["pyflow_supervisor_loop_lag_seconds"] == {(): 0.004}
     assert s["pyflow_storage_errors_total"] == {(): 1}
+    assert s["pyflow_warm_actors"] == {(): 2}
+    assert s["pyflow_warm_actors_made_total"] == {(): 9}
+    assert s["pyflow_warm_actors_admitted_total"] == {(): 6}
+    assert s["pyflow_warm_actors_let_go_total"] == {(): 1}
+    assert s["pyflow_history_folded_total"] == {(): 40}
+    assert s["pyflow_history_fold_seconds_total"] == {(): 0.25}
     assert s["pyflow_subscription_backlog"] == {(("subscription", "ops"),): 7}
     assert s["pyflow_subscription_dead_letters"] == {(("subscription", "ops"),): 1}
     assert s["pyflow_step_duration_seconds_count"] == {(("workflow", "shop"),): 2}
