@@ -45,6 +45,7 @@ def figures(
         "kills_total": sum(n for k, n in kills.items() if k != "clock shift"),
         "fault_seconds_each": {k: round(faults.seconds[k] / n, 2) for k, n in kills.items() if n},
         "faults_not_made": faults.fail_count,
+        "kinds_never_made": faults.unmade(),
         "disk_kinds": "run" if disk else "skipped (no tmpfs: not root)",
         "instances": len(accepted),
         "instances_unsure": sum(1 for t in accepted if not t.certain),
