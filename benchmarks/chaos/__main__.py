@@ -3,9 +3,10 @@
 
 It mounts its small filesystem (root only: without it the disk kinds are
 skipped and the figures say so), starts the runtime on it, runs the workload
-and the faults for ``--minutes``, stops the faults, waits for the runtime to
-be whole, sends what is owed, drains, checks, writes the figures and stops
-everything it started. A failing run prints its seed (``--seed`` replays the
+and the faults for ``--minutes`` (longer, up to twice that, until every
+kind of fault was made once), stops the faults, waits for the runtime to be
+whole, sends what is owed, drains while the work goes on (:mod:`.drain`),
+checks, writes the figures and stops everything it started. A failing run prints its seed (``--seed`` replays the
 same choices; the faults' moments still depend on timing).
 """
 
@@ -23,13 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from .checker import Checker
+from .drain import Drain
 from .faults import Faults
 from .report import RESULTS, write_report
 from .runtime import TOKEN, Runtime
+from .slots import SlotWatch
 from .storage import SmallDisk, StorageFault
 from .workload import WORKFLOWS, CallLog, Rest, Tracked, Workload
 
-DRAIN_SECONDS = 300.0
 MAX_RUNNING = 8
 
 
@@ -80,28 +82,35 @@ def run(
     try:
         runtime.start()
         rest.url = runtime.url
+        slots = SlotWatch(rest, MAX_RUNNING)
+        slots.start()
         began_faults = time.monotonic()
         stop = threading.Event()
         killer = threading.Thread(target=faults.run, args=(stop,), daemon=True)
         killer.start()
-        while time.monotonic() - began_faults < minutes * 60:
+        while (elapsed := time.monotonic() - began_faults) < minutes * 60 or (
+            faults.unmade() and elapsed < minutes * 60 * 2  # every kind at least once
+        ):
             workload.step()
             time.sleep(rng.uniform(0.02, 0.3))
         stop.set()
         killer.join(600)
         runtime.ensure_whole()
         rest.url = runtime.url
-        deadline = time.monotonic() + DRAIN_SECONDS
-        workload.finish(deadline)
-        checker = Checker(workload.instances, faults.windows, faults.offsets, work / "ledger.txt")
-        verdict = checker.judge(status_reader(rest), listed(rest), deadline)
+        drain = Drain(work / "ledger.txt")
+        workload.finish(drain.over)
+        checker = Checker(
+            workload.instances, faults.windows, faults.offsets, work / "ledger.txt", slots.last_full
+        )
+        verdict = checker.judge(status_reader(rest), listed(rest), drain.over)
+        slots.stop()
     finally:
         runtime.stop()
         if disk is not None:
             disk.unmount()
     seconds = time.monotonic() - began
     report = write_report(
-        name, seed, minutes, seconds, workload, faults, verdict, disk is not None, results
+        name, seed, minutes, seconds, workload, faults, verdict, disk is not None, results, drain
     )
     print(report)
     if verdict.failed or rest.server_errors():

@@ -51,6 +51,7 @@ class Verdict:
     unsure_not_final: int = 0
     steps_run: int = 0
     wake_ups: int = 0
+    slot_waits: int = 0  # wake-ups due while every running slot was taken
     lateness: list[float] = field(default_factory=list)
 
     @property
@@ -90,9 +91,12 @@ class Checker:
         windows: list[Window],
         offsets: list[tuple[float, float]],
         ledger: Path,
+        last_full: Callable[[float, float], float | None] | None = None,
     ) -> None:
+        """``last_full(since, until)``: the last moment the running slots were all
+        taken (:class:`~benchmarks.chaos.slots.SlotWatch`), None if never seen."""
         self.instances, self.windows, self.offsets = instances, windows, offsets
-        self.ledger = ledger
+        self.ledger, self.last_full = ledger, last_full
         self.verdict = Verdict()
         self.completed: list[str] = []  # certain instances judged complete
 
@@ -100,11 +104,11 @@ class Checker:
         self,
         status_of: Callable[[str, Tracked], dict[str, Any] | None],
         listed: list[tuple[str, str]],
-        deadline: float,
+        over: Callable[[], bool],
     ) -> Verdict:
         """``status_of`` reads an instance's REST status (None: unreadable now);
         ``listed`` is every (workflow, id) the engine lists."""
-        self._final_states(status_of, deadline)
+        self._final_states(status_of, over)
         steps, woke = read_ledger(self.ledger)
         for instance_id in self.completed:
             if any((instance_id, n) not in steps for n in range(self.instances[instance_id].steps)):
@@ -114,14 +118,14 @@ class Checker:
         self._duplicates(listed)
         return self.verdict
 
-    def _final_states(self, status_of: Any, deadline: float) -> None:
+    def _final_states(self, status_of: Any, over: Callable[[], bool]) -> None:
         for instance_id, tracked in self.instances.items():
             if not tracked.accepted:
                 continue
             status = None
             while True:
                 status = status_of(instance_id, tracked)
-                if (status and status["status"] in FINAL) or time.monotonic() > deadline:
+                if (status and status["status"] in FINAL) or over():
                     break
                 time.sleep(0.5)
             self._judge_final(instance_id, tracked, status)
@@ -190,9 +194,12 @@ class Checker:
             passed = engine_passed(due, self.offsets)
             lateness = at - passed
             self.verdict.lateness.append(round(lateness, 3))
+            full = self.last_full(passed, at) if self.last_full is not None else None
+            if full is not None:  # it waited its turn for a slot: owed the next one
+                self.verdict.slot_waits += 1
             if lateness < -1.0:  # the engine's own clock never showed the due time
                 self.verdict.early.append(f"{instance_id}: {lateness:.1f}s early")
-            elif lateness > TOLERANCE and not any(
+            elif at - max(passed, full or passed) > TOLERANCE and not any(
                 w.start <= at and w.end + SLACK >= passed for w in self._hits(instance_id, OUTAGES)
             ):
                 self.verdict.late.append(f"{instance_id}: {lateness:.1f}s late")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .checker import TOLERANCE, Verdict
+from .drain import Drain
 from .faults import Faults
 from .workload import Workload
 
@@ -25,6 +26,7 @@ def figures(
     faults: Faults,
     verdict: Verdict,
     disk: bool,
+    drain: Drain | None = None,
 ) -> dict[str, Any]:
     counts = workload.counts
     accepted = [t for t in workload.instances.values() if t.accepted]
@@ -35,12 +37,15 @@ def figures(
         "seed": seed,
         "minutes": minutes,
         "seconds": round(seconds, 1),
+        "drain_seconds": round(drain.seconds, 1) if drain is not None else None,
+        "drain_ended_by": None if drain is None else "stall" if drain.stalled else "all final",
         "load_average_at_end": [round(x, 1) for x in os.getloadavg()],  # 2 cores, shared
         "faults": kills,
         "faults_total": sum(kills.values()),
         "kills_total": sum(n for k, n in kills.items() if k != "clock shift"),
         "fault_seconds_each": {k: round(faults.seconds[k] / n, 2) for k, n in kills.items() if n},
         "faults_not_made": faults.fail_count,
+        "kinds_never_made": faults.unmade(),
         "disk_kinds": "run" if disk else "skipped (no tmpfs: not root)",
         "instances": len(accepted),
         "instances_unsure": sum(1 for t in accepted if not t.certain),
@@ -58,6 +63,7 @@ def figures(
         "wake_tolerance_seconds": TOLERANCE,
         "lateness_median": statistics.median(lateness) if lateness else None,
         "lateness_max": lateness[-1] if lateness else None,
+        "wake_ups_waiting_for_a_slot": verdict.slot_waits,
         "late_wake_ups": len(verdict.late),
         "early_wake_ups": len(verdict.early),
         "doubled_wake_ups": len(verdict.doubled),
@@ -80,6 +86,7 @@ def table(data: dict[str, Any]) -> str:
     rows = [
         ("seed", data["seed"]),
         ("duration", f"{data['seconds']} s ({data['minutes']} min of faults, then the drain)"),
+        ("drain", f"{data.get('drain_seconds')} s (ended: {data.get('drain_ended_by')})"),
         ("machine load at the end (1, 5, 15 min)", data["load_average_at_end"]),
         *((f"faults: {k}", n) for k, n in sorted(data["faults"].items())),
         ("kills (all kinds but clock shifts)", data["kills_total"]),
@@ -100,7 +107,8 @@ def table(data: dict[str, Any]) -> str:
 def _wakes(data: dict[str, Any]) -> str:
     return (
         f"{data['wake_ups']} ({data['late_wake_ups']} / {data['early_wake_ups']} / "
-        f"{data['doubled_wake_ups']}; max {data['lateness_max']} s)"
+        f"{data['doubled_wake_ups']}; max {data['lateness_max']} s; "
+        f"{data['wake_ups_waiting_for_a_slot']} due while every running slot was taken)"
     )
 
 
@@ -114,8 +122,9 @@ def write_report(
     verdict: Verdict,
     disk: bool,
     results: Path = RESULTS,
+    drain: Drain | None = None,
 ) -> str:
-    data = figures(name, seed, minutes, seconds, workload, faults, verdict, disk)
+    data = figures(name, seed, minutes, seconds, workload, faults, verdict, disk, drain)
     results.mkdir(parents=True, exist_ok=True)
     (results / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
     text = table(data)

@@ -20,6 +20,7 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -233,10 +234,10 @@ class Workload:
 
     # -- the end ---------------------------------------------------------------
 
-    def finish(self, deadline: float) -> None:
+    def finish(self, over: Callable[[], bool]) -> None:
         """Settle unclear creates, resume everything, send every event still owed."""
         for instance_id, tracked in self.instances.items():
-            while tracked.accepted is None and time.monotonic() < deadline:
+            while tracked.accepted is None and not over():
                 answer = self.rest.call("GET", f"/{tracked.workflow}/instances/{instance_id}")
                 if answer.outcome == "accepted" or answer.status == 404:
                     tracked.accepted = answer.outcome == "accepted"
@@ -245,13 +246,13 @@ class Workload:
             if not tracked.accepted or tracked.terminated:
                 continue
             while self.control(instance_id, "resume").outcome in ("unsent", "unknown"):
-                if time.monotonic() > deadline:
+                if over():
                     break
                 time.sleep(1)
             while tracked.certain and len(tracked.sent) < tracked.events:
                 answer = self.send_event_to(instance_id)
                 if answer.outcome == "accepted":
                     continue
-                if time.monotonic() > deadline or answer.status in (404, 409):
+                if over() or answer.status in (404, 409):
                     break  # it cannot take events any more: the checker says why
                 time.sleep(0.5)

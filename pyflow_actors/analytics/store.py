@@ -36,7 +36,12 @@ import duckdb
 
 from ..errors import JournalCorrupt, JournalLocked, PyflowError, StorageUnavailable
 from ..models import FINAL_STATUSES, InstanceStatus
-from ..storage.duck import GuardedConnection, storage_unavailable, transaction
+from ..storage.duck import (
+    GuardedConnection,
+    set_aside_unfinished,
+    storage_unavailable,
+    transaction,
+)
 from ..storage.history import HISTORY_FILE, FinishedJournal, reader_store
 from ..storage.journal import DuckJournal, journal_path
 from .events import InstanceFacts, MetricEvent, derive_events
@@ -132,7 +137,8 @@ class AnalyticsStore:
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = duckdb.connect(str(self.path))
+            set_aside_unfinished(self.path)  # cut off while created: the supervisor started
+            connection = duckdb.connect(str(self.path))  # no more (kept aside; re-ingested)
             connection.execute(SCHEMA)
         except (OSError, duckdb.Error) as exc:
             raise storage_unavailable(exc, self.path) or exc from exc

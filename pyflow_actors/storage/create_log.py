@@ -17,6 +17,8 @@ skipped: that call was never answered.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import logging
 import os
@@ -74,11 +76,16 @@ class CreateLog:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             new = not path.exists()
-            descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            descriptor = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             try:
                 began = Appended(path, os.fstat(descriptor).st_size)
-                os.write(descriptor, text.encode())
-                os.fsync(descriptor)
+                try:
+                    _write_all(descriptor, _after_torn_line(descriptor, began.size) + text)
+                    os.fsync(descriptor)
+                except OSError:  # refused part way (ENOSPC): nothing of it may stay
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(descriptor, began.size)
+                    raise
             finally:
                 os.close(descriptor)
             if new:
@@ -135,6 +142,25 @@ def _read(path: Path) -> list[CreateEntry]:
         except (ValueError, TypeError):
             log.warning("create log %s line %d cannot be read: skipped", path, number)
     return entries
+
+
+def _after_torn_line(descriptor: int, size: int) -> str:
+    """A newline if the file ends in a torn line (a write cut off by kill -9), so
+    that the next entry starts a line of its own instead of being glued to it."""
+    if size == 0 or os.pread(descriptor, 1, size - 1) == b"\n":
+        return ""
+    return "\n"
+
+
+def _write_all(descriptor: int, text: str) -> None:
+    """Write all of ``text``: ``os.write`` may write part of it on a nearly full
+    disk and say so only by its count (an accepted create cut in half)."""
+    data = memoryview(text.encode())
+    while data:
+        written = os.write(descriptor, data)
+        if written <= 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        data = data[written:]
 
 
 def _rewrite(path: Path, entries: list[CreateEntry]) -> None:

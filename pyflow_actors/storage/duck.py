@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -12,6 +13,8 @@ from typing import Any
 import duckdb
 
 from ..errors import StorageUnavailable
+
+log = logging.getLogger(__name__)
 
 # What the operating system says when the storage itself refuses a write.
 _STORAGE_FAILURES = (
@@ -43,24 +46,47 @@ def storage_unavailable(exc: BaseException, path: Path) -> StorageUnavailable | 
 # when it creates it, before any commit; a shorter file was cut off while being
 # created (the storage filled up, or the process died) and never held a commit.
 CREATED_HEADERS_BYTES = 3 * 4096
+DUCKDB_MAGIC = b"DUCK"
+
+
+def cut_off_at_creation(path: Path) -> bool:
+    """True if ``path`` is shorter than DuckDB's headers and has no write-ahead log.
+
+    Its creation was cut off (a full disk, or kill -9 while DuckDB wrote its
+    headers): it never held a commit. A first commit needs the whole headers
+    and goes to the WAL (a new file is exactly 12 KiB until its first
+    checkpoint), so a short file beside a WAL was damaged after it held
+    commits: that one is reported corrupt, never taken for an unfinished one."""
+    try:
+        if path.stat().st_size >= CREATED_HEADERS_BYTES:
+            return False
+        wal = path.with_name(path.name + ".wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            return False
+        with path.open("rb") as file:
+            start = file.read(CREATED_HEADERS_BYTES)
+    except OSError:
+        return False
+    # What DuckDB began to write (its magic after an 8-byte checksum), or nothing
+    # yet; anything else is not a file DuckDB created: reported, never set aside.
+    return start[8:12] == DUCKDB_MAGIC or not start.strip(b"\0")
 
 
 def set_aside_unfinished(path: Path) -> Path | None:
-    """Rename ``path`` (and its WAL) aside if the file is shorter than DuckDB's headers.
+    """Rename ``path`` (and its WAL) aside if its creation was cut off
+    (:func:`cut_off_at_creation`).
 
     DuckDB refuses such a file ("not a valid DuckDB database file") forever after.
-    Its creation was cut off, so it holds nothing; it is kept beside, renamed
-    ``<name>.unfinished-<time>``, never deleted (a file truncated by something
-    else is kept for a post-mortem). Returns the new name, or None."""
-    try:
-        if path.stat().st_size >= CREATED_HEADERS_BYTES:
-            return None
-    except OSError:
+    It holds nothing; it is kept beside, renamed ``<name>.unfinished-<time>``,
+    never deleted (a file truncated by something else is kept for a
+    post-mortem), and logged. Returns the new name, or None."""
+    if not cut_off_at_creation(path):
         return None
     aside = path.with_name(f"{path.name}.unfinished-{time.time_ns()}")
     os.replace(path, aside)
     with contextlib.suppress(FileNotFoundError):
         os.replace(path.with_name(path.name + ".wal"), aside.with_name(aside.name + ".wal"))
+    log.warning("%s was cut off while it was created (holds no commit): kept as %s", path, aside)
     return aside
 
 

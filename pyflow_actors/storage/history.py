@@ -42,8 +42,8 @@ from ..engine.records import AttemptRecord, EventRecord, RunResult, StepRecord
 from ..errors import JournalCorrupt, JournalLocked, PyflowError
 from ..models import FINAL_STATUSES, InstanceStatus
 from .duck import (
-    CREATED_HEADERS_BYTES,
     GuardedConnection,
+    cut_off_at_creation,
     is_lock_conflict,
     set_aside_unfinished,
     storage_unavailable,
@@ -366,10 +366,7 @@ def _connect(path: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnect
 
 def _unfinished(path: Path) -> bool:
     """True if the file's creation was cut off (it holds nothing: read as absent)."""
-    try:
-        return path.stat().st_size < CREATED_HEADERS_BYTES
-    except OSError:
-        return False
+    return cut_off_at_creation(path)
 
 
 def _history_error(exc: BaseException, path: Path) -> Exception:

@@ -20,7 +20,13 @@ import duckdb
 from ..engine.records import AttemptRecord, EventRecord, RunResult, StepRecord, StepState
 from ..errors import JournalCorrupt, JournalLocked, PyflowError
 from ..models import FINAL_STATUSES, InstanceStatus
-from .duck import GuardedConnection, is_lock_conflict, storage_unavailable, transaction
+from .duck import (
+    GuardedConnection,
+    is_lock_conflict,
+    set_aside_unfinished,
+    storage_unavailable,
+    transaction,
+)
 from .formats import JOURNAL, check_version, open_format
 from .starts import StartLog, starts_path
 from .step_view import StepSource, next_attempt_at, step_infos
@@ -94,6 +100,9 @@ class DuckJournal:
         connection = duckdb.connect(":memory:") if database is None else database.cursor()
         # Every error says what it means: StorageUnavailable or JournalCorrupt.
         self._db = GuardedConnection(connection, lambda exc: journal_error(exc, self.path))
+        if not read_only:  # a kill -9 while it was created left a file DuckDB refuses
+            with contextlib.suppress(OSError):  # (kept aside): the instance starts afresh
+                set_aside_unfinished(self.path)
         new = not read_only and not self.path.exists()
         self._meta: dict[str, Any] | None = None  # the meta table, read once (one writer)
         try:

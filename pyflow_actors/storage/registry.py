@@ -143,7 +143,7 @@ class Registry:
                 raise
             # Unreadable (truncated, corrupt): keep it aside for a post-mortem and
             # start a new one; the supervisor rebuilds it from the journals.
-            aside = self.path.with_name(f"registry.corrupt-{int(time.time())}.duckdb")
+            aside = self.path.with_name(f"registry.corrupt-{time.time_ns()}.duckdb")
             log.error("registry %s cannot be read (%s): moved to %s", self.path, exc, aside)
             self.path.rename(aside)
             wal = self.path.with_name(self.path.name + ".wal")

@@ -11,8 +11,10 @@ remote engine) the key is made per process, and a restart signs everyone out.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import time
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -39,15 +41,26 @@ def _valid(key: bytes, where: str) -> bytes:
 
 def _kept_key(path: Path) -> bytes:
     """The key in ``path``, written there first if there is none yet."""
+    if path.exists() and path.stat().st_size == 0:
+        # Left empty by a crash of the machine (the link outlived the data): it
+        # holds no key; kept beside, and a new one made (everyone signs in again).
+        aside = path.with_name(f"{path.name}.unfinished-{time.time_ns()}")
+        os.replace(path, aside)
+        log.warning("dashboard key %s was empty: kept as %s, a new one made", path, aside)
     if not path.exists():
         path.parent.mkdir(mode=0o700, exist_ok=True)
         candidate = path.with_name(f".{path.name}.{os.getpid()}")
         fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            os.write(fd, Fernet.generate_key())
+            key = Fernet.generate_key()
+            if os.write(fd, key) != len(key):  # a nearly full disk took part of it
+                raise OSError(errno.ENOSPC, f"{candidate}: the key was written in part")
             os.fsync(fd)
-        finally:
+        except OSError:
             os.close(fd)
+            candidate.unlink(missing_ok=True)  # never linked into place
+            raise
+        os.close(fd)
         try:
             os.link(candidate, path)  # atomic: the first gateway's key wins
         except FileExistsError:

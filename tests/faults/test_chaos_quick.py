@@ -50,3 +50,4 @@ def test_chaos_quick_loses_nothing_and_duplicates_nothing_under_every_kind_of_fa
     assert figures["server_errors"] == 0
     assert figures["instances"] > 0 and figures["steps_run"] > 0
     assert figures["kills_total"] >= 5, figures["faults"]
+    assert figures["kinds_never_made"] == [], figures["faults"]  # every kind, at least once

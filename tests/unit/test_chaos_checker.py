@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 from benchmarks.chaos.checker import TOLERANCE, Checker, Verdict, engine_passed
+from benchmarks.chaos.drain import Drain
 from benchmarks.chaos.faults import Window
 from benchmarks.chaos.workflow import expected_output
 from benchmarks.chaos.workload import Tracked
@@ -33,7 +33,7 @@ def judged(
     if listed is None:
         listed = [(t.workflow, i) for i, t in instances.items() if i in statuses]
     return checker.judge(
-        lambda instance_id, _: statuses.get(instance_id), listed, time.monotonic() + 0.3
+        lambda instance_id, _: statuses.get(instance_id), listed, Drain(ledger, stall=0.3).over
     )
 
 

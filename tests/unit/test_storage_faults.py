@@ -66,15 +66,16 @@ def test_a_journal_write_the_storage_refuses_stops_the_run_even_if_workflow_code
     assert outcome.kind == "complete" and outcome.output == "[0,1,2]"
 
 
+# Damage past DuckDB's headers. A file shorter than its headers with no WAL is
+# what a cut-off creation leaves: set aside and created afresh by a writable
+# open (tests/unit/test_cut_off_files.py).
 @pytest.mark.parametrize(
     "damage",
     [
-        lambda data: b"",
-        lambda data: data[:100],
         lambda data: data[: len(data) // 2],
         lambda data: data[:8192] + os.urandom(len(data) - 8192),
     ],
-    ids=["empty", "truncated-header", "truncated-half", "garbage-blocks"],
+    ids=["truncated-half", "garbage-blocks"],
 )
 def test_a_damaged_journal_is_reported_as_corrupt_and_can_be_opened_again(tmp_path, damage):
     path = tmp_path / "i.duckdb"

@@ -182,6 +182,7 @@ class SharedHostBackend:
         self._pool: HostPool | None = None
         self._found: dict[Key, HostEntry] = {}
         self._quiet: set[asyncio.Future[Any]] = set()
+        self._tokens: dict[Key, str] = {}  # each instance's current placement ("": adopted)
 
     @property
     def pool(self) -> HostPool:
@@ -232,6 +233,7 @@ class SharedHostBackend:
             if isinstance(exc, RayActorError):
                 raise _HostLost() from None
             raise
+        self._tokens[key] = token
         return SharedInstance(self, entry, key, token)
 
     def _grow(self) -> HostEntry:
@@ -247,6 +249,7 @@ class SharedHostBackend:
         if entry is None or not entry.alive:
             return None
         self.pool.place(entry, key)
+        self._tokens[key] = ""
         return SharedInstance(self, entry, key, token="")  # "": evict whatever it holds
 
     def _found_on(self, key: Key) -> HostEntry | None:
@@ -255,7 +258,15 @@ class SharedHostBackend:
         return self._found.pop(key, None)
 
     def evict(self, handle: SharedInstance) -> None:
-        """Let the instance go: its host closes the journal and forgets it."""
+        """Let the instance go: its host closes the journal and forgets it.
+
+        Only the current placement: a handle let go late (the instance was placed
+        anew meanwhile, maybe on the same host) changes nothing. Else the pool
+        forgot the new placement, and retired its host, step in flight, as empty
+        (the chaos soak's step run twice with no fault near it, seed 16)."""
+        if self._tokens.get(handle.key) != handle.token:
+            return
+        del self._tokens[handle.key]
         if self.pool.release(handle.key, handle.entry):
             token = handle.token or None
             self._forget(handle.entry.actor.evict.remote(handle.key, token))

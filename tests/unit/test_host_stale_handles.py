@@ -1,0 +1,97 @@
+"""A late kill of an instance's earlier handle on a shared host changes nothing.
+
+The supervisor lets go of a handle after the fact (a control command's grace
+period, a warm handle made too late, an adopted one): by then the instance
+may be placed again, on the same host. Found by the chaos soak (seed 16, a
+step run twice with no fault near it): the pool forgot the new placement, so
+its host looked empty, was retired after ``SHRINK_AFTER`` and killed with the
+instance's step in flight; an adopted handle's kill (token "") evicted the new
+runner outright.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from pyflow_actors.config import WorkflowSpec
+from pyflow_actors.limits import DEFAULT_LIMITS
+from pyflow_actors.runtime.protocol import InstanceSetup
+from pyflow_actors.runtime.supervisor.hosts import SHRINK_AFTER, SharedHostBackend
+from tests import workflows as w
+
+from .fake_hosts import InProcessHosts
+
+pytestmark = pytest.mark.timeout(30)
+
+KEY = ("echo", "e")
+
+
+def setup_of(tmp_path: Path, instance_id: str = "e") -> InstanceSetup:
+    return InstanceSetup(
+        workflow="echo",
+        instance_id=instance_id,
+        journal_path=str(tmp_path / "journals" / "echo" / f"{instance_id}.duckdb"),
+        spec=WorkflowSpec.of("echo", w.Echo),
+        bindings={},
+        vars={},
+        hibernate_after=1.0,
+        limits=DEFAULT_LIMITS,
+        code_paths=(),
+        namespace="test",
+        supervisor_name="supervisor",
+    )
+
+
+def backend_over(hosts: InProcessHosts) -> SharedHostBackend:
+    return SharedHostBackend(
+        "test", spawn=hosts.spawn, discover=hosts.discover, max_hosts=lambda: 2,
+        kill_host=hosts.kill, per_host=1,
+    )  # fmt: skip
+
+
+def test_a_late_kill_of_an_earlier_placement_keeps_the_new_one_and_its_host(tmp_path):
+    async def scenario() -> None:
+        hosts = InProcessHosts()
+        backend = backend_over(hosts)
+        earlier = await backend.create(setup_of(tmp_path))
+        await backend.create(setup_of(tmp_path, "other"))  # a second host, busy
+        (entry,) = [h for h in backend.pool.hosts.values() if KEY in h.placed]
+        earlier.kill()  # the instance ended (hibernated): let go
+        again = await backend.create(setup_of(tmp_path))  # placed anew: the same host
+        assert backend.pool.where[KEY] is entry
+        earlier.kill()  # the earlier handle let go once more, late
+        assert KEY in entry.placed and backend.pool.where[KEY] is entry
+        later = time.monotonic() + SHRINK_AFTER + 1
+        assert entry not in backend.pool.idle(later)  # never retired with it running
+        assert entry.actor.host.keys().count(KEY) == 1  # it still runs there
+        again.kill()
+        assert KEY not in entry.placed
+        await asyncio.sleep(0)
+        await hosts.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 20))
+
+
+def test_a_late_kill_of_an_adopted_handle_leaves_the_new_runner_alone(tmp_path):
+    async def scenario() -> None:
+        hosts = InProcessHosts()
+        first = backend_over(hosts)
+        await first.create(setup_of(tmp_path))
+        # The supervisor restarts: its new backend finds the instance on its host.
+        backend = backend_over(hosts)
+        adopted = backend.find(*KEY)
+        assert adopted is not None
+        adopted.kill()  # its run ended: let go
+        await asyncio.sleep(0.05)
+        await backend.create(setup_of(tmp_path))  # placed anew
+        adopted.kill()  # late, once more: token "" would evict whatever the host holds
+        await asyncio.sleep(0.05)
+        (entry,) = [h for h in backend.pool.hosts.values() if KEY in h.placed]
+        assert entry.actor.host.keys().count(KEY) == 1  # it still runs there
+        await hosts.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 20))
