@@ -94,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="SIZE=N",
-        help="override a size, e.g. --set hibernating=1000 (see benchmarks/sizes.py)",
+        help="override a size, e.g. --set hibernating=1000 or --set alarm_counts=30+300 "
+        "(see benchmarks/sizes.py)",
     )
     args = parser.parse_args(argv)
     sizes: Sizes = MODES["quick" if args.quick else "full" if args.full else "default"]
@@ -106,9 +107,15 @@ def main(argv: list[str] | None = None) -> int:
         key, _, value = item.partition("=")
         if key not in sizes.as_dict() or key in ("mode", "throughput_k"):
             parser.error(f"--set {item}: no such size")
-        overrides[key] = int(value)
+        default = sizes.as_dict()[key]  # a list of sizes is given as 30+300
+        overrides[key] = (
+            tuple(int(v) for v in value.split("+")) if isinstance(default, tuple) else int(value)
+        )
     if overrides:
-        label = "-".join(f"{k}{v}" for k, v in sorted(overrides.items()))
+        label = "-".join(
+            f"{k}{'+'.join(map(str, v)) if isinstance(v, tuple) else v}"
+            for k, v in sorted(overrides.items())
+        )
         sizes = replace(sizes, mode=f"{sizes.mode}-{label}", **overrides)
     args.out.mkdir(parents=True, exist_ok=True)
     records: list[dict[str, Any]] = []

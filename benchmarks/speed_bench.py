@@ -7,7 +7,8 @@ activation ahead of need puts queued instances and alarms on time.
   activation costs the whole Ray process tree, and an instance actor's own
   memory (USS and PSS) while it runs and while it waits;
 * ``admission``: a queued instance admitted into a running slot -> its first
-  step starts (the slot's previous holder just finished);
+  step starts (the slot's previous holder, of a workflow capped at one
+  running, held it a few seconds and just finished);
 * ``alarms``: N instances asleep until the same moment: how late each wakes.
 
 Each takes the running :class:`benchmarks.pyflow_bench.PyflowBench`.
@@ -25,11 +26,13 @@ import psutil
 import ray
 
 from .measure import log, summary, wait_until
+from .workflows import BLOCKER_WORKFLOW
 
 if TYPE_CHECKING:
     from .pyflow_bench import PyflowBench
 
 BATCH = 100
+ADMISSION_HOLD = 3.0  # seconds each admitted instance holds its slot
 
 
 @ray.remote(num_cpus=0)
@@ -120,7 +123,12 @@ def activation(bench: PyflowBench, runs: int) -> dict[str, Any]:
         phases["worker_process_up"] = up_at - began
         ray.kill(probe)
         probes.append(phases)
-    bench.configure(warm_actors=0)  # each activation below starts its actor cold
+    # Each activation below starts its actor cold. The budget is restored after:
+    # ``configure`` replaces ``engine.config``, so it must be read before (a
+    # restore from ``engine.config`` once left the pool at 0 for the admission
+    # and alarms workloads after this one, and every alarm started cold).
+    warm_actors = engine.config.warm_actors
+    bench.configure(warm_actors=0)
     workflow = bench.client.workflow("noop")
     cpu_before = _tree_cpu_seconds()
     for _ in range(runs):
@@ -132,7 +140,7 @@ def activation(bench: PyflowBench, runs: int) -> dict[str, Any]:
     idle = _memory(pid) if pid else {}
     waiter.send_event("go", None)
     bench._wait_final(waiter)
-    bench.configure(warm_actors=engine.config.warm_actors)
+    bench.configure(warm_actors=warm_actors)
     keys = probes[0].keys()
     return bench._emit(
         "activation",
@@ -144,19 +152,40 @@ def activation(bench: PyflowBench, runs: int) -> dict[str, Any]:
     )
 
 
-def admission(bench: PyflowBench, runs: int) -> dict[str, Any]:
-    """max_running=1: each queued instance is admitted when the one before finishes."""
-    bench.configure(max_running=1)
-    workflow = bench.client.workflow("noop")
-    instances = workflow.create_batch([{"params": {"steps": 1}} for _ in range(runs)])
+def _warm_counts(bench: PyflowBench) -> dict[str, int]:
+    stats = bench.engine.stats()  # type: ignore[union-attr]
+    return {k: int(stats.get(k) or 0) for k in ("warm_made", "warm_admitted", "warm_let_go")}
+
+
+def _warm_since(bench: PyflowBench, before: dict[str, int]) -> dict[str, int]:
+    """The warm pool's actors made, admitted and let go since ``before`` (a
+    workload that shows none made ran with the pool off)."""
+    return {k: v - before[k] for k, v in _warm_counts(bench).items()}
+
+
+def admission(bench: PyflowBench, runs: int, hold: float = ADMISSION_HOLD) -> dict[str, Any]:
+    """Instances of a workflow capped at one running: each is admitted when the one
+    before it ends, after holding its slot ``hold`` seconds (longer than an
+    activation, so the warm pool can have the next one's actor up: the case the
+    pool is for; instances shorter than an activation are bound by the
+    activation rate, which ``throughput`` measures)."""
+    warm_before = _warm_counts(bench)
+    workflow = bench.client.workflow(BLOCKER_WORKFLOW)
+    instances = workflow.create_batch([{"params": {"seconds": hold}} for _ in range(runs)])
     for instance in instances:
-        bench._wait_final(instance, timeout=300)
+        bench._wait_final(instance, timeout=300 + runs * hold)
     latencies = []
     for instance in instances[1:]:  # the first one found a free slot
         status = instance.status()
         first = instance.describe().steps[0].start
         latencies.append(first - status.started_at)
-    return bench._emit("admission", runs=runs, admitted_to_first_step_seconds=summary(latencies))
+    return bench._emit(
+        "admission",
+        runs=runs,
+        hold_seconds=hold,
+        admitted_to_first_step_seconds=summary(latencies),
+        warm=_warm_since(bench, warm_before),
+    )
 
 
 def alarms(bench: PyflowBench, n: int, instances_per_second: float) -> dict[str, Any]:
@@ -166,6 +195,7 @@ def alarms(bench: PyflowBench, n: int, instances_per_second: float) -> dict[str,
     until = time.time() + 1.5 * reach + 15
     workflow = bench.client.workflow("sleeper")
     done_before = bench._count("sleeper", "complete")  # earlier workloads' sleepers
+    warm_before = _warm_counts(bench)
     created: list[Any] = []
     for chunk in range(0, n, BATCH):
         created += workflow.create_batch(
@@ -182,12 +212,13 @@ def alarms(bench: PyflowBench, n: int, instances_per_second: float) -> dict[str,
         what=f"{n} alarms fired",
     )
     lateness = [float(i.status().output) - until for i in created]
-    stats = bench.engine.stats()  # type: ignore[union-attr]
+    warm = _warm_since(bench, warm_before)
     return bench._emit(
         "alarms",
         instances=n,
         asleep_before_alarm=asleep,
         wake_lateness_seconds=summary(lateness),
-        warm_admitted=stats.get("warm_admitted"),
-        warm_made=stats.get("warm_made"),
+        warm_admitted=warm["warm_admitted"],
+        warm_made=warm["warm_made"],
+        warm_let_go=warm["warm_let_go"],
     )

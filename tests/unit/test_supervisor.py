@@ -172,7 +172,8 @@ def test_a_resume_while_the_actor_hibernates_leaves_it_waiting_for_its_alarm(tmp
 def test_pausing_a_queued_instance_holds_it_and_resume_puts_it_back_in_its_place(tmp_path):
     async def scenario() -> None:
         backend = FakeBackend()
-        sup = await started(tmp_path, backend, max_running=1)
+        # No warm pool: under load its tick may warm "held" before the pause.
+        sup = await started(tmp_path, backend, max_running=1, warm_actors=0)
         await create(sup, "busy", "held", "later")
         busy = await actor(backend, "busy")
         await sup.control(WF, "held", "pause")
@@ -416,6 +417,26 @@ def test_the_head_of_the_queue_is_warmed_when_every_slot_is_taken(tmp_path):
         busy.finish()
         await until(lambda: "run:1" in nxt.calls)
         assert len(backend.actors_of((WF, "next"))) == 1
+
+    run(scenario)
+
+
+def test_the_head_of_a_queue_held_by_its_workflows_cap_is_warmed_while_engine_slots_are_free(
+    tmp_path,
+):
+    async def scenario() -> None:
+        backend = FakeBackend()
+        capped = WorkflowSpec.of(WF, w.Echo, max_running=1)
+        config = EngineConfig(storage=tmp_path, workflows=(capped,), max_running=8, warm_actors=4)
+        sup = Supervisor(config, backend=backend)
+        await sup.start()
+        await create(sup, "busy", "next")
+        busy = await actor(backend, "busy")
+        nxt = await actor(backend, "next")  # made ahead: the cap of 1 holds it, not the engine
+        assert nxt.calls == ["prepare"] and status(sup, "next") == InstanceStatus.QUEUED
+        busy.finish()
+        await until(lambda: "run:1" in nxt.calls)
+        assert len(backend.actors_of((WF, "next"))) == 1 and sup.warm.admitted == 1
 
     run(scenario)
 

@@ -419,8 +419,8 @@ class Supervisor(ServiceAPI):
 
         upcoming = self.alarms.upcoming(self.warm.budget)
         chosen = self.warm.plan_alarms(upcoming, skip, self.actors.activation_times)
-        if len(self.actors) >= self.config.max_running:  # every slot taken: the next in line
-            chosen += [r for r in self.scheduler.peek(self.warm.parallelism) if not skip(r.key)]
+        # Still queued here: no slot for it (engine-wide or its workflow's cap): the next in line.
+        chosen += [r for r in self.scheduler.peek(self.warm.parallelism) if not skip(r.key)]
         for row in chosen[: self.warm.room()]:
             self.warm.start(row, self._setup(row), due=row.wake_at or self.warm.clock())
 
