@@ -115,9 +115,7 @@ def test_a_one_step_instance_costs_three_journal_commits_on_a_host(
     asyncio.run(scenario())
 
 
-def test_a_new_instance_takes_a_journal_made_ahead_and_commits_twice(
-    tmp_path, journal_statements
-):
+def test_a_new_instance_takes_a_journal_made_ahead_and_commits_twice(tmp_path, journal_statements):
     async def scenario() -> None:
         host = InstanceHost("h")
         warm = setup_for(tmp_path, "warm")  # the first placement starts the stock
