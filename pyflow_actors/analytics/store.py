@@ -135,6 +135,7 @@ class AnalyticsStore:
         self.path = Path(path) if path is not None else self.root / "analytics.duckdb"
         self.retention = retention
         self._lock = threading.Lock()
+        self.summary: StepSummary | None = None  # as of the last ingest that added events
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             connection = duckdb.connect(str(self.path))
@@ -180,6 +181,8 @@ class AnalyticsStore:
             ]
             report.added += self._write([item for item in batch if item is not None], now)
             report.purged = self._purge(now)
+            if report.added or self.summary is None:
+                self.summary = self._step_summary()
         return report
 
     def _awaits_fold(self, row: InstanceLike, now: float, fold_wait: float) -> bool:
@@ -323,15 +326,19 @@ class AnalyticsStore:
     def step_summary(self) -> StepSummary:
         """Step durations and attempt outcomes per workflow (for ``/metrics``)."""
         with self._lock:
-            durations = self._db.execute(
-                "SELECT workflow_name, list(wall_time) FROM events "
-                "WHERE event_type IN ('STEP_SUCCESS', 'STEP_FAILURE') GROUP BY workflow_name"
-            ).fetchall()
-            attempts = self._db.execute(
-                "SELECT workflow_name, event_type, count(*) FROM events "
-                "WHERE event_type IN ('ATTEMPT_SUCCESS', 'ATTEMPT_FAILURE') "
-                "GROUP BY workflow_name, event_type"
-            ).fetchall()
+            return self._step_summary()
+
+    def _step_summary(self) -> StepSummary:
+        """Step durations and attempt outcomes per workflow (the lock held)."""
+        durations = self._db.execute(
+            "SELECT workflow_name, list(wall_time) FROM events "
+            "WHERE event_type IN ('STEP_SUCCESS', 'STEP_FAILURE') GROUP BY workflow_name"
+        ).fetchall()
+        attempts = self._db.execute(
+            "SELECT workflow_name, event_type, count(*) FROM events "
+            "WHERE event_type IN ('ATTEMPT_SUCCESS', 'ATTEMPT_FAILURE') "
+            "GROUP BY workflow_name, event_type"
+        ).fetchall()
         summary = StepSummary()
         for workflow, walls in durations:
             summary.durations[workflow] = HistogramSnapshot.of(
