@@ -21,7 +21,10 @@ journal and opening an existing one on a host's shared DuckDB instance.
 
 ``--events``: send_event -> resume of evicted (hibernated) waiters; ``--alarms``:
 N shared instances asleep until one moment (the alarm set from ``--rate``),
-their wake-up lateness (``make bench``'s 1,000 simultaneous alarms).
+their wake-up lateness (``make bench``'s 1,000 simultaneous alarms);
+``--speed``: ``make bench-quick``'s shared workloads (per-step overhead, start
+latency, 16 x 3 steps at K = 2, 8, 32) with the CPU each process spent per
+throughput instance, to compare two versions back to back on a busy machine.
 """
 
 from __future__ import annotations
@@ -259,6 +262,29 @@ def start_path(bench: PyflowBench, runs: int, spy: bool) -> dict[str, Any]:
     )
 
 
+def speed(bench: PyflowBench, ks: tuple[int, ...] = (2, 8, 32)) -> None:
+    """bench-quick's shared workloads, and CPU-ms per throughput instance per process."""
+    bench.step_overhead("shared")
+    bench.start_latency("shared")
+    supervisor = int(ray.get(bench.engine.supervisor.pid.remote()))  # type: ignore[union-attr]
+    for k in ks:
+        pids = {"supervisor": supervisor, **_host_pids(), "driver": psutil.Process().pid}
+        before = {name: _cpu(pid) for name, pid in pids.items()}
+        record = bench.throughput(k, "shared")
+        n = record["instances"]
+        cpu = {name: round((_cpu(pid) - before[name]) * 1000 / n, 2) for name, pid in pids.items()}
+        emit(
+            {
+                "suite": "host_profile",
+                "workload": "throughput_cpu",
+                "k": k,
+                "instances_per_second": record["instances_per_second"],
+                "cpu_ms_per_instance": cpu,
+                "load_average": psutil.getloadavg(),
+            }
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.host_profile")
     parser.add_argument("--runs", type=int, default=30)
@@ -266,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=0, help="send_event -> resume, evicted")
     parser.add_argument("--alarms", type=int, default=0, help="N shared instances, one alarm")
     parser.add_argument("--rate", type=float, default=10.0, help="instances/s to reach sleep")
+    parser.add_argument("--speed", action="store_true", help="bench-quick's shared workloads")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="pyflow-host-profile-"))
     sizes = replace(QUICK, placements=("shared",), event_runs=args.events, hibernating=args.alarms)
@@ -275,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
         bench = PyflowBench(sizes, work / "pyflow", [])
         bench.start()
         try:
+            if args.speed:
+                speed(bench)
             if args.runs:
                 start_path(bench, args.runs, args.py_spy)
             if args.events:

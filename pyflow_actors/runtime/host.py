@@ -198,6 +198,9 @@ class HostedRunner(InstanceRunner):
         if self._closed:  # evicted while it opened: let go of the file at once
             journal.close()
             raise InstanceActorGone(f"instance {self.setup.instance_id} was evicted")
+        # The run's start stamp goes with its first step's commit: one commit
+        # less per instance (see storage/journal_meta.py).
+        journal.hold_start_meta()
         self._journal = journal
         return workflow_class
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from .duck import (
     transaction,
 )
 from .formats import JOURNAL, check_version, open_format
+from .journal_meta import MetaRows, PendingMeta
 from .starts import StartLog, starts_path
 from .step_view import StepSource, next_attempt_at, step_infos
 
@@ -105,6 +107,7 @@ class DuckJournal:
                 set_aside_unfinished(self.path)
         new = not read_only and not self.path.exists()
         self._meta: dict[str, Any] | None = None  # the meta table, read once (one writer)
+        self._held = PendingMeta()  # a run's start stamp, for the next commit (journal_meta)
         try:
             if read_only:
                 self._db.execute(f"ATTACH '{_quote(self.path)}' AS {self._alias} (READ_ONLY)")
@@ -137,17 +140,45 @@ class DuckJournal:
     def meta(self) -> dict[str, str]:
         if self._meta is None or self.read_only:
             self._meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+            self._meta.update(self._held.rows)
         return dict(self._meta)
 
+    def hold_start_meta(self) -> None:
+        """Write the next run's start stamp with the journal's next commit, not on
+        its own (a shared host's journals: see ``journal_meta.py``)."""
+        self._held.arm()
+
     def set_meta(self, **values: Any) -> None:
+        rows = [(k, None if v is None else str(v)) for k, v in values.items()]
+        if self._held.hold(rows):
+            if self._meta is not None:
+                self._meta.update(rows)
+            return
+        self._write_meta(self._held.with_rows(rows))
+        self._held.written()
+        if self._meta is not None:
+            self._meta.update(rows)
+
+    def _write_meta(self, rows: MetaRows) -> None:
         # One statement, one commit: executemany committed each row (~2 ms each
         # here), the largest cost of starting an instance (issue 17's profile).
-        rows = [(k, None if v is None else str(v)) for k, v in values.items()]
+        if not rows:
+            return
         placeholders = ", ".join(["(?, ?)"] * len(rows))
         params = [field for row in rows for field in row]
         self._db.execute(f"INSERT OR REPLACE INTO meta VALUES {placeholders}", params)
-        if self._meta is not None:
-            self._meta.update(rows)
+
+    @contextlib.contextmanager
+    def _commit(self) -> Iterator[None]:
+        """One transaction for the statements inside, with the held start stamp."""
+        with transaction(self._db):
+            self._write_meta(self._held.with_rows())
+            yield
+        self._held.written()
+
+    def _autocommit(self) -> contextlib.AbstractContextManager[None]:
+        """A one-statement write: its own commit, with the held start stamp if any."""
+        return self._commit() if self._held.rows else contextlib.nullcontext()
 
     def result(self) -> RunResult | None:
         meta = self.meta()
@@ -178,7 +209,7 @@ class DuckJournal:
         target = self.steps().get(keep_before) if keep_before else None
         self._guard(self._starts.clear)
         self._meta = None  # read again after the erase (committed or rolled back)
-        with transaction(self._db):
+        with self._commit():
             self._db.execute("DELETE FROM steps WHERE seq >= ?", [target.seq if target else 0])
             for table, column in (("attempts", "step_key"), ("events", "consumed_by")):
                 self._db.execute(
@@ -254,7 +285,8 @@ class DuckJournal:
             # then in the start log, which a killed process leaves behind.
             self._guard(self._starts.begin_step, record)
             return
-        self._insert_step(record)
+        with self._autocommit():
+            self._insert_step(record)
 
     def _insert_step(self, record: StepRecord) -> None:
         self._db.execute(
@@ -299,7 +331,7 @@ class DuckJournal:
         killed process), then empty it."""
         if self._starts.steps or self._starts.attempts:
             committed = self._committed_steps()
-            with transaction(self._db):
+            with self._commit():
                 for key, record in list(self._starts.steps.items()):
                     if key not in committed:
                         self._insert_step(record)
@@ -316,12 +348,13 @@ class DuckJournal:
             raise journal_error(exc, self.path) from exc
 
     def mark_interrupted(self, key: str, n: int, at: float) -> None:
-        self._db.execute(
-            "UPDATE attempts SET ended_at = ?, error_name = 'Interrupted', "
-            "error_message = 'the instance''s process died during this attempt', "
-            "interrupted = true WHERE step_key = ? AND n = ?",
-            [at, key, n],
-        )
+        with self._autocommit():
+            self._db.execute(
+                "UPDATE attempts SET ended_at = ?, error_name = 'Interrupted', "
+                "error_message = 'the instance''s process died during this attempt', "
+                "interrupted = true WHERE step_key = ? AND n = ?",
+                [at, key, n],
+            )
 
     def end_attempt(
         self,
@@ -336,7 +369,7 @@ class DuckJournal:
         ename, emsg = error if error else (None, None)
         step, attempt = self._starts.take_step(key), self._starts.take_attempt(key, n)
         try:
-            with transaction(self._db):
+            with self._commit():
                 if step is not None and finish:  # the row in its final state: no UPDATE
                     final = replace(step, state=finish, ended_at=ended_at, output=output)
                     self._insert_step(replace(final, error_name=ename, error_message=emsg))
@@ -371,7 +404,8 @@ class DuckJournal:
         output: str | None = None,
         error: tuple[str, str] | None = None,
     ) -> None:
-        self._finish(key, state, ended_at, output, error)
+        with self._autocommit():
+            self._finish(key, state, ended_at, output, error)
 
     def _finish(
         self,
@@ -389,7 +423,7 @@ class DuckJournal:
         )
 
     def consume_event(self, key: str, event_id: str, ended_at: float, output: str) -> None:
-        with transaction(self._db):
+        with self._commit():
             self._db.execute(
                 "UPDATE events SET consumed_by = ? WHERE event_id = ?", [key, event_id]
             )
@@ -398,7 +432,7 @@ class DuckJournal:
     def add_events(self, events: list[EventRecord]) -> list[EventRecord]:
         if not events:
             return []
-        with transaction(self._db):
+        with self._commit():
             known = {
                 r[0]
                 for r in self._db.execute(
@@ -427,6 +461,7 @@ class DuckJournal:
         try:
             if not self.read_only:
                 self._commit_starts()
+                self.set_meta()  # a start stamp still held (no commit since): written now
         except Exception:  # noqa: BLE001 - kept in the start log: committed at the next open
             pass
         self._starts.close()

@@ -250,6 +250,15 @@ class Registry:
         else:
             self._save(row)
 
+    def save_many(self, changes: list[tuple[InstanceRow, list[OutboxItem]]]) -> None:
+        """Write many rows' states and their messages in one transaction (one commit
+        for a burst of status changes: mass alarms queued, a batch admitted)."""
+        with transaction(self._db):
+            for row, messages in changes:
+                self._save(row)
+                if messages:
+                    self.outbox.add(messages, time.time())
+
     def _save(self, row: InstanceRow) -> None:
         values = row.to_db()
         updated = self._db.execute(_UPDATE, values[2:] + values[:2]).fetchone()

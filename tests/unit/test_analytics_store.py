@@ -77,8 +77,9 @@ def test_a_kill_9_in_the_middle_of_an_ingest_loses_nothing_and_counts_nothing_tw
 ):
     root, rows = workload
     path = tmp_path / "analytics.duckdb"
-    # A child process ingests and dies (os._exit, no cleanup) inside the transaction
-    # of the second instance, after its events were inserted, before the commit.
+    # A child process ingests the first instance (a pass of its own), then the rest,
+    # and dies (os._exit, no cleanup) inside that second pass's transaction, after
+    # its events were inserted, before the commit.
     script = textwrap.dedent(
         f"""
         import os, sys
@@ -96,6 +97,7 @@ def test_a_kill_9_in_the_middle_of_an_ingest_loses_nothing_and_counts_nothing_tw
                     os._exit(9)
             return execute(sql, params)
         store._db.execute = dying
+        store.ingest(rows[:1])
         store.ingest(rows)
         """
     )
@@ -293,4 +295,22 @@ def test_instances_folded_into_the_history_store_before_ingest_lose_no_event(wor
     assert (report.read, report.added) == (4, sum(EXPECTED.values()))
     assert counts(store) == EXPECTED
     assert store.ingest(rows).added == 0  # and a second pass adds nothing
+    store.close()
+
+
+def test_a_just_finished_instance_waits_for_its_fold_then_is_read_from_the_store(tmp_path):
+    from benchmarks.history_bench import finish_instance
+    from pyflow_actors.storage.history import history_store
+
+    rows = [finish_instance(tmp_path, 1) for _ in range(3)]
+    store = AnalyticsStore(tmp_path)
+    waiting = store.ingest(rows, fold_wait=60.0)  # ended just now, journals on disk
+    assert (waiting.read, waiting.awaiting_fold, waiting.added) == (0, 3, 0)
+    assert len(waiting.busy_keys) == 3  # the service reads them on a later pass
+    history_store(tmp_path).fold(rows)  # the supervisor's fold: journal files removed
+    assert not any(journal_path(tmp_path, r.workflow, r.id).exists() for r in rows)
+    folded = store.ingest(rows, fold_wait=60.0)
+    assert (folded.read, folded.awaiting_fold) == (3, 0) and folded.added > 0
+    old = store.ingest(rows, now=time.time() + 120.0, fold_wait=60.0)  # folded long ago
+    assert (old.read, old.done_before) == (0, 3)
     store.close()

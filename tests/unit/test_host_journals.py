@@ -94,7 +94,7 @@ def journal_statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     yield seen
 
 
-def test_a_one_step_instance_costs_four_journal_commits_on_a_host(
+def test_a_one_step_instance_costs_three_journal_commits_on_a_host(
     tmp_path, journal_statements, monkeypatch
 ):
     monkeypatch.setattr(JournalStock, "refill", lambda self: 0)  # no journal made ahead
@@ -105,9 +105,9 @@ def test_a_one_step_instance_costs_four_journal_commits_on_a_host(
         await host.place(setup, "token")
         outcome = await host.run(("echo", "one"), RunRequest(1, "1", created_at=1.0))
         assert outcome.kind == OutcomeKind.COMPLETE
-        # The file's format stamp, the instance's meta with its start time, the
-        # step (start, attempt and result together), the instance's result.
-        assert commits(journal_statements) == 4, journal_statements
+        # The file's format stamp, the step (start, attempt and result together,
+        # with the instance's meta and start time), the instance's result.
+        assert commits(journal_statements) == 3, journal_statements
         # The meta table is read once: the journal is its only writer.
         assert sum("FROM meta" in sql for sql in journal_statements) == 1
         await host.close()
@@ -115,9 +115,7 @@ def test_a_one_step_instance_costs_four_journal_commits_on_a_host(
     asyncio.run(scenario())
 
 
-def test_a_new_instance_takes_a_journal_made_ahead_and_commits_three_times(
-    tmp_path, journal_statements
-):
+def test_a_new_instance_takes_a_journal_made_ahead_and_commits_twice(tmp_path, journal_statements):
     async def scenario() -> None:
         host = InstanceHost("h")
         warm = setup_for(tmp_path, "warm")  # the first placement starts the stock
@@ -130,7 +128,7 @@ def test_a_new_instance_takes_a_journal_made_ahead_and_commits_three_times(
         await host.place(setup, "token")
         outcome = await host.run(("echo", "claimed"), RunRequest(1, "1", created_at=1.0))
         assert outcome.kind == OutcomeKind.COMPLETE and stock.claimed == 1
-        assert commits(journal_statements) == 3, journal_statements  # meta, step, result
+        assert commits(journal_statements) == 2, journal_statements  # step (+ meta), result
         assert not any("CREATE TABLE" in sql for sql in journal_statements)
         await host.evict(("echo", "claimed"))
         await asyncio.gather(*host._refilling.values())

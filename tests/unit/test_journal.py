@@ -99,3 +99,53 @@ def test_workflow_replays_from_a_reopened_file(path):
     done = run_once([EventRecord("e1", "go", '"yes"', time.time())])
     assert done.kind == "complete" and done.output == '[1,"yes"]'
     assert calls == [1]
+
+
+def test_a_held_start_stamp_is_committed_with_the_first_step_not_on_its_own(tmp_path):
+    path = tmp_path / "held.duckdb"
+    journal = DuckJournal(path)
+    journal.hold_start_meta()
+    journal.set_meta(workflow="wf", generation=1, started_at=5.0)
+    assert journal.meta()["started_at"] == "5.0"  # the run sees it at once
+    assert "started_at" not in _stored(journal)  # not written on its own
+    journal.begin_step(StepRecord(key="s", name="s", kind="step", seq=0, started_at=6.0))
+    journal.begin_attempt("s", AttemptRecord(1, 6.0))
+    journal.end_attempt("s", 1, 7.0, None, finish="complete", output="1")
+    assert _stored(journal)["started_at"] == "5.0"  # in the step's transaction
+    journal.close()
+    with DuckJournal(path, read_only=True) as reader:
+        assert reader.meta()["generation"] == "1" and reader.steps()["s"].state == "complete"
+
+
+def test_only_a_start_stamp_is_held_and_a_closed_journal_keeps_it(tmp_path):
+    path = tmp_path / "held.duckdb"
+    journal = DuckJournal(path)
+    journal.hold_start_meta()
+    journal.set_meta(rollback="terminate")  # not a start stamp: written at once
+    assert _stored(journal)["rollback"] == "terminate"
+    journal.set_meta(started_at=5.0)  # armed once only: this one is written too
+    assert _stored(journal)["started_at"] == "5.0"
+    journal.hold_start_meta()
+    journal.set_meta(started_at=9.0)
+    journal.close()  # nothing committed since: the stamp is written at the close
+    with DuckJournal(path, read_only=True) as reader:
+        assert reader.meta()["started_at"] == "9.0"
+
+
+def test_a_held_start_stamp_goes_with_the_result_and_a_sleep(tmp_path):
+    path = tmp_path / "held.duckdb"
+    journal = DuckJournal(path)
+    journal.hold_start_meta()
+    journal.set_meta(generation=1, started_at=5.0)
+    journal.set_result(RunResult(InstanceStatus.COMPLETE, output="1", ended_at=6.0))
+    assert _stored(journal)["started_at"] == "5.0" and _stored(journal)["status"] == "complete"
+    journal.hold_start_meta()
+    journal.set_meta(started_at=8.0)
+    journal.begin_step(StepRecord(key="nap", name="nap", kind="sleep", seq=1, started_at=8.0))
+    assert _stored(journal)["started_at"] == "8.0" and "nap" in journal.steps()
+    journal.close()
+
+
+def _stored(journal: DuckJournal) -> dict[str, str]:
+    """The meta rows written to the journal's file (not the ones it holds back)."""
+    return dict(journal._db.execute("SELECT key, value FROM meta").fetchall())

@@ -87,3 +87,32 @@ def test_the_stock_of_a_process_that_is_gone_is_removed_when_a_host_starts_its_o
     JournalStock(tmp_path, database, size=1)
     assert not dead.exists()
     assert len(live._ready()) == 1  # a live process's stock is left alone
+
+
+def test_stocked_journals_are_copies_of_one_template_each_its_own_file(
+    tmp_path, database, monkeypatch
+):
+    made_by_duckdb = []
+    real_init = DuckJournal.__init__
+
+    def counting_init(self, path, **kwargs):
+        made_by_duckdb.append(path)
+        real_init(self, path, **kwargs)
+
+    monkeypatch.setattr(DuckJournal, "__init__", counting_init)
+    stock = JournalStock(tmp_path, database, size=3)
+    assert stock.refill() == 3
+    assert len(made_by_duckdb) == 1  # the template; the three are copies of it
+    monkeypatch.setattr(DuckJournal, "__init__", real_init)
+    paths = [journal_path(tmp_path, "wf", name) for name in ("a", "b")]
+    for name, path in zip(("a", "b"), paths, strict=True):
+        assert stock.claim(path)
+        with DuckJournal(path, database=database) as journal:
+            assert journal.meta() == {"format_version": "1"}
+            journal.set_meta(workflow="wf", marker=name)
+    for name, path in zip(("a", "b"), paths, strict=True):
+        with DuckJournal(path, read_only=True) as journal:
+            assert journal.meta()["marker"] == name
+    assert [p.name for p in stock._ready()] != [] and not any(
+        p.name.startswith("template") for p in stock._ready()
+    )

@@ -384,9 +384,10 @@ class Supervisor(ServiceAPI):
     def _schedule(self) -> None:
         free = self.config.max_running - len(self.actors)
         running = self.actors.running_by_workflow()
-        for row in self.scheduler.admit(free, running, self.catalog.cap_of, self.actors):
-            self.transitions.start(row)
-            self.actors.start(row, self._setup(row), self.warm.take(row.key))
+        with self.table.batch():  # the rows admitted: one registry commit, before any call
+            for row in self.scheduler.admit(free, running, self.catalog.cap_of, self.actors):
+                self.transitions.start(row)
+                self.actors.start(row, self._setup(row), self.warm.take(row.key))
 
     def _setup(self, row: InstanceRow) -> InstanceSetup:
         config = self.config
@@ -440,19 +441,18 @@ class Supervisor(ServiceAPI):
             self._push(key)
 
     def _on_run_end(self, key: Key, outcome: InstanceOutcome | None) -> None:
-        row = self.table.get(key)
-        if row is not None:
-            self.transitions.after_run(row, outcome)
-        self.observe.run_ended()
-        self.history.poke()
-        self._schedule()
+        with self.table.batch():  # its end and the starts it frees: one registry commit
+            if (row := self.table.get(key)) is not None:
+                self.transitions.after_run(row, outcome)
+            self.observe.run_ended()
+            self.history.poke()
+            self._schedule()
 
     def _not_live(self) -> list[InstanceRow]:
         return [r for r in self.table if r.key not in self.actors]
 
     def _wake(self, rows: list[InstanceRow]) -> None:
-        for row in rows:
-            self.transitions.queue(row)
+        self.transitions.queue_all(rows)  # one registry commit for a burst of alarms
         self._schedule()
 
     def _push(self, key: Key) -> None:

@@ -49,6 +49,12 @@ class Transitions:
         self.table.set_status(row, InstanceStatus.QUEUED)
         self.scheduler.push(row)
 
+    def queue_all(self, rows: list[InstanceRow]) -> None:
+        """Queue many rows (woken by their alarms), one registry commit for them all."""
+        with self.table.batch():
+            for row in rows:
+                self.queue(row)
+
     def start(self, row: InstanceRow) -> None:
         row.started_at = row.started_at or self.clock()
         self.table.set_status(row, InstanceStatus.RUNNING)
