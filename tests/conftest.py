@@ -27,6 +27,17 @@ TEST_WORKFLOWS = {
 SHARED = "-shared"  # suffix of the shared-placement copy of each test workflow
 
 
+@pytest.fixture(autouse=True)
+def _print_capture_undone():
+    """A test that runs a workflow in this process (an in-process shared host, a
+    runner) installs the instance logs' print capture; undo it after the test, so
+    that the next test sees its own stdout (a later capture test saw only logging)."""
+    yield
+    from pyflow_actors import instance_logs
+
+    instance_logs.uninstall()
+
+
 def wait_for(predicate: Callable[[], object], timeout: float = 20.0, interval: float = 0.05):
     """Poll until predicate() is truthy; return its value or fail at the deadline."""
     deadline = time.monotonic() + timeout
