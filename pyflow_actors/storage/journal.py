@@ -497,7 +497,4 @@ def _quote(path: Path) -> str:
 def remove_journal(path: Path) -> None:
     """Delete a journal file and its write-ahead log (retention purge)."""
     for p in (path, path.with_name(path.name + ".wal"), starts_path(path)):
-        try:
-            p.unlink()
-        except FileNotFoundError:
-            pass
+        p.unlink(missing_ok=True)
