@@ -40,6 +40,8 @@ from typing import Any, TextIO
 
 from .models import InstanceLogs, LogLine, LogStream
 
+_log = logging.getLogger("pyflow.logs")
+
 LOG_FOLDER = "logs"
 CONSOLE_FILE = "console.log"
 # One instance's log: this much in the live file plus one rotated backup.
@@ -88,13 +90,21 @@ class _InstanceSink:
     handler: logging.handlers.RotatingFileHandler | None = None
 
     def open(self) -> None:
+        """Bind the instance's log file. A log is never worth a run: when the storage
+        refuses it (read-only, full: a chaos soak errored an instance so), lines
+        still reach the console and the run goes on; the next run opens it again."""
         path = log_path(self.storage, self.workflow, self.instance_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _end_torn_line(path)
-        self.next_n = _last_number(path) + 1
-        self.handler = logging.handlers.RotatingFileHandler(
-            path, maxBytes=MAX_LOG_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8", delay=True
-        )  # delay: an instance that prints nothing gets no file
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _end_torn_line(path)
+            self.next_n = _last_number(path) + 1
+            self.handler = logging.handlers.RotatingFileHandler(
+                path, maxBytes=MAX_LOG_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8", delay=True
+            )  # delay: an instance that prints nothing gets no file
+        except OSError as exc:
+            _log.warning("instance log %s cannot be written (%s): console only", path, exc)
+            self.handler = None
+            return
         self.handler.setFormatter(logging.Formatter("%(message)s"))
 
     def close(self) -> None:

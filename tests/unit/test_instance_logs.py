@@ -237,3 +237,21 @@ def test_a_silent_instance_gets_no_file_and_a_torn_line_is_skipped(tmp_path, cap
         (1, "hello"),
         (2, "hello"),
     ]
+
+
+def test_a_log_the_storage_refuses_never_fails_the_run(tmp_path, captured):
+    # A chaos soak errored a shared instance with "OSError: Read-only file system"
+    # from making its log folder: a log is never worth a run.
+    folder = instance_logs.log_path(tmp_path, "wf", "i-1").parent
+    folder.parent.mkdir(parents=True)
+    folder.write_text("a file where the instance's log folder goes")
+
+    class Printing(WorkflowEntrypoint):
+        async def run(self, event, step):
+            print("before")
+            return await step.do("one")(lambda: print("inside") or 1)
+
+    outcome = run_workflow(tmp_path, Printing())
+    assert outcome.kind == "complete"
+    console = instance_logs.console_path(tmp_path).read_text().splitlines()
+    assert console == ["wf/i-1 [run] before", "wf/i-1 [one] inside"]  # still shown
