@@ -95,13 +95,11 @@ def step_floor(folder: Path, steps: int = 200) -> dict[str, Any]:
     engine, the start log, that transaction)."""
     import asyncio
 
-    from pyflow_actors.config import WorkflowSpec
-    from pyflow_actors.limits import DEFAULT_LIMITS
     from pyflow_actors.runtime.host import InstanceHost
-    from pyflow_actors.runtime.protocol import InstanceSetup, RunRequest
+    from pyflow_actors.runtime.protocol import RunRequest
     from pyflow_actors.storage.journal import DuckJournal
 
-    from .workflows import NoopSteps
+    from .step_profile import noop_setup
 
     database = duckdb.connect(":memory:")
     database.execute("PRAGMA disable_checkpoint_on_shutdown")
@@ -121,13 +119,7 @@ def step_floor(folder: Path, steps: int = 200) -> dict[str, Any]:
 
     async def hosted() -> float:
         host = InstanceHost("profile")
-        setup = InstanceSetup(
-            workflow="noop", instance_id="steps",
-            journal_path=str(folder / "journals" / "noop" / "steps.duckdb"),
-            spec=WorkflowSpec.of("noop", NoopSteps), bindings={}, vars={},
-            hibernate_after=60.0, limits=DEFAULT_LIMITS, code_paths=(), namespace="profile",
-            supervisor_name="none",
-        )  # fmt: skip
+        setup = noop_setup(folder)
         await host.place(setup, "t")
         outcome = await host.run(("noop", "steps"), RunRequest(1, f'{{"steps": {steps}}}', 1.0))
         await host.close()

@@ -67,14 +67,19 @@ def floor(folder: Path, steps: int) -> tuple[float, float]:
     return seconds, cpu
 
 
-def dedicated(folder: Path, steps: int) -> dict[str, Any]:
-    setup = InstanceSetup(
+def noop_setup(folder: Path) -> InstanceSetup:
+    """The instance both profiles run: ``NoopSteps`` with its journal under ``folder``."""
+    return InstanceSetup(
         workflow="noop", instance_id="steps",
         journal_path=str(folder / "journals" / "noop" / "steps.duckdb"),
         spec=WorkflowSpec.of("noop", NoopSteps), bindings={}, vars={},
         hibernate_after=60.0, limits=DEFAULT_LIMITS, code_paths=(), namespace="profile",
         supervisor_name="none",
     )  # fmt: skip
+
+
+def dedicated(folder: Path, steps: int) -> dict[str, Any]:
+    setup = noop_setup(folder)
     counts: Counter[str] = Counter()
     runner = InstanceRunner(setup)
     told: list[str] = []

@@ -10,11 +10,33 @@ every later call raises ``RayActorError``.
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 from typing import Any
 
 from ray.exceptions import RayActorError
 
+from pyflow_actors.config import WorkflowSpec
+from pyflow_actors.limits import DEFAULT_LIMITS
 from pyflow_actors.runtime.host import InstanceHost
+from pyflow_actors.runtime.protocol import InstanceSetup
+from tests import workflows as w
+
+
+def echo_setup(tmp_path: Path, instance_id: str = "e") -> InstanceSetup:
+    """An ``echo`` instance to place on a host, its journal under ``tmp_path``."""
+    return InstanceSetup(
+        workflow="echo",
+        instance_id=instance_id,
+        journal_path=str(tmp_path / "journals" / "echo" / f"{instance_id}.duckdb"),
+        spec=WorkflowSpec.of("echo", w.Echo),
+        bindings={},
+        vars={},
+        hibernate_after=1.0,
+        limits=DEFAULT_LIMITS,
+        code_paths=(),
+        namespace="test",
+        supervisor_name="supervisor",
+    )
 
 
 class InProcessHost:

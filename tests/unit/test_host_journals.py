@@ -16,10 +16,8 @@ import duckdb
 import pytest
 
 from pyflow_actors import instance_logs
-from pyflow_actors.config import WorkflowSpec
 from pyflow_actors.engine import OutcomeKind
 from pyflow_actors.errors import JournalLocked
-from pyflow_actors.limits import DEFAULT_LIMITS
 from pyflow_actors.models import InstanceStatus
 from pyflow_actors.runtime import host as host_module
 from pyflow_actors.runtime.host import InstanceHost
@@ -27,27 +25,11 @@ from pyflow_actors.runtime.protocol import InstanceSetup, RunRequest
 from pyflow_actors.storage import duck
 from pyflow_actors.storage.journal import DuckJournal
 from pyflow_actors.storage.journal_stock import JournalStock
-from tests import workflows as w
+from tests.unit.fake_hosts import echo_setup
 
 pytestmark = pytest.mark.timeout(30)
 
 WRITES = ("INSERT", "UPDATE", "DELETE", "CREATE")
-
-
-def setup_for(tmp_path: Path, instance_id: str) -> InstanceSetup:
-    return InstanceSetup(
-        workflow="echo",
-        instance_id=instance_id,
-        journal_path=str(tmp_path / "journals" / "echo" / f"{instance_id}.duckdb"),
-        spec=WorkflowSpec.of("echo", w.Echo),
-        bindings={},
-        vars={},
-        hibernate_after=1.0,
-        limits=DEFAULT_LIMITS,
-        code_paths=(),
-        namespace="test",
-        supervisor_name="supervisor",
-    )
 
 
 async def run_on_host(host: InstanceHost, setup: InstanceSetup, generation: int = 1) -> Any:
@@ -101,7 +83,7 @@ def test_a_one_step_instance_costs_three_journal_commits_on_a_host(
 
     async def scenario() -> None:
         host = InstanceHost("h")
-        setup = setup_for(tmp_path, "one")
+        setup = echo_setup(tmp_path, "one")
         await host.place(setup, "token")
         outcome = await host.run(("echo", "one"), RunRequest(1, "1", created_at=1.0))
         assert outcome.kind == OutcomeKind.COMPLETE
@@ -118,13 +100,13 @@ def test_a_one_step_instance_costs_three_journal_commits_on_a_host(
 def test_a_new_instance_takes_a_journal_made_ahead_and_commits_twice(tmp_path, journal_statements):
     async def scenario() -> None:
         host = InstanceHost("h")
-        warm = setup_for(tmp_path, "warm")  # the first placement starts the stock
+        warm = echo_setup(tmp_path, "warm")  # the first placement starts the stock
         await run_on_host(host, warm)
         await asyncio.gather(*host._refilling.values())
         [stock] = host._stocks.values()
         assert len(stock._ready()) == stock.size
         journal_statements.clear()
-        setup = setup_for(tmp_path, "claimed")
+        setup = echo_setup(tmp_path, "claimed")
         await host.place(setup, "token")
         outcome = await host.run(("echo", "claimed"), RunRequest(1, "1", created_at=1.0))
         assert outcome.kind == OutcomeKind.COMPLETE and stock.claimed == 1
@@ -146,7 +128,7 @@ def test_a_host_lets_go_of_a_journal_without_a_checkpoint_and_its_log_keeps_ever
 ):
     async def scenario() -> None:
         host = InstanceHost("h")
-        setup = setup_for(tmp_path, "logged")
+        setup = echo_setup(tmp_path, "logged")
         await run_on_host(host, setup)
         path = Path(setup.journal_path)
         wal = path.with_name(path.name + ".wal")
@@ -166,7 +148,7 @@ def test_a_journal_whose_log_grew_past_the_limit_is_checkpointed_when_let_go(tmp
 
     async def scenario() -> None:
         host = InstanceHost("h")
-        setup = setup_for(tmp_path, "folded")
+        setup = echo_setup(tmp_path, "folded")
         await run_on_host(host, setup)
         path = Path(setup.journal_path)
         assert not path.with_name(path.name + ".wal").exists()
@@ -180,7 +162,7 @@ def test_a_journal_whose_log_grew_past_the_limit_is_checkpointed_when_let_go(tmp
 def test_a_restart_on_a_host_still_erases_the_history_of_the_earlier_generation(tmp_path):
     async def scenario() -> None:
         host = InstanceHost("h")
-        setup = setup_for(tmp_path, "again")
+        setup = echo_setup(tmp_path, "again")
         await run_on_host(host, setup)
         with DuckJournal(Path(setup.journal_path), read_only=True) as journal:
             first = journal.steps()["echo"].started_at
@@ -212,7 +194,7 @@ def test_a_journal_left_attached_on_the_host_is_let_go_when_its_instance_is_plac
 ):
     async def scenario() -> None:
         host = InstanceHost("h")
-        setup = setup_for(tmp_path, "stale")
+        setup = echo_setup(tmp_path, "stale")
         await run_on_host(host, setup)
         path = Path(setup.journal_path)
         leaked = host_module._open_journal(path, host._database, None)  # never closed

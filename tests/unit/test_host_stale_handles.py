@@ -13,37 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 import pytest
 
-from pyflow_actors.config import WorkflowSpec
-from pyflow_actors.limits import DEFAULT_LIMITS
-from pyflow_actors.runtime.protocol import InstanceSetup
 from pyflow_actors.runtime.supervisor.hosts import SHRINK_AFTER, SharedHostBackend
-from tests import workflows as w
 
-from .fake_hosts import InProcessHosts
+from .fake_hosts import InProcessHosts, echo_setup
 
 pytestmark = pytest.mark.timeout(30)
 
 KEY = ("echo", "e")
-
-
-def setup_of(tmp_path: Path, instance_id: str = "e") -> InstanceSetup:
-    return InstanceSetup(
-        workflow="echo",
-        instance_id=instance_id,
-        journal_path=str(tmp_path / "journals" / "echo" / f"{instance_id}.duckdb"),
-        spec=WorkflowSpec.of("echo", w.Echo),
-        bindings={},
-        vars={},
-        hibernate_after=1.0,
-        limits=DEFAULT_LIMITS,
-        code_paths=(),
-        namespace="test",
-        supervisor_name="supervisor",
-    )
 
 
 def backend_over(hosts: InProcessHosts) -> SharedHostBackend:
@@ -57,11 +36,11 @@ def test_a_late_kill_of_an_earlier_placement_keeps_the_new_one_and_its_host(tmp_
     async def scenario() -> None:
         hosts = InProcessHosts()
         backend = backend_over(hosts)
-        earlier = await backend.create(setup_of(tmp_path))
-        await backend.create(setup_of(tmp_path, "other"))  # a second host, busy
+        earlier = await backend.create(echo_setup(tmp_path))
+        await backend.create(echo_setup(tmp_path, "other"))  # a second host, busy
         (entry,) = [h for h in backend.pool.hosts.values() if KEY in h.placed]
         earlier.kill()  # the instance ended (hibernated): let go
-        again = await backend.create(setup_of(tmp_path))  # placed anew: the same host
+        again = await backend.create(echo_setup(tmp_path))  # placed anew: the same host
         assert backend.pool.where[KEY] is entry
         earlier.kill()  # the earlier handle let go once more, late
         assert KEY in entry.placed and backend.pool.where[KEY] is entry
@@ -80,14 +59,14 @@ def test_a_late_kill_of_an_adopted_handle_leaves_the_new_runner_alone(tmp_path):
     async def scenario() -> None:
         hosts = InProcessHosts()
         first = backend_over(hosts)
-        await first.create(setup_of(tmp_path))
+        await first.create(echo_setup(tmp_path))
         # The supervisor restarts: its new backend finds the instance on its host.
         backend = backend_over(hosts)
         adopted = backend.find(*KEY)
         assert adopted is not None
         adopted.kill()  # its run ended: let go
         await asyncio.sleep(0.05)
-        await backend.create(setup_of(tmp_path))  # placed anew
+        await backend.create(echo_setup(tmp_path))  # placed anew
         adopted.kill()  # late, once more: token "" would evict whatever the host holds
         await asyncio.sleep(0.05)
         (entry,) = [h for h in backend.pool.hosts.values() if KEY in h.placed]

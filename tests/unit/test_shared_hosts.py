@@ -22,10 +22,8 @@ from pyflow_actors.client.api import AsyncClient
 from pyflow_actors.client.http_transport import HttpTransport
 from pyflow_actors.config import EngineConfig, TokenSpec, WorkflowSpec, load_config
 from pyflow_actors.errors import ConfigError
-from pyflow_actors.limits import DEFAULT_LIMITS
 from pyflow_actors.models import CreateOptions, InstanceStatus, Placement
 from pyflow_actors.runtime.host import InstanceHost
-from pyflow_actors.runtime.protocol import InstanceSetup
 from pyflow_actors.runtime.supervisor import Supervisor
 from pyflow_actors.runtime.supervisor.hosts import (
     SHRINK_AFTER,
@@ -41,7 +39,7 @@ from tests.fake_transport import FakeTransport
 from tests.workflows import ledger_lines
 
 from .fake_actors import FakeBackend
-from .fake_hosts import InProcessHosts
+from .fake_hosts import InProcessHosts, echo_setup
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -416,20 +414,8 @@ def test_rest_and_http_transport_show_an_instance_s_placement():
 def test_an_instance_evicted_while_its_journal_opens_lets_go_of_the_file(tmp_path):
     async def scenario() -> None:
         host = InstanceHost("h")
-        path = tmp_path / "journals" / "echo" / "e.duckdb"
-        setup = InstanceSetup(
-            workflow="echo",
-            instance_id="e",
-            journal_path=str(path),
-            spec=WorkflowSpec.of("echo", w.Echo),
-            bindings={},
-            vars={},
-            hibernate_after=1.0,
-            limits=DEFAULT_LIMITS,
-            code_paths=(),
-            namespace="test",
-            supervisor_name="supervisor",
-        )
+        setup = echo_setup(tmp_path)
+        path = Path(setup.journal_path)
         await host.place(setup, "first")  # starts opening the journal at once
         runner = host._runners[("echo", "e")]
         assert await host.evict(("echo", "e"), "first")
