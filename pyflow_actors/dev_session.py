@@ -27,6 +27,7 @@ from typing import IO, Any
 
 from .config import TokenSpec, load_config
 from .errors import PyflowError, StorageInUse, StorageUnavailable
+from .processes import pid_alive
 
 TOKEN_FILE = "dev-token.json"
 LOCK_FILE = "dev.lock"
@@ -167,16 +168,6 @@ def withdraw(storage: Path) -> None:
         (storage / SESSION_FILE).unlink()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def find_config(start: Path | None = None) -> Path | None:
     """``pyflow.toml`` in this folder or the nearest parent that has one."""
     folder = (start or Path.cwd()).resolve()
@@ -206,7 +197,7 @@ def discover(config: Path | None = None) -> DevSession | None:
     if not session or not isinstance(session.get("url"), str):
         return None
     pid = int(session.get("pid") or 0)
-    if pid <= 0 or not _alive(pid):
+    if pid <= 0 or not pid_alive(pid):
         return None
     return DevSession(
         url=session["url"],

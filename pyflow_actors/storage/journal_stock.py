@@ -41,6 +41,7 @@ from pathlib import Path
 
 import duckdb
 
+from ..processes import pid_alive
 from .journal import DuckJournal
 
 STOCK_SIZE = 4  # empty journals kept per host and storage folder
@@ -127,18 +128,8 @@ def remove_dead_stocks(machine: Path) -> None:
     with contextlib.suppress(OSError):
         for folder in machine.iterdir():
             pid = folder.name.split("-", 1)[0]
-            if pid.isdigit() and not _alive(int(pid)):
+            if pid.isdigit() and not pid_alive(int(pid)):
                 shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _wal(path: Path) -> Path:
