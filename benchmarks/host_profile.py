@@ -9,7 +9,7 @@ reports, per instance:
 * the CPU-seconds each process spent (supervisor, host, this driver), from
   the kernel's counters, which a loaded machine inflates far less than wall
   time;
-* with ``--py-spy`` (``pip install py-spy``), a sampled profile of the host
+* with ``--py-spy`` (in the ``bench`` extra), a sampled profile of the host
   and of the supervisor while the runs go on, the top functions by own time.
 
 It also measures the floor under a journal: DuckDB's commit cost here (a loop
