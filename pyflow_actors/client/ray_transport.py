@@ -11,7 +11,7 @@ import ray
 
 from ..analytics.query import AnalyticsQuery, AnalyticsResult
 from ..constants import DEFAULT_NAMESPACE, SUPERVISOR_NAME
-from ..errors import EngineUnavailable, PyflowError
+from ..errors import EngineUnavailable, InvalidTransition, PyflowError
 from ..models import (
     BatchCreateResult,
     BatchDeleteResult,
@@ -19,6 +19,7 @@ from ..models import (
     InstanceDetail,
     InstanceLogs,
     InstancePage,
+    InstanceStatus,
     InstanceStatusInfo,
     RestartFrom,
     WorkflowInfo,
@@ -45,6 +46,12 @@ def _expect(reply: object, kind: type[T], method: str) -> T:
 def _expect_list(reply: object, kind: type[T], method: str) -> list[T]:
     items = _expect(reply, list, method)
     return [_expect(item, kind, method) for item in items]
+
+
+class _Sends:
+    """Whether a call was sent more than once (see :meth:`RayTransport._call_sending`)."""
+
+    again = False
 
 
 class RayTransport:
@@ -84,6 +91,11 @@ class RayTransport:
 
     async def _call(self, method: str, **kwargs: Any) -> object:
         """Call a supervisor method by keyword; retried while the supervisor restarts."""
+        return await self._call_sending(_Sends(), method, **kwargs)
+
+    async def _call_sending(self, sends: _Sends, method: str, **kwargs: Any) -> object:
+        """:meth:`_call`, noting in ``sends`` whether the call was sent again after
+        the supervisor died: the lost send may have taken effect before it died."""
         deadline = time.monotonic() + RECONNECT_SECONDS
         delay = 0.05
         while True:
@@ -101,7 +113,7 @@ class RayTransport:
                     raise EngineUnavailable(
                         "the pyflow supervisor did not come back in time"
                     ) from None
-                self._handle = None
+                self._handle, sends.again = None, True
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
 
@@ -180,14 +192,25 @@ class RayTransport:
         restart_from: RestartFrom | None = None,
         rollback: bool = False,
     ) -> InstanceStatusInfo:
-        reply = await self._call(
-            "control",
-            workflow=workflow,
-            instance_id=instance_id,
-            action=action,
-            restart_from=None if restart_from is None else restart_from.model_dump(),
-            rollback=rollback,
-        )
+        kwargs = {
+            "workflow": workflow,
+            "instance_id": instance_id,
+            "action": action,
+            "restart_from": None if restart_from is None else restart_from.model_dump(),
+            "rollback": rollback,
+        }
+        sends = _Sends()
+        try:
+            reply = await self._call_sending(sends, "control", **kwargs)
+        except InvalidTransition:
+            if not (sends.again and action == "terminate"):
+                raise
+            # Sent again across a supervisor restart: the send it lost may have
+            # terminated the instance. Then the terminate took effect: answered so.
+            info = await self.status(workflow, instance_id)
+            if info.status != InstanceStatus.TERMINATED:
+                raise
+            return info
         return _expect(reply, InstanceStatusInfo, "control")
 
     async def delete_instances(self, workflow: str, ids: list[str]) -> BatchDeleteResult:
