@@ -1,9 +1,16 @@
-"""One local Ray and one engine for the whole test session."""
+"""One local Ray and one engine for the whole test session.
+
+The session's engine runs with the test-only clock knob
+(``PYFLOW_TEST_CLOCK_OFFSET_FILE``, engine/clock.py) pointed at a file holding
+0: ``engine_clock`` moves the engine's clock forward for one test (a cron fire
+seconds away instead of up to a minute), and back to the machine's after it.
+"""
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -56,8 +63,57 @@ def engine_storage(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def engine(engine_storage):
+def clock_offset_file(tmp_path_factory) -> Path:
+    """The session engine's clock offset (seconds ahead of the machine's): 0 but in one test."""
+    path = tmp_path_factory.mktemp("clock") / "offset"
+    path.write_text("0")
+    return path
+
+
+class EngineClock:
+    """The session engine's clock, moved from a test through its offset file.
+
+    Only forward: ``advance_to`` never moves the engine's time backwards (a
+    schedule's recorded fire stays in the past); the fixture puts the offset
+    back to 0 after the test.
+    """
+
+    def __init__(self, offset_file: Path) -> None:
+        self.offset_file = offset_file
+
+    def offset(self) -> float:
+        return float(self.offset_file.read_text() or 0)
+
+    def now(self) -> float:
+        """The engine's time (epoch seconds)."""
+        return time.time() + self.offset()
+
+    def advance_to(self, when: float) -> None:
+        """Move the engine's time to ``when`` if it is still ahead."""
+        if when > self.now():
+            staged = self.offset_file.with_suffix(".new")  # engines never read half a number
+            staged.write_text(repr(when - time.time()))
+            staged.replace(self.offset_file)
+
+    def advance_to_next_minute(self, lead: float) -> float:
+        """Move the engine's time to ``lead`` seconds before the next minute at least
+        ``lead`` seconds away (always forward); that minute, epoch seconds."""
+        minute = (int(self.now() + lead) // 60 + 1) * 60
+        self.advance_to(minute - lead)
+        return float(minute)
+
+
+@pytest.fixture
+def engine_clock(engine, clock_offset_file) -> Iterator[EngineClock]:
+    """Moves the session engine's clock (supervisor and instances) for this test."""
+    yield EngineClock(clock_offset_file)
+    clock_offset_file.write_text("0")
+
+
+@pytest.fixture(scope="session")
+def engine(engine_storage, clock_offset_file):
     from pyflow_actors.config import EngineConfig, WorkflowSpec
+    from pyflow_actors.engine.clock import CLOCK_OFFSET_ENV
     from pyflow_actors.runtime.local import start_local
 
     config = EngineConfig(
@@ -71,7 +127,11 @@ def engine(engine_storage):
             for name, cls in TEST_WORKFLOWS.items()
         ),
     )
-    eng = start_local(config)
+    os.environ[CLOCK_OFFSET_ENV] = str(clock_offset_file)  # inherited by Ray's workers
+    try:
+        eng = start_local(config)
+    finally:
+        del os.environ[CLOCK_OFFSET_ENV]  # never by the processes tests start themselves
     yield eng
     eng.shutdown()
 

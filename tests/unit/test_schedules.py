@@ -171,3 +171,25 @@ def test_a_workflow_deleted_and_registered_again_fires_its_schedule_afresh(tmp_p
         assert first not in _ids(sup)
 
     run(scenario)
+
+
+def test_the_background_tick_reads_the_engine_clock_so_a_shifted_clock_fires(tmp_path, monkeypatch):
+    """The test-only clock offset moves cron fires too (the Ray tests rely on it)."""
+    from pyflow_actors.engine.clock import SYSTEM_CLOCK
+
+    offset_file = tmp_path / "offset"
+    monkeypatch.setattr(SYSTEM_CLOCK, "offset_file", str(offset_file))
+
+    def shift_to(when: float) -> None:
+        offset_file.write_text(repr(when - SYSTEM_CLOCK.now() + SYSTEM_CLOCK.offset()))
+        monkeypatch.setattr(SYSTEM_CLOCK, "_read_at", float("-inf"))  # read it now
+
+    async def scenario() -> None:
+        sup = await _supervisor(tmp_path / "engine")
+        minute = (int(SYSTEM_CLOCK.now()) // 60 + 2) * 60
+        shift_to(minute - 5)
+        assert sup.fire_schedules() == []  # seen 5 s before that minute
+        shift_to(minute + 1)
+        assert sup.fire_schedules() == [fire_id(EVERY_MINUTE, minute)]
+
+    run(scenario)

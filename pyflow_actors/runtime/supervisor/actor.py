@@ -471,7 +471,7 @@ class Supervisor(ServiceAPI):
 
     def fire_schedules(self, now: float | None = None) -> list[str]:
         """Create the instances of the cron fires that are due (see ``schedules.py``)."""
-        return self.schedules.tick(now or time.time())
+        return self.schedules.tick(now)
 
     def _create_scheduled(self, workflow: str, option: CreateOptions) -> None:
         version = self.catalog.current_version(workflow)

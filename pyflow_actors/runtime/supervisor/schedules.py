@@ -11,6 +11,11 @@ fire is recorded as the schedule's last (the registry's ``cron_fires``). A
 kill between the two creates nothing twice: the fire is still due, its create
 is a duplicate, and it is recorded then.
 
+Fire times are read on the engine's clock
+(:data:`~pyflow_actors.engine.clock.SYSTEM_CLOCK`), the one alarms read: the
+test-only ``PYFLOW_TEST_CLOCK_OFFSET_FILE`` moves them too, so a test brings
+the next minute's fire seconds away instead of waiting for the wall clock.
+
 Missed fires: when the engine was down (or the creation refused, e.g. the
 queue was full), only the latest missed fire of each schedule runs, once
 (at most one catch-up); older ones are skipped. A schedule seen for the first
@@ -26,6 +31,7 @@ import logging
 from collections.abc import Callable
 
 from ...cron import due_fires
+from ...engine.clock import SYSTEM_CLOCK
 from ...errors import InstanceAlreadyExists, PyflowError
 from ...models import CreateOptions
 from ...storage.registry import Registry, schedule_key
@@ -47,11 +53,18 @@ def fire_id(cron: str, fire_at: float) -> str:
 class Schedules:
     """Fires the schedules of every workflow in the catalog (see the module doc)."""
 
-    def __init__(self, catalog: WorkflowCatalog, registry: Registry, create: CreateOne) -> None:
-        self.catalog, self.registry, self.create = catalog, registry, create
+    def __init__(
+        self,
+        catalog: WorkflowCatalog,
+        registry: Registry,
+        create: CreateOne,
+        clock: Callable[[], float] = SYSTEM_CLOCK.now,
+    ) -> None:
+        self.catalog, self.registry, self.create, self.clock = catalog, registry, create, clock
 
-    def tick(self, now: float) -> list[str]:
-        """Create the instances of the fires due at ``now``; their ids."""
+    def tick(self, now: float | None = None) -> list[str]:
+        """Create the instances of the fires due at ``now`` (default: the clock's); their ids."""
+        now = now or self.clock()
         created = []
         for spec in list(self.catalog.specs.values()):
             for cron in spec.schedules:
