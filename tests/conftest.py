@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from pyflow_actors.engine.clock import OFFSET_REFRESH
 from tests import workflows as w
 
 TEST_WORKFLOWS = {
@@ -94,6 +95,7 @@ class EngineClock:
             staged = self.offset_file.with_suffix(".new")  # engines never read half a number
             staged.write_text(repr(when - time.time()))
             staged.replace(self.offset_file)
+            time.sleep(OFFSET_REFRESH + 0.05)  # every engine process has read it after this
 
     def advance_to_next_minute(self, lead: float) -> float:
         """Move the engine's time to ``lead`` seconds before the next minute at least
