@@ -34,7 +34,16 @@ class ServerThread:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
+        # A stream still open at the end of the session (a browser's live view, a log
+        # follow) would hold the graceful shutdown until join's timeout (10 s of the
+        # suite's teardown): it is cancelled after one second instead.
+        config = uvicorn.Config(
+            app,
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=1,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
