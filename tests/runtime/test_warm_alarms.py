@@ -1,4 +1,9 @@
-"""Alarms of hibernated dedicated instances find their actors started ahead (warm)."""
+"""Alarms of hibernated dedicated instances find their actors started ahead (warm).
+
+The sleepers sleep 20 s on the engine's clock; once all have hibernated, the
+clock (``engine_clock``) is brought to ``WARM_LEAD`` seconds before the first
+wake: the pool still has seconds to start their actors ahead of the alarms,
+and the test does not wait out the rest of the sleep."""
 
 from __future__ import annotations
 
@@ -7,21 +12,36 @@ import uuid
 import pytest
 
 from pyflow_actors.models import InstanceStatus
-from tests.conftest import wait_for
+from tests.conftest import is_live, wait_for
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(180)]
 
+WARM_LEAD = 8.0  # seconds left before the first wake: room to start actors on a loaded CI
 
-def test_sleepers_due_together_wake_on_actors_started_ahead_of_their_alarm(engine, ledger):
+
+def test_sleepers_due_together_wake_on_actors_started_ahead_of_their_alarm(
+    engine, ledger, engine_clock
+):
     before = engine.stats()["warm_admitted"]
     workflow = engine.client.workflow("ledger")
     # 20 s: longer than hibernate_after (1 s), so each hibernates after its first step.
     params = {"ledger": ledger, "steps": 2, "step_seconds": 0.01, "sleep": 20}
     batch = [{"id": f"wa-{uuid.uuid4().hex[:8]}", "params": params} for _ in range(3)]
     instances = workflow.create_batch(batch)
+
+    def hibernated() -> list[float]:
+        infos = [i.status() for i in instances]
+        if any(s.status != InstanceStatus.WAITING or s.wake_at is None for s in infos):
+            return []
+        if any(is_live("ledger", i.id) for i in instances):
+            return []
+        return [s.wake_at for s in infos if s.wake_at is not None]
+
+    wakes = wait_for(hibernated, timeout=60, interval=0.2)
+    engine_clock.advance_to(min(wakes) - WARM_LEAD)
     wait_for(
         lambda: all(i.status().status == InstanceStatus.COMPLETE for i in instances),
-        timeout=150,
+        timeout=120,
         interval=0.2,
     )
     # Each wake took the actor the pool started while the instance was asleep.
