@@ -8,6 +8,7 @@ seconds away instead of up to a minute), and back to the machine's after it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -106,16 +107,28 @@ class EngineClock:
 
 
 @pytest.fixture
-def engine_clock(engine, clock_offset_file) -> Iterator[EngineClock]:
-    """Moves the session engine's clock (supervisor and instances) for this test."""
+def engine_clock(clock_offset_file) -> Iterator[EngineClock]:
+    """Moves the clock of the engines on the session's Ray (supervisors and instances)
+    for this test; an engine that started that Ray must do so ``with_clock_knob``."""
     yield EngineClock(clock_offset_file)
     clock_offset_file.write_text("0")
+
+
+@contextlib.contextmanager
+def with_clock_knob(offset_file: Path) -> Iterator[None]:
+    """Start Ray (``start_local``) inside this: its workers read ``offset_file``."""
+    from pyflow_actors.engine.clock import CLOCK_OFFSET_ENV
+
+    os.environ[CLOCK_OFFSET_ENV] = str(offset_file)  # inherited by Ray's workers
+    try:
+        yield
+    finally:
+        del os.environ[CLOCK_OFFSET_ENV]  # never by the processes tests start themselves
 
 
 @pytest.fixture(scope="session")
 def engine(engine_storage, clock_offset_file):
     from pyflow_actors.config import EngineConfig, WorkflowSpec
-    from pyflow_actors.engine.clock import CLOCK_OFFSET_ENV
     from pyflow_actors.runtime.local import start_local
 
     config = EngineConfig(
@@ -129,11 +142,8 @@ def engine(engine_storage, clock_offset_file):
             for name, cls in TEST_WORKFLOWS.items()
         ),
     )
-    os.environ[CLOCK_OFFSET_ENV] = str(clock_offset_file)  # inherited by Ray's workers
-    try:
+    with with_clock_knob(clock_offset_file):
         eng = start_local(config)
-    finally:
-        del os.environ[CLOCK_OFFSET_ENV]  # never by the processes tests start themselves
     yield eng
     eng.shutdown()
 

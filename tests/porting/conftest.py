@@ -18,6 +18,7 @@ import pytest
 
 from pyflow_actors.config import EngineConfig, TokenSpec, load_config
 from tests.api.conftest import ServerThread
+from tests.conftest import with_clock_knob
 
 CASES = Path(__file__).parent / "cases"
 TOKEN, ACCOUNT = "porting-token", "local"
@@ -32,22 +33,23 @@ def case_configs() -> dict[str, EngineConfig]:
 
 
 @pytest.fixture(scope="session")
-def porting_engine(tmp_path_factory):
+def porting_engine(tmp_path_factory, clock_offset_file):
     from pyflow_actors.runtime.local import start_local
 
     configs = case_configs()
     specs = {w.name: w for config in configs.values() for w in config.workflows}
     paths = tuple(dict.fromkeys(p for config in configs.values() for p in config.code_paths))
-    engine = start_local(
-        EngineConfig(
-            storage=tmp_path_factory.mktemp("porting"),
-            namespace="pyflow-porting",
-            hibernate_after=2.0,
-            max_running=16,
-            code_paths=paths,
-            workflows=tuple(specs.values()),
+    with with_clock_knob(clock_offset_file):  # when this session's Ray starts here
+        engine = start_local(
+            EngineConfig(
+                storage=tmp_path_factory.mktemp("porting"),
+                namespace="pyflow-porting",
+                hibernate_after=2.0,
+                max_running=16,
+                code_paths=paths,
+                workflows=tuple(specs.values()),
+            )
         )
-    )
     yield engine, configs
     engine.shutdown()
 

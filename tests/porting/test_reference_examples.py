@@ -1,4 +1,8 @@
-"""The reference's Python examples run as written: only pyflow.toml is ours (tests/porting/cases)."""
+"""The reference's Python examples run as written: only pyflow.toml is ours (tests/porting/cases).
+
+Their 10-second sleeps are not waited out: once an instance sleeps (hibernated,
+its wake time set), the engine's clock (``engine_clock``) is brought to that
+time and the supervisor's alarm wakes it."""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ import logging
 
 import pytest
 
-from tests.conftest import wait_for
+from service.schemas import parse_iso
+from tests.conftest import EngineClock, wait_for
 
 pytestmark = pytest.mark.ray
 
@@ -28,6 +33,18 @@ def only_instance(case, workflow: str) -> str:
     return wait_for(lambda: case.instances(workflow), 30, 0.1)[0]["id"]
 
 
+def wake_from_its_sleep(case, clock: EngineClock, workflow: str, instance_id: str) -> None:
+    """Once the instance sleeps (or is already final), move the engine's clock to its wake."""
+
+    def asleep_or_final():
+        found = case.instance(workflow, instance_id)
+        return found if found["wake_on"] or found["status"] in FINAL else None
+
+    found = wait_for(asleep_or_final, 60, 0.2)
+    if found["wake_on"]:
+        clock.advance_to(parse_iso(found["wake_on"], "wake_on"))
+
+
 def step_names(instance: dict) -> list[str]:
     return [s["name"] for s in instance["steps"]]
 
@@ -41,17 +58,19 @@ def test_get_started_on_fetch_creates_and_the_workflow_runs_both_steps(case) -> 
     assert step_names(done) == ["step1", "step2"]
 
 
-def test_dag_runs_dependencies_then_the_final_step(case) -> None:
+def test_dag_runs_dependencies_then_the_final_step(case, engine_clock) -> None:
     dag = case("dag")
     assert dag.worker.get("/").text == "Hello world!"
-    done = finished(dag, "dag-demo", only_instance(dag, "dag-demo"), timeout=120)
+    instance_id = only_instance(dag, "dag-demo")
+    wake_from_its_sleep(dag, engine_clock, "dag-demo", instance_id)
+    done = finished(dag, "dag-demo", instance_id, timeout=120)
     assert done["status"] == "complete", done
     names = step_names(done)
     assert names[0] == "demo sleep" and names[-1] == "demo do"
     assert set(names[1:3]) == {"dependency1", "dependency2"}
 
 
-def test_the_workers_api_pages_workflows_run_as_the_page_says(case) -> None:
+def test_the_workers_api_pages_workflows_run_as_the_page_says(case, engine_clock) -> None:
     api = case("workers_api")
     assert api.worker.get("/").json() == {"status": "success"}  # Default.fetch -> create()
     made = {}
@@ -69,6 +88,7 @@ def test_the_workers_api_pages_workflows_run_as_the_page_says(case) -> None:
     assert first["status"] == "complete"
     assert json.loads(first["steps"][0]["output"]) == "Hello World!"  # REST: JSON text
     for workflow in ("api-sleep", "api-sleep-until"):  # "10 seconds" and now + 10 s
+        wake_from_its_sleep(api, engine_clock, workflow, made[workflow])
         done = finished(api, workflow, made[workflow], timeout=120)
         assert done["status"] == "complete" and done["steps"][0]["type"] == "sleep"
 
