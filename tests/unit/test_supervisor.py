@@ -156,7 +156,9 @@ def test_a_resume_while_the_actor_is_pausing_keeps_the_instance_going(tmp_path):
 def test_a_resume_while_the_actor_hibernates_leaves_it_waiting_for_its_alarm(tmp_path):
     async def scenario() -> None:
         backend = FakeBackend()
-        sup = await started(tmp_path, backend)
+        # No warm pool: under load its tick may start the actor ahead of the alarm,
+        # and `actor` then returns it after its "prepare", before its run.
+        sup = await started(tmp_path, backend, warm_actors=0)
         await create(sup, "h")
         first = await actor(backend, "h")
         await sup.control(WF, "h", "pause")
