@@ -451,8 +451,9 @@ class Supervisor(ServiceAPI):
         return [r for r in self.table if r.key not in self.actors]
 
     def _wake(self, rows: list[InstanceRow]) -> None:
-        self.transitions.queue_all(rows)  # one registry commit for a burst of alarms
-        self._schedule()
+        with self.table.batch():  # woken and admitted: one registry commit for a burst of alarms
+            self.transitions.queue_all(rows)
+            self._schedule()
 
     def _push(self, key: Key) -> None:
         self.inbox.push(key, lambda: self.actors.handle(key))
