@@ -416,6 +416,13 @@ def _speed_rows(sizes: Sizes) -> list[Row]:
             pyflow("activation", "cpu_seconds_per_activation"),
             requires="activation",
         ),
+        Row(
+            "activation",
+            "CPU-s of the instance actor's own process to its first step, p50",
+            "CPU-s",
+            pyflow("activation", "actor_process_cpu_seconds", "p50"),
+            requires="activation",
+        ),
         *phases,
         Row(
             "activation",
