@@ -72,3 +72,34 @@ def test_a_warm_actor_no_longer_wanted_is_let_go_after_the_grace_not_before(tmp_
         assert len(backend.actors_of((WF, "s"))) == 2  # and not made again
 
     run(scenario)
+
+
+def test_warm_actors_of_a_burst_of_woken_alarms_are_kept_while_they_wait_in_line(
+    tmp_path, monkeypatch
+):
+    # More woken instances than the next few in line (the machine's parallelism)
+    # and than the free slots: each keeps its warm actor until a slot frees.
+    monkeypatch.setattr(warm_module, "IDLE_GRACE", 0.3)
+
+    async def scenario() -> None:
+        backend = FakeBackend()
+        sup = await started(tmp_path, backend, max_running=1, warm_actors=8)
+        sup.warm.parallelism = 1  # the next one in line only
+        sleepers = ["s1", "s2", "s3"]
+        await create(sup, *sleepers, "busy")
+        due = time.time() + 0.8
+        for instance_id in sleepers:
+            (await actor(backend, instance_id)).hibernate(wake_at=due)
+        busy = await actor(backend, "busy")
+        sup.warm.max_lead, sup.warm.activation_seconds = 60.0, 20.0  # all wanted at once
+        warm = [await actor(backend, i, 2) for i in sleepers]
+        await until(lambda: all(status(sup, i) == InstanceStatus.QUEUED for i in sleepers))
+        await asyncio.sleep(WARM_ROUNDS)  # past the grace, queued behind "busy"
+        assert sup.warm.let_go == 0 and not any(w.killed for w in warm)
+        busy.finish()
+        for w in warm:
+            await until(lambda w=w: any(c.startswith("run:") for c in w.calls))
+            w.finish()
+        assert sup.warm.admitted == 3 and len(backend.created) == 7
+
+    run(scenario)

@@ -419,9 +419,8 @@ class Supervisor(ServiceAPI):
             return k in self.actors or self.placement_of(k[0]) == Placement.SHARED
 
         upcoming = self.alarms.upcoming(self.warm.budget)
-        # Still queued here: no slot for it (engine-wide or its workflow's cap): the next in line.
-        next_in_line = self.scheduler.peek(self.warm.parallelism)
-        for row in self.warm.plan(upcoming, next_in_line, skip, self.actors.activation_times):
+        # Still queued here: no slot for it (engine-wide or its workflow's cap): the line.
+        for row in self.warm.plan(upcoming, self.scheduler, skip, self.actors.activation_times):
             self.warm.start(row, self._setup(row))
 
     def _busy(self, key: Key) -> bool:

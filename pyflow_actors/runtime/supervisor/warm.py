@@ -34,6 +34,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ...engine.clock import SYSTEM_CLOCK
 from ...storage.registry import InstanceRow
@@ -48,6 +49,14 @@ IDLE_GRACE = 60.0  # seconds a warm actor is kept after the plan last wanted it
 LEAD_MARGIN = 1.5  # start alarms' actors this much earlier than the estimate says
 COLD_SAMPLE = 20  # recent activations whose median is the cost of one
 HANDOVER_SECONDS = 0.05  # shorter: a warm actor handed over, not a start
+
+
+class ReadyLine(Protocol):
+    """The scheduler's ready queue, as the pool reads it."""
+
+    def peek(self, n: int) -> list[InstanceRow]: ...
+
+    def holds(self, key: Key) -> bool: ...
 
 
 @dataclass
@@ -86,25 +95,25 @@ class WarmPool:
     def plan(
         self,
         upcoming: Iterable[InstanceRow],
-        next_in_line: Iterable[InstanceRow],
+        line: ReadyLine,
         busy: Callable[[Key], bool],
         cold_starts: Iterable[float] = (),
     ) -> list[InstanceRow]:
         """The rows whose actors should start now (within :meth:`room`): the
-        alarms :meth:`plan_alarms` wants, then ``next_in_line`` (queued rows with
-        no slot yet). Warm actors still wanted are marked so; those unwanted
-        for ``IDLE_GRACE`` are let go. ``busy``: a key with an actor elsewhere."""
+        alarms :meth:`plan_alarms` wants, then the next ``parallelism`` rows of
+        the ready ``line`` (queued, no slot yet). Warm actors still wanted are
+        marked so, and so are those of every queued instance (they will run: a
+        burst of woken alarms goes beyond the next few); those unwanted for
+        ``IDLE_GRACE`` are let go. ``busy``: a key with an actor elsewhere."""
         wanted = self.plan_alarms(upcoming, busy, cold_starts)
-        wanted += [row for row in next_in_line if not busy(row.key)]
-        now, new = time.monotonic(), []
-        for row in wanted:
-            warm = self.warm.get(row.key)
-            if warm is None:
-                new.append(row)
-            else:
-                warm.wanted = now
+        wanted += [row for row in line.peek(self.parallelism) if not busy(row.key)]
+        now = time.monotonic()
+        new = [row for row in wanted if row.key not in self.warm]
+        kept = {row.key for row in wanted} | {key for key in self.warm if line.holds(key)}
         for key, warm in list(self.warm.items()):
-            if now - warm.wanted > IDLE_GRACE:
+            if key in kept:
+                warm.wanted = now
+            elif now - warm.wanted > IDLE_GRACE:
                 self.drop(key)
         return new[: self.room()]
 
