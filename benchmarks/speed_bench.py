@@ -134,6 +134,8 @@ def activation(bench: PyflowBench, runs: int) -> dict[str, Any]:
     for _ in range(runs):
         bench._wait_final(workflow.create(params={"steps": 1}))
     cpu_per_activation = (_tree_cpu_seconds() - cpu_before) / runs
+    probe = bench.client.workflow("cpu")
+    own_cpu = [float(bench._wait_final(probe.create()).output) for _ in range(runs)]
     waiter = bench.client.workflow("waiter").create()
     wait_until(lambda: waiter.status().status.value == "waiting" or None, 60, 0.05, "waiter waits")
     pid = ray.get(engine.supervisor.actor_pid.remote("waiter", waiter.id))
@@ -147,6 +149,7 @@ def activation(bench: PyflowBench, runs: int) -> dict[str, Any]:
         runs=runs,
         phases_seconds={k: summary(p[k] for p in probes) for k in keys},
         cpu_seconds_per_activation=cpu_per_activation,
+        actor_process_cpu_seconds=summary(own_cpu),
         idle_actor_memory=idle,
         cpu_count=os.cpu_count(),
     )

@@ -99,8 +99,18 @@ class WhereAmI(WorkflowEntrypoint):
         return {"before": first, "after": second}
 
 
+class ProcessCpu(WorkflowEntrypoint):
+    """One step returning the CPU-s its process has used so far: in the dedicated
+    placement, what the instance's own actor process cost up to its first step
+    (a whole-tree count misses workers that exited and were reaped unwaited)."""
+
+    async def run(self, event, step):
+        return await step.do("cpu")(time.process_time)
+
+
 BENCH_WORKFLOWS = {
     "noop": NoopSteps,
+    "cpu": ProcessCpu,
     "sleeper": Sleeper,
     "waiter": Waiter,
     "mixed": Mixed,

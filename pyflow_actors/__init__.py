@@ -33,12 +33,13 @@ from .errors import (
     WaitForEventTimeout,
     WorkflowNotFound,
 )
-from .models import InstanceStatus, InstanceStatusInfo
+from .statuses import InstanceStatus
 from .step import RetryConfig, Step, StepConfig, WorkflowStep, WorkflowStepEvent
 
 if TYPE_CHECKING:  # the lazy names below, for type checkers and editors
     from .client import AsyncClient, Client
     from .config import EngineConfig, WorkflowSpec, load_config
+    from .models import InstanceStatusInfo
     from .runtime.local import LocalEngine, start_local
 
 # Loaded on first use: instance actors import this package and must start fast.
@@ -49,6 +50,7 @@ _LAZY = {
     "start_local": "pyflow_actors.runtime.local",
     "load_config": "pyflow_actors.config",
     "EngineConfig": "pyflow_actors.config",
+    "InstanceStatusInfo": "pyflow_actors.models",
     "WorkflowSpec": "pyflow_actors.config",
     "StepContext": "pyflow_actors.engine.step_context",
     "VersionInfo": "pyflow_actors.versions",

@@ -35,9 +35,8 @@ import os
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .config_check import resolve_class_name
 from .constants import (
     DEFAULT_HIBERNATE_AFTER,
     DEFAULT_HOST,
@@ -48,14 +47,14 @@ from .constants import (
 from .durations import parse_duration
 from .errors import ConfigError, PyflowError
 from .limits import DEFAULT_LIMITS, Limits, validate_workflow_name
-from .models import Placement, WorkflowSettings
-from .retention import Retention
-from .subscriptions.spec import SubscriptionSpec, parse_subscriptions
+from .statuses import Placement
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+if TYPE_CHECKING:
+    # Imported where used: an instance actor unpickles its WorkflowSpec (this
+    # module) and needs none of these pydantic models (README: Performance).
+    from .models import WorkflowSettings
+    from .retention import Retention
+    from .subscriptions.spec import SubscriptionSpec
 
 # Memory a live instance actor costs (a Ray worker process), measured here.
 INSTANCE_ACTOR_BYTES = 200 * 1024 * 1024
@@ -104,6 +103,8 @@ class WorkflowSpec:
 
     def settings(self) -> WorkflowSettings:
         """The settings the API shows and may change."""
+        from .models import WorkflowSettings
+
         return WorkflowSettings(
             max_running=self.max_running,
             default_retention=self.default_retention,
@@ -271,6 +272,11 @@ def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) ->
     the file's folder, which is also put on ``sys.path`` so that ``class_name``
     imports work in every process.
     """
+    if sys.version_info >= (3, 11):  # imported here: not on an instance actor's path
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+
     data: dict[str, Any] = {}
     base = Path.cwd()
     if path is not None:
@@ -349,6 +355,8 @@ def _build(data: dict[str, Any], base: Path, overrides: dict[str, Any]) -> Engin
         for t in data.get("tokens", [])
     ]
     kwargs["tokens"] = tuple(tokens)
+    from .subscriptions.spec import parse_subscriptions
+
     kwargs["subscriptions"] = parse_subscriptions(data.get("subscriptions", []))
     config = EngineConfig(**kwargs)
     if config.max_running < 1:
@@ -402,6 +410,8 @@ def _class_path(class_name: str, worker: WorkerSpec | None, base: Path) -> str:
         return class_name
     if worker is not None:
         return f"{worker.main.stem}:{class_name}"
+    from .config_check import resolve_class_name  # ast and tomllib: not on an actor's path
+
     return resolve_class_name(class_name, base)
 
 
@@ -414,6 +424,8 @@ def add_code_paths(paths: tuple[str, ...]) -> None:
 
 def _retention(block: dict[str, Any]) -> Retention | None:
     """A ``[[workflows]]`` block's ``default_retention``, a :class:`ConfigError` if bad."""
+    from .retention import Retention
+
     try:
         return Retention.parse(block.get("default_retention"), what="default_retention")
     except PyflowError as exc:

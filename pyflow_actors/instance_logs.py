@@ -36,9 +36,10 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from .models import InstanceLogs, LogLine, LogStream
+if TYPE_CHECKING:  # the models are imported where used: not on an actor's start path
+    from .models import InstanceLogs, LogLine, LogStream
 
 _log = logging.getLogger("pyflow.logs")
 
@@ -135,6 +136,8 @@ class _InstanceSink:
             self._line("log", step, level, message)
 
     def _line(self, stream: LogStream, step: str | None, level: str | None, message: str) -> None:
+        from .models import LogLine
+
         line = LogLine(
             n=self.next_n,
             time=time.time(),
@@ -337,6 +340,8 @@ def read(
     ``next_after`` is the cursor for the next call (the last line's number);
     ``truncated`` says that older lines matching ``after`` were left out.
     """
+    from .models import InstanceLogs, LogLine
+
     path = log_path(storage, workflow, instance_id)
     entries = [
         entry

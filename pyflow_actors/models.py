@@ -14,47 +14,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .retention import Retention
-
-
-class InstanceStatus(str, Enum):
-    """Cloudflare's instance statuses."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    PAUSED = "paused"
-    ERRORED = "errored"
-    TERMINATED = "terminated"
-    COMPLETE = "complete"
-    WAITING = "waiting"
-    WAITING_FOR_PAUSE = "waitingForPause"
-    # Running the rollback handlers of its steps (it failed, or a terminate asked for it).
-    ROLLING_BACK = "rollingBack"
-    UNKNOWN = "unknown"
-
-    @property
-    def is_final(self) -> bool:
-        return self in FINAL_STATUSES
-
-    def __str__(self) -> str:  # "running", not "InstanceStatus.RUNNING"
-        return self.value
-
-    def __repr__(self) -> str:
-        return repr(self.value)
-
-
-class Placement(str, Enum):
-    """Where an instance runs: its own Ray actor, or a shared host with others."""
-
-    DEDICATED = "dedicated"  # one Ray named actor (process) per active instance
-    SHARED = "shared"  # many instances on the event loop of a pooled host actor
-
-    def __str__(self) -> str:
-        return self.value
-
-
-FINAL_STATUSES = frozenset(
-    {InstanceStatus.ERRORED, InstanceStatus.TERMINATED, InstanceStatus.COMPLETE}
-)
+from .statuses import FINAL_STATUSES as FINAL_STATUSES  # re-exported: models names them all
+from .statuses import InstanceStatus as InstanceStatus
+from .statuses import Placement as Placement
 
 
 class ErrorInfo(BaseModel):

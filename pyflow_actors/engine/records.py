@@ -15,7 +15,7 @@ from enum import Enum
 from typing import Any, Literal, Protocol
 
 from ..errors import StorageUnavailable
-from ..models import InstanceStatus
+from ..statuses import InstanceStatus
 
 # "patch": a step.patched(name) marker (journaled, never shown as a step);
 # "rollback": one run of a step's rollback handler (see .rollback).

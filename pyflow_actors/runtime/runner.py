@@ -22,7 +22,7 @@ import datetime as _dt
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import instance_logs, serialization
 from ..config import add_code_paths
@@ -31,11 +31,15 @@ from ..engine.rollback import roll_back_terminated
 from ..engine.waits import WaitSummary
 from ..entrypoint import Env, WorkflowEvent
 from ..errors import JournalLocked
-from ..models import InstanceStatus, StepInfo
+from ..statuses import InstanceStatus
 from ..storage.formats import KEY as FORMAT_KEY
 from ..storage.journal import DuckJournal, step_infos
 from ..upgrade.check import check_journal
+from .bindings import lazy_bindings
 from .protocol import InstanceOutcome, InstanceSetup, OutcomeKind, RunRequest
+
+if TYPE_CHECKING:
+    from ..models import StepInfo
 
 log = logging.getLogger("pyflow.instance")
 
@@ -266,13 +270,8 @@ class InstanceRunner:
 
     def _env(self) -> Env:
         values: dict[str, Any] = dict(self.setup.vars)
-        if self.setup.bindings:
-            from ..client.api import AsyncWorkflow
-            from ..client.ray_transport import RayTransport
-
-            transport = RayTransport.lazy(self.setup.supervisor_name, self.setup.namespace)
-            for binding, workflow in self.setup.bindings.items():
-                values[binding] = AsyncWorkflow(transport, workflow, binding)
+        setup = self.setup
+        values.update(lazy_bindings(setup.bindings, setup.supervisor_name, setup.namespace))
         return Env(values)
 
     # -- commands from the supervisor -----------------------------------------

@@ -8,11 +8,13 @@ tries again.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..engine.records import StepRecord
-from ..models import AttemptInfo, ErrorInfo, StepInfo
 from ..serialization import loads
+
+if TYPE_CHECKING:
+    from ..models import StepInfo
 
 
 class StepSource(Protocol):
@@ -23,6 +25,10 @@ class StepSource(Protocol):
 
 def step_infos(journal: StepSource) -> list[StepInfo]:
     """The step history of a journal, in the order the steps began (for describe)."""
+    # Imported here: the journal (on every instance actor's path) imports this
+    # module, and the pydantic models are only needed when someone reads steps.
+    from ..models import AttemptInfo, ErrorInfo, StepInfo
+
     infos = []
     for record in journal.steps().values():
         if record.kind == "patch":

@@ -44,6 +44,23 @@ def test_the_instance_actor_module_imports_little():
     assert not loaded & {"fastapi", "httpx", "typer", "rich", "pandas", "pyarrow", "numpy"}
 
 
+@pytest.mark.parametrize(
+    "module",
+    [
+        "pyflow_actors",
+        "pyflow_actors.config",
+        "pyflow_actors.engine",
+        "pyflow_actors.instance_logs",
+        "pyflow_actors.runtime.protocol",
+        "pyflow_actors.storage.step_view",
+    ],
+)
+def test_the_instance_actor_path_loads_no_pydantic(module):
+    """pydantic and the boundary models cost ~60-90 ms of CPU per activation; the
+    modules an instance actor imports name statuses from ``statuses`` instead."""
+    assert "pydantic" not in imported_after(module)
+
+
 def test_the_gateway_knows_nothing_of_duckdb():
     loaded = imported_after("service")
     assert "fastapi" in loaded

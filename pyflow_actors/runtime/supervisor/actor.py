@@ -416,14 +416,12 @@ class Supervisor(ServiceAPI):
             return
 
         def skip(k: Key) -> bool:  # a shared host wakes one with a call: never warmed
-            return self._busy(k) or self.placement_of(k[0]) == Placement.SHARED
+            return k in self.actors or self.placement_of(k[0]) == Placement.SHARED
 
         upcoming = self.alarms.upcoming(self.warm.budget)
-        chosen = self.warm.plan_alarms(upcoming, skip, self.actors.activation_times)
-        # Still queued here: no slot for it (engine-wide or its workflow's cap): the next in line.
-        chosen += [r for r in self.scheduler.peek(self.warm.parallelism) if not skip(r.key)]
-        for row in chosen[: self.warm.room()]:
-            self.warm.start(row, self._setup(row), due=row.wake_at or self.warm.clock())
+        # Still queued here: no slot for it (engine-wide or its workflow's cap): the line.
+        for row in self.warm.plan(upcoming, self.scheduler, skip, self.actors.activation_times):
+            self.warm.start(row, self._setup(row))
 
     def _busy(self, key: Key) -> bool:
         return key in self.actors or key in self.warm
@@ -452,8 +450,9 @@ class Supervisor(ServiceAPI):
         return [r for r in self.table if r.key not in self.actors]
 
     def _wake(self, rows: list[InstanceRow]) -> None:
-        self.transitions.queue_all(rows)  # one registry commit for a burst of alarms
-        self._schedule()
+        with self.table.batch():  # woken and admitted: one registry commit for a burst of alarms
+            self.transitions.queue_all(rows)
+            self._schedule()
 
     def _push(self, key: Key) -> None:
         self.inbox.push(key, lambda: self.actors.handle(key))

@@ -75,6 +75,11 @@ class Scheduler:
                     break
         return rows
 
+    def holds(self, key: Key) -> bool:
+        """The instance is queued (waiting in line for a slot)."""
+        row = self.table.get(key)
+        return row is not None and row.status == InstanceStatus.QUEUED
+
     def _current(self, entry: tuple[int, int, Key]) -> InstanceRow | None:
         priority, seq, key = entry
         row = self.table.get(key)

@@ -15,9 +15,15 @@ on a live actor:
 
 The pool owns its actors until they are admitted (:meth:`take`). Never two
 actors for one instance: the instance's single actor is either warm here or
-live in :class:`InstanceActors`. A warm actor not admitted in time, or whose
-instance moved on (paused, terminated, restarted, deleted), is let go. The
-budget (``warm_actors``) bounds the memory they hold.
+live in :class:`InstanceActors`. A warm actor whose instance moved on (paused,
+terminated, restarted, deleted) is let go at once; one the plan no longer
+wants (its alarm moved off, others went ahead of it in line) is let go once
+it has gone unwanted for ``IDLE_GRACE`` on the machine's monotonic clock.
+That grace is the pool's hysteresis: before it, an instance woken more than a
+minute after its alarm was warmed with that alarm as its due time, let go at
+the next round as "a minute past due" and warmed again by the round after, a
+warm actor made and killed every ~0.5 s under load. The budget
+(``warm_actors``) bounds the memory they hold.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ...engine.clock import SYSTEM_CLOCK
 from ...storage.registry import InstanceRow
@@ -38,17 +45,25 @@ from .wrapper import ActorBackend, InstanceActorHandle
 log = logging.getLogger("pyflow.supervisor")
 
 INITIAL_ACTIVATION_SECONDS = 0.5  # until measured
-IDLE_GRACE = 60.0  # seconds a warm actor may wait past its due time
+IDLE_GRACE = 60.0  # seconds a warm actor is kept after the plan last wanted it
 LEAD_MARGIN = 1.5  # start alarms' actors this much earlier than the estimate says
 COLD_SAMPLE = 20  # recent activations whose median is the cost of one
 HANDOVER_SECONDS = 0.05  # shorter: a warm actor handed over, not a start
 
 
+class ReadyLine(Protocol):
+    """The scheduler's ready queue, as the pool reads it."""
+
+    def peek(self, n: int) -> list[InstanceRow]: ...
+
+    def holds(self, key: Key) -> bool: ...
+
+
 @dataclass
 class Warm:
     ready: asyncio.Future[InstanceActorHandle]
-    due: float
-    started: float = field(default_factory=time.monotonic)
+    # When the plan last wanted it (monotonic: the engine's clock may be shifted).
+    wanted: float = field(default_factory=time.monotonic)
 
 
 class WarmPool:
@@ -77,16 +92,42 @@ class WarmPool:
 
     # -- planning -------------------------------------------------------------
 
+    def plan(
+        self,
+        upcoming: Iterable[InstanceRow],
+        line: ReadyLine,
+        busy: Callable[[Key], bool],
+        cold_starts: Iterable[float] = (),
+    ) -> list[InstanceRow]:
+        """The rows whose actors should start now (within :meth:`room`): the
+        alarms :meth:`plan_alarms` wants, then the next ``parallelism`` rows of
+        the ready ``line`` (queued, no slot yet). Warm actors still wanted are
+        marked so, and so are those of every queued instance (they will run: a
+        burst of woken alarms goes beyond the next few); those unwanted for
+        ``IDLE_GRACE`` are let go. ``busy``: a key with an actor elsewhere."""
+        wanted = self.plan_alarms(upcoming, busy, cold_starts)
+        wanted += [row for row in line.peek(self.parallelism) if not busy(row.key)]
+        now = time.monotonic()
+        new = [row for row in wanted if row.key not in self.warm]
+        kept = {row.key for row in wanted} | {key for key in self.warm if line.holds(key)}
+        for key, warm in list(self.warm.items()):
+            if key in kept:
+                warm.wanted = now
+            elif now - warm.wanted > IDLE_GRACE:
+                self.drop(key)
+        return new[: self.room()]
+
     def plan_alarms(
         self,
         upcoming: Iterable[InstanceRow],
         busy: Callable[[Key], bool],
         cold_starts: Iterable[float] = (),
     ) -> list[InstanceRow]:
-        """The waiting rows (sorted by wake time) whose actors should start now:
-        each early enough for the activations due before it (at the cost of one
-        over the machine's parallelism) with a margin, never more than
-        ``max_lead`` early. ``cold_starts``: recent activations' seconds.
+        """The waiting rows (sorted by wake time) whose actors are wanted now,
+        warm already or not: each early enough for the activations due before
+        it (at the cost of one over the machine's parallelism) with a margin,
+        never more than ``max_lead`` early. ``cold_starts``: recent
+        activations' seconds.
 
         The cost of one is the worst of the warm starts' average and the recent
         cold starts' median: from the warm average alone (a 0.5 s guess until a
@@ -97,7 +138,10 @@ class WarmPool:
         for row in upcoming:
             if row.wake_at is None or row.wake_at - now > self.max_lead:
                 break
-            if row.key in self.warm or busy(row.key):
+            if busy(row.key):
+                continue
+            if row.key in self.warm:  # up (or on its way): still wanted, no work ahead
+                chosen.append(row)
                 continue
             work += cost
             lead = LEAD_MARGIN * (work / self.parallelism + 2 * cost)
@@ -117,9 +161,9 @@ class WarmPool:
 
     # -- lifecycle ------------------------------------------------------------
 
-    def start(self, row: InstanceRow, setup: InstanceSetup, due: float) -> None:
+    def start(self, row: InstanceRow, setup: InstanceSetup) -> None:
         """Start the instance's actor and prepare it (in the background)."""
-        self.warm[row.key] = Warm(asyncio.ensure_future(self._make(setup)), due)
+        self.warm[row.key] = Warm(asyncio.ensure_future(self._make(setup)))
 
     async def _make(self, setup: InstanceSetup) -> InstanceActorHandle:
         began = time.monotonic()
@@ -141,16 +185,16 @@ class WarmPool:
         return warm.ready
 
     def drop(self, key: Key) -> None:
-        """Let the instance's warm actor go (its instance moved on, or it waited too long)."""
+        """Let the instance's warm actor go (its instance moved on, or nothing wants it)."""
         warm = self.warm.pop(key, None)
         if warm is not None:
             self.let_go += 1
             warm.ready.add_done_callback(_kill_when_made)
 
     def drop_where(self, stale: Callable[[Key], bool]) -> None:
-        now = self.clock()
-        for key, warm in list(self.warm.items()):
-            if stale(key) or now > warm.due + IDLE_GRACE:
+        """Let go at once the warm actors of instances that moved on."""
+        for key in list(self.warm):
+            if stale(key):
                 self.drop(key)
 
     def handle(self, key: Key) -> InstanceActorHandle | None:
