@@ -218,16 +218,24 @@ class HistorySession:
     def write(self, copies: list[tuple[InstanceRow, str]], now: float) -> None:
         """Store the copies (one transaction), replacing any the store already has."""
         db = self._writable()
+        if not copies:
+            return
+        # Two statements for the batch: the table has no index, so a DELETE per
+        # instance scanned it once per instance (the supervisor's largest CPU
+        # share per finished instance in issue 17's profile).
+        keys = [f"{row.workflow}\x00{row.id}" for row, _ in copies]
+        values = [
+            field
+            for row, copy in copies
+            for field in (row.workflow, row.id, row.generation, now, row_to_json(row), copy)
+        ]
         with transaction(db):
-            for row, copy in copies:
-                db.execute(
-                    "DELETE FROM folded WHERE workflow = ? AND instance_id = ?",
-                    [row.workflow, row.id],
-                )
-                db.execute(
-                    "INSERT INTO folded VALUES (?, ?, ?, ?, ?, ?)",
-                    [row.workflow, row.id, row.generation, now, row_to_json(row), copy],
-                )
+            db.execute(
+                "DELETE FROM folded WHERE workflow || chr(0) || instance_id IN (SELECT unnest(?))",
+                [keys],
+            )
+            rows = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(copies))
+            db.execute(f"INSERT INTO folded VALUES {rows}", values)
 
     def checkpoint(self) -> None:
         """Write the WAL into the file (closing the session does it too)."""

@@ -30,6 +30,14 @@ from .duck import (
 )
 from .formats import JOURNAL, check_version, open_format
 from .journal_meta import MetaRows, PendingMeta
+from .journal_rows import (
+    INSERT_STEP,
+    StoredMetaKeys,
+    read_all_events,
+    read_pending_events,
+    read_steps,
+    step_values,
+)
 from .starts import StartLog, starts_path
 from .step_view import StepSource, next_attempt_at, step_infos
 
@@ -60,11 +68,6 @@ CREATE TABLE IF NOT EXISTS events (
     received_at DOUBLE, consumed_by VARCHAR
 );
 """
-
-_STEP_COLUMNS = (
-    "key, name, kind, seq, started_at, state, ended_at, output, error_name, error_message, "
-    "config, wake_at, event_type"
-)
 
 
 def journal_error(exc: BaseException, path: Path) -> Exception:
@@ -108,6 +111,7 @@ class DuckJournal:
         new = not read_only and not self.path.exists()
         self._meta: dict[str, Any] | None = None  # the meta table, read once (one writer)
         self._held = PendingMeta()  # a run's start stamp, for the next commit (journal_meta)
+        self._stored = StoredMetaKeys()  # which meta keys the file holds (once read)
         try:
             if read_only:
                 self._db.execute(f"ATTACH '{_quote(self.path)}' AS {self._alias} (READ_ONLY)")
@@ -140,6 +144,7 @@ class DuckJournal:
     def meta(self) -> dict[str, str]:
         if self._meta is None or self.read_only:
             self._meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+            self._stored.read(self._meta)
             self._meta.update(self._held.rows)
         return dict(self._meta)
 
@@ -166,7 +171,8 @@ class DuckJournal:
             return
         placeholders = ", ".join(["(?, ?)"] * len(rows))
         params = [field for row in rows for field in row]
-        self._db.execute(f"INSERT OR REPLACE INTO meta VALUES {placeholders}", params)
+        insert = self._stored.statement([key for key, _ in rows])
+        self._db.execute(f"{insert} INTO meta VALUES {placeholders}", params)
 
     @contextlib.contextmanager
     def _commit(self) -> Iterator[None]:
@@ -209,6 +215,7 @@ class DuckJournal:
         target = self.steps().get(keep_before) if keep_before else None
         self._guard(self._starts.clear)
         self._meta = None  # read again after the erase (committed or rolled back)
+        self._stored.forget()
         with self._commit():
             self._db.execute("DELETE FROM steps WHERE seq >= ?", [target.seq if target else 0])
             for table, column in (("attempts", "step_key"), ("events", "consumed_by")):
@@ -228,56 +235,17 @@ class DuckJournal:
         return self._starts.merged(self._committed_steps())
 
     def _committed_steps(self) -> dict[str, StepRecord]:
-        rows = self._db.execute(f"SELECT {_STEP_COLUMNS} FROM steps ORDER BY seq").fetchall()
-        steps = {
-            row[0]: StepRecord(
-                key=row[0],
-                name=row[1],
-                kind=row[2],
-                seq=row[3],
-                started_at=row[4],
-                state=row[5],
-                ended_at=row[6],
-                output=row[7],
-                error_name=row[8],
-                error_message=row[9],
-                config=row[10],
-                wake_at=row[11],
-                event_type=row[12],
-            )
-            for row in rows
-        }
-        for key, n, started, ended, ename, emsg, interrupted in self._db.execute(
-            "SELECT step_key, n, started_at, ended_at, error_name, error_message, interrupted "
-            "FROM attempts ORDER BY step_key, n"
-        ).fetchall():
-            if key in steps:
-                steps[key].attempts.append(
-                    AttemptRecord(n, started, ended, ename, emsg, bool(interrupted))
-                )
-        return steps
+        return read_steps(self._db)
 
     def pending_events(self) -> list[EventRecord]:
-        return [
-            EventRecord(event_id=r[0], type=r[1], payload=r[2], received_at=r[3], seq=r[4])
-            for r in self._db.execute(
-                "SELECT event_id, type, payload, received_at, seq FROM events "
-                "WHERE consumed_by IS NULL ORDER BY seq"
-            ).fetchall()
-        ]
+        return read_pending_events(self._db)
 
     def event_count(self) -> int:
         return int(self._db.scalar("SELECT count(*) FROM events"))
 
     def all_events(self) -> list[EventRecord]:
         """Every event, consumed or not, in arrival order (what the history store keeps)."""
-        return [
-            EventRecord(r[0], r[2], r[3], r[4], seq=r[1], consumed_by=r[5])
-            for r in self._db.execute(
-                "SELECT event_id, seq, type, payload, received_at, consumed_by FROM events "
-                "ORDER BY seq"
-            ).fetchall()
-        ]
+        return read_all_events(self._db)
 
     def begin_step(self, record: StepRecord) -> None:
         if record.kind in ("step", "rollback"):
@@ -289,25 +257,8 @@ class DuckJournal:
             self._insert_step(record)
 
     def _insert_step(self, record: StepRecord) -> None:
-        self._db.execute(
-            # Always a new row: plain INSERT (a replace costs ~4x more here).
-            f"INSERT INTO steps ({_STEP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                record.key,
-                record.name,
-                record.kind,
-                record.seq,
-                record.started_at,
-                record.state,
-                record.ended_at,
-                record.output,
-                record.error_name,
-                record.error_message,
-                record.config,
-                record.wake_at,
-                record.event_type,
-            ],
-        )
+        # Always a new row: plain INSERT (a replace costs ~4x more here).
+        self._db.execute(INSERT_STEP, step_values(record))
 
     def begin_attempt(self, key: str, attempt: AttemptRecord) -> None:
         self._guard(self._starts.begin_attempt, key, attempt)

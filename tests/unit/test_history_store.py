@@ -59,6 +59,20 @@ def test_folding_removes_the_journal_and_readers_get_the_same_steps(tmp_path):
     assert [e.event_id for e in after[3]] == ["e2"]
 
 
+def test_a_batch_is_folded_at_once_and_a_refold_replaces_only_its_own_copies(tmp_path):
+    rows = [finished_journal(tmp_path, f"i-{n}") for n in range(3)]
+    store = HistoryStore(tmp_path)
+    saved = journal_path(tmp_path, WF, "i-1").read_bytes()
+    assert len(store.fold(rows).folded) == 3
+    journal_path(tmp_path, WF, "i-1").write_bytes(saved)
+    assert store.fold([rows[1]]).folded == [("wf", "i-1")]
+    with store.session() as session:
+        held = session._db.execute(  # type: ignore[union-attr]
+            "SELECT instance_id, count(*) FROM folded GROUP BY ALL ORDER BY 1"
+        ).fetchall()
+    assert held == [("i-0", 1), ("i-1", 1), ("i-2", 1)]
+
+
 def test_a_refold_after_a_crash_between_copy_and_delete_never_doubles_rows(tmp_path):
     row = finished_journal(tmp_path, "i-1")
     store = HistoryStore(tmp_path)
