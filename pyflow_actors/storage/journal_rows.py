@@ -24,7 +24,9 @@ def read_steps(db: Any) -> dict[str, StepRecord]:
     """The committed steps, in the order they began, each with its attempts."""
     steps = {
         row[0]: StepRecord(
-            *row[:3],
+            key=row[0],
+            name=row[1],
+            kind=row[2],
             seq=row[3],
             started_at=row[4],
             state=row[5],
@@ -35,7 +37,7 @@ def read_steps(db: Any) -> dict[str, StepRecord]:
             config=row[10],
             wake_at=row[11],
             event_type=row[12],
-        )  # fmt: skip
+        )
         for row in db.execute(f"SELECT {STEP_COLUMNS} FROM steps ORDER BY seq").fetchall()
     }
     for key, n, started, ended, ename, emsg, interrupted in db.execute(
