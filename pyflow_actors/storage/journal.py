@@ -319,15 +319,20 @@ class DuckJournal:
     ) -> None:
         ename, emsg = error if error else (None, None)
         step, attempt = self._starts.take_step(key), self._starts.take_attempt(key, n)
+        # Ended by its first attempt: the step's one row, which that attempt reads back
+        # from (journal_rows.read_steps): one statement, not a transaction of four.
+        alone = step is not None and bool(finish) and attempt is not None and n == 1
         try:
-            with self._commit():
+            with self._autocommit() if alone else self._commit():
                 if step is not None and finish:  # the row in its final state: no UPDATE
                     final = replace(step, state=finish, ended_at=ended_at, output=output)
                     self._insert_step(replace(final, error_name=ename, error_message=emsg))
                     finish = None
                 elif step is not None:
                     self._insert_step(step)
-                if attempt is not None:
+                if alone:
+                    pass
+                elif attempt is not None:
                     ended = AttemptRecord(attempt.n, attempt.started_at, ended_at, ename, emsg)
                     self._insert_attempt(key, ended)
                 else:

@@ -4,6 +4,10 @@
 holds the statements that read its rows back into engine records, and the
 choice of the cheapest statement for a meta write (issue 17's per-step work:
 a plain INSERT costs ~0.9 ms of CPU here, an INSERT OR REPLACE ~2.4 ms).
+
+A step ended by its first attempt is one row (journal format 2): its attempt
+is read back from that row (:func:`first_attempt`), so committing such a step
+is one INSERT (~1.3 ms here) rather than BEGIN, two INSERTs and COMMIT (~2 ms).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ STEP_COLUMNS = (
     "key, name, kind, seq, started_at, state, ended_at, output, error_name, error_message, "
     "config, wake_at, event_type"
 )
+ATTEMPTED = ("step", "rollback")  # the kinds of step that run attempts
 INSERT_STEP = f"INSERT INTO steps ({STEP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
@@ -48,7 +53,22 @@ def read_steps(db: Any) -> dict[str, StepRecord]:
             steps[key].attempts.append(
                 AttemptRecord(n, started, ended, ename, emsg, bool(interrupted))
             )
+    for record in steps.values():
+        if not record.attempts and record.kind in ATTEMPTED and record.state != "running":
+            record.attempts.append(first_attempt(record))
     return steps
+
+
+def first_attempt(record: StepRecord) -> AttemptRecord:
+    """The one attempt of a step its first attempt ended, read from the step's row.
+
+    Journal format 2: such a step is committed as its row alone (one statement
+    per step); it has no row in ``attempts``. In format 1 every ended step of
+    these kinds has its attempt rows, so the rule reads those journals unchanged.
+    """
+    return AttemptRecord(
+        1, record.started_at, record.ended_at, record.error_name, record.error_message
+    )
 
 
 def step_values(record: StepRecord) -> list[Any]:

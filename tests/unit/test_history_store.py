@@ -7,6 +7,7 @@ import pytest
 from pyflow_actors.engine import AttemptRecord, EventRecord, RunResult, StepRecord
 from pyflow_actors.errors import PyflowError
 from pyflow_actors.models import InstanceStatus
+from pyflow_actors.storage.formats import CURRENT, JOURNAL
 from pyflow_actors.storage.history import HistoryStore, open_instance, restore_journal
 from pyflow_actors.storage.journal import DuckJournal, journal_path, step_infos
 from pyflow_actors.storage.registry import InstanceRow
@@ -163,7 +164,7 @@ def test_restore_refuses_nothing_and_keeps_the_format_stamp(tmp_path):
     path = tmp_path / "copy.duckdb"
     restore_journal(view, path)
     with DuckJournal(path, read_only=True) as journal:
-        assert journal.meta()["format_version"] == "1"
+        assert journal.meta()["format_version"] == str(CURRENT[JOURNAL])
         assert journal.event_count() == 2
 
 
