@@ -35,6 +35,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from dataclasses import replace
@@ -272,6 +273,51 @@ def speed(bench: PyflowBench, ks: tuple[int, ...] = (2, 8, 32), spy: bool = Fals
         )
 
 
+def alarms(bench: PyflowBench, rate: float) -> None:
+    """``make bench``'s simultaneous alarms (shared), and the CPU each process spent per
+    wake-up: counters sampled every 0.25 s, read at the alarm and once all completed."""
+    supervisor = int(ray.get(bench.engine.supervisor.pid.remote()))  # type: ignore[union-attr]
+    samples: list[tuple[float, dict[str, float]]] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.25):
+            pids = {"supervisor": supervisor, **_host_pids_quiet()}
+            samples.append((time.time(), {name: _cpu(pid) for name, pid in pids.items()}))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    record = bench.hibernation(rate, "shared")
+    stop.set()
+    sampler.join()
+    ended = time.time()
+    alarm = ended - record["all_complete_after_alarm_seconds"]
+    at_alarm = min(samples, key=lambda s: abs(s[0] - alarm))[1]
+    at_end = samples[-1][1]
+    n = record["instances"]
+    emit(
+        {
+            "suite": "host_profile",
+            "workload": "alarm_cpu",
+            "instances": n,
+            "lateness_p50": record["wake_lateness_seconds"]["p50"],
+            "lateness_p99": record["wake_lateness_seconds"]["p99"],
+            "cpu_ms_per_wake": {
+                name: round((at_end[name] - at_alarm.get(name, 0.0)) * 1000 / n, 2)
+                for name in at_end
+            },
+            "load_average": psutil.getloadavg(),
+        }
+    )
+
+
+def _host_pids_quiet() -> dict[str, int]:
+    try:
+        return _host_pids()
+    except Exception:  # noqa: BLE001 - a host starting or retired while sampled
+        return {}
+
+
 def _spies(pids: dict[str, int], folder: Path, seconds: float) -> dict[str, Any]:
     """py-spy on every process but this driver, writing into ``folder``."""
     spies = {}
@@ -325,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.events:
                 bench.event_latency(True, "ray", "shared")
             if args.alarms:
-                bench.hibernation(args.rate, "shared")
+                alarms(bench, args.rate)
         finally:
             bench.stop()
     finally:
