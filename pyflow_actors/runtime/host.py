@@ -132,10 +132,10 @@ _OPEN: weakref.WeakSet[DuckJournal] = weakref.WeakSet()
 def _open_journal(
     path: Path, database: duckdb.DuckDBPyConnection, stock: JournalStock | None
 ) -> DuckJournal:
-    if stock is not None and not path.exists():
-        stock.claim(path)  # a journal made ahead of need (else DuckJournal creates one)
+    # A journal made ahead of need (else DuckJournal creates one): known empty.
+    fresh = stock is not None and not path.exists() and stock.claim(path)
     try:
-        journal = DuckJournal(path, database=database)
+        journal = DuckJournal(path, database=database, fresh=fresh)
     except JournalLocked as exc:  # the caller waits and tries again
         if "already attached" not in str(exc) or not _let_go_of_stale(path):
             raise

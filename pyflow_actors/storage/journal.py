@@ -28,7 +28,8 @@ from .duck import (
     storage_unavailable,
     transaction,
 )
-from .formats import JOURNAL, check_version, open_format
+from .formats import CURRENT, JOURNAL, check_version, open_format
+from .formats import KEY as FORMAT_KEY
 from .journal_meta import MetaRows, PendingMeta
 from .journal_rows import (
     INSERT_STEP,
@@ -95,9 +96,12 @@ class DuckJournal:
         *,
         read_only: bool = False,
         database: duckdb.DuckDBPyConnection | None = None,
+        fresh: bool = False,
     ) -> None:
         """``database``: a DuckDB instance to attach the file to (a shared host's one),
-        instead of a new in-memory instance per journal (~15 ms here, vs ~1.5 ms)."""
+        instead of a new in-memory instance per journal (~15 ms here, vs ~1.5 ms).
+        ``fresh``: an empty journal this process just made (a host's stock): known to
+        be stamped and empty, so it is not read until written (6 statements less)."""
         self.path = Path(path)
         self.read_only = read_only
         self._alias = "j" if database is None else f"j_{uuid.uuid4().hex}"
@@ -112,6 +116,7 @@ class DuckJournal:
         self._meta: dict[str, Any] | None = None  # the meta table, read once (one writer)
         self._held = PendingMeta()  # a run's start stamp, for the next commit (journal_meta)
         self._stored = StoredMetaKeys()  # which meta keys the file holds (once read)
+        self._empty = fresh  # no step nor event row yet: nothing to read back
         try:
             if read_only:
                 self._db.execute(f"ATTACH '{_quote(self.path)}' AS {self._alias} (READ_ONLY)")
@@ -125,6 +130,9 @@ class DuckJournal:
             self._db.execute(f"USE {self._alias}")
             if read_only:
                 check_version(self._db, JOURNAL, self.path)
+            elif fresh:
+                self._meta = {FORMAT_KEY: str(CURRENT[JOURNAL])}
+                self._stored.read(self._meta)
             else:
                 open_format(self._db, JOURNAL, self.path, SCHEMA)
             self._starts = StartLog(starts_path(self.path))
@@ -177,6 +185,7 @@ class DuckJournal:
     @contextlib.contextmanager
     def _commit(self) -> Iterator[None]:
         """One transaction for the statements inside, with the held start stamp."""
+        self._empty = False
         with transaction(self._db):
             self._write_meta(self._held.with_rows())
             yield
@@ -184,6 +193,7 @@ class DuckJournal:
 
     def _autocommit(self) -> contextlib.AbstractContextManager[None]:
         """A one-statement write: its own commit, with the held start stamp if any."""
+        self._empty = False
         return self._commit() if self._held.rows else contextlib.nullcontext()
 
     def result(self) -> RunResult | None:
@@ -235,10 +245,10 @@ class DuckJournal:
         return self._starts.merged(self._committed_steps())
 
     def _committed_steps(self) -> dict[str, StepRecord]:
-        return read_steps(self._db)
+        return {} if self._empty else read_steps(self._db)
 
     def pending_events(self) -> list[EventRecord]:
-        return read_pending_events(self._db)
+        return [] if self._empty else read_pending_events(self._db)
 
     def event_count(self) -> int:
         return int(self._db.scalar("SELECT count(*) FROM events"))
@@ -258,6 +268,7 @@ class DuckJournal:
 
     def _insert_step(self, record: StepRecord) -> None:
         # Always a new row: plain INSERT (a replace costs ~4x more here).
+        self._empty = False
         self._db.execute(INSERT_STEP, step_values(record))
 
     def begin_attempt(self, key: str, attempt: AttemptRecord) -> None:

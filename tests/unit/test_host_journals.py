@@ -114,6 +114,9 @@ def test_a_new_instance_takes_a_journal_made_ahead_and_commits_twice(tmp_path, j
         assert not any("CREATE TABLE" in sql for sql in journal_statements)
         # Its meta keys are new to the file: plain inserts (a replace costs ~2.5x more).
         assert not any("OR REPLACE INTO meta" in sql for sql in journal_statements)
+        # Made empty by this host: neither its format nor its rows are read back.
+        reads = [sql for sql in journal_statements if sql.upper().startswith("SELECT")]
+        assert reads == [], reads
         await host.evict(("echo", "claimed"))
         await asyncio.gather(*host._refilling.values())
         assert len(stock._ready()) == stock.size  # made again once the instance ended
