@@ -273,28 +273,35 @@ def speed(bench: PyflowBench, ks: tuple[int, ...] = (2, 8, 32), spy: bool = Fals
         )
 
 
-def alarms(bench: PyflowBench, rate: float) -> None:
+def alarms(bench: PyflowBench, rate: float, spy: bool = False) -> None:
     """``make bench``'s simultaneous alarms (shared), and the CPU each process spent per
-    wake-up: counters sampled every 0.25 s, read at the alarm and once all completed."""
+    wake-up: counters sampled every 0.25 s, read at the alarm and once all completed
+    (with ``spy``: py-spy samples the supervisor and the hosts from the alarm on)."""
     supervisor = int(ray.get(bench.engine.supervisor.pid.remote()))  # type: ignore[union-attr]
     samples: list[tuple[float, dict[str, float]]] = []
     stop = threading.Event()
+    n = bench.sizes.hibernating
+    alarm_at = time.time() + 1.5 * n / max(rate, 0.1) + 10  # as the workload sets it
+    folder = Path(tempfile.mkdtemp(prefix="host-profile-"))
+    spies: dict[str, Any] = {}
 
     def sample() -> None:
         while not stop.wait(0.25):
             pids = {"supervisor": supervisor, **_host_pids_quiet()}
             samples.append((time.time(), {name: _cpu(pid) for name, pid in pids.items()}))
+            if spy and not spies and time.time() > alarm_at - 0.5:
+                spies.update(_spies(pids, folder, 600))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     record = bench.hibernation(rate, "shared")
     stop.set()
     sampler.join()
+    profiles = _stop_spies(spies, folder)
     ended = time.time()
     alarm = ended - record["all_complete_after_alarm_seconds"]
     at_alarm = min(samples, key=lambda s: abs(s[0] - alarm))[1]
     at_end = samples[-1][1]
-    n = record["instances"]
     emit(
         {
             "suite": "host_profile",
@@ -307,6 +314,7 @@ def alarms(bench: PyflowBench, rate: float) -> None:
                 for name in at_end
             },
             "load_average": psutil.getloadavg(),
+            "profiles": profiles,
         }
     )
 
@@ -371,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.events:
                 bench.event_latency(True, "ray", "shared")
             if args.alarms:
-                alarms(bench, args.rate)
+                alarms(bench, args.rate, args.py_spy)
         finally:
             bench.stop()
     finally:
