@@ -39,6 +39,7 @@ from ..config import add_code_paths
 from ..engine import EventRecord
 from ..errors import InstanceActorGone, JournalLocked, PyflowError
 from ..models import StepInfo
+from ..storage.history import FinishedJournal
 from ..storage.journal import DuckJournal
 from ..storage.journal_stock import JournalStock
 from .host_loop import CURRENT_INSTANCE, LAG_THRESHOLD, Key, LoopStall, LoopWatch
@@ -245,6 +246,10 @@ class InstanceHost:
         except BaseException:
             self._let_go(key, token)
             raise
+        runner = self._runners.get(key)
+        if outcome.kind.is_final and runner is not None and runner._journal is not None:
+            with contextlib.suppress(PyflowError):  # else the fold reads the file
+                outcome.history = FinishedJournal.of(runner._journal).to_json()
         self._let_go(key, token)
         return outcome
 

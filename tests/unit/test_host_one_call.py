@@ -18,6 +18,8 @@ from pyflow_actors.models import InstanceStatus
 from pyflow_actors.runtime.host import InstanceHost
 from pyflow_actors.runtime.protocol import RunRequest
 from pyflow_actors.runtime.supervisor.hosts import SharedHostBackend
+from pyflow_actors.storage import history as history_module
+from pyflow_actors.storage.journal import journal_path
 from tests.workflows import ledger_lines
 
 from .fake_hosts import InProcessHosts, echo_setup
@@ -94,3 +96,24 @@ def test_a_handle_killed_before_its_run_was_sent_makes_no_host_call(tmp_path):
         await hosts.close()
 
     asyncio.run(asyncio.wait_for(scenario(), 20))
+
+
+def test_a_finished_instance_is_folded_from_the_copy_its_host_sent_without_reading_its_file(
+    tmp_path, ledger, monkeypatch
+):
+    def unread(*args: object) -> None:
+        raise AssertionError("the fold read the journal file")
+
+    async def scenario() -> None:
+        monkeypatch.setattr(history_module, "_copy_of", unread)
+        h = Harness(tmp_path)
+        await h.create("ledger", "done", {"ledger": ledger, "steps": 2})
+        await h.finished("ledger", "done")
+        await until(lambda: ("ledger", "done") in h.sup.history.folded)  # in the background
+        assert not h.sup.history.unreadable
+        assert not journal_path(tmp_path, "ledger", "done").exists()
+        detail = await h.sup.describe("ledger", "done")  # read back from the store
+        assert [(s.name, len(s.attempts)) for s in detail.steps] == [("step-0", 1), ("step-1", 1)]
+        await h.close()
+
+    run(scenario)
