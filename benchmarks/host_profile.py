@@ -33,7 +33,9 @@ import argparse
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from dataclasses import replace
@@ -159,7 +161,7 @@ def _host_pids() -> dict[str, int]:
 
 
 def _py_spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
-    tool = shutil.which("py-spy") or str(Path(__file__).parents[1] / ".venv/bin/py-spy")
+    tool = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(tool).exists():
         return None
     return subprocess.Popen(
@@ -204,13 +206,7 @@ def start_path(bench: PyflowBench, runs: int, spy: bool) -> dict[str, Any]:
     supervisor = int(ray.get(bench.engine.supervisor.pid.remote()))  # type: ignore[union-attr]
     pids = {"supervisor": supervisor, **_host_pids(), "driver": psutil.Process().pid}
     folder = Path(tempfile.mkdtemp(prefix="host-profile-"))
-    spies = {}
-    if spy:
-        for name, pid in pids.items():
-            process = _py_spy(pid, runs * 0.5 + 60, folder / f"{name}.txt")
-            if process is not None and name != "driver":
-                spies[name] = process
-        time.sleep(1.0)  # py-spy attached
+    spies = _spies(pids, folder, runs * 0.5 + 60) if spy else {}
     before = {name: _cpu(pid) for name, pid in pids.items()}
     observed = []
     began = time.perf_counter()
@@ -220,12 +216,7 @@ def start_path(bench: PyflowBench, runs: int, spy: bool) -> dict[str, Any]:
         observed.append(time.perf_counter() - t0)
     elapsed = time.perf_counter() - began
     cpu = {name: round((_cpu(pid) - before[name]) * 1000 / runs, 2) for name, pid in pids.items()}
-    profiles = {}
-    for name, process in spies.items():
-        process.send_signal(signal.SIGINT)  # py-spy writes what it sampled, then exits
-        process.wait(timeout=60)
-        profiles[name] = _top(folder / f"{name}.txt")
-    shutil.rmtree(folder, ignore_errors=True)
+    profiles = _stop_spies(spies, folder)
     total, queueing, to_first_step, execution = [], [], [], []
     for _ in range(runs):
         instance = workflow.create(params={"steps": 1})
@@ -254,13 +245,16 @@ def start_path(bench: PyflowBench, runs: int, spy: bool) -> dict[str, Any]:
     )
 
 
-def speed(bench: PyflowBench, ks: tuple[int, ...] = (2, 8, 32)) -> None:
-    """bench-quick's shared workloads, and CPU-ms per throughput instance per process."""
+def speed(bench: PyflowBench, ks: tuple[int, ...] = (2, 8, 32), spy: bool = False) -> None:
+    """bench-quick's shared workloads, and CPU-ms per throughput instance per process
+    (with ``spy``: py-spy samples the supervisor and the hosts during each K's run)."""
     bench.step_overhead("shared")
     bench.start_latency("shared")
     supervisor = int(ray.get(bench.engine.supervisor.pid.remote()))  # type: ignore[union-attr]
     for k in ks:
         pids = {"supervisor": supervisor, **_host_pids(), "driver": psutil.Process().pid}
+        folder = Path(tempfile.mkdtemp(prefix="host-profile-"))
+        spies = _spies(pids, folder, bench.sizes.throughput_instances * 0.2 + 60) if spy else {}
         before = {name: _cpu(pid) for name, pid in pids.items()}
         record = bench.throughput(k, "shared")
         n = record["instances"]
@@ -270,11 +264,87 @@ def speed(bench: PyflowBench, ks: tuple[int, ...] = (2, 8, 32)) -> None:
                 "suite": "host_profile",
                 "workload": "throughput_cpu",
                 "k": k,
+                "instances": n,
                 "instances_per_second": record["instances_per_second"],
                 "cpu_ms_per_instance": cpu,
                 "load_average": psutil.getloadavg(),
+                "profiles": _stop_spies(spies, folder),
             }
         )
+
+
+def alarms(bench: PyflowBench, rate: float, spy: bool = False) -> None:
+    """``make bench``'s simultaneous alarms (shared), and the CPU each process spent per
+    wake-up: counters sampled every 0.25 s, read at the alarm and once all completed
+    (with ``spy``: py-spy samples the supervisor and the hosts from the alarm on)."""
+    supervisor = int(ray.get(bench.engine.supervisor.pid.remote()))  # type: ignore[union-attr]
+    samples: list[tuple[float, dict[str, float]]] = []
+    stop = threading.Event()
+    n = bench.sizes.hibernating
+    alarm_at = time.time() + 1.5 * n / max(rate, 0.1) + 10  # as the workload sets it
+    folder = Path(tempfile.mkdtemp(prefix="host-profile-"))
+    spies: dict[str, Any] = {}
+
+    def sample() -> None:
+        while not stop.wait(0.25):
+            pids = {"supervisor": supervisor, **_host_pids_quiet()}
+            samples.append((time.time(), {name: _cpu(pid) for name, pid in pids.items()}))
+            if spy and not spies and time.time() > alarm_at - 0.5:
+                spies.update(_spies(pids, folder, 600))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    record = bench.hibernation(rate, "shared")
+    stop.set()
+    sampler.join()
+    profiles = _stop_spies(spies, folder)
+    ended = time.time()
+    alarm = ended - record["all_complete_after_alarm_seconds"]
+    at_alarm = min(samples, key=lambda s: abs(s[0] - alarm))[1]
+    at_end = samples[-1][1]
+    emit(
+        {
+            "suite": "host_profile",
+            "workload": "alarm_cpu",
+            "instances": n,
+            "lateness_p50": record["wake_lateness_seconds"]["p50"],
+            "lateness_p99": record["wake_lateness_seconds"]["p99"],
+            "cpu_ms_per_wake": {
+                name: round((at_end[name] - at_alarm.get(name, 0.0)) * 1000 / n, 2)
+                for name in at_end
+            },
+            "load_average": psutil.getloadavg(),
+            "profiles": profiles,
+        }
+    )
+
+
+def _host_pids_quiet() -> dict[str, int]:
+    try:
+        return _host_pids()
+    except Exception:  # noqa: BLE001 - a host starting or retired while sampled
+        return {}
+
+
+def _spies(pids: dict[str, int], folder: Path, seconds: float) -> dict[str, Any]:
+    """py-spy on every process but this driver, writing into ``folder``."""
+    spies = {}
+    for name, pid in pids.items():
+        process = _py_spy(pid, seconds, folder / f"{name}.txt")
+        if process is not None and name != "driver":
+            spies[name] = process
+    time.sleep(1.0)  # py-spy attached
+    return spies
+
+
+def _stop_spies(spies: dict[str, Any], folder: Path) -> dict[str, Any]:
+    profiles = {}
+    for name, process in spies.items():
+        process.send_signal(signal.SIGINT)  # py-spy writes what it sampled, then exits
+        process.wait(timeout=60)
+        profiles[name] = _top(folder / f"{name}.txt")
+    shutil.rmtree(folder, ignore_errors=True)
+    return profiles
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -285,9 +355,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alarms", type=int, default=0, help="N shared instances, one alarm")
     parser.add_argument("--rate", type=float, default=10.0, help="instances/s to reach sleep")
     parser.add_argument("--speed", action="store_true", help="bench-quick's shared workloads")
+    parser.add_argument("--instances", type=int, default=QUICK.throughput_instances,
+                        help="instances per K in --speed's throughput runs")  # fmt: skip
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="pyflow-host-profile-"))
-    sizes = replace(QUICK, placements=("shared",), event_runs=args.events, hibernating=args.alarms)
+    sizes = replace(
+        QUICK,
+        placements=("shared",),
+        event_runs=args.events,
+        hibernating=args.alarms,
+        throughput_instances=args.instances,
+    )
     try:
         duckdb_floor(work)
         step_floor(work)
@@ -295,13 +373,13 @@ def main(argv: list[str] | None = None) -> int:
         bench.start()
         try:
             if args.speed:
-                speed(bench)
+                speed(bench, spy=args.py_spy)
             if args.runs:
                 start_path(bench, args.runs, args.py_spy)
             if args.events:
                 bench.event_latency(True, "ray", "shared")
             if args.alarms:
-                bench.hibernation(args.rate, "shared")
+                alarms(bench, args.rate, args.py_spy)
         finally:
             bench.stop()
     finally:

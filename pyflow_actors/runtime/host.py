@@ -24,12 +24,10 @@ import contextlib
 import contextvars
 import logging
 import os
-import sys
-import threading
 import time
 import weakref
-from collections import deque
-from collections.abc import Coroutine, Generator
+from collections import OrderedDict
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,35 +39,19 @@ from ..config import add_code_paths
 from ..engine import EventRecord
 from ..errors import InstanceActorGone, JournalLocked, PyflowError
 from ..models import StepInfo
+from ..storage.history import FinishedJournal
 from ..storage.journal import DuckJournal
 from ..storage.journal_stock import JournalStock
+from .host_loop import CURRENT_INSTANCE, LAG_THRESHOLD, Key, LoopStall, LoopWatch
 from .protocol import InstanceOutcome, InstanceSetup, RunRequest
 from .runner import JOURNAL_LOCK_WAIT, InstanceRunner
 
 log = logging.getLogger("pyflow.host")
 
-Key = tuple[str, str]  # (workflow, instance id)
 STEP_THREADS = 256  # threads for sync steps (made lazily, as they are needed)
-BEAT_SECONDS = 0.05  # how often the loop watch's heartbeat runs
-LAG_THRESHOLD = 0.25  # a loop blocked longer than this is a stall, reported with its culprit
-STALLS_KEPT = 20
 WAL_CHECKPOINT_BYTES = 1 << 20  # a journal's log past this is checkpointed when let go
-
-# The instance whose code a task runs: set around a run, inherited by every
-# task and thread the run starts (asyncio copies the context).
-CURRENT_INSTANCE: contextvars.ContextVar[Key | None] = contextvars.ContextVar(
-    "pyflow_current_instance", default=None
-)
-
-
-@dataclass(frozen=True)
-class LoopStall:
-    """The host's loop was blocked for ``seconds`` by ``instance`` running ``where``."""
-
-    seconds: float
-    instance: Key | None  # None: not instance code (the host itself, or unknown)
-    where: str  # innermost Python frame: "function (file:line)"
-    at: float  # epoch seconds the stall was seen
+ARRIVAL_WAIT = 10.0  # seconds a call waits for its instance's placement to reach the host
+TOKENS_KEPT = 4096  # placements remembered (a late call naming one is answered at once)
 
 
 @dataclass(frozen=True)
@@ -83,92 +65,6 @@ class HostLoad:
     running: int  # runners with a run in progress
     lag: float  # worst loop lag (seconds) in the last watch window
     stalls: list[LoopStall] = field(default_factory=list)
-
-
-class LoopWatch:
-    """Measures an event loop's lag and names the instance that blocked it.
-
-    A heartbeat task on the loop records when it last ran; a watchdog thread
-    sees a heartbeat that is late by more than ``threshold`` and samples what
-    the loop thread is running at that moment: the current task (mapped to
-    its instance through the task factory) and the innermost Python frame.
-    """
-
-    def __init__(self, name: str, threshold: float = LAG_THRESHOLD) -> None:
-        self.name, self.threshold = name, threshold
-        self.stalls: deque[LoopStall] = deque(maxlen=STALLS_KEPT)
-        self.worst_lag = 0.0
-        self._owners: weakref.WeakKeyDictionary[asyncio.Future[Any], Key] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._beat = time.monotonic()
-        self._suspect: tuple[Key | None, str] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread = 0
-        self._stop = threading.Event()
-        self._tasks: list[asyncio.Future[None]] = []
-
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Watch ``loop`` (called on it); tasks created from now on are attributed."""
-        self._loop, self._loop_thread = loop, threading.get_ident()
-        loop.set_task_factory(self.task_factory)
-        self._tasks.append(asyncio.ensure_future(self._heartbeat()))
-        threading.Thread(target=self._watchdog, name=f"{self.name}-watch", daemon=True).start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        for task in self._tasks:
-            task.cancel()
-
-    def task_factory(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        coro: Coroutine[Any, Any, Any] | Generator[Any, None, Any],
-        context: contextvars.Context | None = None,
-    ) -> asyncio.Task[Any]:
-        context = context if context is not None else contextvars.copy_context()
-        # The task takes the context current at its creation (Task's own ``context=``
-        # argument is Python 3.11+).
-        task: asyncio.Task[Any] = context.run(asyncio.Task, coro, loop=loop)
-        owner = context.get(CURRENT_INSTANCE)
-        if owner is not None:
-            self._owners[task] = owner
-        return task
-
-    async def _heartbeat(self) -> None:
-        while True:
-            expected = time.monotonic() + BEAT_SECONDS
-            self._beat = expected
-            await asyncio.sleep(BEAT_SECONDS)
-            lag = time.monotonic() - expected
-            self.worst_lag = max(self.worst_lag * 0.9, lag)  # decays over a few seconds
-            if lag > self.threshold:
-                self._stalled(lag)
-
-    def _stalled(self, lag: float) -> None:
-        instance, where = self._suspect or (None, "unknown")
-        self._suspect = None
-        stall = LoopStall(round(lag, 3), instance, where, time.time())
-        self.stalls.append(stall)
-        culprit = "/".join(instance) if instance else "no instance"
-        log.warning("host %s: event loop blocked %.2fs by %s at %s", self.name, lag, culprit, where)
-
-    def _watchdog(self) -> None:
-        while not self._stop.wait(BEAT_SECONDS):
-            late = time.monotonic() - self._beat
-            if late > self.threshold and self._suspect is None:
-                self._suspect = self._sample()
-
-    def _sample(self) -> tuple[Key | None, str]:
-        """What the loop thread runs now: its task's instance and innermost frame."""
-        task = asyncio.current_task(self._loop) if self._loop is not None else None
-        owner = self._owners.get(task) if task is not None else None
-        frame = sys._current_frames().get(self._loop_thread)
-        where = "unknown"
-        if frame is not None:
-            code = frame.f_code
-            where = f"{code.co_name} ({os.path.basename(code.co_filename)}:{frame.f_lineno})"
-        return owner, where
 
 
 class HostedRunner(InstanceRunner):
@@ -237,10 +133,10 @@ _OPEN: weakref.WeakSet[DuckJournal] = weakref.WeakSet()
 def _open_journal(
     path: Path, database: duckdb.DuckDBPyConnection, stock: JournalStock | None
 ) -> DuckJournal:
-    if stock is not None and not path.exists():
-        stock.claim(path)  # a journal made ahead of need (else DuckJournal creates one)
+    # A journal made ahead of need (else DuckJournal creates one): known empty.
+    fresh = stock is not None and not path.exists() and stock.claim(path)
     try:
-        journal = DuckJournal(path, database=database)
+        journal = DuckJournal(path, database=database, fresh=fresh)
     except JournalLocked as exc:  # the caller waits and tries again
         if "already attached" not in str(exc) or not _let_go_of_stale(path):
             raise
@@ -304,6 +200,10 @@ class InstanceHost:
         self._database.execute("PRAGMA disable_checkpoint_on_shutdown")
         self._stocks: dict[Path, JournalStock] = {}  # empty journals, per storage folder
         self._refilling: dict[Path, asyncio.Future[int]] = {}
+        # Placements by token: the ones a call is waiting for (``when_placed``), and
+        # the last ones taken (a call naming one of those is not waited for again).
+        self._arrivals: dict[str, asyncio.Future[None]] = {}
+        self._taken: OrderedDict[str, None] = OrderedDict()
 
     def _start(self) -> None:
         # Ray builds the actor before its loop runs: start on the first call.
@@ -325,18 +225,78 @@ class InstanceHost:
             await self.evict(key)
         stock = self._stock(Path(setup.journal_path).parents[2])  # <storage>/journals/<wf>/
         runner = self._runners[key] = HostedRunner(setup, token, self._database, stock)
+        self._arrived(token)
         # Open its journal now, while the supervisor's run call is on its way.
         context = contextvars.copy_context()
         context.run(CURRENT_INSTANCE.set, key)
         context.run(asyncio.get_running_loop().create_task, _quietly(runner.prepare()))
 
+    async def run_placed(
+        self, setup: InstanceSetup, token: str, request: RunRequest
+    ) -> InstanceOutcome:
+        """Take an instance and run it: one call per activation (not place, then run).
+        When the run ends the host lets go of the instance itself (closing its journal
+        after the answer is sent), so the supervisor has no eviction to send either."""
+        key = (setup.workflow, setup.instance_id)
+        await self.place(setup, token)
+        try:
+            outcome = await self.run(key, request)
+        except asyncio.CancelledError:
+            raise  # the caller went away, not the run: a new supervisor adopts it
+        except BaseException:
+            self._let_go(key, token)
+            raise
+        runner = self._runners.get(key)
+        if outcome.kind.is_final and runner is not None and runner._journal is not None:
+            with contextlib.suppress(PyflowError):  # else the fold reads the file
+                outcome.history = FinishedJournal.of(runner._journal).to_json()
+        self._let_go(key, token)
+        return outcome
+
+    async def when_placed(self, key: Key, token: str) -> None:
+        """Return once placement ``token`` of the instance is here: a call that may
+        overtake its ``run_placed`` (Ray does not order an async actor's calls) waits
+        for it first. Raises ``InstanceActorGone`` if it was here and left, or never came."""
+        runner = self._runners.get(key)
+        if runner is not None and runner.token == token:
+            return
+        if token in self._taken:
+            raise InstanceActorGone(f"instance {'/'.join(key)} left host {self.name}")
+        arrival = self._arrivals.setdefault(token, asyncio.get_running_loop().create_future())
+        try:
+            await asyncio.wait_for(asyncio.shield(arrival), ARRIVAL_WAIT)
+        except asyncio.TimeoutError:
+            if self._arrivals.get(token) is arrival:
+                del self._arrivals[token]
+            raise InstanceActorGone(f"instance {'/'.join(key)} never came to {self.name}") from None
+
+    def _arrived(self, token: str) -> None:
+        self._taken[token] = None
+        while len(self._taken) > TOKENS_KEPT:
+            self._taken.popitem(last=False)
+        arrival = self._arrivals.pop(token, None)
+        if arrival is not None and not arrival.done():
+            arrival.set_result(None)
+
     async def evict(self, key: Key, token: str | None = None) -> bool:
         """Stop and forget an instance, closing its journal (``token``: only that placement)."""
+        closing = self._let_go(key, token)
+        if closing is None:
+            return False
+        await closing
+        return True
+
+    def _let_go(self, key: Key, token: str | None) -> asyncio.Future[None] | None:
+        """Forget the instance now (a placement arriving next waits for the close) and
+        close its runner in the background; ``None`` if it is not (or no longer) here."""
         runner = self._runners.get(key)
         if runner is None or (token is not None and runner.token != token):
-            return False
+            return None
         del self._runners[key]
         done = self._evicting[key] = asyncio.get_running_loop().create_future()
+        return asyncio.ensure_future(self._close(key, runner, done))
+
+    async def _close(self, key: Key, runner: HostedRunner, done: asyncio.Future[None]) -> None:
         try:
             await runner.close()
         finally:
@@ -344,7 +304,6 @@ class InstanceHost:
             done.set_result(None)
         if runner._stock is not None:
             self._refill(runner._stock)  # the instance's work is done: make the next journal
-        return True
 
     def _stock(self, storage: Path) -> JournalStock:
         stock = self._stocks.get(storage)

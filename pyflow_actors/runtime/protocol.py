@@ -25,6 +25,9 @@ class InstanceOutcome:
     wake_at: float | None = None
     waiting_for: list[str] = field(default_factory=list)
     started_at: float | None = None
+    # A final run's journal as the history store keeps it (a shared host sends it,
+    # so that folding the instance does not read its file again).
+    history: str | None = None
 
 
 @dataclass(frozen=True)

@@ -31,11 +31,24 @@ REGISTRY = "registry"
 HISTORY = "history"  # the history store of finished instances (storage/history.py)
 
 # The format version this release writes, per kind of file.
-CURRENT: dict[str, int] = {JOURNAL: 1, REGISTRY: 1, HISTORY: 1}
+CURRENT: dict[str, int] = {JOURNAL: 2, REGISTRY: 1, HISTORY: 1}
 
 # MIGRATIONS[kind][n](db) turns a file of version n into version n + 1.
 Migration = Callable[[Any], None]
-MIGRATIONS: dict[str, dict[int, Migration]] = {JOURNAL: {}, REGISTRY: {}, HISTORY: {}}
+
+
+def _journal_1_to_2(db: Any) -> None:
+    """Format 2 writes a step its first attempt ended as its row alone (the attempt
+    is read from it: ``journal_rows.first_attempt``). A format 1 journal's ended
+    steps all have their attempt rows, which read the same: nothing to change;
+    the stamp keeps a release that knows only format 1 from misreading the file."""
+
+
+MIGRATIONS: dict[str, dict[int, Migration]] = {
+    JOURNAL: {1: _journal_1_to_2},
+    REGISTRY: {},
+    HISTORY: {},
+}
 
 # Files without a format table were written before versions existed.
 UNVERSIONED = 1

@@ -44,11 +44,13 @@ class InProcessHost:
         self.name = name
         self.host = InstanceHost(name)
         self.dead = False
+        self.calls: list[str] = []  # the methods called, in order (as a supervisor sent them)
 
     def __getattr__(self, method: str) -> _Method:
         return _Method(self, method)
 
     async def call(self, method: str, *args: Any) -> Any:
+        self.calls.append(method)
         if self.dead:
             raise RayActorError()
         try:

@@ -26,6 +26,7 @@ from pyflow_actors.models import CreateOptions, InstanceStatus
 from pyflow_actors.storage import create_log
 from pyflow_actors.storage.create_log import CreateLog
 from pyflow_actors.storage.duck import cut_off_at_creation
+from pyflow_actors.storage.formats import CURRENT, JOURNAL
 from pyflow_actors.storage.history import HistoryStore
 from pyflow_actors.storage.journal import DuckJournal
 from pyflow_actors.storage.registry import Registry
@@ -59,7 +60,7 @@ def test_a_journal_cut_off_while_created_is_set_aside_and_the_instance_starts_af
     path.parent.mkdir(parents=True)
     path.write_bytes(headers_of(model, kept))
     with DuckJournal(path) as journal:  # was JournalCorrupt: the instance errored
-        assert journal.steps() == {} and journal.meta() == {"format_version": "1"}
+        assert journal.steps() == {} and journal.meta() == {"format_version": str(CURRENT[JOURNAL])}
         journal.set_meta(workflow="wf", instance_id="i")
     with DuckJournal(path, read_only=True) as journal:
         assert journal.meta()["instance_id"] == "i"

@@ -7,6 +7,7 @@ import pytest
 from pyflow_actors.engine import AttemptRecord, EventRecord, RunResult, StepRecord
 from pyflow_actors.errors import PyflowError
 from pyflow_actors.models import InstanceStatus
+from pyflow_actors.storage.formats import CURRENT, JOURNAL
 from pyflow_actors.storage.history import HistoryStore, open_instance, restore_journal
 from pyflow_actors.storage.journal import DuckJournal, journal_path, step_infos
 from pyflow_actors.storage.registry import InstanceRow
@@ -57,6 +58,20 @@ def test_folding_removes_the_journal_and_readers_get_the_same_steps(tmp_path):
     assert [a.success for a in infos[0].attempts] == [False, True]
     assert after[2] is not None and after[2].output == '"done"'
     assert [e.event_id for e in after[3]] == ["e2"]
+
+
+def test_a_batch_is_folded_at_once_and_a_refold_replaces_only_its_own_copies(tmp_path):
+    rows = [finished_journal(tmp_path, f"i-{n}") for n in range(3)]
+    store = HistoryStore(tmp_path)
+    saved = journal_path(tmp_path, WF, "i-1").read_bytes()
+    assert len(store.fold(rows).folded) == 3
+    journal_path(tmp_path, WF, "i-1").write_bytes(saved)
+    assert store.fold([rows[1]]).folded == [("wf", "i-1")]
+    with store.session() as session:
+        held = session._db.execute(  # type: ignore[union-attr]
+            "SELECT instance_id, count(*) FROM folded GROUP BY ALL ORDER BY 1"
+        ).fetchall()
+    assert held == [("i-0", 1), ("i-1", 1), ("i-2", 1)]
 
 
 def test_a_refold_after_a_crash_between_copy_and_delete_never_doubles_rows(tmp_path):
@@ -149,7 +164,7 @@ def test_restore_refuses_nothing_and_keeps_the_format_stamp(tmp_path):
     path = tmp_path / "copy.duckdb"
     restore_journal(view, path)
     with DuckJournal(path, read_only=True) as journal:
-        assert journal.meta()["format_version"] == "1"
+        assert journal.meta()["format_version"] == str(CURRENT[JOURNAL])
         assert journal.event_count() == 2
 
 

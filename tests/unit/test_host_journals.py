@@ -112,6 +112,11 @@ def test_a_new_instance_takes_a_journal_made_ahead_and_commits_twice(tmp_path, j
         assert outcome.kind == OutcomeKind.COMPLETE and stock.claimed == 1
         assert commits(journal_statements) == 2, journal_statements  # step (+ meta), result
         assert not any("CREATE TABLE" in sql for sql in journal_statements)
+        # Its meta keys are new to the file: plain inserts (a replace costs ~2.5x more).
+        assert not any("OR REPLACE INTO meta" in sql for sql in journal_statements)
+        # Made empty by this host: neither its format nor its rows are read back.
+        reads = [sql for sql in journal_statements if sql.upper().startswith("SELECT")]
+        assert reads == [], reads
         await host.evict(("echo", "claimed"))
         await asyncio.gather(*host._refilling.values())
         assert len(stock._ready()) == stock.size  # made again once the instance ended
@@ -215,3 +220,21 @@ def test_a_journal_still_attached_in_this_process_is_locked_not_corrupt(tmp_path
     finally:
         holder.close()
     DuckJournal(path, database=duckdb.connect(":memory:")).close()  # free once let go
+
+
+def test_a_meta_key_the_journal_holds_is_replaced_and_a_new_one_inserted(
+    tmp_path, journal_statements
+):
+    with DuckJournal(tmp_path / "j.duckdb") as journal:
+        journal.meta()  # read once: the journal knows which keys the file holds
+        journal.set_meta(status="running", note="a")
+        journal.set_meta(status="complete")  # held already: replaced, not a duplicate key
+        journal.set_meta(output="1")
+    with DuckJournal(tmp_path / "j.duckdb", read_only=True) as journal:
+        assert {k: journal.meta()[k] for k in ("status", "note", "output")} == {
+            "status": "complete", "note": "a", "output": "1",
+        }  # fmt: skip
+    writes = [sql.split(" VALUES")[0] for sql in journal_statements if "INTO meta" in sql]
+    assert writes[-3:] == [
+        "INSERT INTO meta", "INSERT OR REPLACE INTO meta", "INSERT INTO meta",
+    ]  # fmt: skip

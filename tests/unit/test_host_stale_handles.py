@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,15 +35,26 @@ def backend_over(hosts: InProcessHosts) -> SharedHostBackend:
     )  # fmt: skip
 
 
+def on_host(tmp_path: Path) -> Callable[[SharedHostBackend, str], Awaitable[Any]]:
+    """Create a handle and have it on its host (a first call other than run places it)."""
+
+    async def place(backend: SharedHostBackend, instance_id: str) -> Any:
+        handle = await backend.create(echo_setup(tmp_path, instance_id))
+        await handle.prepare()
+        return handle
+
+    return place
+
+
 def test_a_late_kill_of_an_earlier_placement_keeps_the_new_one_and_its_host(tmp_path):
     async def scenario() -> None:
-        hosts = InProcessHosts()
+        hosts, placed = InProcessHosts(), on_host(tmp_path)
         backend = backend_over(hosts)
-        earlier = await backend.create(echo_setup(tmp_path))
-        await backend.create(echo_setup(tmp_path, "other"))  # a second host, busy
+        earlier = await placed(backend, "e")
+        await placed(backend, "other")  # a second host, busy
         (entry,) = [h for h in backend.pool.hosts.values() if KEY in h.placed]
         earlier.kill()  # the instance ended (hibernated): let go
-        again = await backend.create(echo_setup(tmp_path))  # placed anew: the same host
+        again = await placed(backend, "e")  # placed anew: the same host
         assert backend.pool.where[KEY] is entry
         earlier.kill()  # the earlier handle let go once more, late
         assert KEY in entry.placed and backend.pool.where[KEY] is entry
@@ -57,16 +71,16 @@ def test_a_late_kill_of_an_earlier_placement_keeps_the_new_one_and_its_host(tmp_
 
 def test_a_late_kill_of_an_adopted_handle_leaves_the_new_runner_alone(tmp_path):
     async def scenario() -> None:
-        hosts = InProcessHosts()
+        hosts, placed = InProcessHosts(), on_host(tmp_path)
         first = backend_over(hosts)
-        await first.create(echo_setup(tmp_path))
+        await placed(first, "e")
         # The supervisor restarts: its new backend finds the instance on its host.
         backend = backend_over(hosts)
         adopted = backend.find(*KEY)
         assert adopted is not None
         adopted.kill()  # its run ended: let go
         await asyncio.sleep(0.05)
-        await backend.create(echo_setup(tmp_path))  # placed anew
+        await placed(backend, "e")  # placed anew
         adopted.kill()  # late, once more: token "" would evict whatever the host holds
         await asyncio.sleep(0.05)
         (entry,) = [h for h in backend.pool.hosts.values() if KEY in h.placed]

@@ -12,6 +12,7 @@ import pytest
 
 from pyflow_actors.runtime.supervisor import recovery
 from pyflow_actors.runtime.supervisor.table import InstanceTable
+from pyflow_actors.storage.formats import CURRENT, JOURNAL
 from pyflow_actors.storage.journal import DuckJournal, journal_path
 from pyflow_actors.storage.journal_stock import JournalStock
 from pyflow_actors.storage.registry import Registry
@@ -32,7 +33,7 @@ def test_a_claimed_journal_opens_stamped_and_empty_and_keeps_what_is_written(tmp
     path = journal_path(tmp_path, "wf", "a")
     assert stock.claim(path) and len(stock._ready()) == 1
     with DuckJournal(path, database=database) as journal:
-        assert journal.meta() == {"format_version": "1"} and journal.steps() == {}
+        assert journal.meta() == {"format_version": str(CURRENT[JOURNAL])} and journal.steps() == {}
         journal.set_meta(workflow="wf")
     with DuckJournal(path, read_only=True) as journal:
         assert journal.meta()["workflow"] == "wf"
@@ -108,7 +109,7 @@ def test_stocked_journals_are_copies_of_one_template_each_its_own_file(
     for name, path in zip(("a", "b"), paths, strict=True):
         assert stock.claim(path)
         with DuckJournal(path, database=database) as journal:
-            assert journal.meta() == {"format_version": "1"}
+            assert journal.meta() == {"format_version": str(CURRENT[JOURNAL])}
             journal.set_meta(workflow="wf", marker=name)
     for name, path in zip(("a", "b"), paths, strict=True):
         with DuckJournal(path, read_only=True) as journal:

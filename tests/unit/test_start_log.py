@@ -38,17 +38,44 @@ def _count_commits(journal: DuckJournal) -> list[str]:
     return seen
 
 
-def test_a_step_costs_one_commit(path):
+def test_a_step_its_first_attempt_ends_costs_one_statement(path):
     with DuckJournal(path) as journal:
         seen = _count_commits(journal)
         _begin(journal)
         assert seen == []  # the start is not a commit of its own
         journal.end_attempt("a", 1, 2.0, None, finish="complete", output="42")
-        assert seen.count("BEGIN") == 1 and seen.count("COMMIT") == 1
-        assert seen[0] == "BEGIN" and seen[-1] == "COMMIT"
+        assert seen == ["INSERT"]  # the step's row alone: its attempt is read from it
         step = journal.steps()["a"]
     assert step.state == "complete" and step.output == "42"
     assert [(a.n, a.ended_at, a.error_name) for a in step.attempts] == [(1, 2.0, None)]
+    with DuckJournal(path, read_only=True) as reader:  # and so it reads from the file
+        [attempt] = reader.steps()["a"].attempts
+    assert (attempt.n, attempt.started_at, attempt.ended_at, attempt.failed) == (1, 1.0, 2.0, False)
+
+
+def test_a_step_failed_by_its_only_attempt_reads_back_that_attempt_s_error(path):
+    with DuckJournal(path) as journal:
+        _begin(journal)
+        journal.end_attempt("a", 1, 2.0, ("ValueError", "no"), finish="failed")
+    with DuckJournal(path, read_only=True) as reader:
+        step = reader.steps()["a"]
+    assert step.state == "failed" and step.error_name == "ValueError"
+    assert [(a.n, a.error_name, a.error_message) for a in step.attempts] == [
+        (1, "ValueError", "no")
+    ]
+
+
+def test_a_step_with_retries_commits_each_attempt_in_one_transaction(path):
+    with DuckJournal(path) as journal:
+        seen = _count_commits(journal)
+        _begin(journal)
+        journal.end_attempt("a", 1, 2.0, ("ValueError", "no"))  # a retry follows
+        _begin(journal, n=2)
+        journal.end_attempt("a", 2, 3.0, None, finish="complete", output="1")
+        assert seen.count("BEGIN") == 2 and seen.count("COMMIT") == 2
+    with DuckJournal(path, read_only=True) as reader:
+        attempts = reader.steps()["a"].attempts
+    assert [(a.n, a.error_name) for a in attempts] == [(1, "ValueError"), (2, None)]
 
 
 def test_a_running_step_is_visible_before_its_commit(path):

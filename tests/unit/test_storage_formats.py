@@ -35,8 +35,8 @@ def test_a_journal_from_before_versions_is_version_one_and_gets_stamped(tmp_path
     set_journal_version(path, None)
     with DuckJournal(path, read_only=True) as journal:  # read-only: checked, not stamped
         assert "format_version" not in journal.meta()
-    with DuckJournal(path) as journal:
-        assert journal.meta()["format_version"] == "1"
+    with DuckJournal(path) as journal:  # version 1, migrated to this release's and stamped
+        assert journal.meta()["format_version"] == str(versions.CURRENT[versions.JOURNAL])
         assert journal.meta()["workflow"] == "wf"
 
 

@@ -443,7 +443,7 @@ class Supervisor(ServiceAPI):
             if (row := self.table.get(key)) is not None:
                 self.transitions.after_run(row, outcome)
             self.observe.run_ended()
-            self.history.poke()
+            self.history.poke(key, outcome)
             self._schedule()
 
     def _not_live(self) -> list[InstanceRow]:

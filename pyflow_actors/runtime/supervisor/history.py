@@ -26,6 +26,7 @@ from ...models import FINAL_STATUSES
 from ...storage.history import FoldReport, HistoryStore, history_store
 from ...storage.journal import journal_path
 from ...storage.registry import InstanceRow
+from ..protocol import InstanceOutcome
 from .table import InstanceTable, Key
 
 log = logging.getLogger("pyflow.supervisor")
@@ -48,6 +49,7 @@ class HistoryFolding:
         self.folds = 0  # instances folded since start (stats)
         self.fold_seconds = 0.0
         self._wake = asyncio.Event()
+        self._copies: dict[Key, tuple[int, str]] = {}  # (generation, journal copy) sent
         self._folding = asyncio.Lock()
 
     def load(self) -> list[InstanceRow]:
@@ -70,8 +72,12 @@ class HistoryFolding:
             and not self.is_live(r.key)
         ]
 
-    def poke(self) -> None:
-        """An instance finished: fold it soon."""
+    def poke(self, key: Key | None = None, outcome: InstanceOutcome | None = None) -> None:
+        """An instance's run ended: fold it soon (with the copy of its journal its
+        host sent, if it sent one: the fold need not read the file again)."""
+        row = self.table.get(key) if key is not None else None
+        if row is not None and outcome is not None and outcome.history is not None:
+            self._copies[row.key] = (row.generation, outcome.history)
         self._wake.set()
 
     async def run(self, every: float = FOLD_EVERY) -> None:
@@ -110,7 +116,12 @@ class HistoryFolding:
             return report
 
     def _fold(self, rows: list[InstanceRow]) -> FoldReport:
-        return self.store.fold(rows)
+        copies = {}
+        for row in rows:  # a copy of an earlier generation is stale: read the file
+            generation, copy = self._copies.pop(row.key, (None, ""))
+            if generation == row.generation:
+                copies[row.key] = copy
+        return self.store.fold(rows, sent=copies)
 
     def _remove(self, keys: list[Key]) -> None:
         with self.store.session() as session:
@@ -134,6 +145,9 @@ class HistoryFolding:
     def forget(self, keys: Iterable[Key]) -> None:
         """Deleted or purged instances: their folded copies go now (in the caller's
         step, so that a deleted instance never comes back from the store)."""
+        keys = list(keys)
+        for key in keys:
+            self._copies.pop(key, None)
         wanted = [k for k in keys if k in self.folded]
         if wanted:
             self._remove(wanted)

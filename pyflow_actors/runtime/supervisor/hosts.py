@@ -5,9 +5,10 @@
 supervisor (scheduling, alarms, events, control, recovery) does not care where
 an instance lives:
 
-* ``create`` places the instance on the least-loaded host (a call, not a
-  process start) and returns a handle whose calls name the instance and
-  whose ``kill`` evicts it (the host closes its journal and forgets it);
+* ``create`` picks the least-loaded host and returns a handle whose calls
+  name the instance; its first run takes the instance there and runs it in
+  one call (not a process start), and the host lets go of it when that run
+  ends (closes its journal, forgets it); ``kill`` evicts it otherwise;
 * a host that dies makes every handle on it raise ``InstanceActorGone`` from
   ``run``: the supervisor rehydrates those instances, on other hosts, from
   their journals (committed steps are not run again);
@@ -31,9 +32,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from ...errors import InstanceActorGone
 from ...models import Placement
-from ..protocol import InstanceSetup
+from ..protocol import InstanceOutcome, InstanceSetup, RunRequest
 from .table import Key
 from .wrapper import ActorBackend, InstanceActorHandle, RayActorBackend, RayInstanceActor
 
@@ -43,7 +43,6 @@ HOST_PREFIX = "pyflow-host-"
 PER_HOST = 64  # instances a host holds before the pool grows (while it may)
 SHRINK_AFTER = 30.0  # seconds a host beyond the minimum may stay empty before it goes
 DISCOVERY_TIMEOUT = 10.0  # seconds for a surviving host to say what it holds
-PLACE_ATTEMPTS = 3  # hosts tried before a create gives up (each a dead host)
 T = TypeVar("T")
 
 
@@ -123,37 +122,95 @@ class HostPool:
         return idle[: max(0, spare)]
 
 
-class _KeyedHost:
-    """A host actor seen as one instance's actor: every call names the instance."""
-
-    def __init__(self, actor: Any, key: Key) -> None:
-        self._actor, self._key = actor, key
-
-    def __getattr__(self, method: str) -> Any:
-        bound = getattr(self._actor, method)
-        return _KeyedMethod(bound, self._key)
-
-
-class _KeyedMethod:
-    def __init__(self, bound: Any, key: Key) -> None:
-        self._bound, self._key = bound, key
-
-    def remote(self, *args: Any) -> Any:
-        return self._bound.remote(self._key, *args)
-
-
 class SharedInstance(RayInstanceActor):
-    """One instance on a host: the dedicated handle's calls, keyed; ``kill`` evicts."""
+    """One instance on a host: the dedicated handle's calls, keyed; ``kill`` evicts.
 
-    def __init__(self, backend: SharedHostBackend, entry: HostEntry, key: Key, token: str) -> None:
-        super().__init__(_KeyedHost(entry.actor, key))
+    A new placement is not sent on its own: the first ``run`` takes the setup to
+    the host with it (``run_placed``, one round trip per activation), and the host
+    lets go of the instance when that run ends. A call made before the run is sent
+    places the instance first (as two calls did before); a call made while
+    ``run_placed`` is on its way waits on the host for its arrival
+    (``when_placed``), since Ray does not order an async actor's calls.
+    """
+
+    def __init__(
+        self,
+        backend: SharedHostBackend,
+        entry: HostEntry,
+        key: Key,
+        token: str,
+        setup: InstanceSetup | None = None,
+    ) -> None:
+        super().__init__(_GatedHost(self))
         self.backend, self.entry, self.key, self.token = backend, entry, key, token
+        self._setup = setup  # not on the host yet: the first run takes it there
+        self._placing: asyncio.Future[None] | None = None
+        self._arriving = False  # run_placed sent; not known to have reached the host
+        self._arrival: asyncio.Future[None] | None = None
+        self.let_go = False  # the host let go of it itself (its run_placed ended)
+
+    async def run(self, request: RunRequest) -> InstanceOutcome:
+        if self._setup is None or self._placing is not None:
+            return await super().run(request)
+        setup, self._setup, self._arriving = self._setup, None, True
+        try:
+            ref = self.entry.actor.run_placed.remote(setup, self.token, request)
+            outcome: InstanceOutcome = await self._call(ref)
+        except asyncio.CancelledError:
+            raise  # the host may still run it: an eviction (after its arrival) is needed
+        except BaseException:
+            self._arriving, self.let_go = False, True
+            raise
+        self._arriving, self.let_go = False, True
+        return outcome
 
     def kill(self) -> None:
         self.backend.evict(self)
 
+    def on_host(self) -> bool:
+        """False if nothing was ever sent to the host (nothing there to evict)."""
+        return self._setup is None or self._placing is not None
+
+    async def send(self, method: str, *args: Any) -> Any:
+        """Call ``method`` on the host for this instance, once the host has it."""
+        if self._setup is not None:  # nothing sent yet: place it on its own first
+            if self._placing is None:
+                self._placing = asyncio.ensure_future(self._place())
+            await asyncio.shield(self._placing)
+        elif self._arriving:
+            if self._arrival is None or self._arrival.done():
+                self._arrival = asyncio.ensure_future(
+                    self._call(self.entry.actor.when_placed.remote(self.key, self.token))
+                )
+            await asyncio.shield(self._arrival)
+        return await getattr(self.entry.actor, method).remote(self.key, *args)
+
+    async def _place(self) -> None:
+        assert self._setup is not None
+        await self.backend.watch(self.entry, self.entry.actor.place.remote(self._setup, self.token))
+        self._setup = None
+
     async def _call(self, ref: Awaitable[T]) -> T:  # type: ignore[override]
         return await RayInstanceActor._call(self.backend.watch(self.entry, ref))
+
+
+class _GatedHost:
+    """The host as one instance's actor: ``method.remote(*args)`` calls it keyed,
+    once the host holds the instance (:meth:`SharedInstance.send`)."""
+
+    def __init__(self, instance: SharedInstance) -> None:
+        self._instance = instance
+
+    def __getattr__(self, method: str) -> _GatedMethod:
+        return _GatedMethod(self._instance, method)
+
+
+class _GatedMethod:
+    def __init__(self, instance: SharedInstance, method: str) -> None:
+        self._instance, self._method = instance, method
+
+    def remote(self, *args: Any) -> Awaitable[Any]:
+        return self._instance.send(self._method, *args)
 
 
 HostFactory = Callable[[str], Any]  # host name -> a new host actor handle
@@ -208,33 +265,20 @@ class SharedHostBackend:
             self._forget(entry.actor.evict.remote(key))
 
     async def create(self, setup: InstanceSetup) -> InstanceActorHandle:
+        """A handle on the least-loaded host; nothing is sent until its first call
+        (its run takes the setup with it: see :class:`SharedInstance`)."""
         key = (setup.workflow, setup.instance_id)
         stale = self._found_on(key)
         if stale is not None:  # held by a host since before a restart, not adopted
             with contextlib.suppress(Exception):
                 await self.watch(stale, stale.actor.evict.remote(key))
         self.retire_idle()
-        for _ in range(PLACE_ATTEMPTS):
-            with contextlib.suppress(_HostLost):
-                return await self._place(setup, key)
-        raise InstanceActorGone(f"no host could take instance {'/'.join(key)}")
-
-    async def _place(self, setup: InstanceSetup, key: Key) -> InstanceActorHandle:
-        from ray.exceptions import RayActorError
-
         pool = self.pool
         entry = pool.choose() or self._grow()
         token = uuid.uuid4().hex
         pool.place(entry, key)
-        try:
-            await self.watch(entry, entry.actor.place.remote(setup, token))
-        except BaseException as exc:
-            pool.release(key, entry)
-            if isinstance(exc, RayActorError):
-                raise _HostLost() from None
-            raise
         self._tokens[key] = token
-        return SharedInstance(self, entry, key, token)
+        return SharedInstance(self, entry, key, token, setup)
 
     def _grow(self) -> HostEntry:
         entry = HostEntry(f"{HOST_PREFIX}{uuid.uuid4().hex[:8]}", None)
@@ -267,9 +311,10 @@ class SharedHostBackend:
         if self._tokens.get(handle.key) != handle.token:
             return
         del self._tokens[handle.key]
-        if self.pool.release(handle.key, handle.entry):
+        live = self.pool.release(handle.key, handle.entry)
+        if live and not handle.let_go and handle.on_host():  # else the host let go already
             token = handle.token or None
-            self._forget(handle.entry.actor.evict.remote(handle.key, token))
+            self._forget(handle.send("evict", token))
         self.retire_idle()
         if not handle.entry.placed:  # look again once it may have stayed empty long enough
             with contextlib.suppress(RuntimeError):  # no running loop: at shutdown
@@ -304,10 +349,6 @@ class SharedHostBackend:
             return
         self._quiet.add(task)
         task.add_done_callback(self._quiet.discard)
-
-
-class _HostLost(Exception):
-    """Internal: the chosen host was dead; try another."""
 
 
 class PlacementRouter:
