@@ -20,7 +20,7 @@ import duckdb
 
 from ..engine.records import AttemptRecord, EventRecord, RunResult, StepRecord, StepState
 from ..errors import JournalCorrupt, JournalLocked, PyflowError
-from ..models import FINAL_STATUSES, InstanceStatus
+from ..statuses import FINAL_STATUSES, InstanceStatus
 from .duck import (
     GuardedConnection,
     is_lock_conflict,

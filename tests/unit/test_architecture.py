@@ -53,6 +53,8 @@ def test_the_instance_actor_module_imports_little():
         "pyflow_actors.instance_logs",
         "pyflow_actors.runtime.protocol",
         "pyflow_actors.storage.step_view",
+        "pyflow_actors.storage.journal",
+        "pyflow_actors.runtime.instance",
     ],
 )
 def test_the_instance_actor_path_loads_no_pydantic(module):
