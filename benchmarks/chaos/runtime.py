@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -82,18 +83,20 @@ class Probe:
             text=True,
             start_new_session=True,
         )
+        self._lock = threading.Lock()  # the faults and the pid watch both ask
         if self._read(START_TIMEOUT) is None:
             kill_tree(self.proc)
             raise RuntimeError(f"the probe did not start: see {log}")
 
     def ask(self, timeout: float = 60.0, **question: Any) -> Any:
         assert self.proc.stdin is not None
-        try:
-            self.proc.stdin.write(json.dumps(question) + "\n")
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError):
-            return None
-        reply = self._read(timeout)
+        with self._lock:
+            try:
+                self.proc.stdin.write(json.dumps(question) + "\n")
+                self.proc.stdin.flush()
+            except (BrokenPipeError, OSError):
+                return None
+            reply = self._read(timeout)
         return reply.get("result") if reply and reply.get("ok") else None
 
     def _read(self, timeout: float) -> dict[str, Any] | None:
