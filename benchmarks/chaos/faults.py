@@ -84,6 +84,7 @@ class Faults:
         self.windows: list[Window] = []
         self.counts: Counter[str] = Counter()  # faults made, by kind
         self.kills: Counter[str] = Counter()  # kill -9 of a chosen process, by kind
+        self.processes: Counter[str] = Counter()  # every process kill -9'd, by kind
         self.began = time.monotonic()
         self.seconds: dict[str, float] = {}  # what each kind cost in all
         self.offsets: list[tuple[float, float]] = [(0.0, 0.0)]  # (machine time, offset)
@@ -142,7 +143,7 @@ class Faults:
         ]
         if unmade:
             return unmade[0]
-        return self.rng.choices(ready, [KINDS[k][0] for k in ready])[0]
+        return self.rng.choices(ready, [self.pace.weight(k, KINDS[k][0]) for k in ready])[0]
 
     def kinds(self) -> list[str]:
         """The kinds this run can make (without a small filesystem: no disk kinds)."""
@@ -214,6 +215,7 @@ class Faults:
         if not killed:
             return None
         self.kills[kind] += len(killed)
+        self.processes[kind] += len(killed)
         held = [i for i, p in pids.items() if p in killed]
         for instance_id in held:
             self._snapshots.get(workflow, (0.0, {}))[1].pop(instance_id, None)  # not twice
@@ -229,20 +231,26 @@ class Faults:
     def _supervisor(self) -> list[str] | None:
         assert self.runtime.probe is not None
         pid = self.runtime.probe.ask(op="supervisor")
-        return [] if isinstance(pid, int) and self._kill(pid) else None
+        if not (isinstance(pid, int) and self._kill(pid)):
+            return None
+        self.processes["supervisor"] += 1
+        return []
 
     def _gateway(self) -> list[str]:
-        self.runtime.kill_gateway()
+        self.processes["gateway"] += self.runtime.kill_gateway()
         self.rest.url = self.runtime.url
         return []
 
     def _worker_node(self) -> list[str]:
-        self.runtime.kill_node(self.rng.randrange(len(self.runtime.nodes)))
+        self.processes["worker node"] += self.runtime.kill_node(
+            self.rng.randrange(len(self.runtime.nodes))
+        )
         return []
 
     def _whole_runtime(self) -> list[str]:
         self._snapshots.clear()
         killed = self.runtime.kill_everything()
+        self.processes["whole runtime"] += killed
         self.log.write(call="fault", kind="whole runtime", processes=killed)
         self.runtime.start()
         self.rest.url = self.runtime.url

@@ -23,13 +23,19 @@ MAX_BATCH = 6
 # Seconds at least between two faults of a costly kind when a target is set (the
 # weights are unchanged: each kind comes as soon as its gap allows, at random).
 PACED_GAPS: dict[str, float] = {
-    "supervisor": 6,
+    "supervisor": 3,
     "gateway": 90,
     "worker node": 100,
     "whole runtime": 420,
     "disk full": 180,
     "read-only storage": 180,
 }
+
+
+# Weights that differ when a target is set: on a loaded machine few instance actors
+# are live at once (often 1 to 3), so the supervisor (a kill costs ~0.1 s, Ray
+# restarts it) comes more often and the clock shifts less.
+PACED_WEIGHTS: dict[str, float] = {"supervisor": 24, "clock shift": 3}
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,12 @@ class Pace:
         if self.kills_per_minute <= 0:
             return unpaced
         return max(unpaced, PACED_GAPS.get(kind, 0.0))
+
+    def weight(self, kind: str, unpaced: float) -> float:
+        """How often ``kind`` is chosen, against the others ready."""
+        if self.kills_per_minute <= 0:
+            return unpaced
+        return PACED_WEIGHTS.get(kind, unpaced)
 
     def batch(self, kind: str, kills: int, seconds: float) -> int:
         """How many processes a fault of ``kind`` kills, ``kills`` made in ``seconds``

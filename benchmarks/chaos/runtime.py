@@ -214,16 +214,19 @@ class Runtime:
 
     # -- killing --------------------------------------------------------------
 
-    def kill_gateway(self) -> None:
-        """kill -9 the gateway process, start another (on a new port)."""
+    def kill_gateway(self) -> int:
+        """kill -9 the gateway process, start another (on a new port); how many processes."""
         assert self.gateway is not None
-        kill_tree(self.gateway)
+        killed = kill_tree(self.gateway)
         self.start_gateway()
+        return killed
 
-    def kill_node(self, index: int) -> None:
-        """kill -9 a worker node (raylet and every worker on it), then add a fresh one."""
-        kill_tree(self.nodes.pop(index))
+    def kill_node(self, index: int) -> int:
+        """kill -9 a worker node (raylet and every worker on it), then add a fresh one;
+        how many processes."""
+        killed = kill_tree(self.nodes.pop(index))
         self.add_node()
+        return killed
 
     def kill_everything(self) -> int:
         """kill -9 every process of the runtime at once; how many there were."""
