@@ -118,3 +118,17 @@ def test_a_pid_once_killed_is_never_signalled_or_counted_again(tmp_path: Path, m
         faults._snapshots["chaos"] = (time.monotonic(), {"a": 7, "b": 8})
         faults._instance_actor()
     assert sorted(sent) == [7, 8] and faults.kills["instance actor"] == 2
+
+
+def test_with_a_target_the_supervisor_comes_more_often_than_a_clock_shift(tmp_path: Path):
+    """Few instance actors are live at once on a loaded machine: the cheap supervisor
+    kill takes up the rate; without a target the weights are the quick run's."""
+    counts = {}
+    for pace in (Pace(), Pace(kills_per_minute=25)):
+        faults, _ = faults_of(tmp_path, pace, {})
+        for made in FIRST_ROUND:
+            faults.counts[made] += 1
+        picks = [faults.choose() for _ in range(2000)]
+        counts[pace.kills_per_minute] = (picks.count("supervisor"), picks.count("clock shift"))
+    assert counts[0.0][0] < counts[0.0][1]  # weights 6 and 8
+    assert counts[25][0] > 3 * counts[25][1]  # weights 24 and 3
