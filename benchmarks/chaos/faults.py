@@ -90,6 +90,7 @@ class Faults:
         self.offsets: list[tuple[float, float]] = [(0.0, 0.0)]  # (machine time, offset)
         self.storage_errors: Counter[str] = Counter()  # answers to creates on a broken disk
         self._snapshots: dict[str, tuple[float, dict[str, int]]] = {}
+        self._supervisor_pid: int | None = None  # with a kill rate: from the watch
         self._dead: set[int] = set()  # pids already killed (a zombie takes a signal too)
         self.last: dict[str, float] = {}  # when each kind was last made (monotonic)
         self.tried: dict[str, float] = {}  # when each kind was last tried (monotonic)
@@ -177,6 +178,8 @@ class Faults:
             probe = self.runtime.probe
             if probe is None:
                 continue  # the whole runtime is being started again
+            supervisor = probe.ask(op="supervisor", timeout=20)
+            self._supervisor_pid = supervisor if isinstance(supervisor, int) else None
             for workflow in ("chaos", "chaos-shared"):
                 pids = probe.ask(op="pids", workflow=workflow)
                 if isinstance(pids, dict):
@@ -230,7 +233,8 @@ class Faults:
 
     def _supervisor(self) -> list[str] | None:
         assert self.runtime.probe is not None
-        pid = self.runtime.probe.ask(op="supervisor")
+        paced = self.pace.kills_per_minute > 0  # the watch knows it: no wait for the probe
+        pid = self._supervisor_pid if paced else self.runtime.probe.ask(op="supervisor")
         if not (isinstance(pid, int) and self._kill(pid)):
             return None
         self.processes["supervisor"] += 1
@@ -249,6 +253,7 @@ class Faults:
 
     def _whole_runtime(self) -> list[str]:
         self._snapshots.clear()
+        self._supervisor_pid = None
         killed = self.runtime.kill_everything()
         self.processes["whole runtime"] += killed
         self.log.write(call="fault", kind="whole runtime", processes=killed)
