@@ -251,7 +251,7 @@ class Workload:
                     break
                 time.sleep(1)
             # An unsure instance (an event's outcome unknown) is sent what it may still
-            # wait for too: else it waits out its 30-minute timeout and the drain ends
+            # wait for too: else it waits out its wait timeout and the drain ends
             # by "stall". One that had them all answers 409 once final.
             while len(tracked.sent) < tracked.events:
                 answer = self.send_event_to(instance_id)
