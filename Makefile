@@ -88,9 +88,14 @@ bench-quick: $(BENCH_STAMP)
 # gateway, worker nodes, the whole runtime; disk full; read-only storage; clock shifts);
 # figures in benchmarks/results/chaos*.json and .md. Needs root for its small tmpfs.
 # `make test` runs the quick one too (tests/faults/test_chaos_quick.py, a fixed seed).
+# CHAOS_KILLS_PER_MINUTE: the kill rate it aims at (several instance actors or shared hosts
+# killed in one fault, costly faults less often; each kill -9 of a process is one kill);
+# 0 is the quick run's pace, one process a fault.
 CHAOS_MINUTES ?= 20
+CHAOS_KILLS_PER_MINUTE ?= 25
 chaos: install
-	$(BIN)/python -m benchmarks.chaos --minutes $(CHAOS_MINUTES) --name chaos $(CHAOS_ARGS)
+	$(BIN)/python -m benchmarks.chaos --minutes $(CHAOS_MINUTES) --name chaos \
+		--kills-per-minute $(CHAOS_KILLS_PER_MINUTE) $(CHAOS_ARGS)
 
 chaos-quick: install
 	$(BIN)/python -m benchmarks.chaos --minutes 2 --name chaos-quick $(CHAOS_ARGS)

@@ -26,6 +26,7 @@ from typing import Any
 from .checker import Checker
 from .drain import Drain
 from .faults import Faults
+from .pace import Pace
 from .report import RESULTS, write_report
 from .runtime import TOKEN, Runtime
 from .slots import SlotWatch
@@ -59,7 +60,13 @@ def listed(rest: Rest) -> list[tuple[str, str]]:
 
 
 def run(
-    minutes: float, seed: int, name: str, nodes: int, gap: tuple[float, float], results: Path
+    minutes: float,
+    seed: int,
+    name: str,
+    nodes: int,
+    gap: tuple[float, float],
+    results: Path,
+    pace: Pace = Pace(),
 ) -> int:
     rng = random.Random(seed)
     work = Path(tempfile.mkdtemp(prefix="pyflow-chaos-"))
@@ -77,7 +84,7 @@ def run(
     log = CallLog(work / "calls.jsonl")
     rest = Rest(TOKEN)
     workload = Workload(rest, rng, work / "ledger.txt", log)
-    faults = Faults(runtime, disk, workload, random.Random(seed + 1), log, offset_file, gap)
+    faults = Faults(runtime, disk, workload, random.Random(seed + 1), log, offset_file, gap, pace)
     began = time.monotonic()
     try:
         runtime.start()
@@ -88,6 +95,8 @@ def run(
         stop = threading.Event()
         killer = threading.Thread(target=faults.run, args=(stop,), daemon=True)
         killer.start()
+        if pace.kills_per_minute > 0:  # the live processes, asked in the background
+            threading.Thread(target=faults.watch, args=(stop,), daemon=True).start()
         while (elapsed := time.monotonic() - began_faults) < minutes * 60 or (
             faults.unmade() and elapsed < minutes * 60 * 2  # every kind at least once
         ):
@@ -134,10 +143,18 @@ def main(argv: list[str] | None = None) -> int:
         metavar=("MIN", "MAX"),
         help="seconds between two faults (uniform)",
     )
+    parser.add_argument(
+        "--kills-per-minute",
+        type=float,
+        default=float(os.environ.get("CHAOS_KILLS_PER_MINUTE", 0)),
+        help="a target: cheap kills come several at a time and costly faults less often"
+        " (0: one process a fault, the quick run's pace)",
+    )
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the figures go")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
-    return run(args.minutes, seed, args.name, args.nodes, tuple(args.gap), args.results)
+    pace = Pace(args.kills_per_minute)
+    return run(args.minutes, seed, args.name, args.nodes, tuple(args.gap), args.results, pace)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .pace import Pace
 from .runtime import Runtime
 from .storage import SmallDisk, StorageFault
 from .workload import CallLog, Rest, Tracked, Workload
@@ -46,11 +47,15 @@ FIRST_ROUND = (
     "gateway", "disk full", "worker node", "whole runtime",
 )  # fmt: skip
 RETRY_UNMADE = 5.0  # seconds before a kind that found nothing to hit is tried first again
+# The kinds that kill one chosen process (or node, or runtime) a fault; instance actors
+# and shared hosts count each process they kill (see :mod:`.pace`).
+KILLS_ONE = ("supervisor", "gateway", "worker node", "whole runtime")
 STORAGE_FAULT_SECONDS = (4.0, 12.0)
 CLOCK_OFFSETS = (-20.0, 600.0)  # the engine's clock stays within these of the machine's
 CLOCK_JUMPS = (-10.0, 90.0)  # one shift: mostly forward, over pending alarms
 STORAGE_UNAVAILABLE = "10504"
 SNAPSHOT_SECONDS = 3.0
+WATCH_SECONDS = 1.0  # with a kill rate: between two questions of the pid watch
 
 
 @dataclass
@@ -71,16 +76,22 @@ class Faults:
         log: CallLog,
         offset_file: Path,
         gap: tuple[float, float],
+        pace: Pace = Pace(),
     ) -> None:
         self.runtime, self.disk, self.workload, self.rng = runtime, disk, workload, rng
-        self.log, self.offset_file, self.gap = log, offset_file, gap
+        self.log, self.offset_file, self.gap, self.pace = log, offset_file, gap, pace
         self.rest: Rest = workload.rest
         self.windows: list[Window] = []
-        self.counts: Counter[str] = Counter()
+        self.counts: Counter[str] = Counter()  # faults made, by kind
+        self.kills: Counter[str] = Counter()  # kill -9 of a chosen process, by kind
+        self.processes: Counter[str] = Counter()  # every process kill -9'd, by kind
+        self.began = time.monotonic()
         self.seconds: dict[str, float] = {}  # what each kind cost in all
         self.offsets: list[tuple[float, float]] = [(0.0, 0.0)]  # (machine time, offset)
         self.storage_errors: Counter[str] = Counter()  # answers to creates on a broken disk
         self._snapshots: dict[str, tuple[float, dict[str, int]]] = {}
+        self._supervisor_pid: int | None = None  # with a kill rate: from the watch
+        self._dead: set[int] = set()  # pids already killed (a zombie takes a signal too)
         self.last: dict[str, float] = {}  # when each kind was last made (monotonic)
         self.tried: dict[str, float] = {}  # when each kind was last tried (monotonic)
         self.fail_count = 0
@@ -89,6 +100,7 @@ class Faults:
 
     def run(self, stop: threading.Event) -> None:
         """Fault after fault until ``stop``; a fault that could not be made is logged."""
+        self.began = time.monotonic()
         while not stop.wait(self.rng.uniform(*self.gap)):
             kind = self.choose()
             self.tried[kind] = time.monotonic()
@@ -104,22 +116,35 @@ class Faults:
             ended = time.time()
             self.windows.append(Window(kind, began, ended, targets))
             self.counts[kind] += 1
+            if kind in KILLS_ONE:
+                self.kills[kind] += 1
             self.seconds[kind] = self.seconds.get(kind, 0.0) + ended - began
             self.last[kind] = time.monotonic()
-            self.log.write(call="fault", kind=kind, ok=True, began=began, targets=targets[:20])
+            self.log.write(
+                call="fault",
+                kind=kind,
+                ok=True,
+                began=began,
+                targets=targets[:20],
+                kills=sum(self.kills.values()),  # so far: a long run can be watched
+            )
 
     def choose(self) -> str:
         """A kind never made yet first, cheapest first (a short run makes each one),
         then by weight, each kind waiting its gap after the last of it."""
         now = time.monotonic()
-        ready = [k for k, (_, gap) in KINDS.items() if now - self.last.get(k, -1e9) >= gap]
+        ready = [
+            k
+            for k, (_, gap) in KINDS.items()
+            if now - self.last.get(k, -1e9) >= self.pace.gap(k, gap)
+        ]
         ready = [k for k in ready if k in self.kinds()]
         unmade = [
             k for k in self.unmade() if k in ready and now - self.tried.get(k, -1e9) > RETRY_UNMADE
         ]
         if unmade:
             return unmade[0]
-        return self.rng.choices(ready, [KINDS[k][0] for k in ready])[0]
+        return self.rng.choices(ready, [self.pace.weight(k, KINDS[k][0]) for k in ready])[0]
 
     def kinds(self) -> list[str]:
         """The kinds this run can make (without a small filesystem: no disk kinds)."""
@@ -136,17 +161,38 @@ class Faults:
         """The live instances of ``workflow`` the driver knows, and their processes
         (a snapshot reused for ``SNAPSHOT_SECONDS``: asking costs seconds under load)."""
         taken, pids = self._snapshots.get(workflow, (0.0, {}))
-        if time.monotonic() - taken > SNAPSHOT_SECONDS:
+        if self.pace.kills_per_minute > 0:
+            pass  # :meth:`watch` keeps it fresh: a kill costs a signal
+        elif time.monotonic() - taken > SNAPSHOT_SECONDS:
             assert self.runtime.probe is not None
             pids = self.runtime.probe.ask(op="pids", workflow=workflow) or {}
             self._snapshots[workflow] = (time.monotonic(), pids)
-        return {i: p for i, p in pids.items() if i in self.workload.instances}
+        return {
+            i: p for i, p in pids.items() if i in self.workload.instances and p not in self._dead
+        }
+
+    def watch(self, stop: threading.Event) -> None:
+        """With a kill rate: ask for the live processes again and again in a thread of
+        its own, so that a kill never waits for the probe (seconds under load)."""
+        while not stop.wait(WATCH_SECONDS):
+            probe = self.runtime.probe
+            if probe is None:
+                continue  # the whole runtime is being started again
+            supervisor = probe.ask(op="supervisor", timeout=20)
+            self._supervisor_pid = supervisor if isinstance(supervisor, int) else None
+            for workflow in ("chaos", "chaos-shared"):
+                pids = probe.ask(op="pids", workflow=workflow)
+                if isinstance(pids, dict):
+                    self._snapshots[workflow] = (time.monotonic(), pids)
 
     def _kill(self, pid: int) -> bool:
+        if pid in self._dead:
+            return False
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             return False
+        self._dead.add(pid)
         return True
 
     def _instance_actor(self) -> list[str] | None:
@@ -156,16 +202,26 @@ class Faults:
         return self._kill_one("chaos-shared")
 
     def _kill_one(self, workflow: str) -> list[str] | None:
-        """kill -9 the process of a random live instance; the instances it held."""
+        """kill -9 the process of a random live instance (or of several, as the pace
+        says: each one kill); the instances they held."""
+        kind = "instance actor" if workflow == "chaos" else "shared host"
         pids = self._pids(workflow)
         if not pids:
             return None
-        pid = pids[self.rng.choice(sorted(pids))]
-        if not self._kill(pid):
+        wanted = self.pace.batch(kind, sum(self.kills.values()), time.monotonic() - self.began)
+        if wanted == 1:
+            chosen = [pids[self.rng.choice(sorted(pids))]]
+        else:
+            distinct = sorted(set(pids.values()))
+            chosen = self.rng.sample(distinct, min(wanted, len(distinct)))
+        killed = [pid for pid in chosen if self._kill(pid)]
+        if not killed:
             return None
-        held = [i for i, p in pids.items() if p == pid]
+        self.kills[kind] += len(killed)
+        self.processes[kind] += len(killed)
+        held = [i for i, p in pids.items() if p in killed]
         for instance_id in held:
-            self._snapshots[workflow][1].pop(instance_id, None)  # not killed twice
+            self._snapshots.get(workflow, (0.0, {}))[1].pop(instance_id, None)  # not twice
         self._hit(held)
         return held
 
@@ -177,21 +233,29 @@ class Faults:
 
     def _supervisor(self) -> list[str] | None:
         assert self.runtime.probe is not None
-        pid = self.runtime.probe.ask(op="supervisor")
-        return [] if isinstance(pid, int) and self._kill(pid) else None
+        paced = self.pace.kills_per_minute > 0  # the watch knows it: no wait for the probe
+        pid = self._supervisor_pid if paced else self.runtime.probe.ask(op="supervisor")
+        if not (isinstance(pid, int) and self._kill(pid)):
+            return None
+        self.processes["supervisor"] += 1
+        return []
 
     def _gateway(self) -> list[str]:
-        self.runtime.kill_gateway()
+        self.processes["gateway"] += self.runtime.kill_gateway()
         self.rest.url = self.runtime.url
         return []
 
     def _worker_node(self) -> list[str]:
-        self.runtime.kill_node(self.rng.randrange(len(self.runtime.nodes)))
+        self.processes["worker node"] += self.runtime.kill_node(
+            self.rng.randrange(len(self.runtime.nodes))
+        )
         return []
 
     def _whole_runtime(self) -> list[str]:
         self._snapshots.clear()
+        self._supervisor_pid = None
         killed = self.runtime.kill_everything()
+        self.processes["whole runtime"] += killed
         self.log.write(call="fault", kind="whole runtime", processes=killed)
         self.runtime.start()
         self.rest.url = self.runtime.url

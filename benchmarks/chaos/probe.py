@@ -31,8 +31,19 @@ def answer(supervisor: Any, question: dict[str, Any]) -> Any:
         keys = [k for k in ray.get(supervisor.live_instances.remote(), timeout=30)]
         keys = [k for k in keys if k[0] == question["workflow"]][: question.get("limit", 64)]
         calls = [supervisor.actor_pid.remote(*key) for key in keys]
-        pids = ray.get(calls, timeout=15)
-        return {key[1]: pid for key, pid in zip(keys, pids, strict=True) if pid is not None}
+        ready, _ = ray.wait(calls, num_returns=len(calls), timeout=15)
+        done = set(ready)
+        pids: dict[str, int] = {}
+        for key, call in zip(keys, calls, strict=True):
+            # One actor just killed (or slow) must not cost the whole answer: at a
+            # high kill rate one always is, and no process was ever named again.
+            try:
+                pid = ray.get(call, timeout=0) if call in done else None
+            except Exception:  # noqa: BLE001 - that instance is skipped this time
+                pid = None
+            if pid is not None:
+                pids[key[1]] = pid
+        return pids
     if op == "pid":
         call = supervisor.actor_pid.remote(question["workflow"], question["id"])
         return ray.get(call, timeout=10)

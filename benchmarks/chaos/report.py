@@ -42,7 +42,11 @@ def figures(
         "load_average_at_end": [round(x, 1) for x in os.getloadavg()],  # 2 cores, shared
         "faults": kills,
         "faults_total": sum(kills.values()),
-        "kills_total": sum(n for k, n in kills.items() if k != "clock shift"),
+        "kills": dict(faults.kills),  # kill -9 of a chosen process (a node, a runtime: 1)
+        "kills_total": sum(faults.kills.values()),
+        "processes_killed": dict(faults.processes),  # every process (a node's, a runtime's)
+        "processes_killed_total": sum(faults.processes.values()),
+        "kills_per_minute_target": faults.pace.kills_per_minute or None,
         "fault_seconds_each": {k: round(faults.seconds[k] / n, 2) for k, n in kills.items() if n},
         "faults_not_made": faults.fail_count,
         "kinds_never_made": faults.unmade(),
@@ -89,7 +93,13 @@ def table(data: dict[str, Any]) -> str:
         ("drain", f"{data.get('drain_seconds')} s (ended: {data.get('drain_ended_by')})"),
         ("machine load at the end (1, 5, 15 min)", data["load_average_at_end"]),
         *((f"faults: {k}", n) for k, n in sorted(data["faults"].items())),
-        ("kills (all kinds but clock shifts)", data["kills_total"]),
+        *((f"kills: {k}", n) for k, n in sorted(data.get("kills", {}).items())),
+        ("kills (each kill -9 of a chosen process)", data["kills_total"]),
+        *(
+            (f"processes killed: {k}", n)
+            for k, n in sorted(data.get("processes_killed", {}).items())
+        ),
+        ("processes killed (every process a kill took down)", data.get("processes_killed_total")),
         ("instances accepted", data["instances"]),
         ("events accepted", data["events"]),
         ("step attempts", data["steps_run"]),

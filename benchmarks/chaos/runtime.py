@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -82,18 +83,20 @@ class Probe:
             text=True,
             start_new_session=True,
         )
+        self._lock = threading.Lock()  # the faults and the pid watch both ask
         if self._read(START_TIMEOUT) is None:
             kill_tree(self.proc)
             raise RuntimeError(f"the probe did not start: see {log}")
 
     def ask(self, timeout: float = 60.0, **question: Any) -> Any:
         assert self.proc.stdin is not None
-        try:
-            self.proc.stdin.write(json.dumps(question) + "\n")
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError):
-            return None
-        reply = self._read(timeout)
+        with self._lock:
+            try:
+                self.proc.stdin.write(json.dumps(question) + "\n")
+                self.proc.stdin.flush()
+            except (BrokenPipeError, OSError):
+                return None
+            reply = self._read(timeout)
         return reply.get("result") if reply and reply.get("ok") else None
 
     def _read(self, timeout: float) -> dict[str, Any] | None:
@@ -211,16 +214,19 @@ class Runtime:
 
     # -- killing --------------------------------------------------------------
 
-    def kill_gateway(self) -> None:
-        """kill -9 the gateway process, start another (on a new port)."""
+    def kill_gateway(self) -> int:
+        """kill -9 the gateway process, start another (on a new port); how many processes."""
         assert self.gateway is not None
-        kill_tree(self.gateway)
+        killed = kill_tree(self.gateway)
         self.start_gateway()
+        return killed
 
-    def kill_node(self, index: int) -> None:
-        """kill -9 a worker node (raylet and every worker on it), then add a fresh one."""
-        kill_tree(self.nodes.pop(index))
+    def kill_node(self, index: int) -> int:
+        """kill -9 a worker node (raylet and every worker on it), then add a fresh one;
+        how many processes."""
+        killed = kill_tree(self.nodes.pop(index))
         self.add_node()
+        return killed
 
     def kill_everything(self) -> int:
         """kill -9 every process of the runtime at once; how many there were."""

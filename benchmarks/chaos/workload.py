@@ -235,7 +235,8 @@ class Workload:
     # -- the end ---------------------------------------------------------------
 
     def finish(self, over: Callable[[], bool]) -> None:
-        """Settle unclear creates, resume everything, send every event still owed."""
+        """Settle unclear creates, resume everything, send every event still owed
+        (to an unsure instance too: its output is not judged, but it must end)."""
         for instance_id, tracked in self.instances.items():
             while tracked.accepted is None and not over():
                 answer = self.rest.call("GET", f"/{tracked.workflow}/instances/{instance_id}")
@@ -249,7 +250,10 @@ class Workload:
                 if over():
                     break
                 time.sleep(1)
-            while tracked.certain and len(tracked.sent) < tracked.events:
+            # An unsure instance (an event's outcome unknown) is sent what it may still
+            # wait for too: else it waits out its wait timeout and the drain ends
+            # by "stall". One that had them all answers 409 once final.
+            while len(tracked.sent) < tracked.events:
                 answer = self.send_event_to(instance_id)
                 if answer.outcome == "accepted":
                     continue

@@ -25,7 +25,8 @@ from ..client.api import AsyncClient, Client
 from ..client.ray_transport import RayTransport
 from ..config import EngineConfig, WorkflowSpec, add_code_paths, load_config
 from ..storage.duck import storage_unavailable
-from .supervisor import SUPERVISOR_NAME, Supervisor
+from .supervisor import SUPERVISOR_NAME
+from .supervisor.patient import PatientSupervisor
 
 
 class LocalEngine:
@@ -179,7 +180,8 @@ def _specs(workflows: dict[str, type] | list[WorkflowSpec] | None) -> list[Workf
 
 HEAD_NODE_RESOURCE = "node:__internal_head__"
 
-# The supervisor, pinned to the head node (options in start_local).
-Supervisor_ = ray.remote(Supervisor)
+# The supervisor, pinned to the head node (options in start_local); its (re)start
+# waits out a full or read-only storage (else Ray would never restart it again).
+Supervisor_ = ray.remote(PatientSupervisor)
 
 __all__ = ["LocalEngine", "start_local"]
