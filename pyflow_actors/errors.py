@@ -205,6 +205,15 @@ class EngineUnavailable(PyflowError):
     numeric_code = 10503
 
 
+class EngineOutcomeUnknown(EngineUnavailable):
+    """The supervisor died while it handled a call and did not come back in time:
+    the call may have taken effect before it died. Retry it: a create retried
+    with the same instance id answers 409 ``instance.already_exists`` if it did."""
+
+    code = "engine.outcome_unknown"
+    numeric_code = 11001
+
+
 class StorageUnavailable(PyflowError):
     """The storage folder cannot be written (full, read-only, gone): retry later.
 

@@ -5,7 +5,8 @@ Creates (single and batch), events, pause/resume and terminate, on a dedicated
 workflow (``chaos``) and a shared one (``chaos-shared``). Each answer is
 classified once: accepted (2xx), refused (4xx, 503: nothing left behind),
 a server error (any other 5xx: a bug), unsent (the connection was refused:
-nothing reached the gateway) or unknown (the gateway died mid-call). An
+nothing reached the gateway) or unknown (the gateway died mid-call, or a 503
+``engine.outcome_unknown``: the supervisor died handling it). An
 unknown or unsent create is retried with the same id until answered; its
 outcome is then settled by reading the instance's status. An event whose
 outcome is unknown cannot be retried (the REST call has no event id): its
@@ -28,6 +29,7 @@ from typing import Any
 import httpx
 
 WORKFLOWS = (("chaos", "dedicated"), ("chaos-shared", "shared"))
+OUTCOME_UNKNOWN = "11001"  # 503 engine.outcome_unknown: the call may have taken effect
 CREATE_RETRY_SECONDS = 240.0  # a whole-runtime restart takes about a minute here
 
 
@@ -93,6 +95,8 @@ class Rest:
         if response.status_code < 300:
             return Answer("accepted", response.status_code, result=data.get("result"))
         self.answers[f"{response.status_code} {code}"] += 1
+        if response.status_code == 503 and code == OUTCOME_UNKNOWN:
+            return Answer("unknown", response.status_code, code)  # may have taken effect
         if response.status_code < 500 or response.status_code == 503:
             return Answer("refused", response.status_code, code)
         return Answer("server_error", response.status_code, code)

@@ -11,7 +11,7 @@ import ray
 
 from ..analytics.query import AnalyticsQuery, AnalyticsResult
 from ..constants import DEFAULT_NAMESPACE, SUPERVISOR_NAME
-from ..errors import EngineUnavailable, InvalidTransition, PyflowError
+from ..errors import EngineOutcomeUnknown, EngineUnavailable, InvalidTransition, PyflowError
 from ..models import (
     BatchCreateResult,
     BatchDeleteResult,
@@ -94,8 +94,10 @@ class RayTransport:
         return await self._call_sending(_Sends(), method, **kwargs)
 
     async def _call_sending(self, sends: _Sends, method: str, **kwargs: Any) -> object:
-        """:meth:`_call`, noting in ``sends`` whether the call was sent again after
-        the supervisor died: the lost send may have taken effect before it died."""
+        """:meth:`_call`, noting in ``sends`` whether a send was lost with the
+        supervisor (it may have taken effect before it died). Given up after
+        RECONNECT_SECONDS: :class:`EngineOutcomeUnknown` if a send was lost that way,
+        else :class:`EngineUnavailable` (nothing reached a supervisor)."""
         deadline = time.monotonic() + RECONNECT_SECONDS
         delay = 0.05
         while True:
@@ -107,13 +109,20 @@ class RayTransport:
                 if isinstance(cause, PyflowError):
                     raise cause from None
                 raise PyflowError(f"engine error in {method}: {cause or exc}") from None
-            except (ray.exceptions.RayActorError, EngineUnavailable):
+            except (ray.exceptions.RayActorError, EngineUnavailable) as exc:
                 # The supervisor is restarting (it is detached, restarts forever).
+                # A send lost with the supervisor may have taken effect before it died.
+                sends.again = sends.again or isinstance(exc, ray.exceptions.RayActorError)
+                if time.monotonic() > deadline and sends.again:
+                    raise EngineOutcomeUnknown(
+                        f"the pyflow supervisor died while it handled {method} and did not "
+                        "come back in time: the call may have taken effect; retry it"
+                    ) from None
                 if time.monotonic() > deadline:
                     raise EngineUnavailable(
                         "the pyflow supervisor did not come back in time"
                     ) from None
-                self._handle, sends.again = None, True
+                self._handle = None
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
 

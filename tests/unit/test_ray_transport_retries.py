@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 import ray.exceptions
 
+from pyflow_actors.client import ray_transport
 from pyflow_actors.client.ray_transport import RayTransport
-from pyflow_actors.errors import InvalidTransition
+from pyflow_actors.errors import EngineOutcomeUnknown, EngineUnavailable, InvalidTransition
 from pyflow_actors.models import InstanceStatus, InstanceStatusInfo
 
 pytestmark = pytest.mark.timeout(30)
@@ -84,3 +85,52 @@ def test_a_pause_sent_again_after_a_refusal_stays_refused():
     supervisor = FakeSupervisor(InstanceStatus.TERMINATED, dies_once=True)
     with pytest.raises(InvalidTransition):
         asyncio.run(FakeTransport(supervisor).control("wf", "i-1", "pause"))
+
+
+class DyingSupervisor:
+    """Every send dies with the supervisor (``lost``) or finds no supervisor to
+    send to (the name not registered again yet)."""
+
+    def __init__(self, lost: bool) -> None:
+        self.lost, self.sends = lost, 0
+        self.create = _Method(self._create)
+
+    async def _create(self, **kwargs: Any) -> None:
+        self.sends += 1
+        raise ray.exceptions.RayActorError()
+
+
+class GoneTransport(RayTransport):
+    def __init__(self, supervisor: DyingSupervisor) -> None:
+        super().__init__(None)
+        self.supervisor = supervisor
+
+    def _resolve(self) -> Any:
+        if not self.supervisor.lost:
+            raise EngineUnavailable("no pyflow engine in this Ray cluster")
+        return self.supervisor
+
+
+def _create_until_given_up(supervisor: DyingSupervisor) -> None:
+    asyncio.run(GoneTransport(supervisor)._call("create", workflow="wf"))
+
+
+def test_a_call_given_up_after_a_send_died_with_the_supervisor_says_it_may_have_taken_effect(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ray_transport, "RECONNECT_SECONDS", 0.3)
+    supervisor = DyingSupervisor(lost=True)
+    with pytest.raises(EngineOutcomeUnknown) as raised:
+        _create_until_given_up(supervisor)
+    assert raised.value.http_status == 503 and supervisor.sends >= 2
+    assert "may have taken effect" in str(raised.value)
+
+
+def test_a_call_that_never_reached_a_supervisor_is_plainly_unavailable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ray_transport, "RECONNECT_SECONDS", 0.3)
+    supervisor = DyingSupervisor(lost=False)
+    with pytest.raises(EngineUnavailable) as raised:
+        _create_until_given_up(supervisor)
+    assert not isinstance(raised.value, EngineOutcomeUnknown) and supervisor.sends == 0
