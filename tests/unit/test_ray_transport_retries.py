@@ -115,22 +115,22 @@ def _create_until_given_up(supervisor: DyingSupervisor) -> None:
     asyncio.run(GoneTransport(supervisor)._call("create", workflow="wf"))
 
 
-def test_a_call_given_up_after_a_send_died_with_the_supervisor_says_it_may_have_taken_effect(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    ("lost", "answer"),
+    [
+        # a send died with the supervisor: it may have taken effect before
+        (True, EngineOutcomeUnknown),
+        # no supervisor to send to (its name not registered again): nothing sent
+        (False, EngineUnavailable),
+    ],
+)
+def test_a_call_given_up_says_whether_a_send_may_have_taken_effect(
+    monkeypatch: pytest.MonkeyPatch, lost: bool, answer: type[EngineUnavailable]
 ) -> None:
     monkeypatch.setattr(ray_transport, "RECONNECT_SECONDS", 0.3)
-    supervisor = DyingSupervisor(lost=True)
-    with pytest.raises(EngineOutcomeUnknown) as raised:
-        _create_until_given_up(supervisor)
-    assert raised.value.http_status == 503 and supervisor.sends >= 2
-    assert "may have taken effect" in str(raised.value)
-
-
-def test_a_call_that_never_reached_a_supervisor_is_plainly_unavailable(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(ray_transport, "RECONNECT_SECONDS", 0.3)
-    supervisor = DyingSupervisor(lost=False)
+    supervisor = DyingSupervisor(lost=lost)
     with pytest.raises(EngineUnavailable) as raised:
         _create_until_given_up(supervisor)
-    assert not isinstance(raised.value, EngineOutcomeUnknown) and supervisor.sends == 0
+    assert type(raised.value) is answer and raised.value.http_status == 503
+    assert (supervisor.sends >= 2) if lost else (supervisor.sends == 0)
+    assert ("may have taken effect" in str(raised.value)) == lost
