@@ -91,11 +91,13 @@ bench-quick: $(BENCH_STAMP)
 # CHAOS_KILLS_PER_MINUTE: the kill rate it aims at (several instance actors or shared hosts
 # killed in one fault, costly faults less often; each kill -9 of a process is one kill);
 # 0 is the quick run's pace, one process a fault.
+# CHAOS_KILLS: faults go on past CHAOS_MINUTES (up to twice it) until that many kills.
 CHAOS_MINUTES ?= 20
 CHAOS_KILLS_PER_MINUTE ?= 25
+CHAOS_KILLS ?= 0
 chaos: install
 	$(BIN)/python -m benchmarks.chaos --minutes $(CHAOS_MINUTES) --name chaos \
-		--kills-per-minute $(CHAOS_KILLS_PER_MINUTE) $(CHAOS_ARGS)
+		--kills-per-minute $(CHAOS_KILLS_PER_MINUTE) --kills $(CHAOS_KILLS) $(CHAOS_ARGS)
 
 chaos-quick: install
 	$(BIN)/python -m benchmarks.chaos --minutes 2 --name chaos-quick $(CHAOS_ARGS)

@@ -4,7 +4,7 @@
 It mounts its small filesystem (root only: without it the disk kinds are
 skipped and the figures say so), starts the runtime on it, runs the workload
 and the faults for ``--minutes`` (longer, up to twice that, until every
-kind of fault was made once), stops the faults, waits for the runtime to be
+kind of fault was made once and ``--kills`` kills were made), stops the faults, waits for the runtime to be
 whole, sends what is owed, drains while the work goes on (:mod:`.drain`),
 checks, writes the figures and stops everything it started. A failing run prints its seed (``--seed`` replays the
 same choices; the faults' moments still depend on timing).
@@ -67,6 +67,7 @@ def run(
     gap: tuple[float, float],
     results: Path,
     pace: Pace = Pace(),
+    kills_goal: int = 0,
 ) -> int:
     rng = random.Random(seed)
     work = Path(tempfile.mkdtemp(prefix="pyflow-chaos-"))
@@ -98,11 +99,13 @@ def run(
         if pace.kills_per_minute > 0:  # the live processes, asked in the background
             threading.Thread(target=faults.watch, args=(stop,), daemon=True).start()
         while (elapsed := time.monotonic() - began_faults) < minutes * 60 or (
-            faults.unmade() and elapsed < minutes * 60 * 2  # every kind at least once
+            (faults.unmade() or sum(faults.kills.values()) < kills_goal)
+            and elapsed < minutes * 60 * 2  # every kind at least once, the kills asked for
         ):
             workload.step()
             time.sleep(rng.uniform(0.02, 0.3))
         stop.set()
+        faults.ended = time.monotonic()
         killer.join(600)
         runtime.ensure_whole()
         rest.url = runtime.url
@@ -118,8 +121,19 @@ def run(
         if disk is not None:
             disk.unmount()
     seconds = time.monotonic() - began
+    has_disk = disk is not None
     report = write_report(
-        name, seed, minutes, seconds, workload, faults, verdict, disk is not None, results, drain
+        name,
+        seed,
+        minutes,
+        seconds,
+        workload,
+        faults,
+        verdict,
+        has_disk,
+        results,
+        drain,
+        kills_goal,
     )
     print(report)
     if verdict.failed or rest.server_errors():
@@ -150,11 +164,20 @@ def main(argv: list[str] | None = None) -> int:
         help="a target: cheap kills come several at a time and costly faults less often"
         " (0: one process a fault, the quick run's pace)",
     )
+    parser.add_argument(
+        "--kills",
+        type=int,
+        default=int(os.environ.get("CHAOS_KILLS", 0)),
+        help="faults go on past --minutes until this many kills were made (up to twice"
+        " --minutes in all)",
+    )
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the figures go")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     pace = Pace(args.kills_per_minute)
-    return run(args.minutes, seed, args.name, args.nodes, tuple(args.gap), args.results, pace)
+    return run(
+        args.minutes, seed, args.name, args.nodes, tuple(args.gap), args.results, pace, args.kills
+    )
 
 
 if __name__ == "__main__":

@@ -86,6 +86,7 @@ class Faults:
         self.kills: Counter[str] = Counter()  # kill -9 of a chosen process, by kind
         self.processes: Counter[str] = Counter()  # every process kill -9'd, by kind
         self.began = time.monotonic()
+        self.ended: float | None = None  # when the faults stopped
         self.seconds: dict[str, float] = {}  # what each kind cost in all
         self.offsets: list[tuple[float, float]] = [(0.0, 0.0)]  # (machine time, offset)
         self.storage_errors: Counter[str] = Counter()  # answers to creates on a broken disk
@@ -128,6 +129,11 @@ class Faults:
                 targets=targets[:20],
                 kills=sum(self.kills.values()),  # so far: a long run can be watched
             )
+
+    @property
+    def seconds_of_faults(self) -> float:
+        """How long faults were made (so far, while they still are)."""
+        return (self.ended or time.monotonic()) - self.began
 
     def choose(self) -> str:
         """A kind never made yet first, cheapest first (a short run makes each one),

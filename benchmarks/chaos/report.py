@@ -27,6 +27,7 @@ def figures(
     verdict: Verdict,
     disk: bool,
     drain: Drain | None = None,
+    kills_goal: int = 0,
 ) -> dict[str, Any]:
     counts = workload.counts
     accepted = [t for t in workload.instances.values() if t.accepted]
@@ -36,6 +37,8 @@ def figures(
         "name": name,
         "seed": seed,
         "minutes": minutes,
+        "fault_minutes": round(faults.seconds_of_faults / 60, 1),
+        "kills_goal": kills_goal or None,
         "seconds": round(seconds, 1),
         "drain_seconds": round(drain.seconds, 1) if drain is not None else None,
         "drain_ended_by": None if drain is None else "stall" if drain.stalled else "all final",
@@ -89,7 +92,7 @@ def figures(
 def table(data: dict[str, Any]) -> str:
     rows = [
         ("seed", data["seed"]),
-        ("duration", f"{data['seconds']} s ({data['minutes']} min of faults, then the drain)"),
+        ("duration", f"{data['seconds']} s ({_fault_minutes(data)} min of faults, then the drain)"),
         ("drain", f"{data.get('drain_seconds')} s (ended: {data.get('drain_ended_by')})"),
         ("machine load at the end (1, 5, 15 min)", data["load_average_at_end"]),
         *((f"faults: {k}", n) for k, n in sorted(data["faults"].items())),
@@ -114,6 +117,11 @@ def table(data: dict[str, Any]) -> str:
     return "\n".join(lines + [f"| {k} | {v} |" for k, v in rows])
 
 
+def _fault_minutes(data: dict[str, Any]) -> Any:
+    """The minutes faults were made (past ``--minutes`` when kinds or kills were owed)."""
+    return data.get("fault_minutes") or data["minutes"]
+
+
 def _wakes(data: dict[str, Any]) -> str:
     return (
         f"{data['wake_ups']} ({data['late_wake_ups']} / {data['early_wake_ups']} / "
@@ -133,8 +141,9 @@ def write_report(
     disk: bool,
     results: Path = RESULTS,
     drain: Drain | None = None,
+    kills_goal: int = 0,
 ) -> str:
-    data = figures(name, seed, minutes, seconds, workload, faults, verdict, disk, drain)
+    data = figures(name, seed, minutes, seconds, workload, faults, verdict, disk, drain, kills_goal)
     results.mkdir(parents=True, exist_ok=True)
     (results / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
     text = table(data)
