@@ -31,7 +31,7 @@ REGISTRY = "registry"
 HISTORY = "history"  # the history store of finished instances (storage/history.py)
 
 # The format version this release writes, per kind of file.
-CURRENT: dict[str, int] = {JOURNAL: 2, REGISTRY: 1, HISTORY: 1}
+CURRENT: dict[str, int] = {JOURNAL: 2, REGISTRY: 2, HISTORY: 1}
 
 # MIGRATIONS[kind][n](db) turns a file of version n into version n + 1.
 Migration = Callable[[Any], None]
@@ -44,9 +44,17 @@ def _journal_1_to_2(db: Any) -> None:
     the stamp keeps a release that knows only format 1 from misreading the file."""
 
 
+def _registry_1_to_2(db: Any) -> None:
+    """Format 2 keeps, on each instance row, the request id of the last control applied
+    to it (``control_request_id``): a control sent again across a supervisor restart
+    is recognised. Rows of format 1 have none (NULL): their next control is applied."""
+    if "instances" in tables(db):
+        db.execute("ALTER TABLE instances ADD COLUMN IF NOT EXISTS control_request_id VARCHAR")
+
+
 MIGRATIONS: dict[str, dict[int, Migration]] = {
     JOURNAL: {1: _journal_1_to_2},
-    REGISTRY: {},
+    REGISTRY: {1: _registry_1_to_2},
     HISTORY: {},
 }
 

@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS instances (
     queue_seq BIGINT, priority INTEGER, paused_from VARCHAR, waiting_for VARCHAR,
     generation INTEGER, crashes INTEGER, request_id VARCHAR, terminated_by VARCHAR,
     version_id VARCHAR, restart_from VARCHAR, success_retention DOUBLE, error_retention DOUBLE,
-    schedule VARCHAR, rollback_requested BOOLEAN,
+    schedule VARCHAR, rollback_requested BOOLEAN, control_request_id VARCHAR,
     PRIMARY KEY (workflow, id)
 );
 ALTER TABLE instances ADD COLUMN IF NOT EXISTS version_id VARCHAR;
@@ -92,6 +92,9 @@ class InstanceRow:
     error_retention: float | None = None
     schedule: str | None = None  # a cron fire's {"cron", "scheduledTime"}, JSON text
     rollback_requested: bool = False  # terminated with rollback: handlers run, then terminated
+    # The request id of the last control applied (pause, resume, terminate, restart),
+    # written with its change: the same control sent again is answered, not redone.
+    control_request_id: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:

@@ -103,14 +103,15 @@ def test_a_failed_migration_leaves_the_file_at_its_old_version(tmp_path, monkeyp
 
 
 def test_the_registry_is_stamped_and_one_from_before_versions_is_stamped_on_open(tmp_path):
+    current = str(versions.CURRENT[versions.REGISTRY]).encode()
     registry = Registry(tmp_path)
-    assert registry.get_setting("format_version") == b"1"
+    assert registry.get_setting("format_version") == current
     registry._db.execute("DELETE FROM settings WHERE key = 'format_version'")
     registry.set_setting("x", b"kept")
     registry.close()
     again = Registry(tmp_path)
     assert not again.recreated
-    assert again.get_setting("format_version") == b"1" and again.get_setting("x") == b"kept"
+    assert again.get_setting("format_version") == current and again.get_setting("x") == b"kept"
     again.close()
 
 
