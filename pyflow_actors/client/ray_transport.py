@@ -11,7 +11,7 @@ import ray
 
 from ..analytics.query import AnalyticsQuery, AnalyticsResult
 from ..constants import DEFAULT_NAMESPACE, SUPERVISOR_NAME
-from ..errors import EngineOutcomeUnknown, EngineUnavailable, InvalidTransition, PyflowError
+from ..errors import EngineOutcomeUnknown, EngineUnavailable, PyflowError
 from ..models import (
     BatchCreateResult,
     BatchDeleteResult,
@@ -19,7 +19,6 @@ from ..models import (
     InstanceDetail,
     InstanceLogs,
     InstancePage,
-    InstanceStatus,
     InstanceStatusInfo,
     RestartFrom,
     WorkflowInfo,
@@ -46,12 +45,6 @@ def _expect(reply: object, kind: type[T], method: str) -> T:
 def _expect_list(reply: object, kind: type[T], method: str) -> list[T]:
     items = _expect(reply, list, method)
     return [_expect(item, kind, method) for item in items]
-
-
-class _Sends:
-    """Whether a call was sent more than once (see :meth:`RayTransport._call_sending`)."""
-
-    again = False
 
 
 class RayTransport:
@@ -90,16 +83,13 @@ class RayTransport:
         return self._handle
 
     async def _call(self, method: str, **kwargs: Any) -> object:
-        """Call a supervisor method by keyword; retried while the supervisor restarts."""
-        return await self._call_sending(_Sends(), method, **kwargs)
-
-    async def _call_sending(self, sends: _Sends, method: str, **kwargs: Any) -> object:
-        """:meth:`_call`, noting in ``sends`` whether a send was lost with the
-        supervisor (it may have taken effect before it died). Given up after
-        RECONNECT_SECONDS: :class:`EngineOutcomeUnknown` if a send was lost that way,
-        else :class:`EngineUnavailable` (nothing reached a supervisor)."""
+        """Call a supervisor method by keyword; sent again while the supervisor restarts
+        (creates, events and controls carry an id that makes a second send harmless).
+        Given up after RECONNECT_SECONDS: :class:`EngineOutcomeUnknown` if a send was
+        lost with a supervisor (it may have taken effect before it died), else
+        :class:`EngineUnavailable` (nothing reached a supervisor)."""
         deadline = time.monotonic() + RECONNECT_SECONDS
-        delay = 0.05
+        delay, lost = 0.05, False
         while True:
             try:
                 handle = self._resolve()
@@ -112,8 +102,8 @@ class RayTransport:
             except (ray.exceptions.RayActorError, EngineUnavailable) as exc:
                 # The supervisor is restarting (it is detached, restarts forever).
                 # A send lost with the supervisor may have taken effect before it died.
-                sends.again = sends.again or isinstance(exc, ray.exceptions.RayActorError)
-                if time.monotonic() > deadline and sends.again:
+                lost = lost or isinstance(exc, ray.exceptions.RayActorError)
+                if time.monotonic() > deadline and lost:
                     raise EngineOutcomeUnknown(
                         f"the pyflow supervisor died while it handled {method} and did not "
                         "come back in time: the call may have taken effect; retry it"
@@ -201,25 +191,18 @@ class RayTransport:
         restart_from: RestartFrom | None = None,
         rollback: bool = False,
     ) -> InstanceStatusInfo:
-        kwargs = {
-            "workflow": workflow,
-            "instance_id": instance_id,
-            "action": action,
-            "restart_from": None if restart_from is None else restart_from.model_dump(),
-            "rollback": rollback,
-        }
-        sends = _Sends()
-        try:
-            reply = await self._call_sending(sends, "control", **kwargs)
-        except InvalidTransition:
-            if not (sends.again and action == "terminate"):
-                raise
-            # Sent again across a supervisor restart: the send it lost may have
-            # terminated the instance. Then the terminate took effect: answered so.
-            info = await self.status(workflow, instance_id)
-            if info.status != InstanceStatus.TERMINATED:
-                raise
-            return info
+        # One request id per call, the same for every send of it: a send that took
+        # effect before the supervisor died is recognised by the restarted one, which
+        # answers the current status instead of applying it again (no second restart).
+        reply = await self._call(
+            "control",
+            workflow=workflow,
+            instance_id=instance_id,
+            action=action,
+            restart_from=None if restart_from is None else restart_from.model_dump(),
+            rollback=rollback,
+            request_id=uuid.uuid4().hex,
+        )
         return _expect(reply, InstanceStatusInfo, "control")
 
     async def delete_instances(self, workflow: str, ids: list[str]) -> BatchDeleteResult:

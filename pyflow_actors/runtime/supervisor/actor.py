@@ -60,7 +60,7 @@ from . import recovery
 from .actors import InstanceActors, Live
 from .admission import Accepted, Admission
 from .alarms import Alarms
-from .control import Action, Control, parse_restart_from, restart_step_key
+from .control import Action, Control, restart_point
 from .deletion import Deletion, resolve_retention
 from .history import HistoryFolding
 from .hosts import placement_router
@@ -309,18 +309,17 @@ class Supervisor(ServiceAPI):
         action: str,
         restart_from: dict[str, Any] | None = None,
         rollback: bool = False,
+        request_id: str | None = None,
     ) -> InstanceStatusInfo:
         await self.start()
         row = self._row(workflow, instance_id)
+        if self.commands.applied_before(row, request_id):  # sent again: answered, not redone
+            return self._info(row)
         chosen = Action.parse(action)
-        keep_before = None
-        if restart_from is not None:
-            target = parse_restart_from(chosen, restart_from)
-            steps = (await self.describe(workflow, instance_id)).steps
-            keep_before = restart_step_key(steps, target, row.id)
+        keep_before = await restart_point(chosen, restart_from, row, self.describe)
         if chosen == Action.RESTART:
             await self.observe.analytics.ingest([row])  # count the run a restart erases
-        await self.commands.apply(row, chosen, keep_before, rollback)
+        await self.commands.apply(row, chosen, keep_before, rollback, request_id)
         if row.status not in (InstanceStatus.QUEUED, InstanceStatus.WAITING):
             self.warm.drop(row.key)  # it will not run soon (or runs a new generation)
         self._schedule()
