@@ -10,13 +10,15 @@ fake actors (tests/unit/fake_actors.py), real registry, no Ray.
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pyflow_actors.errors import InvalidTransition
-from pyflow_actors.models import InstanceStatus
+from pyflow_actors.models import InstanceStatus, StepInfo
+from pyflow_actors.runtime.protocol import OutcomeKind
 from pyflow_actors.runtime.supervisor import Supervisor
 from pyflow_actors.storage.registry import Registry
 
@@ -180,5 +182,46 @@ def test_a_refused_control_records_no_request_id(tmp_path):
             with pytest.raises(InvalidTransition):
                 await sup.control(WF, "done", "terminate", request_id="term-1")
         assert sup.table.require(WF, "done").control_request_id is None
+
+    run(scenario)
+
+
+def test_a_restart_from_a_step_sent_again_is_answered_before_its_step_is_looked_up(tmp_path):
+    """The new generation has not run that step yet: looked up again, it would be a 404."""
+
+    async def scenario() -> None:
+        backend = FakeBackend()
+        sup = await started(tmp_path, backend)
+        await create(sup, "r")
+        first = await actor(backend, "r")
+        first.steps = [StepInfo(type="step", name="charge", start=1.0, finished=True)]
+        first.open()
+        target = {"name": "charge"}
+        await sup.control(WF, "r", "restart", target, request_id="from-1")
+        second = await actor(backend, "r", 2)
+        second.open()  # it describes no step yet
+        again = await sup.control(WF, "r", "restart", target, request_id="from-1")
+        assert again.status == InstanceStatus.RUNNING and generation(sup, "r") == 2
+        assert [r.keep_before for r in second.requests] == ["charge"]
+
+    run(scenario)
+
+
+def test_a_terminate_with_rollback_sent_again_does_not_queue_another_rollback(tmp_path):
+    async def scenario() -> None:
+        backend = FakeBackend()
+        sup = await started(tmp_path, backend)
+        await create(sup, "h")
+        (await actor(backend, "h")).hibernate(wake_at=time.time() + 3600)
+        await until(lambda: status(sup, "h") == InstanceStatus.WAITING)
+        await sup.control(WF, "h", "terminate", rollback=True, request_id="undo-1")
+        rolling = await actor(backend, "h", 2)
+        rolling.finish(OutcomeKind.TERMINATED)  # its handlers ran: terminated
+        await until(lambda: status(sup, "h") == InstanceStatus.TERMINATED)
+        new = await killed_and_restarted(sup, tmp_path, backend)
+        again = await new.control(WF, "h", "terminate", rollback=True, request_id="undo-1")
+        await asyncio.sleep(0.02)
+        assert again.status == InstanceStatus.TERMINATED
+        assert len(backend.actors_of((WF, "h"))) == 2
 
     run(scenario)
