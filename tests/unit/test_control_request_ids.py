@@ -225,3 +225,35 @@ def test_a_terminate_with_rollback_sent_again_does_not_queue_another_rollback(tm
         assert len(backend.actors_of((WF, "h"))) == 2
 
     run(scenario)
+
+
+def test_a_restart_sent_again_while_its_first_send_is_applied_waits_for_it(tmp_path):
+    """Ray may report the supervisor unreachable (not dead) while it still applies the
+    first send: the second send of the call arrives mid-restart and must not add one."""
+
+    async def scenario() -> None:
+        backend = FakeBackend()
+        sup = await started(tmp_path, backend)
+        await create(sup, "r")
+        first = await actor(backend, "r")
+        gate, cancelling = asyncio.Event(), asyncio.Event()
+        cancel = first.cancel
+
+        async def slow_cancel() -> None:  # the first send stops the run, slowly
+            cancelling.set()
+            await gate.wait()
+            await cancel()
+
+        first.cancel = slow_cancel  # type: ignore[method-assign]
+        one = asyncio.ensure_future(sup.control(WF, "r", "restart", request_id="req-1"))
+        await cancelling.wait()
+        two = asyncio.ensure_future(sup.control(WF, "r", "restart", request_id="req-1"))
+        await asyncio.sleep(0.01)  # the second send is in, waiting
+        gate.set()
+        answers = await asyncio.gather(one, two)
+        await actor(backend, "r", 2)
+        await asyncio.sleep(0.02)
+        assert len(backend.actors_of((WF, "r"))) == 2 and generation(sup, "r") == 2
+        assert {a.status for a in answers} <= {InstanceStatus.QUEUED, InstanceStatus.RUNNING}
+
+    run(scenario)

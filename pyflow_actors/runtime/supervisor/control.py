@@ -10,10 +10,13 @@ row write that applies the command, with no ``await`` in between, so that one
 registry write commits both: the same command sent again across a supervisor
 restart finds it exactly when the first send took effect, and is answered with
 the current status instead of being applied twice (a second restart, a 409).
+A send that arrives while an earlier send of the same call is still being
+applied (Ray reported the supervisor unreachable, not dead) waits for it first.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
@@ -64,6 +67,7 @@ class Control:
         self.table, self.transitions, self.actors = table, transitions, actors
         self.inbox, self.admission = inbox, admission
         self.current_version, self.history = current_version, history
+        self.applying: dict[str, asyncio.Future[None]] = {}  # request id -> its end
 
     @staticmethod
     def applied_before(row: InstanceRow, request_id: str | None) -> bool:
@@ -85,6 +89,28 @@ class Control:
         if rollback and action != Action.TERMINATE:
             raise ValidationError(f"'rollback' is only for a terminate, not for {action.value}")
         self.table.refuse_while_unwritable()
+        if request_id is None:
+            await self._apply(row, action, keep_before, rollback, None)
+            return
+        while (earlier := self.applying.get(request_id)) is not None:
+            await earlier  # the same call, sent again while its first send is applied
+        if self.applied_before(row, request_id):
+            return
+        ended = self.applying[request_id] = asyncio.get_running_loop().create_future()
+        try:
+            await self._apply(row, action, keep_before, rollback, request_id)
+        finally:
+            del self.applying[request_id]
+            ended.set_result(None)
+
+    async def _apply(
+        self,
+        row: InstanceRow,
+        action: Action,
+        keep_before: str | None,
+        rollback: bool,
+        request_id: str | None,
+    ) -> None:
         if action == Action.RESTART:
             await self.restart(row, keep_before, request_id)
         elif action == Action.TERMINATE:
