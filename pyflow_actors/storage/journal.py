@@ -115,7 +115,7 @@ class DuckJournal:
                 set_aside_unfinished(self.path)
         new = not read_only and not self.path.exists()
         self._meta: dict[str, Any] | None = None  # the meta table, read once (one writer)
-        self._held = PendingMeta()  # a run's start stamp, for the next commit (journal_meta)
+        self._held = PendingMeta()  # a run's start stamp, for a later commit (journal_meta)
         self._stored = StoredMetaKeys()  # which meta keys the file holds (once read)
         self._written = WrittenRows(fresh)  # its rows while only this process wrote them
         try:
@@ -196,8 +196,8 @@ class DuckJournal:
         self._held.written()
 
     def _autocommit(self) -> contextlib.AbstractContextManager[None]:
-        """A one-statement write: its own commit, with the held start stamp if any."""
-        return self._commit() if self._held.rows else contextlib.nullcontext()
+        """A one-statement write: its own commit, with the held start stamp once due."""
+        return self._commit() if self._held.due() else contextlib.nullcontext()
 
     def result(self) -> RunResult | None:
         meta = self.meta()

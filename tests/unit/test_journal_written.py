@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from pyflow_actors.engine.records import AttemptRecord, EventRecord, StepRecord
-from pyflow_actors.storage import duck
+from pyflow_actors.storage import duck, journal_meta
 from pyflow_actors.storage.history import FinishedJournal
 from pyflow_actors.storage.journal import DuckJournal
 from pyflow_actors.storage.journal_rows import read_all_events, read_steps
@@ -105,7 +105,8 @@ def test_an_event_makes_the_journal_read_its_file_again(fresh):
 def test_a_step_whose_commit_failed_is_not_read_back(fresh, monkeypatch):
     run_step(fresh, "kept", seq=1)
     fresh.hold_start_meta()
-    fresh.set_meta(started_at=1.0)  # held: the next step's commit is a transaction
+    fresh.set_meta(started_at=1.0)  # held long enough: the next step's commit is a transaction
+    monkeypatch.setattr(journal_meta, "HOLD_SECONDS", 0.0)
     execute = duck.GuardedConnection.execute
 
     def failing_commit(self: duck.GuardedConnection, sql: str, params: Any = None) -> Any:
