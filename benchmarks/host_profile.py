@@ -148,6 +148,23 @@ def _cpu(pid: int) -> float:
     return float(times.user + times.system)
 
 
+def _ray_pids() -> dict[str, int]:
+    """Ray's own processes of the driver's local Ray (GCS, raylet, monitors, agents)."""
+    node = ray._private.worker._global_node  # the node this driver started
+    pids = {f"ray:{kind}": infos[0].process.pid
+            for kind, infos in node.all_processes.items() if infos}  # fmt: skip
+    if "ray:raylet" in pids:  # its agents (dashboard, runtime env); idle workers are spares
+        for child in psutil.Process(pids["ray:raylet"]).children():
+            if "Agent" in child.name():
+                pids[f"ray:{child.name().removeprefix('ray::')}"] = child.pid
+    return pids
+
+
+def _with_total(cpu: dict[str, float]) -> dict[str, float]:
+    ray_share = sum(ms for name, ms in cpu.items() if name.startswith("ray:"))
+    return {**cpu, "ray_total": round(ray_share, 2), "total": round(sum(cpu.values()), 2)}
+
+
 def _host_pids() -> dict[str, int]:
     names = [
         n["name"]
@@ -255,10 +272,12 @@ def speed(bench: PyflowBench, ks: tuple[int, ...] = (2, 8, 32), spy: bool = Fals
         pids = {"supervisor": supervisor, **_host_pids(), "driver": psutil.Process().pid}
         folder = Path(tempfile.mkdtemp(prefix="host-profile-"))
         spies = _spies(pids, folder, bench.sizes.throughput_instances * 0.2 + 60) if spy else {}
+        pids.update(_ray_pids())
         before = {name: _cpu(pid) for name, pid in pids.items()}
         record = bench.throughput(k, "shared")
         n = record["instances"]
         cpu = {name: round((_cpu(pid) - before[name]) * 1000 / n, 2) for name, pid in pids.items()}
+        cpu = _with_total(cpu)
         emit(
             {
                 "suite": "host_profile",
@@ -355,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alarms", type=int, default=0, help="N shared instances, one alarm")
     parser.add_argument("--rate", type=float, default=10.0, help="instances/s to reach sleep")
     parser.add_argument("--speed", action="store_true", help="bench-quick's shared workloads")
+    parser.add_argument("--ks", type=int, nargs="+", default=[2, 8, 32],
+                        help="concurrency limits K of --speed's throughput runs")  # fmt: skip
     parser.add_argument("--instances", type=int, default=QUICK.throughput_instances,
                         help="instances per K in --speed's throughput runs")  # fmt: skip
     args = parser.parse_args(argv)
@@ -373,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         bench.start()
         try:
             if args.speed:
-                speed(bench, spy=args.py_spy)
+                speed(bench, tuple(args.ks), spy=args.py_spy)
             if args.runs:
                 start_path(bench, args.runs, args.py_spy)
             if args.events:

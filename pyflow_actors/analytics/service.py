@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..models import FINAL_STATUSES
 from ..storage.journal import journal_path
 from .query import AnalyticsQuery, AnalyticsResult
 from .stats import StepSummary
@@ -47,6 +48,7 @@ INGEST_EVERY = 30.0
 POKE_SETTLE = 2.0  # seconds a poke waits, so that runs ending together are one pass
 FOLD_WAIT = 20.0  # seconds a finished instance's journal is left for the history fold
 
+_FINAL = frozenset(status.value for status in FINAL_STATUSES)
 RowKey = tuple[str, str, int]
 Stamp = tuple["RowSnapshot", int, int]  # the row, its journal's size and mtime (ns)
 
@@ -116,6 +118,12 @@ class AnalyticsService:
         return report
 
     def _stamp(self, row: RowSnapshot) -> Stamp:
+        seen = self._seen.get(_key(row))
+        if seen is not None and seen[0] == row and seen[1] < 0 and row.status in _FINAL:
+            # Final, unchanged, its journal folded away when last seen: a journal comes
+            # back only with a restart, which changes the row. No stat() per finished
+            # row per pass: those grew with the table (most of a pass's own CPU).
+            return seen
         try:
             stat = journal_path(self.store.root, row.workflow, row.id).stat()
         except OSError:

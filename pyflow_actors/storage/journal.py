@@ -39,6 +39,7 @@ from .journal_rows import (
     read_steps,
     step_values,
 )
+from .journal_written import WrittenRows
 from .starts import StartLog, starts_path
 from .step_view import StepSource, next_attempt_at, step_infos
 
@@ -114,9 +115,9 @@ class DuckJournal:
                 set_aside_unfinished(self.path)
         new = not read_only and not self.path.exists()
         self._meta: dict[str, Any] | None = None  # the meta table, read once (one writer)
-        self._held = PendingMeta()  # a run's start stamp, for the next commit (journal_meta)
+        self._held = PendingMeta()  # a run's start stamp, for a later commit (journal_meta)
         self._stored = StoredMetaKeys()  # which meta keys the file holds (once read)
-        self._empty = fresh  # no step nor event row yet: nothing to read back
+        self._written = WrittenRows(fresh)  # its rows while only this process wrote them
         try:
             if read_only:
                 self._db.execute(f"ATTACH '{_quote(self.path)}' AS {self._alias} (READ_ONLY)")
@@ -185,16 +186,18 @@ class DuckJournal:
     @contextlib.contextmanager
     def _commit(self) -> Iterator[None]:
         """One transaction for the statements inside, with the held start stamp."""
-        self._empty = False
-        with transaction(self._db):
-            self._write_meta(self._held.with_rows())
-            yield
+        try:
+            with transaction(self._db):
+                self._write_meta(self._held.with_rows())
+                yield
+        except BaseException:
+            self._written.forget()  # the rows it kept may not be committed
+            raise
         self._held.written()
 
     def _autocommit(self) -> contextlib.AbstractContextManager[None]:
-        """A one-statement write: its own commit, with the held start stamp if any."""
-        self._empty = False
-        return self._commit() if self._held.rows else contextlib.nullcontext()
+        """A one-statement write: its own commit, with the held start stamp once due."""
+        return self._commit() if self._held.due() else contextlib.nullcontext()
 
     def result(self) -> RunResult | None:
         meta = self.meta()
@@ -226,6 +229,7 @@ class DuckJournal:
         self._guard(self._starts.clear)
         self._meta = None  # read again after the erase (committed or rolled back)
         self._stored.forget()
+        self._written.forget()
         with self._commit():
             self._db.execute("DELETE FROM steps WHERE seq >= ?", [target.seq if target else 0])
             for table, column in (("attempts", "step_key"), ("events", "consumed_by")):
@@ -245,17 +249,17 @@ class DuckJournal:
         return self._starts.merged(self._committed_steps())
 
     def _committed_steps(self) -> dict[str, StepRecord]:
-        return {} if self._empty else read_steps(self._db)
+        return self._written.steps() if self._written.known else read_steps(self._db)
 
     def pending_events(self) -> list[EventRecord]:
-        return [] if self._empty else read_pending_events(self._db)
+        return [] if self._written.known else read_pending_events(self._db)
 
     def event_count(self) -> int:
         return int(self._db.scalar("SELECT count(*) FROM events"))
 
     def all_events(self) -> list[EventRecord]:
         """Every event, consumed or not, in arrival order (what the history store keeps)."""
-        return read_all_events(self._db)
+        return [] if self._written.known else read_all_events(self._db)
 
     def begin_step(self, record: StepRecord) -> None:
         if record.kind in ("step", "rollback"):
@@ -268,13 +272,14 @@ class DuckJournal:
 
     def _insert_step(self, record: StepRecord) -> None:
         # Always a new row: plain INSERT (a replace costs ~4x more here).
-        self._empty = False
         self._db.execute(INSERT_STEP, step_values(record))
+        self._written.step(record)
 
     def begin_attempt(self, key: str, attempt: AttemptRecord) -> None:
         self._guard(self._starts.begin_attempt, key, attempt)
 
     def _insert_attempt(self, key: str, attempt: AttemptRecord) -> None:
+        self._written.forget()
         self._db.execute(
             "INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
@@ -310,6 +315,7 @@ class DuckJournal:
             raise journal_error(exc, self.path) from exc
 
     def mark_interrupted(self, key: str, n: int, at: float) -> None:
+        self._written.forget()
         with self._autocommit():
             self._db.execute(
                 "UPDATE attempts SET ended_at = ?, error_name = 'Interrupted', "
@@ -347,6 +353,7 @@ class DuckJournal:
                     ended = AttemptRecord(attempt.n, attempt.started_at, ended_at, ename, emsg)
                     self._insert_attempt(key, ended)
                 else:
+                    self._written.forget()
                     self._db.execute(
                         "UPDATE attempts SET ended_at = ?, error_name = ?, error_message = ? "
                         "WHERE step_key = ? AND n = ?",
@@ -383,6 +390,7 @@ class DuckJournal:
         error: tuple[str, str] | None,
     ) -> None:
         ename, emsg = error if error else (None, None)
+        self._written.forget()
         self._db.execute(
             "UPDATE steps SET state = ?, ended_at = ?, output = ?, error_name = ?, "
             "error_message = ? WHERE key = ?",
@@ -390,6 +398,7 @@ class DuckJournal:
         )
 
     def consume_event(self, key: str, event_id: str, ended_at: float, output: str) -> None:
+        self._written.forget()
         with self._commit():
             self._db.execute(
                 "UPDATE events SET consumed_by = ? WHERE event_id = ?", [key, event_id]
@@ -399,6 +408,7 @@ class DuckJournal:
     def add_events(self, events: list[EventRecord]) -> list[EventRecord]:
         if not events:
             return []
+        self._written.forget()
         with self._commit():
             known = {
                 r[0]

@@ -82,3 +82,21 @@ def test_a_journal_held_by_its_actor_is_read_again_on_the_next_pass(tmp_path):
     later = asyncio.run(service.ingest([sleeping], whole_table=True))
     assert later.read == 1 and later.added > 0
     service.close()
+
+
+def test_a_finished_instance_whose_journal_was_folded_is_not_looked_up_on_disk_again(
+    tmp_path, monkeypatch
+):
+    now = time.time()
+    service = AnalyticsService(tmp_path)
+    done = Row("nap", "d1", "complete", now - 60, started_at=now - 59, ended_at=now - 58)
+    first = asyncio.run(service.ingest([done], whole_table=True))  # no journal: folded
+    assert first.read == 1
+    looked_up: list[object] = []
+    stat = type(tmp_path).stat
+    monkeypatch.setattr(type(tmp_path), "stat", lambda p, **k: looked_up.append(p) or stat(p, **k))
+    again = asyncio.run(service.ingest([done], whole_table=True))
+    assert again.read == 0 and looked_up == []  # one stat() per finished row per pass, before
+    restarted = Row("nap", "d1", "queued", now, generation=2)  # a restart changes the row
+    asyncio.run(service.ingest([restarted], whole_table=True))
+    assert looked_up  # its journal may be back: looked at again

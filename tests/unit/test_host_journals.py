@@ -110,7 +110,9 @@ def test_a_new_instance_takes_a_journal_made_ahead_and_commits_twice(tmp_path, j
         await host.place(setup, "token")
         outcome = await host.run(("echo", "claimed"), RunRequest(1, "1", created_at=1.0))
         assert outcome.kind == OutcomeKind.COMPLETE and stock.claimed == 1
-        assert commits(journal_statements) == 2, journal_statements  # step (+ meta), result
+        assert commits(journal_statements) == 2, journal_statements  # step, result (+ meta)
+        # The start stamp waits for the result: the step is one INSERT, no transaction.
+        assert not any(sql.startswith("BEGIN") for sql in journal_statements), journal_statements
         assert not any("CREATE TABLE" in sql for sql in journal_statements)
         # Its meta keys are new to the file: plain inserts (a replace costs ~2.5x more).
         assert not any("OR REPLACE INTO meta" in sql for sql in journal_statements)

@@ -13,6 +13,7 @@ from pyflow_actors.engine import AttemptRecord, EventRecord, Execution, RunResul
 from pyflow_actors.entrypoint import WorkflowEvent
 from pyflow_actors.errors import JournalCorrupt
 from pyflow_actors.models import InstanceStatus
+from pyflow_actors.storage import journal_meta
 from pyflow_actors.storage.journal import DuckJournal, journal_path, step_infos
 
 
@@ -101,20 +102,29 @@ def test_workflow_replays_from_a_reopened_file(path):
     assert calls == [1]
 
 
-def test_a_held_start_stamp_is_committed_with_the_first_step_not_on_its_own(tmp_path):
+def run_step(journal: DuckJournal, key: str, seq: int) -> None:
+    journal.begin_step(StepRecord(key=key, name=key, kind="step", seq=seq, started_at=6.0))
+    journal.begin_attempt(key, AttemptRecord(1, 6.0))
+    journal.end_attempt(key, 1, 7.0, None, finish="complete", output="1")
+
+
+def test_a_held_start_stamp_leaves_a_quick_step_one_insert_and_goes_with_a_later_one(
+    tmp_path, monkeypatch
+):
     path = tmp_path / "held.duckdb"
     journal = DuckJournal(path)
     journal.hold_start_meta()
     journal.set_meta(workflow="wf", generation=1, started_at=5.0)
     assert journal.meta()["started_at"] == "5.0"  # the run sees it at once
     assert "started_at" not in _stored(journal)  # not written on its own
-    journal.begin_step(StepRecord(key="s", name="s", kind="step", seq=0, started_at=6.0))
-    journal.begin_attempt("s", AttemptRecord(1, 6.0))
-    journal.end_attempt("s", 1, 7.0, None, finish="complete", output="1")
-    assert _stored(journal)["started_at"] == "5.0"  # in the step's transaction
+    run_step(journal, "quick", 0)
+    assert "started_at" not in _stored(journal)  # the step alone: one INSERT
+    monkeypatch.setattr(journal_meta, "HOLD_SECONDS", 0.0)  # held long enough now
+    run_step(journal, "later", 1)
+    assert _stored(journal)["started_at"] == "5.0"  # in that step's transaction
     journal.close()
     with DuckJournal(path, read_only=True) as reader:
-        assert reader.meta()["generation"] == "1" and reader.steps()["s"].state == "complete"
+        assert reader.meta()["generation"] == "1" and reader.steps()["quick"].state == "complete"
 
 
 def test_only_a_start_stamp_is_held_and_a_closed_journal_keeps_it(tmp_path):
@@ -132,7 +142,7 @@ def test_only_a_start_stamp_is_held_and_a_closed_journal_keeps_it(tmp_path):
         assert reader.meta()["started_at"] == "9.0"
 
 
-def test_a_held_start_stamp_goes_with_the_result_and_a_sleep(tmp_path):
+def test_a_held_start_stamp_goes_with_the_result_and_a_sleep(tmp_path, monkeypatch):
     path = tmp_path / "held.duckdb"
     journal = DuckJournal(path)
     journal.hold_start_meta()
@@ -141,6 +151,7 @@ def test_a_held_start_stamp_goes_with_the_result_and_a_sleep(tmp_path):
     assert _stored(journal)["started_at"] == "5.0" and _stored(journal)["status"] == "complete"
     journal.hold_start_meta()
     journal.set_meta(started_at=8.0)
+    monkeypatch.setattr(journal_meta, "HOLD_SECONDS", 0.0)  # held long enough
     journal.begin_step(StepRecord(key="nap", name="nap", kind="sleep", seq=1, started_at=8.0))
     assert _stored(journal)["started_at"] == "8.0" and "nap" in journal.steps()
     journal.close()

@@ -14,7 +14,7 @@ from pyflow_actors.runtime.supervisor import recovery
 from pyflow_actors.runtime.supervisor.table import InstanceTable
 from pyflow_actors.storage.formats import CURRENT, JOURNAL
 from pyflow_actors.storage.journal import DuckJournal, journal_path
-from pyflow_actors.storage.journal_stock import JournalStock
+from pyflow_actors.storage.journal_stock import MAX_STOCK, JournalStock
 from pyflow_actors.storage.registry import Registry
 from pyflow_actors.upgrade.offline import journals
 
@@ -117,3 +117,21 @@ def test_stocked_journals_are_copies_of_one_template_each_its_own_file(
     assert [p.name for p in stock._ready()] != [] and not any(
         p.name.startswith("template") for p in stock._ready()
     )
+
+
+def test_a_claim_that_finds_the_stock_empty_makes_the_next_refill_larger(tmp_path, database):
+    stock = JournalStock(tmp_path, database, size=2)
+    assert stock.refill() == 2
+    targets = [journal_path(tmp_path, "wf", f"i{n}") for n in range(3)]
+    assert [stock.claim(path) for path in targets] == [True, True, False]  # a burst of 3
+    assert stock.missed == 1 and stock.size == 4  # doubled
+    assert stock.refill() == 4 and len(stock._ready()) == 4
+    for n in range(12):  # a long burst: never beyond a host's instances
+        stock.claim(journal_path(tmp_path, "wf", f"burst{n}"))
+    assert stock.size == MAX_STOCK
+
+
+def test_a_miss_while_the_first_refill_is_under_way_does_not_grow_the_stock(tmp_path, database):
+    stock = JournalStock(tmp_path, database, size=2)  # nothing made yet
+    assert not stock.claim(journal_path(tmp_path, "wf", "early"))
+    assert stock.missed == 1 and stock.size == 2
