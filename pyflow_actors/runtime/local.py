@@ -110,7 +110,7 @@ def start_local(
                 # back to back at load ~20 (README: Performance).
                 runtime_env=None if starts_ray else {"env_vars": env},
                 configure_logging=False,
-                **(ray_levers() if starts_ray else {}),
+                **(ray_levers() if starts_ray and _starts_new_ray() else {}),
             )
         started_ray = ray_address is None
     # Any: Ray's handle typing does not know the supervisor's async methods.
@@ -137,6 +137,16 @@ def ray_levers() -> dict[str, Any]:
     imported, ~0.2 CPU-s off its start (README "Ray's levers").
     """
     return {"_system_config": {"preload_python_modules": [INSTANCE_ACTOR_MODULE]}}
+
+
+def _starts_new_ray() -> bool:
+    """Whether ``ray.init()`` without an address starts a Ray (as ray.init decides it):
+    it joins the cluster a ``ray start`` on this machine recorded, and a Ray
+    joined refuses ``_system_config``."""
+    from ray._private.services import canonicalize_bootstrap_address
+
+    unset: Any = None  # what ray.init passes for no address (Ray annotates it str)
+    return canonicalize_bootstrap_address(unset) is None
 
 
 @contextlib.contextmanager
