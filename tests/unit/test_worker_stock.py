@@ -100,7 +100,9 @@ async def _round(stock: WorkerStock, room: int = 10) -> None:
         await stock._refill
 
 
-def test_an_actor_start_pokes_the_stock_and_the_next_round_refills_it():
+def test_an_actor_start_pokes_the_stock_and_the_next_round_refills_it(monkeypatch):
+    monkeypatch.setattr(stock_module, "MIN_LOOK_SECONDS", 0.0)
+
     async def scenario() -> None:
         raylets = FakeRaylets({"a": NONE})
         stock = WorkerStock(raylets, per_node=2, keep_alive=600)
@@ -122,22 +124,37 @@ def test_an_actor_start_pokes_the_stock_and_the_next_round_refills_it():
     asyncio.run(scenario())
 
 
-def test_a_failing_raylet_is_left_alone_for_a_while_not_raised_to_the_supervisor():
+def test_a_failing_raylet_is_left_alone_for_a_while_not_raised_to_the_supervisor(monkeypatch):
+    monkeypatch.setattr(stock_module, "MIN_LOOK_SECONDS", 0.0)
+
     async def scenario() -> None:
         raylets = FakeRaylets({}, fail=True)
         stock = WorkerStock(raylets, per_node=2, keep_alive=600)
         await _round(stock)
-        stock.poke()
-        await _round(stock)  # a poke refills at once...
-        assert raylets.looks == 2
-        assert stock._next_check > time.monotonic() + 1  # ...but backs off
-        assert raylets.prestarts == []
+        assert raylets.looks == 1
+        stock.poke()  # an actor start: still no look while it backs off
+        await _round(stock)
+        assert raylets.looks == 1 and raylets.prestarts == []
+        assert stock._earliest > time.monotonic() + 1
+
+    asyncio.run(scenario())
+
+
+def test_looks_are_spaced_even_when_actor_starts_poke_the_stock_often():
+    async def scenario() -> None:
+        raylets = FakeRaylets({"a": idle(11, 12)})
+        stock = WorkerStock(raylets, per_node=2, keep_alive=600)
+        for _ in range(5):
+            stock.poke()
+            await _round(stock)
+        assert raylets.looks == 1
 
     asyncio.run(scenario())
 
 
 def test_the_warm_pool_leaves_room_for_the_stock_within_one_budget(monkeypatch):
     monkeypatch.setattr(stock_module, "CHECK_SECONDS", 0.0)
+    monkeypatch.setattr(stock_module, "MIN_LOOK_SECONDS", 0.0)
 
     async def scenario() -> None:
         raylets = FakeRaylets({"a": NONE})

@@ -40,6 +40,7 @@ from .wrapper import ActorBackend, InstanceActorHandle
 log = logging.getLogger("pyflow.supervisor")
 
 CHECK_SECONDS = 2.0  # a refill without a poke: workers the raylet reaped, nodes added
+MIN_LOOK_SECONDS = 0.5  # between two looks (GetNodeStats asks every worker of a node)
 SETTLE_SECONDS = 5.0  # a prestart not seen idle by then is taken as lost (asked again)
 RPC_TIMEOUT = 5.0
 BACKOFF_SECONDS = 30.0  # after a raylet call failed
@@ -123,7 +124,8 @@ class WorkerStock:
         self.asked = 0  # workers asked of raylets so far
         self._refill: asyncio.Future[None] | None = None
         self._poked = True
-        self._next_check = 0.0  # monotonic
+        self._next_check = 0.0  # monotonic: a look without a poke from then on
+        self._earliest = 0.0  # monotonic: no look before then
 
     def configure(self, per_node: int, keep_alive: float) -> None:
         self.plan.per_node, self.keep_alive = per_node, keep_alive
@@ -138,13 +140,16 @@ class WorkerStock:
 
     def round(self, room: int) -> None:
         """Start a refill if one is due (a poke, or ``CHECK_SECONDS`` since the last)
-        and none is running; ``room``: workers the budget leaves to the stock."""
+        and none is running; ``room``: workers the budget leaves to the stock.
+        At most one look per ``MIN_LOOK_SECONDS`` (each asks every worker of the
+        node for its stats), none for ``BACKOFF_SECONDS`` after a failed one."""
         now = time.monotonic()
         if self._refill is not None and not self._refill.done():
             return
-        if not self._poked and now < self._next_check:
+        if now < self._earliest or (not self._poked and now < self._next_check):
             return
         self._poked, self._next_check = False, now + CHECK_SECONDS
+        self._earliest = now + MIN_LOOK_SECONDS
         self._refill = asyncio.ensure_future(self.refill(room))
 
     async def refill(self, room: int) -> None:
@@ -157,7 +162,7 @@ class WorkerStock:
             log.warning(
                 "worker stock: raylet call failed (%s); retrying in %gs", exc, BACKOFF_SECONDS
             )
-            self._next_check = time.monotonic() + BACKOFF_SECONDS
+            self._earliest = time.monotonic() + BACKOFF_SECONDS
 
 
 class StockedBackend:
