@@ -23,7 +23,7 @@ import ray
 from pyflow_actors.client.api import Client
 from pyflow_actors.config import EngineConfig, TokenSpec, WorkflowSpec
 from pyflow_actors.models import Placement
-from pyflow_actors.runtime.local import LocalEngine, start_local
+from pyflow_actors.runtime.local import LocalEngine, ray_levers, start_local
 
 from . import history_bench, speed_bench
 from .measure import disk_bytes, emit, log, summary, wait_until
@@ -67,6 +67,7 @@ class PyflowBench:
             include_dashboard=False,
             log_to_driver=False,
             configure_logging=False,
+            **ray_levers(),  # as start_local starts its Ray (README: Ray's levers)
         )
         specs = [WorkflowSpec.of(name, cls) for name, cls in BENCH_WORKFLOWS.items()]
         specs += [
@@ -149,23 +150,38 @@ class PyflowBench:
     # -- baseline: Ray's own floor ----------------------------------------------
 
     def baseline(self) -> dict[str, Any]:
-        """A bare Ray actor: create, call once, kill; sequential, like our start path."""
+        """A bare Ray actor: create, call once, kill; sequential, like our start path.
+
+        In a Ray of its own with Ray's defaults, started and stopped before the
+        engine's: none of the engine's levers (its worker stock, the workers'
+        preloaded modules) serves these actors. Only the raylet's own
+        prestarted idle workers (``num_cpus`` of them, at Ray's start) do, for
+        the first actors, as for any user of Ray."""
 
         @ray.remote(num_cpus=0)
         class Bare:
             def ping(self) -> int:
                 return os.getpid()
 
-        times = []
-        for _ in range(self.sizes.baseline_runs):
-            began = time.perf_counter()
-            actor = Bare.options(name=f"bare-{uuid.uuid4().hex[:8]}").remote()
-            ray.get(actor.ping.remote())
-            ray.kill(actor)
-            times.append(time.perf_counter() - began)
-        return emit(
-            {"suite": "ray", "workload": "bare_actor", "seconds": summary(times)}, self.records
-        )
+        assert not ray.is_initialized(), "the baseline runs before the engine's Ray"
+        ray.init(address="local", include_dashboard=False, log_to_driver=False)
+        try:
+            times = []
+            for _ in range(self.sizes.baseline_runs):
+                began = time.perf_counter()
+                actor = Bare.options(name=f"bare-{uuid.uuid4().hex[:8]}").remote()
+                ray.get(actor.ping.remote())
+                ray.kill(actor)
+                times.append(time.perf_counter() - began)
+        finally:
+            ray.shutdown()
+        record = {
+            "suite": "ray",
+            "workload": "bare_actor",
+            "seconds": summary(times),
+            "note": "a Ray of its own, Ray's defaults, before the engine's Ray starts",
+        }
+        return emit(record, self.records)
 
     # -- per-step overhead --------------------------------------------------------
 
@@ -508,12 +524,12 @@ def run(
         return only is None or name in only
 
     bench = PyflowBench(sizes, storage, records)
+    bare = None
+    if want("baseline"):  # first, in a Ray of its own (see PyflowBench.baseline)
+        log("pyflow: bare Ray baseline")
+        bare = bench.baseline()["seconds"]["p50"]
     bench.start()
     try:
-        bare = None
-        if want("baseline"):
-            log("pyflow: bare Ray baseline")
-            bare = bench.baseline()["seconds"]["p50"]
         placements = sizes.placements
         if want("steps"):
             for placement in placements:

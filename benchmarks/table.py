@@ -245,7 +245,13 @@ def row_specs(sizes: Sizes) -> list[Row]:
             )
             for part, key in START_PARTS
         ),
-        Row("baseline", "bare Ray actor create+call+kill, p50", "s", BARE_RAY),
+        Row(
+            "baseline",
+            "bare Ray actor create+call+kill, p50",
+            "s",
+            BARE_RAY,
+            note=lambda records: str((find(records, "ray", "bare_actor") or {}).get("note", "")),
+        ),
         *(
             Row(
                 "throughput",

@@ -81,6 +81,12 @@ def default_warm_actors() -> int:
     return max(0, min(256, int(_memory_bytes() * 0.2 // WARM_ACTOR_BYTES)))
 
 
+def default_worker_stock() -> int:
+    """Idle Ray workers kept prestarted per node: one per core, as many as the
+    raylet starts at once (its ``maximum_startup_concurrency``); ~40 MiB USS each."""
+    return max(1, os.cpu_count() or 1)
+
+
 @dataclass(frozen=True)
 class WorkflowSpec:
     """One workflow: its REST name, its binding name and its class (or import path)."""
@@ -219,6 +225,10 @@ class EngineConfig:
     # head): at most this many at once (their memory), at most warm_lead early.
     warm_actors: int = field(default_factory=default_warm_actors)
     warm_lead: float = 60.0
+    # Idle Ray workers kept prestarted on each node for instance actors to start
+    # on (runtime/supervisor/worker_stock.py), within warm_actors; kept this long unused.
+    worker_stock: int = field(default_factory=default_worker_stock)
+    worker_stock_keep_alive: float = 600.0
     worker: WorkerSpec | None = None
     subscriptions: tuple[SubscriptionSpec, ...] = ()
     placement: Placement = Placement.DEDICATED
@@ -261,6 +271,8 @@ _ENGINE_KEYS = {
     "port",
     "warm_actors",
     "warm_lead",
+    "worker_stock",
+    "worker_stock_keep_alive",
     "placement",
 }
 
@@ -307,7 +319,8 @@ def _build(data: dict[str, Any], base: Path, overrides: dict[str, Any]) -> Engin
     kwargs: dict[str, Any] = {}
     storage = Path(engine.pop("storage", DEFAULT_STORAGE))
     kwargs["storage"] = storage if storage.is_absolute() else (base / storage).resolve()
-    for key in ("hibernate_after", "retention", "warm_lead", "analytics_retention"):
+    durations = ("hibernate_after", "retention", "warm_lead", "analytics_retention")
+    for key in (*durations, "worker_stock_keep_alive"):
         if key in engine:
             kwargs[key] = parse_duration(engine.pop(key), what=f"engine.{key}")
     code_paths = [str((base / p).resolve()) for p in engine.pop("code_paths", [])]
@@ -363,6 +376,10 @@ def _build(data: dict[str, Any], base: Path, overrides: dict[str, Any]) -> Engin
         raise ConfigError("engine.max_running must be at least 1")
     if config.warm_actors < 0:
         raise ConfigError("engine.warm_actors must be 0 (none) or more")
+    if config.worker_stock < 0:
+        raise ConfigError("engine.worker_stock must be 0 (none) or more")
+    if config.worker_stock_keep_alive < 1:
+        raise ConfigError("engine.worker_stock_keep_alive must be at least 1 second")
     return config
 
 

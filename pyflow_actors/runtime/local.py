@@ -110,6 +110,7 @@ def start_local(
                 # back to back at load ~20 (README: Performance).
                 runtime_env=None if starts_ray else {"env_vars": env},
                 configure_logging=False,
+                **(ray_levers() if starts_ray and _starts_new_ray() else {}),
             )
         started_ray = ray_address is None
     # Any: Ray's handle typing does not know the supervisor's async methods.
@@ -125,6 +126,27 @@ def start_local(
     ).remote(engine_config)
     ray.get(supervisor.configure.remote(engine_config))
     return LocalEngine(engine_config, supervisor, started_ray)
+
+
+def ray_levers() -> dict[str, Any]:
+    """``ray.init`` options for a Ray this process starts for the engine.
+
+    Ray's workers import the instance actor's modules before they accept work
+    (Ray's ``preload_python_modules``): an actor started on an idle worker (the
+    worker stock's, ``supervisor/worker_stock.py``) then finds the engine
+    imported, ~0.2 CPU-s off its start (README "Ray's levers").
+    """
+    return {"_system_config": {"preload_python_modules": [INSTANCE_ACTOR_MODULE]}}
+
+
+def _starts_new_ray() -> bool:
+    """Whether ``ray.init()`` without an address starts a Ray (as ray.init decides it):
+    it joins the cluster a ``ray start`` on this machine recorded, and a Ray
+    joined refuses ``_system_config``."""
+    from ray._private.services import canonicalize_bootstrap_address
+
+    unset: Any = None  # what ray.init passes for no address (Ray annotates it str)
+    return canonicalize_bootstrap_address(unset) is None
 
 
 @contextlib.contextmanager
@@ -179,9 +201,10 @@ def _specs(workflows: dict[str, type] | list[WorkflowSpec] | None) -> list[Workf
 
 
 HEAD_NODE_RESOURCE = "node:__internal_head__"
+INSTANCE_ACTOR_MODULE = "pyflow_actors.runtime.instance"  # what a dedicated instance runs on
 
 # The supervisor, pinned to the head node (options in start_local); its (re)start
 # waits out a full or read-only storage (else Ray would never restart it again).
 Supervisor_ = ray.remote(PatientSupervisor)
 
-__all__ = ["LocalEngine", "start_local"]
+__all__ = ["LocalEngine", "ray_levers", "start_local"]

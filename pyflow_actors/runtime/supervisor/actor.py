@@ -12,7 +12,7 @@ work itself (instance actors run the workflows):
 * ``alarms.Alarms``: wake times of waiting instances;
 * ``inbox.Inbox``: accepted events and their delivery;
 * ``actors.InstanceActors``: live instance actors, through ``wrapper``;
-* ``warm.WarmPool``: instance actors started ahead of need;
+* ``warm.WarmPool``: instance actors (and Ray's idle workers) started ahead of need;
 * ``control.Control``: pause, resume, terminate, restart;
 * ``history.HistoryFolding``: finished instances folded into the history store;
 * ``recovery``: what a (re)started supervisor does first.
@@ -72,7 +72,7 @@ from .schedules import Schedules
 from .service_api import ServiceAPI
 from .table import InstanceTable, Key, info
 from .transitions import Transitions
-from .warm import WarmPool
+from .warm import WarmPool, stock_for_engine
 from .workflows import WorkflowCatalog, spec_limits
 from .wrapper import ActorBackend
 
@@ -100,13 +100,14 @@ class Supervisor(ServiceAPI):
         self.admission = Admission(self.table, self.config)
         in_ray = backend is None
         made: ActorBackend = backend or placement_router(self.config.namespace, self.placement_of)
-        self.actors = InstanceActors(made, self._on_ready, self._on_run_end)
         self.warm = WarmPool(
             made,
             self.config.warm_actors,
             parallelism=os.cpu_count() or 1,
             max_lead=self.config.warm_lead,
+            stock=stock_for_engine(self.config) if in_ray else None,  # Ray's idle workers
         )
+        self.actors = InstanceActors(self.warm.backend, self._on_ready, self._on_run_end)
         self.history = HistoryFolding(self.table, self._busy)
         self.commands = Control(
             self.table, self.transitions, self.actors, self.inbox, self.admission,
@@ -169,7 +170,7 @@ class Supervisor(ServiceAPI):
         self.config = self.catalog.configure(config)
         self.admission.configure(self.config)
         self.observe.configure(self.config)
-        self.warm.budget, self.warm.max_lead = self.config.warm_actors, self.config.warm_lead
+        self.warm.configure(self.config)
         self._schedule()
         return True
 

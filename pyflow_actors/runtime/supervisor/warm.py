@@ -23,7 +23,9 @@ That grace is the pool's hysteresis: before it, an instance woken more than a
 minute after its alarm was warmed with that alarm as its due time, let go at
 the next round as "a minute past due" and warmed again by the round after, a
 warm actor made and killed every ~0.5 s under load. The budget
-(``warm_actors``) bounds the memory they hold.
+(``warm_actors``) bounds the memory they hold, together with the worker stock
+(``worker_stock.py``: idle Ray workers prestarted for any actor start, a lone
+create's too), which the pool refills each round within what the budget leaves.
 """
 
 from __future__ import annotations
@@ -36,10 +38,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ...config import EngineConfig
 from ...engine.clock import SYSTEM_CLOCK
 from ...storage.registry import InstanceRow
 from ..protocol import InstanceSetup
 from .table import Key
+from .worker_stock import StockedBackend, WorkerStock
+from .worker_stock import for_engine as stock_for_engine
 from .wrapper import ActorBackend, InstanceActorHandle
 
 log = logging.getLogger("pyflow.supervisor")
@@ -74,8 +79,13 @@ class WarmPool:
         parallelism: int,
         max_lead: float,
         clock: Callable[[], float] = SYSTEM_CLOCK.now,  # alarms are on it
+        stock: WorkerStock | None = None,
     ) -> None:
-        self.backend, self.budget, self.parallelism = backend, budget, max(1, parallelism)
+        # Every actor start (warm or not: the supervisor's actors use this
+        # backend too) may take a stock worker: the stock hears of each.
+        self.stock = stock
+        self.backend: ActorBackend = StockedBackend(backend, stock) if stock else backend
+        self.budget, self.parallelism = budget, max(1, parallelism)
         self.max_lead, self.clock = max_lead, clock
         self.warm: dict[Key, Warm] = {}
         self.activation_seconds = INITIAL_ACTIVATION_SECONDS  # moving average, measured
@@ -86,6 +96,11 @@ class WarmPool:
 
     def __len__(self) -> int:
         return len(self.warm)
+
+    def configure(self, config: EngineConfig) -> None:
+        self.budget, self.max_lead = config.warm_actors, config.warm_lead
+        if self.stock is not None:
+            self.stock.configure(config.worker_stock, config.worker_stock_keep_alive)
 
     def starting(self) -> int:
         return sum(1 for w in self.warm.values() if not w.ready.done())
@@ -105,6 +120,8 @@ class WarmPool:
         marked so, and so are those of every queued instance (they will run: a
         burst of woken alarms goes beyond the next few); those unwanted for
         ``IDLE_GRACE`` are let go. ``busy``: a key with an actor elsewhere."""
+        if self.stock is not None:  # what the warm actors leave of the budget
+            self.stock.round(self.budget - len(self.warm))
         wanted = self.plan_alarms(upcoming, busy, cold_starts)
         wanted += [row for row in line.peek(self.parallelism) if not busy(row.key)]
         now = time.monotonic()
@@ -156,8 +173,11 @@ class WarmPool:
         return max(self.activation_seconds, cold)
 
     def room(self) -> int:
-        """How many more actors may start now (budget, and a few starts at a time)."""
-        return max(0, min(self.budget - len(self.warm), self.parallelism - self.starting()))
+        """How many more actors may start now (budget, less the stock's idle
+        workers, which the new actors will take; and a few starts at a time)."""
+        held = self.stock.held() if self.stock is not None else 0
+        left = self.budget - len(self.warm) - held
+        return max(0, min(left, self.parallelism - self.starting()))
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -214,3 +234,6 @@ def _kill_when_made(ready: asyncio.Future[InstanceActorHandle]) -> None:
         return
     with contextlib.suppress(Exception):
         ready.result().kill()
+
+
+__all__ = ["WarmPool", "stock_for_engine"]

@@ -1,0 +1,272 @@
+"""The worker stock: idle Ray workers kept prestarted on every node, ahead of any instance.
+
+An instance actor starts on a Ray worker process. Without an idle one the
+raylet starts a process for it (~0.35-0.4 CPU-s here, nearly all ``import
+ray``: 0.8-1.9 s wall under load); on an idle one the actor is up in ~0.1 s
+(README "Ray's levers"). The raylet prestarts ``num_cpus`` idle workers when
+it starts, but a worker an actor took is not given back, and the warm pool
+(``warm.py``) cannot help a lone create: nothing tells it ahead. The stock
+keeps ``worker_stock`` idle workers of the engine's job on each node with the
+raylet's ``PrestartWorkers`` call (the one behind Ray's own
+``prestart_workers_on_local_node``), each kept alive ``worker_stock_keep_alive``
+while unused (past that the raylet may reap it), and refills a node after an
+actor start took one. Every worker it holds or has asked for counts in the
+warm pool's budget (``warm_actors``): never more of both than that.
+
+* :class:`StockPlan`: how many to ask each node for (no Ray; unit-tested);
+* :class:`Raylets`: the two raylet calls (idle workers of the job, prestart n);
+  :class:`RayRaylets` makes them over Ray's authenticated gRPC channel;
+* :class:`WorkerStock`: one refill at a time, on a poke after an actor start
+  or every ``CHECK_SECONDS``; :class:`StockedBackend` pokes it.
+
+Off (``for_engine`` returns None) when ``worker_stock`` is 0 or the engine's
+job has a runtime_env (an engine joined to a cluster by ``start_local``): Ray
+gives an idle worker only to an actor of the same runtime_env, and an actor
+start with one goes through Ray's runtime env agent anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ...config import EngineConfig
+from ..protocol import InstanceSetup
+from .wrapper import ActorBackend, InstanceActorHandle
+
+log = logging.getLogger("pyflow.supervisor")
+
+CHECK_SECONDS = 2.0  # a refill without a poke: workers the raylet reaped, nodes added
+MIN_LOOK_SECONDS = 0.5  # between two looks (GetNodeStats asks every worker of a node)
+SETTLE_SECONDS = 5.0  # a prestart not seen idle by then is taken as lost (asked again)
+RPC_TIMEOUT = 5.0
+BACKOFF_SECONDS = 30.0  # after a raylet call failed
+
+
+@dataclass
+class Asked:
+    """Workers asked of one node and not yet seen idle."""
+
+    at: float
+    count: int
+
+
+@dataclass
+class StockPlan:
+    """How many idle workers to ask each node for: ``per_node`` idle on each,
+    never more held or asked (all nodes) than ``room``. Idle workers are known
+    by pid: a pid not idle at the last look is an asked worker arriving, even
+    if an actor took another one in between (counts would cancel out)."""
+
+    per_node: int
+    asked: dict[str, list[Asked]] = field(default_factory=dict)
+    seen: dict[str, frozenset[int]] = field(default_factory=dict)  # idle at the last look
+
+    def pending(self, node: str, now: float) -> int:
+        """Asked of ``node`` within ``SETTLE_SECONDS`` and not yet seen idle."""
+        live = [a for a in self.asked.get(node, []) if now - a.at < SETTLE_SECONDS]
+        self.asked[node] = live
+        return sum(a.count for a in live)
+
+    def observe(self, node: str, idle: frozenset[int]) -> None:
+        """The idle workers' pids on ``node`` now: new ones are asked workers arriving."""
+        arrived = len(idle - self.seen.get(node, frozenset()))
+        self.seen[node] = idle
+        for asked in self.asked.get(node, []):
+            taken = min(arrived, asked.count)
+            asked.count, arrived = asked.count - taken, arrived - taken
+        self.asked[node] = [a for a in self.asked.get(node, []) if a.count]
+
+    def held(self, now: float) -> int:
+        """Idle workers seen plus those asked for, on every node."""
+        idle = sum(len(pids) for pids in self.seen.values())
+        return idle + sum(self.pending(node, now) for node in list(self.asked))
+
+    def to_ask(self, idle: dict[str, frozenset[int]], room: int, now: float) -> dict[str, int]:
+        """The workers to ask each node for now (and record them as asked)."""
+        for node, pids in idle.items():
+            self.observe(node, pids)
+        for gone in set(self.seen) - set(idle):  # a node left: forget it
+            self.seen.pop(gone)
+            self.asked.pop(gone, None)
+        left = room - self.held(now)
+        wanted: dict[str, int] = {}
+        for node, pids in sorted(idle.items(), key=lambda item: len(item[1])):  # emptiest first
+            n = min(self.per_node - len(pids) - self.pending(node, now), left)
+            if n > 0:
+                wanted[node] = n
+                self.asked.setdefault(node, []).append(Asked(now, n))
+                left -= n
+        return wanted
+
+
+class Raylets(Protocol):
+    """The raylet calls the stock makes (unit tests swap in a fake)."""
+
+    async def idle(self) -> dict[str, frozenset[int]]:
+        """The pids of the idle workers of the engine's job on each live node."""
+        ...
+
+    async def prestart(self, node: str, count: int, keep_alive: float) -> None:
+        """Ask ``node``'s raylet to start ``count`` idle workers of the job."""
+        ...
+
+
+class WorkerStock:
+    """Keeps the plan's idle workers on every node (see the module docstring)."""
+
+    def __init__(self, raylets: Raylets, per_node: int, keep_alive: float) -> None:
+        self.raylets, self.keep_alive = raylets, keep_alive
+        self.plan = StockPlan(per_node)
+        self.asked = 0  # workers asked of raylets so far
+        self._refill: asyncio.Future[None] | None = None
+        self._poked = True
+        self._next_check = 0.0  # monotonic: a look without a poke from then on
+        self._earliest = 0.0  # monotonic: no look before then
+
+    def configure(self, per_node: int, keep_alive: float) -> None:
+        self.plan.per_node, self.keep_alive = per_node, keep_alive
+
+    def held(self) -> int:
+        """Idle workers seen and those asked for: what the budget counts."""
+        return self.plan.held(time.monotonic())
+
+    def poke(self) -> None:
+        """An actor start may have taken a stock worker: refill at the next round."""
+        self._poked = True
+
+    def round(self, room: int) -> None:
+        """Start a refill if one is due (a poke, or ``CHECK_SECONDS`` since the last)
+        and none is running; ``room``: workers the budget leaves to the stock.
+        At most one look per ``MIN_LOOK_SECONDS`` (each asks every worker of the
+        node for its stats), none for ``BACKOFF_SECONDS`` after a failed one."""
+        now = time.monotonic()
+        if self._refill is not None and not self._refill.done():
+            return
+        if now < self._earliest or (not self._poked and now < self._next_check):
+            return
+        self._poked, self._next_check = False, now + CHECK_SECONDS
+        self._earliest = now + MIN_LOOK_SECONDS
+        self._refill = asyncio.ensure_future(self.refill(room))
+
+    async def refill(self, room: int) -> None:
+        try:
+            idle = await self.raylets.idle()
+            for node, count in self.plan.to_ask(idle, room, time.monotonic()).items():
+                await self.raylets.prestart(node, count, self.keep_alive)
+                self.asked += count
+        except Exception as exc:  # a raylet gone or refusing: try again later
+            log.warning(
+                "worker stock: raylet call failed (%s); retrying in %gs", exc, BACKOFF_SECONDS
+            )
+            self._earliest = time.monotonic() + BACKOFF_SECONDS
+
+
+class StockedBackend:
+    """An :class:`ActorBackend` that pokes the stock after each actor start."""
+
+    def __init__(self, inner: ActorBackend, stock: WorkerStock) -> None:
+        self.inner, self.stock = inner, stock
+
+    async def create(self, setup: InstanceSetup) -> InstanceActorHandle:
+        try:
+            return await self.inner.create(setup)
+        finally:
+            self.stock.poke()
+
+    def find(self, workflow: str, instance_id: str) -> InstanceActorHandle | None:
+        return self.inner.find(workflow, instance_id)
+
+
+class RayRaylets:
+    """:class:`Raylets` over each node's ``NodeManagerService`` (Ray's gRPC, with
+    Ray's own channel: its auth token and TLS settings)."""
+
+    def __init__(self, job_id: bytes) -> None:
+        self.job_id = job_id
+        self._stubs: dict[str, Any] = {}  # node id -> NodeManagerServiceStub
+        self._addresses: dict[str, str] = {}  # node id -> the raylet's host:port
+
+    async def idle(self) -> dict[str, frozenset[int]]:
+        import ray
+
+        nodes = await asyncio.to_thread(ray.nodes)
+        alive = {
+            n["NodeID"]: f"{n['NodeManagerAddress']}:{n['NodeManagerPort']}"
+            for n in nodes
+            if n["Alive"]
+        }
+        for node in set(self._stubs) - set(alive):
+            self._stubs.pop(node)
+        self._addresses = alive
+        counts = await asyncio.gather(*(self._idle(node) for node in alive))
+        return dict(zip(alive, counts, strict=True))
+
+    async def _idle(self, node: str) -> frozenset[int]:
+        _, node_manager, _ = _protos()
+        reply = await self._stub(node).GetNodeStats(
+            node_manager.GetNodeStatsRequest(), timeout=RPC_TIMEOUT
+        )
+        return frozenset(w.pid for w in reply.core_workers_stats if self.is_idle(w))
+
+    def is_idle(self, worker: Any) -> bool:
+        """A worker process of the job (or of none yet) with no actor and no task."""
+        common, _, _ = _protos()
+        return (
+            worker.worker_type == common.WorkerType.WORKER
+            and worker.language == common.Language.PYTHON
+            and _nil(worker.actor_id)
+            and worker.num_running_tasks == 0
+            and (worker.job_id == self.job_id or _nil(worker.job_id))
+        )
+
+    async def prestart(self, node: str, count: int, keep_alive: float) -> None:
+        common, node_manager, _ = _protos()
+        request = node_manager.PrestartWorkersRequest(
+            language=common.Language.PYTHON,
+            job_id=self.job_id,
+            keep_alive_duration_secs=int(keep_alive),
+            num_workers=count,
+        )
+        request.runtime_env_info.serialized_runtime_env = "{}"
+        await self._stub(node).PrestartWorkers(request, timeout=RPC_TIMEOUT)
+
+    def _stub(self, node: str) -> Any:
+        if node not in self._stubs:
+            from ray._private.grpc_utils import init_grpc_channel
+
+            channel = init_grpc_channel(self._addresses[node], asynchronous=True)
+            self._stubs[node] = _protos()[2].NodeManagerServiceStub(channel)
+        return self._stubs[node]
+
+
+def _protos() -> tuple[Any, Any, Any]:
+    """Ray's generated protobuf and gRPC modules (untyped), imported on first use."""
+    from ray.core.generated import common_pb2, node_manager_pb2, node_manager_pb2_grpc
+
+    return common_pb2, node_manager_pb2, node_manager_pb2_grpc
+
+
+def _nil(ray_id: bytes) -> bool:
+    """Ray's nil ids are all 0xff bytes (an unset field: empty)."""
+    return all(byte == 0xFF for byte in ray_id)
+
+
+def for_engine(config: EngineConfig) -> WorkerStock | None:
+    """The stock of this supervisor's Ray job, or None where it is off (see above)."""
+    if config.worker_stock <= 0:
+        return None
+    import ray
+
+    context = ray.get_runtime_context()
+    if context.runtime_env:  # the job's runtime_env: idle workers would not match
+        log.info("worker stock off: the engine's Ray job has a runtime_env")
+        return None
+    return WorkerStock(
+        RayRaylets(bytes.fromhex(context.get_job_id())),
+        config.worker_stock,
+        config.worker_stock_keep_alive,
+    )

@@ -1,0 +1,199 @@
+"""The worker stock's arithmetic and its rounds, without Ray: idle workers kept on
+every node, refilled after an actor start, never more than the budget leaves."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from pyflow_actors.config import WorkflowSpec
+from pyflow_actors.limits import DEFAULT_LIMITS
+from pyflow_actors.runtime.protocol import InstanceSetup
+from pyflow_actors.runtime.supervisor import worker_stock as stock_module
+from pyflow_actors.runtime.supervisor.warm import WarmPool
+from pyflow_actors.runtime.supervisor.worker_stock import (
+    SETTLE_SECONDS,
+    StockedBackend,
+    StockPlan,
+    WorkerStock,
+)
+
+from .fake_actors import FakeBackend
+
+pytestmark = pytest.mark.timeout(20)
+
+
+def idle(*pids: int) -> frozenset[int]:
+    return frozenset(pids)
+
+
+NONE = idle()
+
+
+def test_a_node_is_filled_to_its_stock_and_not_asked_again_while_the_workers_start():
+    plan = StockPlan(per_node=2)
+    assert plan.to_ask({"a": NONE}, room=10, now=0.0) == {"a": 2}
+    assert plan.to_ask({"a": NONE}, room=10, now=1.0) == {}  # still starting
+    assert plan.to_ask({"a": idle(11, 12)}, room=10, now=2.0) == {}  # arrived
+    assert plan.to_ask({"a": idle(12)}, room=10, now=3.0) == {"a": 1}  # an actor took one
+
+
+def test_an_arrival_is_seen_even_when_an_actor_took_another_worker_in_between():
+    plan = StockPlan(per_node=2)
+    assert plan.to_ask({"a": idle(11)}, room=10, now=0.0) == {"a": 1}
+    # 12 arrived and an actor took 11: the count is the same, the stock is short.
+    assert plan.to_ask({"a": idle(12)}, room=10, now=1.0) == {"a": 1}
+
+
+def test_workers_asked_and_held_on_every_node_never_exceed_the_room():
+    plan = StockPlan(per_node=3)
+    asked = plan.to_ask({"a": idle(11), "b": NONE}, room=4, now=0.0)
+    assert asked == {"b": 3}  # the emptiest node first, then what the room leaves
+    assert sum(asked.values()) + 1 <= 4
+    assert plan.held(now=0.0) == 4
+    assert plan.to_ask({"a": idle(11), "b": NONE}, room=4, now=1.0) == {}
+
+
+def test_a_smaller_room_asks_nothing_while_the_stock_holds_it_already():
+    plan = StockPlan(per_node=2)
+    assert plan.to_ask({"a": idle(11, 12)}, room=1, now=0.0) == {}
+    assert plan.to_ask({"a": NONE}, room=0, now=1.0) == {}
+
+
+def test_a_prestart_never_seen_idle_is_asked_again_after_the_settle_time():
+    plan = StockPlan(per_node=1)
+    assert plan.to_ask({"a": NONE}, room=5, now=0.0) == {"a": 1}
+    assert plan.to_ask({"a": NONE}, room=5, now=SETTLE_SECONDS / 2) == {}
+    # The raylet dropped it (it starts at most num_cpus workers at once): ask again.
+    assert plan.to_ask({"a": NONE}, room=5, now=SETTLE_SECONDS + 0.1) == {"a": 1}
+
+
+def test_a_node_that_left_the_cluster_is_forgotten():
+    plan = StockPlan(per_node=2)
+    plan.to_ask({"a": NONE, "b": idle(21, 22)}, room=10, now=0.0)
+    assert plan.held(now=0.0) == 4
+    plan.to_ask({"b": idle(21, 22)}, room=10, now=1.0)
+    assert plan.held(now=1.0) == 2 and "a" not in plan.asked
+
+
+class FakeRaylets:
+    def __init__(self, idle: dict[str, frozenset[int]], fail: bool = False) -> None:
+        self.idle_now, self.fail = idle, fail
+        self.prestarts: list[tuple[str, int, float]] = []
+        self.looks = 0
+
+    async def idle(self) -> dict[str, frozenset[int]]:
+        self.looks += 1
+        if self.fail:
+            raise ConnectionError("raylet gone")
+        return dict(self.idle_now)
+
+    async def prestart(self, node: str, count: int, keep_alive: float) -> None:
+        self.prestarts.append((node, count, keep_alive))
+
+
+async def _round(stock: WorkerStock, room: int = 10) -> None:
+    stock.round(room)
+    if stock._refill is not None:
+        await stock._refill
+
+
+def test_an_actor_start_pokes_the_stock_and_the_next_round_refills_it(monkeypatch):
+    monkeypatch.setattr(stock_module, "MIN_LOOK_SECONDS", 0.0)
+
+    async def scenario() -> None:
+        raylets = FakeRaylets({"a": NONE})
+        stock = WorkerStock(raylets, per_node=2, keep_alive=600)
+        await _round(stock)
+        assert raylets.prestarts == [("a", 2, 600)]
+        raylets.idle_now = {"a": idle(11, 12)}
+        await _round(stock)  # within CHECK_SECONDS and no poke: no look
+        assert raylets.looks == 1
+        stock.poke()
+        await _round(stock)  # both arrived: nothing to ask
+        assert raylets.looks == 2 and len(raylets.prestarts) == 1
+        backend = StockedBackend(FakeBackend(), stock)
+        await backend.create(_setup("i1"))
+        raylets.idle_now = {"a": idle(12)}  # the actor took a stock worker
+        await _round(stock)
+        assert raylets.looks == 3 and raylets.prestarts[-1] == ("a", 1, 600)
+        assert stock.asked == 3
+
+    asyncio.run(scenario())
+
+
+def test_a_failing_raylet_is_left_alone_for_a_while_not_raised_to_the_supervisor(monkeypatch):
+    monkeypatch.setattr(stock_module, "MIN_LOOK_SECONDS", 0.0)
+
+    async def scenario() -> None:
+        raylets = FakeRaylets({}, fail=True)
+        stock = WorkerStock(raylets, per_node=2, keep_alive=600)
+        await _round(stock)
+        assert raylets.looks == 1
+        stock.poke()  # an actor start: still no look while it backs off
+        await _round(stock)
+        assert raylets.looks == 1 and raylets.prestarts == []
+        assert stock._earliest > time.monotonic() + 1
+
+    asyncio.run(scenario())
+
+
+def test_looks_are_spaced_even_when_actor_starts_poke_the_stock_often():
+    async def scenario() -> None:
+        raylets = FakeRaylets({"a": idle(11, 12)})
+        stock = WorkerStock(raylets, per_node=2, keep_alive=600)
+        for _ in range(5):
+            stock.poke()
+            await _round(stock)
+        assert raylets.looks == 1
+
+    asyncio.run(scenario())
+
+
+def test_the_warm_pool_leaves_room_for_the_stock_within_one_budget(monkeypatch):
+    monkeypatch.setattr(stock_module, "CHECK_SECONDS", 0.0)
+    monkeypatch.setattr(stock_module, "MIN_LOOK_SECONDS", 0.0)
+
+    async def scenario() -> None:
+        raylets = FakeRaylets({"a": NONE})
+        stock = WorkerStock(raylets, per_node=2, keep_alive=600)
+        pool = WarmPool(FakeBackend(), budget=3, parallelism=8, max_lead=60, stock=stock)
+        assert isinstance(pool.backend, StockedBackend)  # every actor start pokes it
+        await _round(stock, room=pool.budget - len(pool))
+        raylets.idle_now = {"a": idle(11, 12)}
+        await _round(stock, room=pool.budget - len(pool))
+        assert pool.room() == 1  # 3, less the two idle workers the stock holds
+
+    asyncio.run(scenario())
+
+
+def _setup(instance_id: str) -> InstanceSetup:
+    return InstanceSetup(
+        workflow="wf",
+        instance_id=instance_id,
+        journal_path="",
+        spec=WorkflowSpec(name="wf", class_name="m:C"),
+        bindings={},
+        vars={},
+        hibernate_after=1.0,
+        limits=DEFAULT_LIMITS,
+        code_paths=(),
+        namespace="test",
+        supervisor_name="sup",
+    )
+
+
+def test_the_stock_is_read_from_the_engine_block_and_bad_values_are_refused(tmp_path):
+    from pyflow_actors.config import load_config
+    from pyflow_actors.errors import ConfigError
+
+    toml = tmp_path / "pyflow.toml"
+    toml.write_text('[engine]\nworker_stock = 3\nworker_stock_keep_alive = "2 minutes"\n')
+    config = load_config(toml)
+    assert (config.worker_stock, config.worker_stock_keep_alive) == (3, 120.0)
+    assert load_config(None).worker_stock >= 1  # one per core by default
+    toml.write_text("[engine]\nworker_stock = -1\n")
+    with pytest.raises(ConfigError, match="worker_stock"):
+        load_config(toml)
