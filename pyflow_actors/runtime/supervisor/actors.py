@@ -188,8 +188,15 @@ class InstanceActors:
             return None
 
     async def pid(self, key: Key) -> int | None:
+        """The process running the instance; None when it has none, or lost it while
+        asked (a shared host let it go at the end of its run: it is hibernating)."""
         handle = self.handle(key)
-        return None if handle is None else await handle.pid()
+        if handle is None:
+            return None
+        try:
+            return await handle.pid()
+        except InstanceActorGone:
+            return None
 
     def let_go_all(self) -> None:
         """Kill every live actor (their journals keep everything)."""
