@@ -193,7 +193,7 @@ def test_the_stock_is_read_from_the_engine_block_and_bad_values_are_refused(tmp_
     toml.write_text('[engine]\nworker_stock = 3\nworker_stock_keep_alive = "2 minutes"\n')
     config = load_config(toml)
     assert (config.worker_stock, config.worker_stock_keep_alive) == (3, 120.0)
-    assert load_config(None).worker_stock >= 1  # one per core by default
+    assert load_config(None).worker_stock == 0  # off by default (it slows mass wake-ups)
     toml.write_text("[engine]\nworker_stock = -1\n")
     with pytest.raises(ConfigError, match="worker_stock"):
         load_config(toml)
