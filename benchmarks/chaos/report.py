@@ -63,6 +63,8 @@ def figures(
         "terminated": sum(1 for t in accepted if t.terminated),
         "calls_unanswered": sum(n for k, n in counts.items() if k.endswith(("unsent", "unknown"))),
         "refusals": dict(workload.rest.answers),
+        "refusals_by_call": dict(workload.rest.by_call),
+        "not_found_calls": list(workload.rest.not_found),
         "answers_on_broken_storage": dict(faults.storage_errors),
         "server_errors": workload.rest.server_errors(),
         "steps_run": verdict.steps_run,
@@ -112,6 +114,11 @@ def table(data: dict[str, Any]) -> str:
         ("committed steps run again", data["repeated"]),
         ("duplicated", data["duplicated"]),
         ("5xx other than 503", data["server_errors"]),
+        *(
+            (f"refused: {k}", n)
+            for k, n in sorted(data.get("refusals_by_call", {}).items())
+            if k.split()[1] == "404"
+        ),
     ]
     lines = ["| figure | value |", "| --- | --- |"]
     return "\n".join(lines + [f"| {k} | {v} |" for k, v in rows])

@@ -30,6 +30,7 @@ import httpx
 
 WORKFLOWS = (("chaos", "dedicated"), ("chaos-shared", "shared"))
 OUTCOME_UNKNOWN = "11001"  # 503 engine.outcome_unknown: the call may have taken effect
+MAX_NOT_FOUND = 50  # 404 answers whose call and path are kept for the report
 CREATE_RETRY_SECONDS = 240.0  # a whole-runtime restart takes about a minute here
 
 
@@ -70,12 +71,30 @@ class CallLog:
             out.write(line)
 
 
+def call_kind(method: str, path: str) -> str:
+    """Which REST call a request is, for the refusals' breakdown: a 404 on a
+    read-back of a create whose outcome was unclear is expected (nothing was
+    made); one on an accepted instance's status or event would be a bug."""
+    route = path.split("?")[0].rstrip("/").split("/")[1:]  # [workflow, "instances", ...]
+    if method == "POST":
+        if route[-1] == "batch":
+            return "create_batch"
+        return "send_event" if "events" in route else "create"
+    if method == "PATCH":
+        return "control"
+    if len(route) <= 2:
+        return "list"
+    return "read_status" if route[-1] == "status" else "read"
+
+
 class Rest:
     """The gateway's v4 REST API, answers classified (see the module docstring)."""
 
     def __init__(self, token: str) -> None:
         self.url, self.token = "", token
         self.answers: Counter[str] = Counter()  # "<status> <code>" of every non-2xx answer
+        self.by_call: Counter[str] = Counter()  # "<call> <status> <code>" of the same
+        self.not_found: list[str] = []  # "<call> <path>" of the first 404s (which calls)
 
     def call(self, method: str, path: str, body: Any = None, timeout: float = 60) -> Answer:
         url = f"{self.url}/client/v4/accounts/local/workflows{path}"
@@ -95,6 +114,10 @@ class Rest:
         if response.status_code < 300:
             return Answer("accepted", response.status_code, result=data.get("result"))
         self.answers[f"{response.status_code} {code}"] += 1
+        kind = call_kind(method, path)
+        self.by_call[f"{kind} {response.status_code} {code}"] += 1
+        if response.status_code == 404 and len(self.not_found) < MAX_NOT_FOUND:
+            self.not_found.append(f"{kind} {path}")
         if response.status_code == 503 and code == OUTCOME_UNKNOWN:
             return Answer("unknown", response.status_code, code)  # may have taken effect
         if response.status_code < 500 or response.status_code == 503:
