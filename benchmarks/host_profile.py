@@ -276,6 +276,9 @@ def speed(bench: PyflowBench, ks: tuple[int, ...] = (2, 8, 32), spy: bool = Fals
         before = {name: _cpu(pid) for name, pid in pids.items()}
         record = bench.throughput(k, "shared")
         n = record["instances"]
+        for name, pid in _host_pids().items():  # a host started during the run: all of it
+            before.setdefault(name, 0.0)
+            pids.setdefault(name, pid)
         cpu = {name: round((_cpu(pid) - before[name]) * 1000 / n, 2) for name, pid in pids.items()}
         cpu = _with_total(cpu)
         emit(
