@@ -42,8 +42,9 @@ class HostPool:
     time: at ~15-20 ms of host CPU per 3-step instance, one host caps throughput
     at ~50-65 instances/s while the machine's other cores idle. So the pool keeps
     ``min_hosts`` hosts (2, at most the cluster's CPUs) once shared placement is
-    used, started ahead of need, and places each instance on the least-loaded
-    ready host (``pack_to``: the most loaded holding fewer than that, first).
+    used, the second started ahead of need (once nothing runs, or when the first
+    holds ``grow_at``), and places each instance on the least-loaded ready host
+    (``pack_to``: the most loaded holding fewer than that, first).
     Beyond ``min_hosts`` it starts one more (up to ``max_hosts``, one event loop
     per CPU) when every host holds ``grow_at`` instances; a host still starting
     takes an instance only when no ready host has room (below ``per_host``), as
@@ -84,7 +85,11 @@ class HostPool:
         live = [h for h in self.hosts.values() if h.alive]
         if len(live) >= self.max_hosts or any(not h.ready for h in live):
             return False
-        return len(live) < self.min_hosts or all(len(h.placed) >= self.grow_at for h in live)
+        if all(len(h.placed) >= self.grow_at for h in live):
+            return True
+        # Below the minimum, while nothing runs: a worker start (~0.5 CPU-s) beside
+        # running instances slows them (bench-quick's 200-step run, its first shared use).
+        return len(live) < self.min_hosts and not self.where
 
     def add(self, entry: HostEntry) -> None:
         self.hosts[entry.name] = entry

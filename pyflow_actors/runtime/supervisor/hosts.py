@@ -261,6 +261,7 @@ class SharedHostBackend:
             token = handle.token or None
             self._forget(handle.send("evict", token))
         self.retire_idle()
+        self._grow_ahead()  # the pool may just have gone quiet
         if not handle.entry.placed:  # look again once it may have stayed empty long enough
             with contextlib.suppress(RuntimeError):  # no running loop: at shutdown
                 asyncio.get_running_loop().call_later(SHRINK_AFTER + 1, self.retire_idle)
