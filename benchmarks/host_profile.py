@@ -177,6 +177,16 @@ def _host_pids() -> dict[str, int]:
     }
 
 
+def _settle_hosts(timeout: float = 20.0) -> None:
+    """Wait for the pool's second host (started once the first shared run ended), so
+    that its worker start does not land on the next workload, as in bench-quick where
+    the dedicated start runs come between."""
+    cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
+    deadline = time.monotonic() + timeout
+    while len(_host_pids()) < min(2, cpus) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def _py_spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
     tool = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(tool).exists():
@@ -266,6 +276,7 @@ def speed(bench: PyflowBench, ks: tuple[int, ...] = (2, 8, 32), spy: bool = Fals
     """bench-quick's shared workloads, and CPU-ms per throughput instance per process
     (with ``spy``: py-spy samples the supervisor and the hosts during each K's run)."""
     bench.step_overhead("shared")
+    _settle_hosts()
     bench.start_latency("shared")
     supervisor = int(ray.get(bench.engine.supervisor.pid.remote()))  # type: ignore[union-attr]
     for k in ks:
@@ -276,6 +287,9 @@ def speed(bench: PyflowBench, ks: tuple[int, ...] = (2, 8, 32), spy: bool = Fals
         before = {name: _cpu(pid) for name, pid in pids.items()}
         record = bench.throughput(k, "shared")
         n = record["instances"]
+        for name, pid in _host_pids().items():  # a host started during the run: all of it
+            before.setdefault(name, 0.0)
+            pids.setdefault(name, pid)
         cpu = {name: round((_cpu(pid) - before[name]) * 1000 / n, 2) for name, pid in pids.items()}
         cpu = _with_total(cpu)
         emit(

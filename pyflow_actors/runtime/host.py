@@ -215,6 +215,14 @@ class InstanceHost:
 
     # -- placement --------------------------------------------------------
 
+    async def warm(self, storage: str) -> int:
+        """Get ready ahead of need (the pool's first call to a new host): start the
+        loop watch and fill a journal stock for ``storage`` (if named); the pid."""
+        self._start()
+        if storage:
+            self._stock(Path(storage))
+        return os.getpid()
+
     async def place(self, setup: InstanceSetup, token: str) -> None:
         """Take an instance (a call, no process start); a stale runner of it goes first."""
         self._start()

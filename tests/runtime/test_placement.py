@@ -32,7 +32,7 @@ def host_loads(engine) -> list:
     return loads
 
 
-def test_shared_instances_run_in_one_host_process_and_dedicated_ones_each_in_their_own(
+def test_shared_instances_share_the_pools_host_processes_and_dedicated_ones_each_have_one(
     engine, ledger
 ):
     params = {"ledger": ledger, "steps": 2, "step_seconds": 2.0}
@@ -47,9 +47,10 @@ def test_shared_instances_run_in_one_host_process_and_dedicated_ones_each_in_the
     wait_for(lambda: all(f"{i.id} step-0" in ledger_lines(ledger) for i in everyone), 60)
     shared_pids = {pid_of(engine, i.workflow, i.id) for i in shared}
     dedicated_pids = [pid_of(engine, i.workflow, i.id) for i in dedicated]
-    assert len(shared_pids) == 1  # fewer than a host's share: one host holds them all
+    assert len(shared_pids) <= 2  # the pool's hosts (two on a cluster of 2+ CPUs) hold them
     assert len(set(dedicated_pids)) == 2 and not shared_pids & set(dedicated_pids)
-    assert any(load.pid in shared_pids and load.instances >= 4 for load in host_loads(engine))
+    held = sum(load.instances for load in host_loads(engine) if load.pid in shared_pids)
+    assert held >= 4
     for instance in everyone:
         assert instance.wait(60).output == 1
     assert shared[0].describe().placement == Placement.SHARED

@@ -40,7 +40,8 @@ def test_a_new_shared_instance_is_placed_and_run_in_one_host_call_and_let_go_by_
         assert h.status("ledger", "one") == InstanceStatus.COMPLETE
         host = h.hosts.hosts[0]
         await until(lambda: host.host.keys() == [])  # the host let go of it by itself
-        assert host.calls == ["run_placed"]
+        assert host.calls.count("warm") == 1  # the pool's first call to a new host, once
+        assert [call for call in host.calls if call != "warm"] == ["run_placed"]
         assert h.backend.pool.hosts[host.name].placed == set()
         await h.close()
 
@@ -91,7 +92,8 @@ def test_a_handle_killed_before_its_run_was_sent_makes_no_host_call(tmp_path):
         handle = await backend.create(echo_setup(tmp_path))
         handle.kill()
         await asyncio.sleep(0.05)
-        assert hosts.hosts[0].calls == [] and hosts.hosts[0].host.keys() == []
+        assert hosts.hosts[0].calls in ([], ["warm"])  # the instance was never sent
+        assert hosts.hosts[0].host.keys() == []
         assert KEY not in backend.pool.where
         await hosts.close()
 

@@ -62,11 +62,12 @@ async def until(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
 
 
 class Harness:
-    """A supervisor whose every workflow is shared, over in-process hosts."""
+    """A supervisor whose every workflow is shared, over in-process hosts
+    (one host unless ``max_hosts``, the cluster's CPUs, says more)."""
 
     def __init__(self, tmp_path: Path, hosts: InProcessHosts | None = None, **config: Any) -> None:
         self.hosts = hosts or InProcessHosts()
-        max_hosts = config.pop("max_hosts", 2)
+        max_hosts = config.pop("max_hosts", 1)
         self.backend = SharedHostBackend(
             "test",
             spawn=self.hosts.spawn,
@@ -123,6 +124,58 @@ def test_the_pool_places_on_the_least_loaded_host_and_grows_only_when_all_are_fu
     assert pool.choose() in (a, b)  # all full, but at max_hosts: the least loaded anyway
     pool.release(("wf", "1"), a)
     assert pool.choose() is a
+
+
+def test_once_used_the_pool_starts_a_second_host_ahead_of_need_one_start_at_a_time():
+    pool = HostPool(max_hosts=8)
+    assert pool.min_hosts == 2 and pool.choose() is None  # no host yet: grow
+    a = HostEntry("a", None, ready=False)
+    pool.add(a)
+    assert not pool.wants_host()  # a is still starting: one start at a time
+    a.ready = True
+    pool.place(a, ("wf", "1"))
+    assert not pool.wants_host()  # a runs an instance: no worker start beside it
+    pool.release(("wf", "1"), a)
+    assert pool.wants_host()  # quiet: the second of the two kept once shared is used
+    b = HostEntry("b", None, ready=False)
+    pool.add(b)
+    b.ready = True
+    assert not pool.wants_host()  # two: more only when both hold GROW_AT instances
+    assert HostPool(max_hosts=1).min_hosts == 1  # never more hosts than CPUs
+
+
+def test_a_starting_host_takes_an_instance_only_when_no_ready_host_has_room():
+    pool = HostPool(max_hosts=2, per_host=2)
+    a, b = HostEntry("a", None), HostEntry("b", None, ready=False)
+    pool.add(a)
+    pool.add(b)
+    pool.place(pool.choose() or b, ("wf", "1"))
+    assert pool.choose() is a  # b is empty but its worker is not up: a has room
+    pool.place(a, ("wf", "2"))
+    assert pool.choose() is b  # a is full: better a starting host than none
+    b.ready = True
+    pool.place(b, ("wf", "3"))
+    pool.release(("wf", "1"), a)
+    assert pool.choose() is a  # both ready: the least loaded
+
+
+def test_running_instances_spread_over_the_ready_hosts_and_more_start_when_all_hold_grow_at():
+    pool = HostPool(max_hosts=3, grow_at=2)
+    a, b = HostEntry("a", None), HostEntry("b", None)
+    pool.add(a)
+    pool.add(b)
+    for n in range(4):
+        pool.place(pool.choose() or a, ("wf", str(n)))
+    assert len(a.placed) == len(b.placed) == 2  # least loaded first: 2 and 2, not 4 and 0
+    assert pool.wants_host()  # every host holds grow_at: a third (of 3 CPUs) starts
+    pool.add(HostEntry("c", None, ready=False))
+    assert not pool.wants_host()
+    packed = HostPool(max_hosts=2, pack_to=3)
+    packed.add(a := HostEntry("a", None))
+    packed.add(b := HostEntry("b", None))
+    for n in range(4):
+        packed.place(packed.choose() or a, ("wf", str(n)))
+    assert (len(a.placed), len(b.placed)) == (3, 1)  # pack_to: up to 3 on one host first
 
 
 def test_the_pool_retires_hosts_empty_for_a_while_but_keeps_the_minimum():
@@ -223,20 +276,48 @@ def test_many_instances_run_on_one_host_and_each_is_evicted_when_it_ends(tmp_pat
     run(scenario)
 
 
-def test_the_pool_grows_past_a_full_host_and_stops_hosts_left_empty(tmp_path):
+def test_a_second_host_starts_ahead_of_need_and_the_running_instances_spread_over_both(
+    tmp_path, ledger
+):
     async def scenario() -> None:
-        h = Harness(tmp_path, per_host=1, max_hosts=2)
-        await h.create("echo", "a", 1)
-        await h.create("echo", "b", 2)
-        await h.finished("echo", "a", "b")
-        assert len(h.hosts.hosts) == 2  # the first was full when b came
+        h = Harness(tmp_path, max_hosts=2)
+        await h.create("ledger", "first", {"ledger": ledger, "steps": 1})
+        await h.finished("ledger", "first")
+        await until(
+            lambda: len(h.backend.pool.hosts) == 2
+        )  # once the first answered, nothing running
+        await until(lambda: all(e.ready for e in h.backend.pool.hosts.values()))
+        ids = [f"i{n}" for n in range(6)]
+        for instance_id in ids:
+            await h.create(
+                "ledger", instance_id, {"ledger": ledger, "steps": 2, "step_seconds": 0.3}
+            )
+        await until(lambda: sum(len(host.host.keys()) for host in h.hosts.hosts) == 6)
+        assert sorted(len(host.host.keys()) for host in h.hosts.hosts) == [3, 3]
+        await h.finished("ledger", *ids)
+        assert len(h.hosts.hosts) == 2 and not h.hosts.killed  # the two stay, empty
+        await h.close()
+
+    run(scenario)
+
+
+def test_the_pool_grows_past_full_hosts_and_stops_those_beyond_two_left_empty(tmp_path, ledger):
+    async def scenario() -> None:
+        h = Harness(tmp_path, per_host=1, max_hosts=3)
+        ids = ["a", "b", "c"]
+        for instance_id in ids:
+            await h.create(
+                "ledger", instance_id, {"ledger": ledger, "steps": 1, "step_seconds": 0.3}
+            )
+        await h.finished("ledger", *ids)
+        assert len(h.hosts.hosts) == 3  # each host was full when the next came
         await until(lambda: not any(host.host.keys() for host in h.hosts.hosts))
         h.backend.retire_idle(time.monotonic() + SHRINK_AFTER + 1)
-        assert len(h.hosts.killed) == 1  # one always stays
-        assert len(h.backend.pool.hosts) == 1
-        await h.create("echo", "c", 3)  # placed on the host that stayed
-        await h.finished("echo", "c")
-        assert len(h.hosts.hosts) == 2
+        assert len(h.hosts.killed) == 1  # two always stay once shared is used
+        assert len(h.backend.pool.hosts) == 2
+        await h.create("echo", "d", 3)  # placed on a host that stayed
+        await h.finished("echo", "d")
+        assert len(h.hosts.hosts) == 3
         await h.close()
 
     run(scenario)

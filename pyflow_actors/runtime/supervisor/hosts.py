@@ -16,9 +16,10 @@ an instance lives:
   (adoption); an instance a host still holds but nobody adopted is evicted
   there before it is placed anew: never two runners for one instance.
 
-:class:`HostPool` is the pure placement logic (which host, when to grow and
-shrink), tested without Ray. :class:`PlacementRouter` picks the dedicated or
-the shared backend per workflow.
+:class:`~.host_pool.HostPool` is the pure placement logic (which host, when
+to grow and shrink), tested without Ray; the backend starts the hosts it asks
+for ahead of need and tells it when each is ready. :class:`PlacementRouter`
+picks the dedicated or the shared backend per workflow.
 """
 
 from __future__ import annotations
@@ -28,98 +29,21 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 from ...models import Placement
 from ..protocol import InstanceOutcome, InstanceSetup, RunRequest
+from .host_pool import PER_HOST, SHRINK_AFTER, HostEntry, HostPool
 from .table import Key
 from .wrapper import ActorBackend, InstanceActorHandle, RayActorBackend, RayInstanceActor
 
 log = logging.getLogger("pyflow.supervisor")
 
 HOST_PREFIX = "pyflow-host-"
-PER_HOST = 64  # instances a host holds before the pool grows (while it may)
-SHRINK_AFTER = 30.0  # seconds a host beyond the minimum may stay empty before it goes
 DISCOVERY_TIMEOUT = 10.0  # seconds for a surviving host to say what it holds
 T = TypeVar("T")
-
-
-@dataclass(eq=False)
-class HostEntry:
-    """One host actor as the pool sees it."""
-
-    name: str
-    actor: Any  # the Ray actor handle (a fake in unit tests)
-    placed: set[Key] = field(default_factory=set)
-    alive: bool = True
-    empty_since: float | None = None
-
-
-class HostPool:
-    """Which host takes the next instance; when the pool grows and shrinks.
-
-    Grows while every host holds ``per_host`` instances or more (up to
-    ``max_hosts``, the cluster's CPUs: one event loop per core); shrinks by
-    the hosts beyond ``min_hosts`` that stayed empty ``SHRINK_AFTER`` seconds.
-    """
-
-    def __init__(self, max_hosts: int, min_hosts: int = 1, per_host: int = PER_HOST) -> None:
-        self.max_hosts, self.min_hosts, self.per_host = max(1, max_hosts), min_hosts, per_host
-        self.hosts: dict[str, HostEntry] = {}
-        self.where: dict[Key, HostEntry] = {}
-
-    def choose(self) -> HostEntry | None:
-        """The least-loaded live host, or ``None`` when the pool should grow first."""
-        live = [h for h in self.hosts.values() if h.alive]
-        best = min(live, key=lambda h: len(h.placed), default=None)
-        if best is None or (len(best.placed) >= self.per_host and len(live) < self.max_hosts):
-            return None
-        return best
-
-    def add(self, entry: HostEntry) -> None:
-        self.hosts[entry.name] = entry
-        if not entry.placed:
-            entry.empty_since = time.monotonic()
-
-    def place(self, entry: HostEntry, key: Key) -> None:
-        self.where[key] = entry
-        entry.placed.add(key)
-        entry.empty_since = None
-
-    def release(self, key: Key, entry: HostEntry) -> bool:
-        """Forget where the instance was (if still there); True if its host is live."""
-        if self.where.get(key) is entry:
-            del self.where[key]
-        entry.placed.discard(key)
-        if not entry.placed and entry.empty_since is None:
-            entry.empty_since = time.monotonic()
-        return entry.alive
-
-    def lost(self, entry: HostEntry) -> None:
-        """The host died: no more placements there (its instances are rehydrated)."""
-        if entry.alive:
-            entry.alive = False
-            self.hosts.pop(entry.name, None)
-            log.warning(
-                "host %s died; its %d instance(s) go elsewhere", entry.name, len(entry.placed)
-            )
-
-    def retire(self, entry: HostEntry) -> None:
-        """Take an empty host out of the pool (the backend then stops it)."""
-        entry.alive = False
-        self.hosts.pop(entry.name, None)
-        log.info("host %s retired (empty); %d left", entry.name, len(self.hosts))
-
-    def idle(self, now: float) -> list[HostEntry]:
-        """Hosts to retire: empty for ``SHRINK_AFTER`` seconds, beyond ``min_hosts``."""
-        live = [h for h in self.hosts.values() if h.alive]
-        spare = len(live) - self.min_hosts
-        idle = [
-            h for h in live if h.empty_since is not None and now - h.empty_since >= SHRINK_AFTER
-        ]
-        return idle[: max(0, spare)]
 
 
 class SharedInstance(RayInstanceActor):
@@ -240,6 +164,7 @@ class SharedHostBackend:
         self._found: dict[Key, HostEntry] = {}
         self._quiet: set[asyncio.Future[Any]] = set()
         self._tokens: dict[Key, str] = {}  # each instance's current placement ("": adopted)
+        self._storage: Path | None = None  # where journals go (a new host fills its stock)
 
     @property
     def pool(self) -> HostPool:
@@ -273,19 +198,39 @@ class SharedHostBackend:
             with contextlib.suppress(Exception):
                 await self.watch(stale, stale.actor.evict.remote(key))
         self.retire_idle()
+        self._storage = Path(setup.journal_path).parents[2]  # <storage>/journals/<wf>/<id>
         pool = self.pool
         entry = pool.choose() or self._grow()
         token = uuid.uuid4().hex
         pool.place(entry, key)
         self._tokens[key] = token
+        self._grow_ahead()
         return SharedInstance(self, entry, key, token, setup)
 
     def _grow(self) -> HostEntry:
-        entry = HostEntry(f"{HOST_PREFIX}{uuid.uuid4().hex[:8]}", None)
+        """Start a host; it takes instances once it answered (or if none other can)."""
+        entry = HostEntry(f"{HOST_PREFIX}{uuid.uuid4().hex[:8]}", None, ready=False)
         entry.actor = self._spawn(entry.name)
         self.pool.add(entry)
         log.info("host %s started (%d in the pool)", entry.name, len(self.pool.hosts))
+        self._background(self._warm(entry))
         return entry
+
+    def _grow_ahead(self) -> None:
+        """Start the next host before it is needed (a worker start is ~0.5 CPU-s)."""
+        if self.pool.wants_host():
+            self._grow()
+
+    async def _warm(self, entry: HostEntry) -> None:
+        """Wait for a new host's first answer (its loop runs, its journal stock fills)."""
+        storage = "" if self._storage is None else str(self._storage)
+        try:
+            await self.watch(entry, entry.actor.warm.remote(storage))
+        except Exception:  # noqa: BLE001 - a dead host is out of the pool (watch)
+            log.warning("host %s failed its warm-up", entry.name, exc_info=True)
+        if entry.alive:  # it answered: its loop runs
+            entry.ready = True
+            self._grow_ahead()
 
     def find(self, workflow: str, instance_id: str) -> InstanceActorHandle | None:
         key = (workflow, instance_id)
@@ -316,6 +261,7 @@ class SharedHostBackend:
             token = handle.token or None
             self._forget(handle.send("evict", token))
         self.retire_idle()
+        self._grow_ahead()  # the pool may just have gone quiet
         if not handle.entry.placed:  # look again once it may have stayed empty long enough
             with contextlib.suppress(RuntimeError):  # no running loop: at shutdown
                 asyncio.get_running_loop().call_later(SHRINK_AFTER + 1, self.retire_idle)
@@ -343,9 +289,14 @@ class SharedHostBackend:
             with contextlib.suppress(Exception):
                 await ref
 
+        self._background(quietly())
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` on the loop, keeping a reference until it ends."""
         try:
-            task = asyncio.ensure_future(quietly())
+            task = asyncio.ensure_future(work)
         except RuntimeError:  # no running loop (shutdown): nothing to wait on
+            work.close()
             return
         self._quiet.add(task)
         task.add_done_callback(self._quiet.discard)
