@@ -141,10 +141,10 @@ class SharedPreactivation:
         for key in over_budget(self.pins, budget):
             self._unpin(key)
         room = min(budget - len(self.pins), per_round(self.parallelism))
-        if room <= 0:
+        if room <= 0 or not self._any_shared():
             return
         horizon = now + sup.config.warm_lead
-        rows = [row for row in sup.alarms.waking_by(horizon) if self._eligible(row)]
+        rows = (row for row in sup.alarms.waking_by(horizon) if self._eligible(row))
         chosen = plan(
             rows, now, room=room, max_lead=sup.config.warm_lead, parallelism=self.parallelism
         )
@@ -173,6 +173,10 @@ class SharedPreactivation:
             "shared_preactivated_woke": self.woke,
             "shared_preactivated_let_go": self.let_go,
         }
+
+    def _any_shared(self) -> bool:
+        """Some workflow is shared (else the alarms are not walked: all dedicated)."""
+        return any(self._wanted((name, "")) for name in self.supervisor.catalog.specs)
 
     def _eligible(self, row: InstanceRow) -> bool:
         return (
