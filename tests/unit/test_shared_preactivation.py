@@ -9,6 +9,7 @@ no second run call; the cases where the plan lets it go again.
 from __future__ import annotations
 
 import dataclasses
+import random
 import time
 
 import pytest
@@ -16,6 +17,7 @@ import pytest
 from pyflow_actors.config import EngineConfig, WorkflowSpec, load_config
 from pyflow_actors.errors import ConfigError
 from pyflow_actors.models import InstanceStatus
+from pyflow_actors.runtime.supervisor.alarms import Alarms
 from pyflow_actors.runtime.supervisor.preactivation import (
     BASE_LEAD,
     Pin,
@@ -93,6 +95,28 @@ def test_the_budget_is_an_engine_setting_with_a_default_from_memory(tmp_path):
     toml.write_text("[engine]\nshared_preactivated = -1\n")
     with pytest.raises(ConfigError, match="shared_preactivated"):
         load_config(toml)
+
+
+def test_the_alarms_are_read_soonest_first_up_to_a_horizon_skipping_stale_entries():
+    async def scenario() -> None:
+        rows = {row.key: row for row in rows_due(200)}
+        alarms = Alarms(rows)  # type: ignore[arg-type]  # a table is read by key alone
+        generator = random.Random(17)
+        for row in rows.values():
+            row.wake_at = T + generator.uniform(0, 100)
+            alarms.arm(row)
+        moved, paused = rows[("wf", "i0")], rows[("wf", "i1")]
+        moved.wake_at = T + 1.5  # re-armed: its first entry is stale
+        alarms.arm(moved)
+        paused.status = InstanceStatus.PAUSED
+        read = list(alarms.waking_by(T + 50))
+        expected = sorted(
+            (r for r in rows.values() if r.wake_at <= T + 50 and r is not paused),
+            key=lambda r: r.wake_at or 0.0,
+        )
+        assert read == expected and read.count(moved) == 1
+
+    run(scenario)
 
 
 # -- a supervisor over in-process hosts --------------------------------------------
