@@ -36,6 +36,7 @@ HIBERNATE_AFTER = 1.0  # seconds; short so that the hibernated cases do not idle
 TOKEN, ACCOUNT = "bench-token", "bench"
 BATCH = 100  # create_batch's maximum
 SHARED = "-shared"  # suffix of each bench workflow's shared-placement copy
+SHARED_REACH_RATE = 10.0  # shared sleepers reaching their sleep per second, unmeasured
 
 
 def placed(workflow: str, placement: str) -> str:
@@ -581,12 +582,15 @@ def run(
             log("pyflow: queued -> admitted -> first step")
             speed_bench.admission(bench, sizes.admission_runs)
         if want("alarms"):
-            # Dedicated actors: the alarm is set from their measured start rate.
-            measured = rates.get("dedicated") or []
-            rate = max(measured) if measured else 1.0 / bare if bare else 1.0
-            for n in sizes.alarm_counts:
-                log(f"pyflow: {n} simultaneous alarms")
-                speed_bench.alarms(bench, n, rate)
+            for placement in placements:
+                # The alarm is set from the placement's measured start rate (dedicated:
+                # else Ray's floor, or 1/s; shared: else SHARED_REACH_RATE).
+                measured = rates.get(placement) or []
+                floor = (1.0 / bare if bare else 1.0) if placement == "dedicated" else None
+                rate = max(measured) if measured else floor or SHARED_REACH_RATE
+                for n in sizes.alarm_counts:
+                    log(f"pyflow: {n} simultaneous alarms ({placement})")
+                    speed_bench.alarms(bench, n, rate, placement)
         if want("history"):  # no Ray: the storage alone
             history_bench.run(sizes.history_instances, storage, records)
         if want("creates"):

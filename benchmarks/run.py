@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="SIZE=N",
         help="override a size, e.g. --set hibernating=1000 or --set alarm_counts=30+300 "
-        "(see benchmarks/sizes.py)",
+        "or --set placements=shared (see benchmarks/sizes.py)",
     )
     args = parser.parse_args(argv)
     sizes: Sizes = MODES["quick" if args.quick else "full" if args.full else "default"]
@@ -107,9 +107,11 @@ def main(argv: list[str] | None = None) -> int:
         key, _, value = item.partition("=")
         if key not in sizes.as_dict() or key in ("mode", "throughput_k"):
             parser.error(f"--set {item}: no such size")
-        default = sizes.as_dict()[key]  # a list of sizes is given as 30+300
+        default = sizes.as_dict()[key]  # a list is given as 30+300 (or dedicated+shared)
         overrides[key] = (
-            tuple(int(v) for v in value.split("+")) if isinstance(default, tuple) else int(value)
+            tuple(type(default[0])(v) for v in value.split("+"))
+            if isinstance(default, tuple)
+            else int(value)
         )
     if overrides:
         label = "-".join(

@@ -9,7 +9,8 @@ activation ahead of need puts queued instances and alarms on time.
 * ``admission``: a queued instance admitted into a running slot -> its first
   step starts (the slot's previous holder, of a workflow capped at one
   running, held it a few seconds and just finished);
-* ``alarms``: N instances asleep until the same moment: how late each wakes.
+* ``alarms``: N instances asleep until the same moment: how late each wakes
+  (per placement: shared ones are pre-activated in their hosts before it).
 
 Each takes the running :class:`benchmarks.pyflow_bench.PyflowBench`.
 """
@@ -157,7 +158,8 @@ def activation(bench: PyflowBench, runs: int) -> dict[str, Any]:
 
 def _warm_counts(bench: PyflowBench) -> dict[str, int]:
     stats = bench.engine.stats()  # type: ignore[union-attr]
-    return {k: int(stats.get(k) or 0) for k in ("warm_made", "warm_admitted", "warm_let_go")}
+    counters = ("warm_made", "warm_admitted", "warm_let_go", "shared_preactivated_woke")
+    return {k: int(stats.get(k) or 0) for k in counters}
 
 
 def _warm_since(bench: PyflowBench, before: dict[str, int]) -> dict[str, int]:
@@ -191,25 +193,31 @@ def admission(bench: PyflowBench, runs: int, hold: float = ADMISSION_HOLD) -> di
     )
 
 
-def alarms(bench: PyflowBench, n: int, instances_per_second: float) -> dict[str, Any]:
-    """N instances asleep until one moment; lateness of each wake-up."""
+def alarms(
+    bench: PyflowBench, n: int, instances_per_second: float, placement: str = "dedicated"
+) -> dict[str, Any]:
+    """N instances asleep until one moment; lateness of each wake-up. Shared ones are
+    taken back by their hosts ahead of the alarm (``pre-activated`` in the record)."""
+    from .pyflow_bench import placed  # here: that module imports this one
+
     bench.configure(max_running=32)
     reach = n / max(instances_per_second, 0.1)
     until = time.time() + 1.5 * reach + 15
-    workflow = bench.client.workflow("sleeper")
-    done_before = bench._count("sleeper", "complete")  # earlier workloads' sleepers
+    sleeper = placed("sleeper", placement)
+    workflow = bench.client.workflow(sleeper)
+    done_before = bench._count(sleeper, "complete")  # earlier workloads' sleepers
     warm_before = _warm_counts(bench)
     created: list[Any] = []
     for chunk in range(0, n, BATCH):
         created += workflow.create_batch(
             [{"params": {"until": until}} for _ in range(min(BATCH, n - chunk))]
         )
-    while bench._count("sleeper", "waiting") < n and time.time() < until - 1:
+    while bench._count(sleeper, "waiting") < n and time.time() < until - 1:
         time.sleep(0.2)
-    asleep = bench._count("sleeper", "waiting")
-    log(f"alarms: {asleep} of {n} asleep, alarm in {until - time.time():.0f}s")
+    asleep = bench._count(sleeper, "waiting")
+    log(f"alarms: {asleep} of {n} asleep ({placement}), alarm in {until - time.time():.0f}s")
     wait_until(
-        lambda: bench._count("sleeper", "complete") - done_before >= n,
+        lambda: bench._count(sleeper, "complete") - done_before >= n,
         timeout=until - time.time() + max(600.0, n * 5.0),
         interval=0.2,
         what=f"{n} alarms fired",
@@ -218,10 +226,12 @@ def alarms(bench: PyflowBench, n: int, instances_per_second: float) -> dict[str,
     warm = _warm_since(bench, warm_before)
     return bench._emit(
         "alarms",
+        placement=placement,
         instances=n,
         asleep_before_alarm=asleep,
         wake_lateness_seconds=summary(lateness),
         warm_admitted=warm["warm_admitted"],
         warm_made=warm["warm_made"],
         warm_let_go=warm["warm_let_go"],
+        preactivated_woke=warm["shared_preactivated_woke"],
     )

@@ -416,6 +416,7 @@ def _speed_rows(sizes: Sizes) -> list[Row]:
             f"{n} simultaneous alarms, wake-up lateness {q}",
             "s",
             pyflow("alarms", "wake_lateness_seconds", q, instances=n),
+            note=_preactivated(n),
             requires="alarms",
         )
         for n in sizes.alarm_counts
@@ -456,6 +457,17 @@ def _speed_rows(sizes: Sizes) -> list[Row]:
         ),
         *alarm_rows,
     ]
+
+
+def _preactivated(n: int) -> Text:
+    """How many of the shared sleepers woke pre-activated in their host (if measured)."""
+
+    def note(records: list[Record]) -> str:
+        shared = find(records, "pyflow", "alarms", instances=n, placement="shared")
+        woke = get(shared, "preactivated_woke")
+        return "" if woke is None else f"shared: {fmt(woke)} of {n} woke pre-activated"
+
+    return note
 
 
 def _fold_cpu(steps: int) -> Text:

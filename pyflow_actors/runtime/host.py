@@ -15,6 +15,9 @@ dedicated actor; the supervisor reaches them through its actors wrapper
 * An async step that blocks (``time.sleep``, CPU work) stalls every
   neighbour: :class:`LoopWatch` measures the loop's lag and names the
   culprit, the instance (and code) running when the loop stalled.
+* A run pre-activated ahead of its alarm (``setup.live_until``) is pinned:
+  its waits that end by then are slept here, not hibernated, so its own timer
+  wakes it on time; :meth:`InstanceHost.unpin` lets it hibernate again.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ from typing import Any
 import duckdb
 
 from ..config import add_code_paths
-from ..engine import EventRecord
+from ..engine import EventRecord, Execution
+from ..engine.clock import SYSTEM_CLOCK
 from ..errors import InstanceActorGone, JournalLocked, PyflowError
 from ..models import StepInfo
 from ..storage.history import FinishedJournal
@@ -81,6 +85,8 @@ class HostedRunner(InstanceRunner):
         self.token = token  # this placement; an eviction names it, so a late one misses
         self._database, self._stock = database, stock
         self._closed = False
+        self._unpinned = False  # the pin expired, or the supervisor let it go
+        self._unpin_timer: asyncio.TimerHandle | None = None
 
     async def _prepare(self) -> type:
         # As the runner's, but the journal is attached to the host's one DuckDB
@@ -114,6 +120,37 @@ class HostedRunner(InstanceRunner):
         if self._journal is not None:
             journal, self._journal = self._journal, None
             await asyncio.to_thread(_close_journal, journal)  # off the loop
+
+    # -- pre-activation: pinned live until its alarm --------------------------
+
+    async def _new_execution(self) -> Execution:
+        """As the runner's; a pre-activated run's waits that end by ``live_until`` are
+        slept here (the host does not let it go before its alarm), until it is unpinned."""
+        execution = await super()._new_execution()
+        pinned_for = self._pinned_for()
+        if pinned_for > 0:
+            execution.hibernate_after = max(execution.hibernate_after, pinned_for)
+            if self._unpin_timer is None:
+                self._unpin_timer = asyncio.get_running_loop().call_later(pinned_for, self.unpin)
+        return execution
+
+    def _pinned_for(self) -> float:
+        until = None if self._unpinned else self.setup.live_until
+        return 0.0 if until is None else until - SYSTEM_CLOCK.now()
+
+    @property
+    def pinned(self) -> bool:
+        return self._pinned_for() > 0
+
+    def unpin(self) -> None:
+        """Wait as any run does from now on: a wait longer than ``hibernate_after``
+        hibernates (the pin expired, or the supervisor's plan no longer wants it)."""
+        self._unpinned = True
+        if self._unpin_timer is not None:
+            self._unpin_timer.cancel()
+        if self._execution is not None:
+            self._execution.hibernate_after = self.setup.hibernate_after
+            self._execution.deliver([])  # no event: the run decides again whether to hibernate
 
 
 def _close_journal(journal: DuckJournal) -> None:
@@ -330,6 +367,18 @@ class InstanceHost:
 
     def keys(self) -> list[Key]:
         return list(self._runners)
+
+    def pinned(self) -> list[Key]:
+        """The instances held live until their alarm (pre-activated, not unpinned)."""
+        return [key for key, runner in self._runners.items() if runner.pinned]
+
+    def unpin(self, key: Key) -> bool:
+        """Let a pre-activated instance hibernate again (False: not here, or not pinned)."""
+        runner = self._runners.get(key)
+        if runner is None or not runner.pinned:
+            return False
+        runner.unpin()
+        return True
 
     def load(self) -> HostLoad:
         import ray

@@ -61,6 +61,9 @@ class InstanceSetup:
     # The instance started on other code than ``spec``'s: replay-check its journal first.
     check_replay: bool = False
     on_divergence: str = "error"  # or "pause" (see config.ON_DIVERGENCE)
+    # Pre-activated ahead of its alarm (a shared host): a wait that ends by then is
+    # slept live in the host, not hibernated (runtime/supervisor/preactivation.py).
+    live_until: float | None = None
 
 
 __all__ = ["InstanceOutcome", "InstanceSetup", "OutcomeKind", "RunRequest"]

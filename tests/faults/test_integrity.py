@@ -45,9 +45,10 @@ def corrupt(path: Path) -> None:
 @pytest.fixture
 def no_warm_actors(engine):
     """No actor started ahead of an alarm: a warm actor opens the journal before the
-    test damages the file, and a journal already open is not what is tested here."""
+    test damages the file, and a journal already open is not what is tested here
+    (nor a shared instance pre-activated in its host: its journal is open too)."""
     configure = engine.supervisor.configure.remote
-    ray.get(configure(replace(engine.config, warm_actors=0)), timeout=60)
+    ray.get(configure(replace(engine.config, warm_actors=0, shared_preactivated=0)), timeout=60)
     yield
     ray.get(configure(engine.config), timeout=60)
 

@@ -13,6 +13,7 @@ work itself (instance actors run the workflows):
 * ``inbox.Inbox``: accepted events and their delivery;
 * ``actors.InstanceActors``: live instance actors, through ``wrapper``;
 * ``warm.WarmPool``: instance actors (and Ray's idle workers) started ahead of need;
+* ``preactivation.SharedPreactivation``: shared instances live in a host before their alarm;
 * ``control.Control``: pause, resume, terminate, restart;
 * ``history.HistoryFolding``: finished instances folded into the history store;
 * ``recovery``: what a (re)started supervisor does first.
@@ -66,6 +67,7 @@ from .history import HistoryFolding
 from .hosts import placement_router
 from .inbox import Inbox
 from .observe import Observability
+from .preactivation import SharedPreactivation
 from .recovery import read_steps
 from .scheduler import Scheduler
 from .schedules import Schedules
@@ -108,6 +110,7 @@ class Supervisor(ServiceAPI):
             stock=stock_for_engine(self.config) if in_ray else None,  # Ray's idle workers
         )
         self.actors = InstanceActors(self.warm.backend, self._on_ready, self._on_run_end)
+        self.preactive = SharedPreactivation(self, parallelism=os.cpu_count() or 1)
         self.history = HistoryFolding(self.table, self._busy)
         self.commands = Control(
             self.table, self.transitions, self.actors, self.inbox, self.admission,
@@ -152,6 +155,7 @@ class Supervisor(ServiceAPI):
             asyncio.ensure_future(self._every(HOUSEKEEPING_SECONDS, self._housekeeping)),
             asyncio.ensure_future(self._every(FLUSH_SECONDS, self.table.flush)),
             asyncio.ensure_future(self._every(WARM_SECONDS, self._warm_up)),
+            asyncio.ensure_future(self._every(WARM_SECONDS, self.preactive.round)),
             asyncio.ensure_future(self._every(SCHEDULE_SECONDS, self.fire_schedules)),
             asyncio.ensure_future(self.history.run()),
             *self.observe.tasks(self._not_live),
@@ -290,15 +294,9 @@ class Supervisor(ServiceAPI):
         await self.start()
         name = self.catalog.spec(workflow).name
         rows, total = self.table.page(
-            name,
-            status,
-            page,
-            per_page,
-            reverse,
-            created_after,
-            created_before,
+            name, status, page, per_page, reverse, created_after, created_before,
             shown=lambda r: self._info(r).status,
-        )
+        )  # fmt: skip
         return InstancePage(
             instances=[self._info(r) for r in rows], total=total, page=page, per_page=per_page
         )
@@ -382,7 +380,7 @@ class Supervisor(ServiceAPI):
     # -- glue between the managers ------------------------------------------
 
     def _schedule(self) -> None:
-        free = self.config.max_running - len(self.actors)
+        free = self.config.max_running - len(self.actors) + self.preactive.waiting()  # no slot
         running = self.actors.running_by_workflow()
         with self.table.batch():  # the rows admitted: one registry commit, before any call
             for row in self.scheduler.admit(free, running, self.catalog.cap_of, self.actors):

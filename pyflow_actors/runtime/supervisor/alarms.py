@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import heapq
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from ...engine.clock import SYSTEM_CLOCK
 from ...models import InstanceStatus
@@ -50,6 +50,16 @@ class Alarms:
                 rows.append(row)
         return rows
 
+    def waking_by(self, horizon: float) -> Iterator[InstanceRow]:
+        """The waiting rows whose alarm is at or before ``horizon``, soonest first
+        (read lazily: the cost is that of the rows read, not of the whole heap)."""
+        for at, key in _in_order(self._heap):
+            if at > horizon:
+                return
+            row = self.table.get(key)
+            if row is not None and row.status == InstanceStatus.WAITING and row.wake_at == at:
+                yield row
+
     def due(self) -> list[InstanceRow]:
         """Pop the alarms that are due; the rows still waiting for them."""
         now, rows = self.clock(), []
@@ -70,3 +80,15 @@ class Alarms:
             self._changed.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), max(delay, 0.001))
+
+
+def _in_order(heap: list[tuple[float, Key]]) -> Iterator[tuple[float, Key]]:
+    """A heap's entries, smallest first, without sorting it: a frontier of the
+    entries whose parents were yielded (each step costs log of the frontier)."""
+    frontier = [(heap[0], 0)] if heap else []
+    while frontier:
+        entry, index = heapq.heappop(frontier)
+        yield entry
+        for child in (2 * index + 1, 2 * index + 2):
+            if child < len(heap):
+                heapq.heappush(frontier, (heap[child], child))

@@ -266,6 +266,12 @@ class SharedHostBackend:
             with contextlib.suppress(RuntimeError):  # no running loop: at shutdown
                 asyncio.get_running_loop().call_later(SHRINK_AFTER + 1, self.retire_idle)
 
+    def unpin(self, handle: SharedInstance) -> None:
+        """Let a pre-activated instance hibernate again (its host holds it live until
+        its alarm otherwise: see ``preactivation.py``); its run then ends as any."""
+        if self._tokens.get(handle.key) == handle.token and handle.entry.alive:
+            self._forget(handle.send("unpin"))
+
     def retire_idle(self, now: float | None = None) -> None:
         """Stop the hosts the pool no longer needs (empty for a while)."""
         for entry in self.pool.idle(time.monotonic() if now is None else now):

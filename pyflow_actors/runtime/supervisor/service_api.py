@@ -24,6 +24,7 @@ from .actors import InstanceActors
 from .alarms import Alarms
 from .history import HistoryFolding
 from .observe import Observability
+from .preactivation import SharedPreactivation
 from .table import InstanceTable, Key
 from .warm import WarmPool
 from .workflows import WorkflowCatalog
@@ -41,6 +42,7 @@ class ServiceAPI:
     warm: WarmPool
     history: HistoryFolding
     observe: Observability
+    preactive: SharedPreactivation
 
     async def note_rollback(self, workflow: str, instance_id: str, generation: int) -> None:
         """An instance's actor says its run runs rollback handlers: it shows rollingBack."""
@@ -137,6 +139,7 @@ class ServiceAPI:
             "warm_let_go": self.warm.let_go,
             "warm_activation_seconds": round(self.warm.activation_seconds, 3),
             **self.history.stats(),
+            **self.preactive.figures(),
             **self.observe.figures(self.table, self.actors),
             "by_status": self.table.by_status(),
             "storage": str(self.config.storage),
