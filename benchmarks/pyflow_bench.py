@@ -38,6 +38,11 @@ BATCH = 100  # create_batch's maximum
 SHARED = "-shared"  # suffix of each bench workflow's shared-placement copy
 
 
+# The engine's worker_stock for a run (default: the engine's own default), e.g.
+# PYFLOW_BENCH_WORKER_STOCK=0 python -m benchmarks --quick --only baseline,start,alarms
+STOCK_VARIABLE = "PYFLOW_BENCH_WORKER_STOCK"
+
+
 def placed(workflow: str, placement: str) -> str:
     """The bench workflow's copy for a placement ("dedicated" is the original)."""
     return workflow + SHARED if placement == Placement.SHARED else workflow
@@ -82,6 +87,9 @@ class PyflowBench:
             namespace=NAMESPACE,
             workflows=tuple(specs),
         )
+        if STOCK_VARIABLE in os.environ:  # compare the engine with and without the stock
+            config = replace(config, worker_stock=int(os.environ[STOCK_VARIABLE]))
+        log(f"pyflow: worker_stock = {config.worker_stock}")
         self.engine = start_local(config)
         self.client = self.engine.client
 

@@ -10,7 +10,9 @@ import pytest
 
 from pyflow_actors.config import WorkflowSpec
 from pyflow_actors.limits import DEFAULT_LIMITS
+from pyflow_actors.models import InstanceStatus
 from pyflow_actors.runtime.protocol import InstanceSetup
+from pyflow_actors.runtime.supervisor import warm as warm_module
 from pyflow_actors.runtime.supervisor import worker_stock as stock_module
 from pyflow_actors.runtime.supervisor.warm import WarmPool
 from pyflow_actors.runtime.supervisor.worker_stock import (
@@ -19,6 +21,7 @@ from pyflow_actors.runtime.supervisor.worker_stock import (
     StockPlan,
     WorkerStock,
 )
+from pyflow_actors.storage.registry import InstanceRow
 
 from .fake_actors import FakeBackend
 
@@ -152,8 +155,9 @@ def test_looks_are_spaced_even_when_actor_starts_poke_the_stock_often():
     asyncio.run(scenario())
 
 
-def test_the_warm_pool_leaves_room_for_the_stock_within_one_budget(monkeypatch):
-    monkeypatch.setattr(stock_module, "CHECK_SECONDS", 0.0)
+def test_a_warm_start_may_take_a_stocked_worker_so_the_stock_does_not_shrink_its_room(
+    monkeypatch,
+):
     monkeypatch.setattr(stock_module, "MIN_LOOK_SECONDS", 0.0)
 
     async def scenario() -> None:
@@ -161,10 +165,120 @@ def test_the_warm_pool_leaves_room_for_the_stock_within_one_budget(monkeypatch):
         stock = WorkerStock(raylets, per_node=2, keep_alive=600)
         pool = WarmPool(FakeBackend(), budget=3, parallelism=8, max_lead=60, stock=stock)
         assert isinstance(pool.backend, StockedBackend)  # every actor start pokes it
-        await _round(stock, room=pool.budget - len(pool))
+        pool.plan([], Line(), lambda key: False)  # quiet: the stock is filled
+        await stock._refill
         raylets.idle_now = {"a": idle(11, 12)}
+        assert pool.room() == 3  # its two idle workers are for the warm actors' starts
+        pool.warm[("wf", "w1")] = warm_module.Warm(asyncio.get_running_loop().create_future())
+        stock.poke()
         await _round(stock, room=pool.budget - len(pool))
-        assert pool.room() == 1  # 3, less the two idle workers the stock holds
+        assert raylets.prestarts == [("a", 2, 600)]  # held 2 of the 2 the budget leaves
+
+    asyncio.run(scenario())
+
+
+class Line:
+    """The ready queue as the pool reads it."""
+
+    def __init__(self, *rows: InstanceRow) -> None:
+        self.rows = list(rows)
+
+    def peek(self, n: int) -> list[InstanceRow]:
+        return self.rows[:n]
+
+    def holds(self, key: tuple[str, str]) -> bool:
+        return any(row.key == key for row in self.rows)
+
+
+def _row(instance_id: str, status: InstanceStatus, wake_at: float | None = None) -> InstanceRow:
+    return InstanceRow("wf", instance_id, status, None, time.time(), wake_at=wake_at)
+
+
+def test_the_stock_waits_while_the_warm_pool_has_actors_to_start_for_due_alarms(monkeypatch):
+    monkeypatch.setattr(stock_module, "MIN_LOOK_SECONDS", 0.0)
+
+    async def scenario() -> None:
+        raylets = FakeRaylets({"a": NONE})
+        backend = FakeBackend()
+        stock = WorkerStock(raylets, per_node=2, keep_alive=600)
+        pool = WarmPool(backend, budget=10, parallelism=2, max_lead=60, stock=stock)
+        alarms = [_row(f"s{i}", InstanceStatus.WAITING, time.time() + 40) for i in range(3)]
+
+        def busy(key: tuple[str, str]) -> bool:
+            return False
+
+        assert pool.plan(alarms, Line(), busy) == []  # due in 40 s: not yet, but soon
+        assert stock._refill is None and raylets.looks == 0
+        pool.activation_seconds = 30.0  # now each is wanted at once
+        for row in pool.plan(alarms, Line(), busy):
+            pool.start(row, _setup(row.id))
+        assert len(pool) == 2 and stock._refill is None  # two starting, one to go
+        await asyncio.gather(*(w.ready for w in pool.warm.values()))
+        for row in pool.plan(alarms, Line(), busy):
+            pool.start(row, _setup(row.id))
+        assert stock._refill is None  # the third is starting
+        await asyncio.gather(*(w.ready for w in pool.warm.values()))
+        assert pool.plan(alarms, Line(), busy) == []  # every due alarm has its actor
+        await stock._refill
+        assert raylets.looks == 1 and raylets.prestarts == [("a", 2, 600)]
+
+    asyncio.run(scenario())
+
+
+def test_the_stock_waits_while_an_instance_is_queued_or_an_actor_is_starting(monkeypatch):
+    monkeypatch.setattr(stock_module, "MIN_LOOK_SECONDS", 0.0)
+
+    async def scenario() -> None:
+        raylets = FakeRaylets({"a": NONE})
+        stock = WorkerStock(raylets, per_node=2, keep_alive=600)
+        backend = FakeBackend()
+        pool = WarmPool(backend, budget=10, parallelism=2, max_lead=60, stock=stock)
+        queued = _row("q", InstanceStatus.QUEUED)
+        pool.plan([], Line(queued), lambda key: True)  # queued (its actor elsewhere)
+        assert stock._refill is None
+        assert isinstance(pool.backend, StockedBackend)
+        backend.gate.clear()  # a slow actor start
+        creating = asyncio.ensure_future(pool.backend.create(_setup("lone")))
+        await asyncio.sleep(0)
+        assert pool.backend.starting == 1
+        pool.plan([], Line(), lambda key: False)  # a lone create's actor starting
+        assert stock._refill is None
+        backend.gate.set()
+        await creating
+        pool.plan([], Line(), lambda key: False)  # quiet at last: the poke is served
+        await stock._refill
+        assert raylets.prestarts == [("a", 2, 600)]
+
+    asyncio.run(scenario())
+
+
+def test_a_full_stock_asks_the_raylets_rarely_and_counts_what_actors_took(monkeypatch):
+    monkeypatch.setattr(stock_module, "MIN_LOOK_SECONDS", 0.0)
+    now = [1000.0]
+    monkeypatch.setattr(stock_module.time, "monotonic", lambda: now[0])
+
+    async def scenario() -> None:
+        raylets = FakeRaylets({"a": NONE})
+        stock = WorkerStock(raylets, per_node=2, keep_alive=600)
+        await _round(stock)  # asks 2
+        now[0] += stock_module.CHECK_SECONDS  # a refill is checked soon after
+        raylets.idle_now = {"a": idle(11, 12)}
+        await _round(stock)
+        assert raylets.looks == 2
+        for _ in range(20):  # full, no poke: no look for IDLE_CHECK_SECONDS
+            now[0] += 2.0
+            await _round(stock)
+        assert raylets.looks == 2
+        now[0] += stock_module.IDLE_CHECK_SECONDS
+        raylets.idle_now = {"a": idle(12)}  # an actor took 11
+        await _round(stock)
+        assert raylets.looks == 3
+        assert stock.stats() == {
+            "worker_stock_idle": 1,
+            "worker_stock_prestarted": 3,
+            "worker_stock_taken": 1,
+            "worker_stock_looks": 3,
+        }
 
     asyncio.run(scenario())
 
