@@ -119,6 +119,8 @@ def test_an_actor_start_pokes_the_stock_and_the_next_round_refills_it(monkeypatc
         assert raylets.looks == 2 and len(raylets.prestarts) == 1
         backend = StockedBackend(FakeBackend(), stock)
         await backend.create(_setup("i1"))
+        while backend.starting:  # until the actor answers its first call: then a poke
+            await asyncio.sleep(0.001)
         raylets.idle_now = {"a": idle(12)}  # the actor took a stock worker
         await _round(stock)
         assert raylets.looks == 3 and raylets.prestarts[-1] == ("a", 1, 600)
@@ -245,6 +247,8 @@ def test_the_stock_waits_while_an_instance_is_queued_or_an_actor_is_starting(mon
         assert stock._refill is None
         backend.gate.set()
         await creating
+        while pool.backend.starting:  # until the actor answers its first call
+            await asyncio.sleep(0.001)
         pool.plan([], Line(), lambda key: False)  # quiet at last: the poke is served
         await stock._refill
         assert raylets.prestarts == [("a", 2, 600)]

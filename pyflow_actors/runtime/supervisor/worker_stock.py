@@ -196,8 +196,13 @@ class WorkerStock:
 
 
 class StockedBackend:
-    """An :class:`ActorBackend` that pokes the stock after each actor start and
-    counts the starts in flight (the stock refills only when there are none)."""
+    """An :class:`ActorBackend` that counts the actor starts in flight (the stock
+    refills only when there are none) and pokes the stock after each.
+
+    Ray's actor creation returns before the actor is up; a start is in flight
+    until the actor answers its first call (a ``pid``, a few ms on a live actor,
+    made for this: the instance's own first call, ``run``, lasts its whole run).
+    """
 
     def __init__(self, inner: ActorBackend, stock: WorkerStock) -> None:
         self.inner, self.stock = inner, stock
@@ -206,10 +211,24 @@ class StockedBackend:
     async def create(self, setup: InstanceSetup) -> InstanceActorHandle:
         self.starting += 1
         try:
-            return await self.inner.create(setup)
+            handle = await self.inner.create(setup)
+        except BaseException:
+            self._started()
+            raise
+        asyncio.ensure_future(self._until_up(handle))
+        return handle
+
+    async def _until_up(self, handle: InstanceActorHandle) -> None:
+        try:
+            await handle.pid()
+        except Exception:  # noqa: BLE001 - it died or was let go before it was up
+            pass
         finally:
-            self.starting -= 1
-            self.stock.poke()
+            self._started()
+
+    def _started(self) -> None:
+        self.starting -= 1
+        self.stock.poke()
 
     def find(self, workflow: str, instance_id: str) -> InstanceActorHandle | None:
         return self.inner.find(workflow, instance_id)
