@@ -4,7 +4,9 @@ every node, refilled after an actor start, never more than the budget leaves."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -311,7 +313,32 @@ def test_the_stock_is_read_from_the_engine_block_and_bad_values_are_refused(tmp_
     toml.write_text('[engine]\nworker_stock = 3\nworker_stock_keep_alive = "2 minutes"\n')
     config = load_config(toml)
     assert (config.worker_stock, config.worker_stock_keep_alive) == (3, 120.0)
-    assert load_config(None).worker_stock == 0  # off by default (it slows mass wake-ups)
+    default = load_config(None).worker_stock  # one per core, within the warm budget
+    assert default == min(os.cpu_count() or 1, load_config(None).warm_actors) >= 1
     toml.write_text("[engine]\nworker_stock = -1\n")
     with pytest.raises(ConfigError, match="worker_stock"):
         load_config(toml)
+
+
+def test_only_dedicated_actor_starts_go_through_the_stock(monkeypatch):
+    from pyflow_actors.models import Placement
+    from pyflow_actors.runtime.supervisor.hosts import PlacementRouter
+
+    async def scenario() -> None:
+        stock = WorkerStock(FakeRaylets({"a": NONE}), per_node=2, keep_alive=600)
+        shared, dedicated = FakeBackend(), FakeBackend()
+        router = PlacementRouter(
+            dedicated, shared, lambda wf: Placement.SHARED if wf == "s" else Placement.DEDICATED
+        )
+        pool = WarmPool(router, budget=4, parallelism=2, max_lead=60, stock=stock)
+        assert pool.backend is router and pool.stocked is router.dedicated
+        stock._poked = False
+        await pool.backend.create(replace(_setup("x"), workflow="s"))  # on a shared host
+        assert pool.stocked.starting == 0 and not stock._poked
+        await pool.backend.create(_setup("y"))  # a dedicated actor
+        assert len(dedicated.actors_of(("wf", "y"))) == 1
+        while pool.stocked.starting:
+            await asyncio.sleep(0.001)
+        assert stock._poked
+
+    asyncio.run(scenario())

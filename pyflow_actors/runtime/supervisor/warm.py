@@ -46,7 +46,7 @@ from ...engine.clock import SYSTEM_CLOCK
 from ...storage.registry import InstanceRow
 from ..protocol import InstanceSetup
 from .table import Key
-from .worker_stock import StockedBackend, WorkerStock
+from .worker_stock import StockedBackend, WorkerStock, stocked
 from .worker_stock import for_engine as stock_for_engine
 from .wrapper import ActorBackend, InstanceActorHandle
 
@@ -87,7 +87,10 @@ class WarmPool:
         # Every actor start (warm or not: the supervisor's actors use this
         # backend too) may take a stock worker: the stock hears of each.
         self.stock = stock
-        self.backend: ActorBackend = StockedBackend(backend, stock) if stock else backend
+        self.backend: ActorBackend = backend
+        self.stocked: StockedBackend | None = None  # its dedicated actors' starts
+        if stock is not None:
+            self.backend, self.stocked = stocked(backend, stock)
         self.budget, self.parallelism = budget, max(1, parallelism)
         self.max_lead, self.clock = max_lead, clock
         self.warm: dict[Key, Warm] = {}
@@ -145,7 +148,7 @@ class WarmPool:
     def quiet(self, upcoming: list[InstanceRow], busy: Callable[[Key], bool]) -> bool:
         """No actor is starting (warm or not) and every alarm due within
         ``max_lead`` has its actor: a stock refill would compete with nothing."""
-        if self.starting() or (isinstance(self.backend, StockedBackend) and self.backend.starting):
+        if self.starting() or (self.stocked is not None and self.stocked.starting):
             return False
         now = self.clock()
         return all(

@@ -234,6 +234,19 @@ class StockedBackend:
         return self.inner.find(workflow, instance_id)
 
 
+def stocked(backend: ActorBackend, stock: WorkerStock) -> tuple[ActorBackend, StockedBackend]:
+    """``backend`` with its dedicated actors' starts going through a
+    :class:`StockedBackend` (returned too). A placement router's shared side is
+    left alone: an instance on a shared host takes no worker process."""
+    dedicated: ActorBackend | None = getattr(backend, "dedicated", None)
+    if dedicated is None:
+        wrapped = StockedBackend(backend, stock)
+        return wrapped, wrapped
+    wrapped = StockedBackend(dedicated, stock)
+    backend.dedicated = wrapped  # type: ignore[attr-defined]
+    return backend, wrapped
+
+
 class RayRaylets:
     """:class:`Raylets` over each node's ``NodeManagerService`` (Ray's gRPC, with
     Ray's own channel: its auth token and TLS settings)."""
