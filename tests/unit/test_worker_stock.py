@@ -342,3 +342,25 @@ def test_only_dedicated_actor_starts_go_through_the_stock(monkeypatch):
         assert stock._poked
 
     asyncio.run(scenario())
+
+
+def test_alarms_are_warmed_early_enough_for_actor_starts_timed_to_their_first_answer():
+    # Ray's create returns before the actor is up: the supervisor's own timing of a
+    # cold start reads a few ms. The stock's backend times each start to the new
+    # actor's first answer; the pool's leads follow it.
+    async def scenario() -> None:
+        stock = WorkerStock(FakeRaylets({"a": NONE}), per_node=2, keep_alive=600)
+        pool = WarmPool(FakeBackend(), budget=10, parallelism=2, max_lead=60, stock=stock)
+        alarm = [_row("s", InstanceStatus.WAITING, time.time() + 10)]
+        assert pool.activation_cost([0.004, 0.003]) == pool.activation_seconds  # 0.5: a guess
+        assert pool.plan_alarms(alarm, lambda key: False) == []  # lead 1.5 x 2.5 x 0.5
+        assert pool.stocked is not None
+        await pool.backend.create(_setup("x"))
+        while pool.stocked.starting:
+            await asyncio.sleep(0.001)
+        assert len(pool.stocked.up_seconds) == 1
+        pool.stocked.up_seconds.extend([3.0] * 5)  # starts of 3 s, as under load
+        assert pool.activation_cost([0.004, 0.003]) == 3.0
+        assert pool.plan_alarms(alarm, lambda key: False) == alarm  # lead 1.5 x 2.5 x 3
+
+    asyncio.run(scenario())

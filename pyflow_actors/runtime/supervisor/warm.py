@@ -190,7 +190,12 @@ class WarmPool:
         return chosen
 
     def activation_cost(self, cold_starts: Iterable[float]) -> float:
-        """Seconds one activation takes now (see :meth:`plan_alarms`)."""
+        """Seconds one activation takes now (see :meth:`plan_alarms`). With the
+        stock on, the starts are timed to the new actor's first answer (Ray's
+        create returns before the actor is up: timed from the supervisor's side
+        alone, a cold start reads a few ms, and the plan's leads ran short)."""
+        if self.stocked is not None and self.stocked.up_seconds:
+            cold_starts = self.stocked.up_seconds
         recent = sorted(s for s in list(cold_starts)[-COLD_SAMPLE:] if s > HANDOVER_SECONDS)
         cold = recent[len(recent) // 2] if recent else 0.0
         return max(self.activation_seconds, cold)

@@ -40,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -55,6 +56,7 @@ MIN_LOOK_SECONDS = 0.5  # between two looks (GetNodeStats asks every worker of a
 SETTLE_SECONDS = 5.0  # a prestart not seen idle by then is taken as lost (asked again)
 RPC_TIMEOUT = 5.0
 BACKOFF_SECONDS = 30.0  # after a raylet call failed
+UP_SAMPLES = 50  # recent actor starts timed to the actor's first answer
 
 
 @dataclass
@@ -207,20 +209,25 @@ class StockedBackend:
     def __init__(self, inner: ActorBackend, stock: WorkerStock) -> None:
         self.inner, self.stock = inner, stock
         self.starting = 0
+        # Seconds from create to the actor's first answer, recent starts: what an
+        # activation costs now (the warm pool plans alarms' leads with it).
+        self.up_seconds: deque[float] = deque(maxlen=UP_SAMPLES)
 
     async def create(self, setup: InstanceSetup) -> InstanceActorHandle:
         self.starting += 1
+        began = time.monotonic()
         try:
             handle = await self.inner.create(setup)
         except BaseException:
             self._started()
             raise
-        asyncio.ensure_future(self._until_up(handle))
+        asyncio.ensure_future(self._until_up(handle, began))
         return handle
 
-    async def _until_up(self, handle: InstanceActorHandle) -> None:
+    async def _until_up(self, handle: InstanceActorHandle, began: float) -> None:
         try:
             await handle.pid()
+            self.up_seconds.append(time.monotonic() - began)
         except Exception:  # noqa: BLE001 - it died or was let go before it was up
             pass
         finally:
