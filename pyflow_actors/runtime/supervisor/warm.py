@@ -84,8 +84,9 @@ class WarmPool:
         clock: Callable[[], float] = SYSTEM_CLOCK.now,  # alarms are on it
         stock: WorkerStock | None = None,
     ) -> None:
-        # Every actor start (warm or not: the supervisor's actors use this
-        # backend too) may take a stock worker: the stock hears of each.
+        # Every dedicated actor start (warm or not: the supervisor's actors use
+        # this backend too) may take a stock worker: the stock hears of each,
+        # and holds its refills while any is in flight.
         self.stock = stock
         self.backend: ActorBackend = backend
         self.stocked: StockedBackend | None = None  # its dedicated actors' starts
