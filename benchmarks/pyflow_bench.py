@@ -39,6 +39,18 @@ SHARED = "-shared"  # suffix of each bench workflow's shared-placement copy
 SHARED_REACH_RATE = 10.0  # shared sleepers reaching their sleep per second, unmeasured
 
 
+# The engine's worker_stock for a run (default: the engine's own default), e.g.
+# PYFLOW_BENCH_WORKER_STOCK=0 python -m benchmarks --quick --only baseline,start,alarms
+STOCK_VARIABLE = "PYFLOW_BENCH_WORKER_STOCK"
+# Lone creates (start latency, and the bare Ray baseline alike) are this far
+# apart: each finds the machine idle of the one before (its actor let go, its
+# journal folded, the worker stock refilled). Back to back, a create shares the
+# CPU with the previous one's aftermath, a sustained rate, which ``throughput``
+# measures; on a lone create ~0.6 CPU-s of worker start is off the critical
+# path with the stock, on it without (README "Ray's levers").
+LONE_GAP_SECONDS = 2.0
+
+
 def placed(workflow: str, placement: str) -> str:
     """The bench workflow's copy for a placement ("dedicated" is the original)."""
     return workflow + SHARED if placement == Placement.SHARED else workflow
@@ -83,6 +95,9 @@ class PyflowBench:
             namespace=NAMESPACE,
             workflows=tuple(specs),
         )
+        if STOCK_VARIABLE in os.environ:  # compare the engine with and without the stock
+            config = replace(config, worker_stock=int(os.environ[STOCK_VARIABLE]))
+        log(f"pyflow: worker_stock = {config.worker_stock}")
         self.engine = start_local(config)
         self.client = self.engine.client
 
@@ -151,7 +166,8 @@ class PyflowBench:
     # -- baseline: Ray's own floor ----------------------------------------------
 
     def baseline(self) -> dict[str, Any]:
-        """A bare Ray actor: create, call once, kill; sequential, like our start path.
+        """A bare Ray actor: create, call once, kill; sequential, like our start path,
+        ``LONE_GAP_SECONDS`` apart as our lone creates.
 
         In a Ray of its own with Ray's defaults, started and stopped before the
         engine's: none of the engine's levers (its worker stock, the workers'
@@ -169,6 +185,7 @@ class PyflowBench:
         try:
             times = []
             for _ in range(self.sizes.baseline_runs):
+                time.sleep(LONE_GAP_SECONDS)  # as start_latency's lone creates
                 began = time.perf_counter()
                 actor = Bare.options(name=f"bare-{uuid.uuid4().hex[:8]}").remote()
                 ray.get(actor.ping.remote())
@@ -180,7 +197,8 @@ class PyflowBench:
             "suite": "ray",
             "workload": "bare_actor",
             "seconds": summary(times),
-            "note": "a Ray of its own, Ray's defaults, before the engine's Ray starts",
+            "note": "a Ray of its own, Ray's defaults, before the engine's Ray starts; "
+            f"creates {LONE_GAP_SECONDS:g} s apart, as ours",
         }
         return emit(record, self.records)
 
@@ -207,10 +225,12 @@ class PyflowBench:
     # -- start latency ------------------------------------------------------------
 
     def start_latency(self, placement: str = "dedicated") -> dict[str, Any]:
-        """create -> complete of a one-step workflow, split by the engine's timestamps."""
+        """create -> complete of a one-step workflow, split by the engine's timestamps;
+        lone creates, ``LONE_GAP_SECONDS`` apart."""
         total, observed, queueing, actor_start, execution = [], [], [], [], []
         workflow = self.client.workflow(placed("noop", placement))
         for _ in range(self.sizes.start_runs):
+            time.sleep(LONE_GAP_SECONDS)  # a lone create (see LONE_GAP_SECONDS)
             began = time.perf_counter()
             instance = workflow.create(params={"steps": 1})
             status = self._wait_final(instance)

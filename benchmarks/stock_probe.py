@@ -6,6 +6,12 @@ created and called once, cold (Ray's default) or on an idle worker the raylet
 prestarted (``PrestartWorkers``, as the engine's worker stock asks for it):
 wall p50 and the actor process's CPU-s.
 
+``python -m benchmarks.stock_probe phases [--stock N] [--runs N] [--gap S]``:
+where a lone dedicated create -> complete of a 1-step instance spends its
+time, from the engine's timestamps and the instance's own: registry insert,
+the actor up and the workflow class loaded, journal open and start commit,
+the step, the result and completion notice, the client's poll.
+
 ``python -m benchmarks.stock_probe floor [--instances N] [--k K]``: CPU-s per
 dedicated activation of a 3-step instance in every process: the instance
 actor's own (the workflow returns ``time.process_time()`` at its end) and the
@@ -44,6 +50,29 @@ class ThreeSteps(WorkflowEntrypoint):
 
             await noop()
         return {"pid": os.getpid(), "cpu": time.process_time()}
+
+
+LOADED_AT = time.time()  # in an instance actor: when its workflow class was loaded
+
+
+class OneStep(WorkflowEntrypoint):
+    """One no-op step; returns when its process started, loaded it and ran it."""
+
+    async def run(self, event: Any, step: Any) -> dict[str, float]:
+        entered = time.time()
+
+        @step.do("noop")
+        async def noop() -> int:
+            return 1
+
+        await noop()
+        process = psutil.Process()
+        return {
+            "process_started": process.create_time(),
+            "loaded": LOADED_AT,
+            "run_entered": entered,
+            "cpu": time.process_time(),
+        }
 
 
 @ray.remote(num_cpus=0)
@@ -110,6 +139,57 @@ def start(stock: bool, runs: int, gap: float) -> dict[str, Any]:
         ray.shutdown()
 
 
+def phases(stock: int, runs: int, gap: float) -> dict[str, Any]:
+    from benchmarks.stock_probe import OneStep as importable  # not __main__'s
+
+    engine = start_local(
+        storage=tempfile.mkdtemp(), workflows={"one": importable}, worker_stock=stock
+    )
+    try:
+        workflow = engine.client.workflow("one")
+        rows: list[dict[str, float]] = []
+        for run in range(runs + 1):  # the first one imports the client's path too
+            time.sleep(gap)  # a lone create: the stock has had time to refill
+            began = time.time()
+            instance = workflow.create(params={})
+            while not (status := instance.status()).is_final:
+                time.sleep(0.01)
+            seen = time.time()
+            out = status.output
+            step = instance.describe().steps[0]
+            assert status.started_at is not None and status.ended_at is not None
+            if run == 0:
+                continue
+            rows.append(
+                {
+                    "total (created -> ended)": status.ended_at - status.created_at,
+                    "client create call -> created": status.created_at - began,
+                    "created -> started (queue)": status.started_at - status.created_at,
+                    "started -> class loaded (actor up)": out["loaded"] - status.started_at,
+                    "class loaded -> run() (journal open, start commit)": out["run_entered"]
+                    - out["loaded"],
+                    "run() -> step start": step.start - out["run_entered"],
+                    "step": (step.end or step.start) - step.start,
+                    "step end -> ended (result, notice)": status.ended_at
+                    - (step.end or step.start),
+                    "ended -> client saw it (10 ms poll)": seen - status.ended_at,
+                    "worker age at start (stocked if > 0)": status.started_at
+                    - out["process_started"],
+                    "actor process CPU-s": out["cpu"],
+                }
+            )
+        stats = engine.stats()
+        return {
+            "stock": stock,
+            "runs": runs,
+            "p50": {k: round(statistics.median(r[k] for r in rows), 4) for k in rows[0]},
+            "stock_stats": {k: v for k, v in stats.items() if k.startswith("worker_stock")},
+            "load": os.getloadavg()[0],
+        }
+    finally:
+        engine.shutdown()
+
+
 def floor(instances: int, k: int) -> dict[str, Any]:
     from benchmarks.stock_probe import ThreeSteps as importable  # not __main__'s
 
@@ -165,12 +245,18 @@ def main() -> None:
     one.add_argument("--stock", action="store_true")
     one.add_argument("--runs", type=int, default=6)
     one.add_argument("--gap", type=float, default=2.0)
+    three = sub.add_parser("phases")
+    three.add_argument("--stock", type=int, default=2)
+    three.add_argument("--runs", type=int, default=8)
+    three.add_argument("--gap", type=float, default=2.0)
     two = sub.add_parser("floor")
     two.add_argument("--instances", type=int, default=16)
     two.add_argument("--k", type=int, default=8)
     args = parser.parse_args()
     if args.what == "start":
         result = start(args.stock, args.runs, args.gap)
+    elif args.what == "phases":
+        result = phases(args.stock, args.runs, args.gap)
     else:
         result = floor(args.instances, args.k)
     print(json.dumps(result, default=str))

@@ -48,6 +48,8 @@ _GAUGES = (
      "How late the supervisor's event loop ran its last probe."),
     ("pyflow_warm_actors", "warm_actors",
      "Instance actors started ahead of need (an alarm or a queue head), not yet admitted."),
+    ("pyflow_worker_stock_idle", "worker_stock_idle",
+     "Idle Ray workers the worker stock holds prestarted (at its last look)."),
 )  # fmt: skip
 _COUNTERS = (
     # (series without _total, EngineStats field, help)
@@ -60,6 +62,12 @@ _COUNTERS = (
      "Warm actors that ran their instance (an activation saved)."),
     ("pyflow_warm_actors_let_go", "warm_let_go",
      "Warm actors let go unused (not admitted in time, or over the memory budget)."),
+    ("pyflow_worker_stock_prestarted", "worker_stock_prestarted",
+     "Idle Ray workers the worker stock asked the raylets to prestart."),
+    ("pyflow_worker_stock_taken", "worker_stock_taken",
+     "Stocked idle workers taken by an actor start (or reaped past their keep-alive)."),
+    ("pyflow_worker_stock_looks", "worker_stock_looks",
+     "Times the worker stock asked the raylets for their idle workers (GetNodeStats)."),
     ("pyflow_history_folded", "history_folded_total",
      "Finished instances folded into the history store (journal file removed)."),
     ("pyflow_history_fold_seconds", "history_fold_seconds",

@@ -135,7 +135,7 @@ def engine(engine_storage, clock_offset_file):
         storage=engine_storage,
         hibernate_after=1.0,
         max_running=16,
-        worker_stock=2,  # off by default; on here so that the suite runs beside it
+        worker_stock=2,  # 2 whatever the machine (the default: one per core)
         vars={"GREETING": "hi"},
         workflows=tuple(WorkflowSpec.of(name, cls) for name, cls in TEST_WORKFLOWS.items())
         + tuple(  # the same workflows, placed on shared hosts

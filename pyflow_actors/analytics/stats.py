@@ -63,6 +63,10 @@ class EngineStats(BaseModel):
     warm_made: int | None = None
     warm_admitted: int | None = None
     warm_let_go: int | None = None
+    worker_stock_idle: int | None = None  # idle Ray workers the stock holds (at its last look)
+    worker_stock_prestarted: int | None = None
+    worker_stock_taken: int | None = None
+    worker_stock_looks: int | None = None
     history_folded_total: int | None = None  # finished instances folded into the history store
     history_fold_seconds: float | None = None
     subscription_backlog: dict[str, int] | None = None

@@ -96,7 +96,11 @@ def start_local(
             p for p in (*engine_config.code_paths, os.getcwd(), *sys.path) if p and os.path.isdir(p)
         ]
         env = {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
+        # No address may still join a cluster: one a ``ray start`` on this machine
+        # recorded. Its workers were not started by us: they get the path from
+        # the job's runtime_env, as on any cluster joined.
         starts_ray = ray_address is None and not os.environ.get("RAY_ADDRESS")
+        starts_ray = starts_ray and _starts_new_ray()
         with _inherited_by_workers(env if starts_ray else {}):
             ray.init(
                 address=ray_address,
@@ -110,7 +114,7 @@ def start_local(
                 # back to back at load ~20 (README: Performance).
                 runtime_env=None if starts_ray else {"env_vars": env},
                 configure_logging=False,
-                **(ray_levers() if starts_ray and _starts_new_ray() else {}),
+                **(ray_levers() if starts_ray else {}),
             )
         started_ray = ray_address is None
     # Any: Ray's handle typing does not know the supervisor's async methods.

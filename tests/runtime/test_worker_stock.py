@@ -61,3 +61,7 @@ def test_an_instance_actor_starts_on_a_worker_the_stock_prestarted(engine):
         interval=0.2,
     )
     wait_for(lambda: instance.status().status == InstanceStatus.COMPLETE, timeout=60)
+    # What the supervisor reports (stats() and /metrics): the worker taken, the refill.
+    stats = engine.stats()
+    assert stats["worker_stock_taken"] >= 1 and stats["worker_stock_prestarted"] >= 1
+    assert stats["worker_stock_looks"] >= 2 and stats["worker_stock_idle"] >= 0

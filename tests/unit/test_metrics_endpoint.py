@@ -33,6 +33,10 @@ FULL_STATS = {
     "warm_made": 9,
     "warm_admitted": 6,
     "warm_let_go": 1,
+    "worker_stock_idle": 2,
+    "worker_stock_prestarted": 7,
+    "worker_stock_taken": 5,
+    "worker_stock_looks": 12,
     "history_folded_total": 40,
     "history_fold_seconds": 0.25,
     "subscription_backlog": {"ops": 7},
@@ -94,6 +98,10 @@ def test_every_series_the_engine_reports_is_exposed(api, fake):
     assert s["pyflow_warm_actors_made_total"] == {(): 9}
     assert s["pyflow_warm_actors_admitted_total"] == {(): 6}
     assert s["pyflow_warm_actors_let_go_total"] == {(): 1}
+    assert s["pyflow_worker_stock_idle"] == {(): 2}
+    assert s["pyflow_worker_stock_prestarted_total"] == {(): 7}
+    assert s["pyflow_worker_stock_taken_total"] == {(): 5}
+    assert s["pyflow_worker_stock_looks_total"] == {(): 12}
     assert s["pyflow_history_folded_total"] == {(): 40}
     assert s["pyflow_history_fold_seconds_total"] == {(): 0.25}
     assert s["pyflow_subscription_backlog"] == {(("subscription", "ops"),): 7}

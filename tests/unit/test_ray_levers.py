@@ -4,6 +4,11 @@ machine recorded, and a Ray joined refuses ``_system_config``. No Ray is started
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
+import pytest
+import ray
 import ray._private.utils as ray_utils
 
 from pyflow_actors.runtime import local
@@ -21,3 +26,44 @@ def test_a_cluster_recorded_by_ray_start_is_joined_without_the_levers(monkeypatc
     assert not local._starts_new_ray()
     monkeypatch.setattr(ray_utils, "read_ray_address", lambda temp_dir=None: None)
     assert local._starts_new_ray()
+
+
+class Recorded(Exception):
+    """Raised by the recording ``ray.init``: start_local goes no further."""
+
+
+def _init_options(monkeypatch: pytest.MonkeyPatch, tmp_path: Any, recorded: str | None) -> dict:
+    """What start_local passes to ``ray.init`` (and the PYTHONPATH Ray would see)."""
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(ray_utils, "read_ray_address", lambda temp_dir=None: recorded)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.chdir(tmp_path)
+    seen: dict = {}
+
+    def init(**options: Any) -> None:
+        seen.update(options, environ_path=os.environ.get("PYTHONPATH", ""))
+        raise Recorded
+
+    monkeypatch.setattr(ray, "init", init)
+    with pytest.raises(Recorded):
+        local.start_local(storage=tmp_path / "storage")
+    return seen
+
+
+def test_joining_a_cluster_recorded_by_ray_start_gives_its_workers_the_path(monkeypatch, tmp_path):
+    # Its workers were started by ``ray start``, not by us: without the path in the
+    # job's runtime_env they could not import a workflow module of the working dir.
+    options = _init_options(monkeypatch, tmp_path, recorded="10.0.0.1:6379")
+    assert options["address"] is None
+    paths = options["runtime_env"]["env_vars"]["PYTHONPATH"].split(os.pathsep)
+    assert str(tmp_path) in paths
+    assert "_system_config" not in options  # a Ray joined refuses it
+
+
+def test_a_ray_the_engine_starts_gets_the_path_in_its_environment_not_a_runtime_env(
+    monkeypatch, tmp_path
+):
+    options = _init_options(monkeypatch, tmp_path, recorded=None)
+    assert options["runtime_env"] is None  # its workers inherit it from the raylet
+    assert str(tmp_path) in options["environ_path"].split(os.pathsep)
+    assert options["_system_config"] == local.ray_levers()["_system_config"]

@@ -138,6 +138,7 @@ class ServiceAPI:
             "warm_admitted": self.warm.admitted,
             "warm_let_go": self.warm.let_go,
             "warm_activation_seconds": round(self.warm.activation_seconds, 3),
+            **(self.warm.stock.stats() if self.warm.stock is not None else {}),
             **self.history.stats(),
             **self.preactive.figures(),
             **self.observe.figures(self.table, self.actors),

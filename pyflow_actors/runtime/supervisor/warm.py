@@ -25,7 +25,10 @@ the next round as "a minute past due" and warmed again by the round after, a
 warm actor made and killed every ~0.5 s under load. The budget
 (``warm_actors``) bounds the memory they hold, together with the worker stock
 (``worker_stock.py``: idle Ray workers prestarted for any actor start, a lone
-create's too), which the pool refills each round within what the budget leaves.
+create's too), which the pool refills within what the budget leaves, and only
+in a round that starts nothing: no actor start in flight, no queued instance,
+every alarm within the lead warm already. A warm actor's start takes a stocked
+worker when there is one; the stock waits for the quiet to refill it.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from ...engine.clock import SYSTEM_CLOCK
 from ...storage.registry import InstanceRow
 from ..protocol import InstanceSetup
 from .table import Key
-from .worker_stock import StockedBackend, WorkerStock
+from .worker_stock import StockedBackend, WorkerStock, stocked
 from .worker_stock import for_engine as stock_for_engine
 from .wrapper import ActorBackend, InstanceActorHandle
 
@@ -81,10 +84,14 @@ class WarmPool:
         clock: Callable[[], float] = SYSTEM_CLOCK.now,  # alarms are on it
         stock: WorkerStock | None = None,
     ) -> None:
-        # Every actor start (warm or not: the supervisor's actors use this
-        # backend too) may take a stock worker: the stock hears of each.
+        # Every dedicated actor start (warm or not: the supervisor's actors use
+        # this backend too) may take a stock worker: the stock hears of each,
+        # and holds its refills while any is in flight.
         self.stock = stock
-        self.backend: ActorBackend = StockedBackend(backend, stock) if stock else backend
+        self.backend: ActorBackend = backend
+        self.stocked: StockedBackend | None = None  # its dedicated actors' starts
+        if stock is not None:
+            self.backend, self.stocked = stocked(backend, stock)
         self.budget, self.parallelism = budget, max(1, parallelism)
         self.max_lead, self.clock = max_lead, clock
         self.warm: dict[Key, Warm] = {}
@@ -119,11 +126,13 @@ class WarmPool:
         the ready ``line`` (queued, no slot yet). Warm actors still wanted are
         marked so, and so are those of every queued instance (they will run: a
         burst of woken alarms goes beyond the next few); those unwanted for
-        ``IDLE_GRACE`` are let go. ``busy``: a key with an actor elsewhere."""
-        if self.stock is not None:  # what the warm actors leave of the budget
-            self.stock.round(self.budget - len(self.warm))
+        ``IDLE_GRACE`` are let go. ``busy``: a key with an actor elsewhere.
+        The stock is refilled only when this round starts nothing (see
+        :meth:`quiet`), within what the warm actors leave of the budget."""
+        upcoming = list(upcoming)
         wanted = self.plan_alarms(upcoming, busy, cold_starts)
-        wanted += [row for row in line.peek(self.parallelism) if not busy(row.key)]
+        head = line.peek(self.parallelism)
+        wanted += [row for row in head if not busy(row.key)]
         now = time.monotonic()
         new = [row for row in wanted if row.key not in self.warm]
         kept = {row.key for row in wanted} | {key for key in self.warm if line.holds(key)}
@@ -132,7 +141,22 @@ class WarmPool:
                 warm.wanted = now
             elif now - warm.wanted > IDLE_GRACE:
                 self.drop(key)
+        if self.stock is not None:
+            quiet = not new and not head and self.quiet(upcoming, busy)
+            self.stock.round(self.budget - len(self.warm), quiet)
         return new[: self.room()]
+
+    def quiet(self, upcoming: list[InstanceRow], busy: Callable[[Key], bool]) -> bool:
+        """No actor is starting (warm or not) and every alarm due within
+        ``max_lead`` has its actor: a stock refill would compete with nothing."""
+        if self.starting() or (self.stocked is not None and self.stocked.starting):
+            return False
+        now = self.clock()
+        return all(
+            row.key in self.warm or busy(row.key)
+            for row in upcoming
+            if row.wake_at is not None and row.wake_at - now <= self.max_lead
+        )
 
     def plan_alarms(
         self,
@@ -167,16 +191,22 @@ class WarmPool:
         return chosen
 
     def activation_cost(self, cold_starts: Iterable[float]) -> float:
-        """Seconds one activation takes now (see :meth:`plan_alarms`)."""
+        """Seconds one activation takes now (see :meth:`plan_alarms`). With the
+        stock on, the starts are timed to the new actor's first answer (Ray's
+        create returns before the actor is up: timed from the supervisor's side
+        alone, a cold start reads a few ms, and the plan's leads ran short)."""
+        if self.stocked is not None and self.stocked.up_seconds:
+            cold_starts = self.stocked.up_seconds
         recent = sorted(s for s in list(cold_starts)[-COLD_SAMPLE:] if s > HANDOVER_SECONDS)
         cold = recent[len(recent) // 2] if recent else 0.0
         return max(self.activation_seconds, cold)
 
     def room(self) -> int:
-        """How many more actors may start now (budget, less the stock's idle
-        workers, which the new actors will take; and a few starts at a time)."""
-        held = self.stock.held() if self.stock is not None else 0
-        left = self.budget - len(self.warm) - held
+        """How many more actors may start now: the budget, and a few starts at a
+        time. The stock's idle workers do not shrink it: a warm actor's start
+        takes one of them (that is what they are for), so the processes held
+        stay within the budget, and the stock refills only what the pool leaves."""
+        left = self.budget - len(self.warm)
         return max(0, min(left, self.parallelism - self.starting()))
 
     # -- lifecycle ------------------------------------------------------------

@@ -16,8 +16,18 @@ warm pool's budget (``warm_actors``): never more of both than that.
 * :class:`StockPlan`: how many to ask each node for (no Ray; unit-tested);
 * :class:`Raylets`: the two raylet calls (idle workers of the job, prestart n);
   :class:`RayRaylets` makes them over Ray's authenticated gRPC channel;
-* :class:`WorkerStock`: one refill at a time, on a poke after an actor start
-  or every ``CHECK_SECONDS``; :class:`StockedBackend` pokes it.
+* :class:`WorkerStock`: one refill at a time, on a poke after an actor start,
+  ``CHECK_SECONDS`` after a refill (to see its workers arrive) and otherwise
+  every ``IDLE_CHECK_SECONDS`` (workers the raylet reaped, nodes added): a
+  full stock does not ask the raylets every worker's stats every 2 s;
+  :class:`StockedBackend` pokes it and counts the actor starts in flight.
+
+The stock and the warm pool are one budget that does not fight for the CPU:
+the pool refills the stock only when the machine is quiet of activations (no
+actor start in flight, no queued instance, every alarm due within the pool's
+lead already warm), and a warm actor may take a stocked worker (README "Ray's
+levers": with refills during a burst of warm starts ahead of 30 due alarms,
+17 of 30 were warm in time and the p99 lateness was 5.9 s).
 
 Off (``for_engine`` returns None) when ``worker_stock`` is 0 or the engine's
 job has a runtime_env (an engine joined to a cluster by ``start_local``): Ray
@@ -30,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -39,11 +50,13 @@ from .wrapper import ActorBackend, InstanceActorHandle
 
 log = logging.getLogger("pyflow.supervisor")
 
-CHECK_SECONDS = 2.0  # a refill without a poke: workers the raylet reaped, nodes added
+CHECK_SECONDS = 2.0  # after a refill: its workers arriving (or lost, see SETTLE_SECONDS)
+IDLE_CHECK_SECONDS = 60.0  # a full stock: workers the raylet reaped, nodes added
 MIN_LOOK_SECONDS = 0.5  # between two looks (GetNodeStats asks every worker of a node)
 SETTLE_SECONDS = 5.0  # a prestart not seen idle by then is taken as lost (asked again)
 RPC_TIMEOUT = 5.0
 BACKOFF_SECONDS = 30.0  # after a raylet call failed
+UP_SAMPLES = 50  # recent actor starts timed to the actor's first answer
 
 
 @dataclass
@@ -64,6 +77,7 @@ class StockPlan:
     per_node: int
     asked: dict[str, list[Asked]] = field(default_factory=dict)
     seen: dict[str, frozenset[int]] = field(default_factory=dict)  # idle at the last look
+    taken: int = 0  # idle workers seen once and gone at a later look (an actor took them)
 
     def pending(self, node: str, now: float) -> int:
         """Asked of ``node`` within ``SETTLE_SECONDS`` and not yet seen idle."""
@@ -72,8 +86,11 @@ class StockPlan:
         return sum(a.count for a in live)
 
     def observe(self, node: str, idle: frozenset[int]) -> None:
-        """The idle workers' pids on ``node`` now: new ones are asked workers arriving."""
-        arrived = len(idle - self.seen.get(node, frozenset()))
+        """The idle workers' pids on ``node`` now: new ones are asked workers arriving,
+        missing ones were taken (or reaped past their keep-alive)."""
+        before = self.seen.get(node, frozenset())
+        arrived = len(idle - before)
+        self.taken += len(before - idle)
         self.seen[node] = idle
         for asked in self.asked.get(node, []):
             taken = min(arrived, asked.count)
@@ -122,6 +139,7 @@ class WorkerStock:
         self.raylets, self.keep_alive = raylets, keep_alive
         self.plan = StockPlan(per_node)
         self.asked = 0  # workers asked of raylets so far
+        self.looks = 0  # GetNodeStats rounds (each asks every worker of a node)
         self._refill: asyncio.Future[None] | None = None
         self._poked = True
         self._next_check = 0.0  # monotonic: a look without a poke from then on
@@ -134,30 +152,44 @@ class WorkerStock:
         """Idle workers seen and those asked for: what the budget counts."""
         return self.plan.held(time.monotonic())
 
+    def stats(self) -> dict[str, int]:
+        """The stock's counts for the supervisor's ``stats()`` and ``/metrics``."""
+        return {
+            "worker_stock_idle": sum(len(pids) for pids in self.plan.seen.values()),
+            "worker_stock_prestarted": self.asked,
+            "worker_stock_taken": self.plan.taken,
+            "worker_stock_looks": self.looks,
+        }
+
     def poke(self) -> None:
         """An actor start may have taken a stock worker: refill at the next round."""
         self._poked = True
 
-    def round(self, room: int) -> None:
-        """Start a refill if one is due (a poke, or ``CHECK_SECONDS`` since the last)
-        and none is running; ``room``: workers the budget leaves to the stock.
+    def round(self, room: int, quiet: bool = True) -> None:
+        """Start a refill if one is due (a poke, or the next check) and none is
+        running; ``room``: workers the budget leaves to the stock; ``quiet``:
+        no activation is starting or wanted (else a poke waits for the quiet).
         At most one look per ``MIN_LOOK_SECONDS`` (each asks every worker of the
         node for its stats), none for ``BACKOFF_SECONDS`` after a failed one."""
         now = time.monotonic()
-        if self._refill is not None and not self._refill.done():
+        if not quiet or (self._refill is not None and not self._refill.done()):
             return
         if now < self._earliest or (not self._poked and now < self._next_check):
             return
-        self._poked, self._next_check = False, now + CHECK_SECONDS
+        self._poked, self._next_check = False, now + IDLE_CHECK_SECONDS
         self._earliest = now + MIN_LOOK_SECONDS
         self._refill = asyncio.ensure_future(self.refill(room))
 
     async def refill(self, room: int) -> None:
         try:
+            self.looks += 1
             idle = await self.raylets.idle()
-            for node, count in self.plan.to_ask(idle, room, time.monotonic()).items():
+            now = time.monotonic()
+            for node, count in self.plan.to_ask(idle, room, now).items():
                 await self.raylets.prestart(node, count, self.keep_alive)
                 self.asked += count
+            if any(self.plan.pending(node, now) for node in list(self.plan.asked)):
+                self._next_check = now + CHECK_SECONDS  # see them arrive, or ask again
         except Exception as exc:  # a raylet gone or refusing: try again later
             log.warning(
                 "worker stock: raylet call failed (%s); retrying in %gs", exc, BACKOFF_SECONDS
@@ -166,19 +198,60 @@ class WorkerStock:
 
 
 class StockedBackend:
-    """An :class:`ActorBackend` that pokes the stock after each actor start."""
+    """An :class:`ActorBackend` that counts the actor starts in flight (the stock
+    refills only when there are none) and pokes the stock after each.
+
+    Ray's actor creation returns before the actor is up; a start is in flight
+    until the actor answers its first call (a ``pid``, a few ms on a live actor,
+    made for this: the instance's own first call, ``run``, lasts its whole run).
+    """
 
     def __init__(self, inner: ActorBackend, stock: WorkerStock) -> None:
         self.inner, self.stock = inner, stock
+        self.starting = 0
+        # Seconds from create to the actor's first answer, recent starts: what an
+        # activation costs now (the warm pool plans alarms' leads with it).
+        self.up_seconds: deque[float] = deque(maxlen=UP_SAMPLES)
 
     async def create(self, setup: InstanceSetup) -> InstanceActorHandle:
+        self.starting += 1
+        began = time.monotonic()
         try:
-            return await self.inner.create(setup)
+            handle = await self.inner.create(setup)
+        except BaseException:
+            self._started()
+            raise
+        asyncio.ensure_future(self._until_up(handle, began))
+        return handle
+
+    async def _until_up(self, handle: InstanceActorHandle, began: float) -> None:
+        try:
+            await handle.pid()
+            self.up_seconds.append(time.monotonic() - began)
+        except Exception:  # noqa: BLE001 - it died or was let go before it was up
+            pass
         finally:
-            self.stock.poke()
+            self._started()
+
+    def _started(self) -> None:
+        self.starting -= 1
+        self.stock.poke()
 
     def find(self, workflow: str, instance_id: str) -> InstanceActorHandle | None:
         return self.inner.find(workflow, instance_id)
+
+
+def stocked(backend: ActorBackend, stock: WorkerStock) -> tuple[ActorBackend, StockedBackend]:
+    """``backend`` with its dedicated actors' starts going through a
+    :class:`StockedBackend` (returned too). A placement router's shared side is
+    left alone: an instance on a shared host takes no worker process."""
+    dedicated: ActorBackend | None = getattr(backend, "dedicated", None)
+    if dedicated is None:
+        wrapped = StockedBackend(backend, stock)
+        return wrapped, wrapped
+    wrapped = StockedBackend(dedicated, stock)
+    backend.dedicated = wrapped  # type: ignore[attr-defined]
+    return backend, wrapped
 
 
 class RayRaylets:
