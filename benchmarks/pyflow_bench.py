@@ -47,7 +47,7 @@ STOCK_VARIABLE = "PYFLOW_BENCH_WORKER_STOCK"
 # journal folded, the worker stock refilled). Back to back, a create shares the
 # CPU with the previous one's aftermath, a sustained rate, which ``throughput``
 # measures; on a lone create ~0.6 CPU-s of worker start is off the critical
-# path with the stock, on it without (README "Ray's levers").
+# path with the stock, on it without (docs/performance-notes.md, "Ray's levers").
 LONE_GAP_SECONDS = 2.0
 
 
@@ -71,7 +71,7 @@ class PyflowBench:
         # As start_local does for a Ray it starts: the workers inherit PYTHONPATH
         # from the raylet. A job runtime_env sent every actor start through Ray's
         # runtime env agent and kept it off the prestarted idle workers, a cost
-        # users of start_local do not pay (README: Performance, Ray's levers).
+        # users of start_local do not pay (docs/performance-notes.md, Ray's levers).
         paths = (REPO_ROOT, os.environ.get("PYTHONPATH", ""))
         os.environ["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
         ray.init(
@@ -80,7 +80,7 @@ class PyflowBench:
             include_dashboard=False,
             log_to_driver=False,
             configure_logging=False,
-            **ray_levers(),  # as start_local starts its Ray (README: Ray's levers)
+            **ray_levers(),  # as start_local starts its Ray (docs/performance-notes.md: Ray's levers)
         )
         specs = [WorkflowSpec.of(name, cls) for name, cls in BENCH_WORKFLOWS.items()]
         specs += [

@@ -1,4 +1,4 @@
-"""Two small measurements behind README "Ray's levers" and "The dedicated floor".
+"""Two small measurements behind docs/performance-notes.md ("Ray's levers", "The dedicated floor").
 
 ``python -m benchmarks.stock_probe start [--stock] [--runs N] [--gap S]``: a
 bare actor (created by a detached actor, with the instance actors' options)

@@ -98,7 +98,7 @@ def default_worker_stock() -> int:
     """Idle Ray workers kept prestarted per node: one per core (what the raylet
     starts at once), within the warm budget. A lone create's actor then starts
     on a worker already up with the engine imported (create -> complete 0.30 vs
-    0.81 s here, README "Ray's levers"); the warm pool refills it only when no
+    0.81 s here, docs/performance-notes.md, "Ray's levers"); the warm pool refills it only when no
     activation is starting or wanted, so it does not slow mass wake-ups."""
     return max(0, min(os.cpu_count() or 1, default_warm_actors()))
 

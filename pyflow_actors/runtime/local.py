@@ -138,7 +138,7 @@ def ray_levers() -> dict[str, Any]:
     Ray's workers import the instance actor's modules before they accept work
     (Ray's ``preload_python_modules``): an actor started on an idle worker (the
     worker stock's, ``supervisor/worker_stock.py``) then finds the engine
-    imported, ~0.2 CPU-s off its start (README "Ray's levers").
+    imported, ~0.2 CPU-s off its start (docs/performance-notes.md, "Ray's levers").
     """
     return {"_system_config": {"preload_python_modules": [INSTANCE_ACTOR_MODULE]}}
 

@@ -3,7 +3,7 @@
 An instance actor starts on a Ray worker process. Without an idle one the
 raylet starts a process for it (~0.35-0.4 CPU-s here, nearly all ``import
 ray``: 0.8-1.9 s wall under load); on an idle one the actor is up in ~0.1 s
-(README "Ray's levers"). The raylet prestarts ``num_cpus`` idle workers when
+(docs/performance-notes.md, "Ray's levers"). The raylet prestarts ``num_cpus`` idle workers when
 it starts, but a worker an actor took is not given back, and the warm pool
 (``warm.py``) cannot help a lone create: nothing tells it ahead. The stock
 keeps ``worker_stock`` idle workers of the engine's job on each node with the
