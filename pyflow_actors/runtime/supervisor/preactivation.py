@@ -29,10 +29,11 @@ alarm, then running (its host's report says so, else its alarm passing). It
 holds no running slot while it waits (it takes one, beyond ``max_running`` if
 need be, from its wake on: waking it on time is the point). A restarted
 supervisor that adopts it from its host holds it again (:meth:`adopt`): its
-row's wake time still to come says it is held. Instances of a workflow with its own ``max_running`` are
-not pre-activated (their wake waits for a slot). One the plan no longer wants
-(over the budget, its workflow moved to dedicated or capped) is unpinned: its
-host lets it hibernate again, and its alarm is the supervisor's once more.
+row's wake time still to come says it is held. Instances of a workflow with
+its own ``max_running`` are not pre-activated (their wake waits for a slot).
+One the plan no longer wants (over the budget, its workflow moved to dedicated
+or capped) is unpinned: its host lets it hibernate again, and its alarm is the
+supervisor's once more.
 """
 
 from __future__ import annotations

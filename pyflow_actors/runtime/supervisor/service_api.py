@@ -142,9 +142,9 @@ class ServiceAPI:
             "warm_activation_seconds": round(self.warm.activation_seconds, 3),
             **(self.warm.stock.stats() if self.warm.stock is not None else {}),
             **self.history.stats(),
-            **self.preactive.figures(),
             # The slots max_running bounds: not those of instances held until their alarm.
             "running_slots": len(self.actors) - self.preactive.waiting(),
+            **self.preactive.figures(),
             **self.observe.figures(self.table, self.actors),  # counts by status shown
             "storage": str(self.config.storage),
             "hibernate_after": self.config.hibernate_after,
