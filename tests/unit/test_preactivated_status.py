@@ -5,13 +5,14 @@ sleeping live without hibernating), but its status, describe, a list filtered
 by status, the workflow's counts, ``stats()`` and the ``/metrics`` series all
 say waiting until its alarm, then running; it holds no running slot until it
 wakes. The same across a supervisor restart (adopted from its host: held
-again) and a host's death. A supervisor over in-process hosts
-(tests/unit/fake_hosts.py), no Ray.
+again; its host tells the new supervisor its wait) and a host's death. A
+supervisor over in-process hosts (tests/unit/fake_hosts.py), no Ray.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from typing import Any
 
@@ -19,10 +20,15 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pyflow_actors.analytics.stats import EngineStats
+from pyflow_actors.config import WorkflowSpec
 from pyflow_actors.models import InstanceStatus
+from pyflow_actors.runtime.host import HostedRunner, InstanceHost
+from pyflow_actors.runtime.protocol import RunRequest
 from service.metrics import render
+from tests import workflows as w
 from tests.workflows import ledger_lines
 
+from .fake_hosts import echo_setup
 from .test_shared_hosts import Harness, run, until
 from .test_shared_preactivation import asleep, holder
 
@@ -223,5 +229,40 @@ def test_a_held_instance_takes_a_slot_beyond_the_limit_at_its_wake_and_gives_it_
         await h.finished("echo", "third")
         assert (await h.sup.stats())["running_slots"] == 0
         await h.close()
+
+    run(scenario)
+
+
+def test_a_host_tells_an_adopting_supervisor_again_what_a_run_in_progress_waits_for(
+    tmp_path, monkeypatch
+):
+    told: list[tuple[str, dict[str, Any]]] = []
+
+    async def tell(self: HostedRunner, method: str, **details: Any) -> None:
+        told.append((method, details))
+
+    monkeypatch.setattr(HostedRunner, "_tell", tell)
+
+    async def scenario() -> None:
+        host = InstanceHost("h")
+        setup = dataclasses.replace(
+            echo_setup(tmp_path, "w"),
+            workflow="waiter",
+            spec=WorkflowSpec.of("waiter", w.Waiter),
+            journal_path=str(tmp_path / "journals" / "waiter" / "w.duckdb"),
+            hibernate_after=60.0,  # it waits live, as a held instance does
+        )
+        request = RunRequest(1, '{"type": "go", "timeout": 30}', 1.0)
+        first = asyncio.ensure_future(host.run_placed(setup, "t1", request))
+        await until(lambda: told)  # the wait, reported as it began
+        [(method, details)] = told
+        assert method == "note_wait" and details["wait"][1] == ["go"]
+        # A restarted supervisor adopts the run (its run call again): told again.
+        adopted = asyncio.ensure_future(host.run(("waiter", "w"), request))
+        await until(lambda: len(told) == 2)
+        assert told[1] == ("note_wait", {"report": details["report"] + 1, "wait": details["wait"]})
+        await host.terminate(("waiter", "w"))
+        assert (await first).kind == (await adopted).kind
+        await host.close()
 
     run(scenario)
