@@ -41,6 +41,9 @@ _GAUGES = (
     # (series, EngineStats field, help)
     ("pyflow_live_actors", "live_actors", "Instance actors alive now (Ray worker processes)."),
     ("pyflow_max_running", "max_running", "The concurrency limit: running instances at most."),
+    ("pyflow_running_slots", "running_slots",
+     "Concurrency slots taken (what max_running bounds): running instances and those "
+     "waiting in their process; not those held by a host until their alarm."),
     ("pyflow_instances_queued", "ready", "Instances waiting for a running slot."),
     ("pyflow_instances_hibernated", "hibernated", "Waiting instances with no process (on disk)."),
     ("pyflow_alarms", "alarms", "Armed alarms (sleeps, retry delays, wait timeouts)."),
@@ -104,7 +107,9 @@ class StatsCollector(Collector):
             if value is not None:
                 yield GaugeMetricFamily(name, help_text, value=value)
         if s.by_status is not None:
-            running = GaugeMetricFamily("pyflow_instances_running", "Instances running now.")
+            running = GaugeMetricFamily(
+                "pyflow_instances_running", "Instances whose status is running now."
+            )
             running.add_metric([], s.by_status.get("running", 0))
             yield running
             family = GaugeMetricFamily(

@@ -52,7 +52,8 @@ class EngineStats(BaseModel):
     ready: int | None = None  # queued instances
     alarms: int | None = None
     hibernated: int | None = None
-    by_status: dict[str, int] | None = None
+    running_slots: int | None = None  # slots max_running bounds (not held pre-activated ones)
+    by_status: dict[str, int] | None = None  # by the status each instance shows
     by_workflow_status: dict[str, dict[str, int]] | None = None
     activations_total: int | None = None
     activation_seconds: HistogramSnapshot | None = None

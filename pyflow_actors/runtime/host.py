@@ -18,6 +18,8 @@ dedicated actor; the supervisor reaches them through its actors wrapper
 * A run pre-activated ahead of its alarm (``setup.live_until``) is pinned:
   its waits that end by then are slept here, not hibernated, so its own timer
   wakes it on time; :meth:`InstanceHost.unpin` lets it hibernate again.
+* The run's wait is reported to the supervisor as it changes (the status shows
+  waiting), and again when a restarted supervisor adopts the run.
 """
 
 from __future__ import annotations
@@ -120,6 +122,14 @@ class HostedRunner(InstanceRunner):
         if self._journal is not None:
             journal, self._journal = self._journal, None
             await asyncio.to_thread(_close_journal, journal)  # off the loop
+
+    def report_wait_again(self) -> None:
+        """Tell the supervisor again what the run waits for, if anything (a restarted
+        supervisor adopts the run knowing nothing of its wait: it would show running)."""
+        if self.running:
+            self._wait_reports += 1
+            wait = self._wait
+            asyncio.ensure_future(self._tell("note_wait", report=self._wait_reports, wait=wait))
 
     # -- pre-activation: pinned live until its alarm --------------------------
 
@@ -421,9 +431,13 @@ class InstanceHost:
             CURRENT_INSTANCE.reset(token)
 
     async def run(self, key: Key, request: RunRequest) -> InstanceOutcome:
+        """Run the instance placed here; a run in progress is a restarted supervisor's
+        adoption: its run goes on, and the supervisor is told again of its wait."""
         token = CURRENT_INSTANCE.set(key)  # the run task and its steps inherit it
         try:
-            return await self._runner(key).run(request)
+            runner = self._runner(key)
+            runner.report_wait_again()
+            return await runner.run(request)
         finally:
             CURRENT_INSTANCE.reset(token)
 

@@ -148,8 +148,9 @@ class Supervisor(ServiceAPI):
         recovery.catch_up_from_store(self.table, folded)  # a registry behind the store
         self.table.compact_creates()
         recovery.continue_all(
-            self.table, self.scheduler, self.alarms, self.actors, self.transitions
-        )
+            self.table, self.scheduler, self.alarms, self.actors, self.transitions,
+            adopted=self.preactive.adopt,
+        )  # fmt: skip
         self._background = [
             asyncio.ensure_future(self.alarms.run(self._wake)),
             asyncio.ensure_future(self._every(HOUSEKEEPING_SECONDS, self._housekeeping)),

@@ -5,6 +5,11 @@ rows by a background ingest, never on the hot path), the subscription
 publisher (messages written to the durable outbox in the same transaction as
 the status change that causes them, delivered at least once, in order per
 instance) and the supervisor's own figures for ``/metrics``.
+
+Counts by status are of the status each instance *shows* (:func:`shown_statuses`),
+the one its status, describe and a list filtered by status give: a live run
+waiting in its process, or held by its host until its alarm (pre-activated),
+counts as waiting though its row says running.
 """
 
 from __future__ import annotations
@@ -23,9 +28,21 @@ from ...storage.outbox import OutboxItem
 from ...storage.registry import InstanceRow, Registry
 from ...subscriptions.publisher import Publisher
 from .actors import InstanceActors
-from .table import InstanceTable
+from .table import InstanceTable, Key, shown_status
 
 LOOP_PROBE_SECONDS = 1.0
+
+
+def shown_statuses(table: InstanceTable, actors: InstanceActors) -> dict[Key, InstanceStatus]:
+    """The live instances whose shown status is not their row's, with the one shown."""
+    shown: dict[Key, InstanceStatus] = {}
+    for key, live in actors.live.items():
+        row = table.get(key)
+        if row is not None:
+            status = shown_status(row, live.waiting, live.rolling_back)
+            if status != row.status:
+                shown[key] = status
+    return shown
 
 
 class Observability:
@@ -70,14 +87,16 @@ class Observability:
 
     def figures(self, table: InstanceTable, actors: InstanceActors) -> dict[str, Any]:
         """The figures ``/metrics`` shows (see service/metrics.py)."""
+        shown = shown_statuses(table, actors)
         by_workflow: dict[str, dict[str, int]] = {}
-        for (workflow, status), n in table.counts.items():
+        for (workflow, status), n in table.shown_counts(shown).items():
             if n:
                 by_workflow.setdefault(workflow, {})[status.value] = n
         resting = (InstanceStatus.WAITING, InstanceStatus.PAUSED)
         return {
             "hibernated": sum(1 for r in table if r.status in resting and r.key not in actors),
             "by_workflow_status": by_workflow,
+            "by_status": table.by_status(shown),
             "activations_total": actors.activations,
             "activation_seconds": HistogramSnapshot.of(list(actors.activation_times)).model_dump(),
             "loop_lag_seconds": self.loop_lag,

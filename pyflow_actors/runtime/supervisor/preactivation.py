@@ -21,13 +21,19 @@ second). :class:`SharedPreactivation` does that work before the alarm instead:
 
 A pre-activated instance is live in :class:`~.actors.InstanceActors`, so the
 registry's row and its host agree on who holds it, events and control reach it
-as any live instance, and a host's death rehydrates it from its journal. It
-shows waiting until it wakes, and holds no running slot while it waits (it
-takes one, beyond ``max_running`` if need be, from its alarm on: waking it on
-time is the point). Instances of a workflow with its own ``max_running`` are
-not pre-activated (their wake waits for a slot). One the plan no longer wants
-(over the budget, its workflow moved to dedicated or capped) is unpinned: its
-host lets it hibernate again, and its alarm is the supervisor's once more.
+as any live instance, and a host's death rehydrates it from its journal. Its
+row says running and keeps its wake time (``Transitions.hold``), as a shared
+instance that sleeps live without hibernating has a running row; everywhere
+it is seen (status, lists, counts, ``/metrics``) it shows waiting until its
+alarm, then running (its host's report says so, else its alarm passing). It
+holds no running slot while it waits (it takes one, beyond ``max_running`` if
+need be, from its wake on: waking it on time is the point). A restarted
+supervisor that adopts it from its host holds it again (:meth:`adopt`): its
+row's wake time still to come says it is held. Instances of a workflow with
+its own ``max_running`` are not pre-activated (their wake waits for a slot).
+One the plan no longer wants (over the budget, its workflow moved to dedicated
+or capped) is unpinned: its host lets it hibernate again, and its alarm is the
+supervisor's once more.
 """
 
 from __future__ import annotations
@@ -157,14 +163,33 @@ class SharedPreactivation:
         """How many pre-activated instances still wait for their alarm (they hold no
         running slot); those that woke or moved on are forgotten here."""
         now = self.clock() if now is None else now
-        live = self.supervisor.actors.live
+        lives = self.supervisor.actors.live
         for key, pin in list(self.pins.items()):
+            live = lives.get(key)
             if pin.wake_at <= now:  # woke in its host (its run may have ended since)
                 del self.pins[key]
                 self.woke += 1
-            elif live.get(key) is not pin.live:
+                if live is pin.live and not live.wait_report:  # its host said nothing
+                    live.waiting = None  # its alarm woke it: it shows running
+            elif live is not pin.live:
                 del self.pins[key]  # its run was stopped or ended early (an event woke it)
+            elif live.wait_report and live.waiting is None:
+                del self.pins[key]  # its host says it works again (an event woke it)
         return len(self.pins)
+
+    def adopt(self, row: InstanceRow, live: Live) -> None:
+        """A restarted supervisor adopted ``row``'s run from its host: if the run is held
+        until its alarm (a running shared row with a wake time still to come), it
+        shows waiting and holds no slot again, as before the restart."""
+        wake_at = row.wake_at
+        if (
+            row.status == InstanceStatus.RUNNING
+            and wake_at is not None
+            and wake_at > self.clock()
+            and self.supervisor.placement_of(row.workflow) == Placement.SHARED
+        ):
+            live.waiting = (wake_at, list(row.waiting_for))  # as its host will report
+            self.pins[row.key] = Pin(live, wake_at)
 
     def figures(self) -> dict[str, int]:
         return {
@@ -198,7 +223,7 @@ class SharedPreactivation:
     def _start(self, row: InstanceRow) -> None:
         sup = self.supervisor
         assert row.wake_at is not None
-        sup.transitions.start(row)
+        sup.transitions.hold(row)
         setup = replace(sup._setup(row), live_until=row.wake_at + PIN_GRACE)
         live = sup.actors.start(row, setup)
         live.waiting = (row.wake_at, list(row.waiting_for))  # as its host will report

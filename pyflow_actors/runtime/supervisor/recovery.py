@@ -12,13 +12,15 @@
 2. Every row continues: running ones re-adopt their live actor by name (its
    ``run`` is idempotent) or go back in line; queued ones go in line; waiting
    ones are re-armed, and woken at once when due or when their event is in.
+   Each adopted row is handed to ``adopted``: one its host holds until its
+   alarm (pre-activated) is held again, showing waiting, with no running slot.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ...errors import JournalCorrupt, JournalLocked, PyflowError, StorageFormatTooNew
@@ -27,7 +29,7 @@ from ...storage.create_log import CreateEntry
 from ...storage.history import open_instance
 from ...storage.journal import DuckJournal, step_infos
 from ...storage.registry import InstanceRow
-from .actors import InstanceActors
+from .actors import InstanceActors, Live
 from .alarms import Alarms
 from .scheduler import NEW, RESUMING, Scheduler
 from .table import InstanceTable, Key
@@ -167,13 +169,14 @@ def continue_all(
     alarms: Alarms,
     actors: InstanceActors,
     transitions: Transitions,
+    adopted: Callable[[InstanceRow, Live], None] = lambda row, live: None,
 ) -> None:
     """Every non-final row goes on from where it stands (oldest first)."""
     for row in sorted(table, key=lambda r: r.queue_seq):
         if row.status in LIVE:
             handle = actors.backend.find(row.workflow, row.id)
             if handle is not None:
-                actors.adopt(row, handle)
+                adopted(row, actors.adopt(row, handle))
             else:
                 transitions.queue(row)
         elif row.status == InstanceStatus.QUEUED:

@@ -23,7 +23,7 @@ from ...versions import VersionInfo
 from .actors import InstanceActors
 from .alarms import Alarms
 from .history import HistoryFolding
-from .observe import Observability
+from .observe import Observability, shown_statuses
 from .preactivation import SharedPreactivation
 from .table import InstanceTable, Key
 from .warm import WarmPool
@@ -78,7 +78,9 @@ class ServiceAPI:
         return self._workflow_info(self.catalog.spec(workflow).name)
 
     def _workflow_info(self, name: str) -> WorkflowInfo:
-        return self.catalog.info(name, self.table.counts_of(name))
+        return self.catalog.info(
+            name, self.table.counts_of(name, shown_statuses(self.table, self.actors))
+        )
 
     # -- analytics and subscriptions (service/graphql, the pull queues) ---------
 
@@ -140,9 +142,10 @@ class ServiceAPI:
             "warm_activation_seconds": round(self.warm.activation_seconds, 3),
             **(self.warm.stock.stats() if self.warm.stock is not None else {}),
             **self.history.stats(),
+            # The slots max_running bounds: not those of instances held until their alarm.
+            "running_slots": len(self.actors) - self.preactive.waiting(),
             **self.preactive.figures(),
-            **self.observe.figures(self.table, self.actors),
-            "by_status": self.table.by_status(),
+            **self.observe.figures(self.table, self.actors),  # counts by status shown
             "storage": str(self.config.storage),
             "hibernate_after": self.config.hibernate_after,
         }

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,6 +31,7 @@ from ...storage.registry import InstanceRow, Registry
 log = logging.getLogger("pyflow.supervisor")
 
 Key = tuple[str, str]  # (workflow, instance id)
+Counted = tuple[str, InstanceStatus]  # (workflow, status): what the status counts count
 
 
 # The subscription messages a status change publishes (``before`` is None for a create).
@@ -51,9 +52,7 @@ class InstanceTable:
         self.creates = CreateLog(storage)
         self._logged: set[Key] | None = None  # keys the create log holds (read at first need)
         self.rows: dict[Key, InstanceRow] = {r.key: r for r in registry.instances()}
-        self.counts: Counter[tuple[str, InstanceStatus]] = Counter(
-            (r.workflow, r.status) for r in self.rows.values()
-        )
+        self.counts: Counter[Counted] = Counter((r.workflow, r.status) for r in self.rows.values())
         self._seq = max((r.queue_seq for r in self.rows.values()), default=0)
         # Rows the storage refused, with the messages their changes publish.
         self._unsaved: dict[Key, list[OutboxItem]] = {}
@@ -78,12 +77,27 @@ class InstanceTable:
     def count(self, status: InstanceStatus, workflow: str | None = None) -> int:
         return sum(n for (w, s), n in self.counts.items() if s == status and workflow in (None, w))
 
-    def counts_of(self, workflow: str) -> dict[str, int]:
-        return {s.value: n for (w, s), n in self.counts.items() if w == workflow and n}
+    def shown_counts(self, shown: Mapping[Key, InstanceStatus]) -> Counter[Counted]:
+        """The status counts as callers see the instances: ``shown`` is the status
+        shown of the rows it names (live ones: a run waiting in its process, or held
+        by its host until its alarm, shows waiting though its row says running)."""
+        counts = Counter(self.counts)
+        for key, status in shown.items():
+            row = self.rows.get(key)
+            if row is not None and status != row.status:
+                counts[(row.workflow, row.status)] -= 1
+                counts[(row.workflow, status)] += 1
+        return counts
 
-    def by_status(self) -> dict[str, int]:
+    def counts_of(
+        self, workflow: str, shown: Mapping[Key, InstanceStatus] | None = None
+    ) -> dict[str, int]:
+        counts = self.counts if shown is None else self.shown_counts(shown)
+        return {s.value: n for (w, s), n in counts.items() if w == workflow and n}
+
+    def by_status(self, shown: Mapping[Key, InstanceStatus] | None = None) -> dict[str, int]:
         totals: Counter[str] = Counter()
-        for (_, status), n in self.counts.items():
+        for (_, status), n in (self.counts if shown is None else self.shown_counts(shown)).items():
             totals[status.value] += n
         return {k: v for k, v in totals.items() if v}
 
@@ -284,11 +298,12 @@ def info(
     actor waits in its process (a sleep, a retry delay, an event) shows waiting.
     ``rolling_back`` (its run says so), or a terminate with rollback not done yet:
     rollingBack."""
-    if (rolling_back or row.rollback_requested) and row.status not in FINAL_STATUSES:
-        row = replace(row, status=InstanceStatus.ROLLING_BACK)
-    elif live_wait is not None and row.status == InstanceStatus.RUNNING:
-        row = replace(row, status=InstanceStatus.WAITING)
-        row.wake_at, row.waiting_for = live_wait[0], list(live_wait[1])
+    status = shown_status(row, live_wait, rolling_back)
+    if status == InstanceStatus.WAITING and row.status == InstanceStatus.RUNNING:
+        assert live_wait is not None
+        row = replace(row, status=status, wake_at=live_wait[0], waiting_for=list(live_wait[1]))
+    elif status != row.status:
+        row = replace(row, status=status)
     waiting = row.status == InstanceStatus.WAITING
     return InstanceStatusInfo(
         id=row.id,
@@ -306,6 +321,18 @@ def info(
         version_id=row.version_id,
         schedule=loads(row.schedule) if row.schedule else None,
     )
+
+
+def shown_status(
+    row: InstanceRow, live_wait: WaitSummary | None = None, rolling_back: bool = False
+) -> InstanceStatus:
+    """The status a caller sees for a row (see :func:`info`): the one every view
+    shows (status, lists, counts, ``/metrics``), so that they all agree."""
+    if (rolling_back or row.rollback_requested) and row.status not in FINAL_STATUSES:
+        return InstanceStatus.ROLLING_BACK
+    if live_wait is not None and row.status == InstanceStatus.RUNNING:
+        return InstanceStatus.WAITING
+    return row.status
 
 
 def _status_filter(status: str | None) -> InstanceStatus | None:

@@ -56,6 +56,16 @@ class Transitions:
                 self.queue(row)
 
     def start(self, row: InstanceRow) -> None:
+        """An admitted run starts: its journal knows its waits, the row none (a row
+        that runs with a wake time is one held until it: see :meth:`hold`)."""
+        row.started_at = row.started_at or self.clock()
+        row.wake_at, row.waiting_for = None, []
+        self.table.set_status(row, InstanceStatus.RUNNING)
+
+    def hold(self, row: InstanceRow) -> None:
+        """A waiting row's run starts ahead of its alarm, to be held live by its host
+        until it (shared pre-activation): running, and keeping its wake time, so that
+        a restarted supervisor knows it is held (it shows waiting until then)."""
         row.started_at = row.started_at or self.clock()
         self.table.set_status(row, InstanceStatus.RUNNING)
 
