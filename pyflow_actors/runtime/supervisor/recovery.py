@@ -27,7 +27,7 @@ from ...errors import JournalCorrupt, JournalLocked, PyflowError, StorageFormatT
 from ...models import FINAL_STATUSES, InstanceStatus, StepInfo
 from ...storage.create_log import CreateEntry
 from ...storage.history import open_instance
-from ...storage.journal import DuckJournal, step_infos
+from ...storage.journal import DuckJournal, journal_path, step_infos
 from ...storage.registry import InstanceRow
 from .actors import InstanceActors, Live
 from .alarms import Alarms
@@ -189,11 +189,17 @@ def continue_all(
 def read_steps(storage: Path, key: Key, wait: float = 5.0) -> list[StepInfo]:
     """The steps of an instance not live (its journal file, else its folded copy in
     the history store), waiting a moment for an exiting actor's lock."""
-    deadline = time.monotonic() + wait
+    deadline, path = time.monotonic() + wait, journal_path(storage, *key)
     while True:
         try:
             with open_instance(storage, *key) as journal:
                 return [] if journal is None else step_infos(journal)
+        except JournalCorrupt:
+            # Folded while we read it: the file opened, then its write-ahead log
+            # (where a killed actor's last writes are) went before DuckDB read it,
+            # so the file looked empty. The store holds the whole copy: read that.
+            if path.exists():
+                raise
         except JournalLocked as exc:
             if time.monotonic() > deadline:
                 raise PyflowError(f"cannot read the journal of this instance: {exc}") from None
