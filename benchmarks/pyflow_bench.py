@@ -430,7 +430,9 @@ class PyflowBench:
         )
         failed = [name for name, ok in checks.items() if not ok]
         if failed:
-            raise AssertionError(f"concurrency harness failed {failed}: {record}")
+            # Said in the log and in the table's note (FAILED ...), not raised: a
+            # failed check must not throw away the run's other workloads.
+            log(f"concurrency harness FAILED {failed}: {record}")
         return record
 
     # -- hibernation scale -----------------------------------------------------------
