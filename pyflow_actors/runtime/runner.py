@@ -237,6 +237,14 @@ class InstanceRunner:
         self._wait, self._wait_reports = wait, self._wait_reports + 1
         asyncio.ensure_future(self._tell("note_wait", report=self._wait_reports, wait=wait))
 
+    def current_wait(self) -> tuple[int, int, WaitSummary | None]:
+        """What the run last told the supervisor it waits for in this process:
+        ``(generation, report, wait)``, ``wait`` None while it works (or once its run
+        ended). A restarted supervisor asks it of the actor it adopts: the notices
+        sent while no supervisor listened were lost."""
+        running = self._run_task is not None and not self._run_task.done()
+        return self._generation, self._wait_reports, self._wait if running else None
+
     def _on_rollback(self) -> None:
         """Tell the supervisor the run runs rollback handlers (status rollingBack)."""
         asyncio.ensure_future(self._tell("note_rollback"))

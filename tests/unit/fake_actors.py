@@ -13,6 +13,7 @@ import asyncio
 from typing import Any
 
 from pyflow_actors.engine import EventRecord
+from pyflow_actors.engine.waits import WaitSummary
 from pyflow_actors.errors import InstanceActorGone
 from pyflow_actors.models import StepInfo
 from pyflow_actors.runtime.protocol import (
@@ -40,6 +41,8 @@ class FakeActor:
         self.most_blocked = 0
         self.steps: list[StepInfo] = []  # what describe answers
         self.requests: list[RunRequest] = []
+        self.wait: WaitSummary | None = None  # what its run waits for (``waits``)
+        self.wait_reports = 0
         self._outcome: asyncio.Future[InstanceOutcome] = asyncio.get_running_loop().create_future()
 
     # -- what the supervisor calls ------------------------------------------
@@ -100,6 +103,11 @@ class FakeActor:
     async def pid(self) -> int:
         return id(self)
 
+    async def current_wait(self) -> tuple[int, int, WaitSummary | None]:
+        self._alive()
+        generation = self.requests[-1].generation if self.requests else 0
+        return generation, self.wait_reports, self.wait
+
     def kill(self) -> None:
         self.killed = True
         if not self._outcome.done():
@@ -119,6 +127,11 @@ class FakeActor:
         self._end(
             InstanceOutcome(OutcomeKind.HIBERNATE, wake_at=wake_at, waiting_for=waiting_for or [])
         )
+
+    def waits(self, wait: WaitSummary | None) -> None:
+        """Its run waits in the process (or works again: ``None``); a notice the
+        supervisor was not there to take."""
+        self.wait, self.wait_reports = wait, self.wait_reports + 1
 
     def die(self) -> None:
         self.killed = True

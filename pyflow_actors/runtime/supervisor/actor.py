@@ -151,6 +151,7 @@ class Supervisor(ServiceAPI):
             self.table, self.scheduler, self.alarms, self.actors, self.transitions,
             adopted=self.preactive.adopt,
         )  # fmt: skip
+        await self.learn_adopted_waits()  # what adopted runs wait for, before serving anyone
         self._background = [
             asyncio.ensure_future(self.alarms.run(self._wake)),
             asyncio.ensure_future(self._every(HOUSEKEEPING_SECONDS, self._housekeeping)),

@@ -14,15 +14,21 @@
    ones are re-armed, and woken at once when due or when their event is in.
    Each adopted row is handed to ``adopted``: one its host holds until its
    alarm (pre-activated) is held again, showing waiting, with no running slot.
+3. Adopted dedicated actors are asked what their run waits for in its process
+   (:func:`learn_waits`): the notices they sent while no supervisor listened were
+   lost, and a run sleeping or waiting for an event live would show running until
+   its wait changed. (A shared host tells it again itself when its run is adopted.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from ...engine.waits import WaitSummary
 from ...errors import JournalCorrupt, JournalLocked, PyflowError, StorageFormatTooNew
 from ...models import FINAL_STATUSES, InstanceStatus, StepInfo
 from ...storage.create_log import CreateEntry
@@ -37,6 +43,9 @@ from .transitions import Transitions
 
 log = logging.getLogger("pyflow.supervisor")
 LIVE = (InstanceStatus.RUNNING, InstanceStatus.WAITING_FOR_PAUSE)
+# How long recovery waits for adopted actors to say what they wait for before it
+# serves anyone (later answers still count when they come).
+ADOPTED_WAIT_SECONDS = 2.0
 
 
 def rebuild_rows(table: InstanceTable, folded: Sequence[InstanceRow] = ()) -> list[InstanceRow]:
@@ -184,6 +193,34 @@ def continue_all(
         elif row.status == InstanceStatus.WAITING:
             alarms.arm(row)
             transitions.wake_if_due(row)
+
+
+def take_wait_report(live: Live, generation: int, report: int, wait: WaitSummary | None) -> bool:
+    """Take an actor's ``report`` of its run's wait, unless it is of another
+    generation or older than one taken (notices and answers may cross)."""
+    if live.generation != generation or report <= live.wait_report:
+        return False
+    live.waiting, live.wait_report = wait, report
+    return True
+
+
+async def learn_waits(lives: Iterable[Live], timeout: float = ADOPTED_WAIT_SECONDS) -> None:
+    """Ask each adopted actor what its run waits for in its process, so that its
+    status, lists, counts and ``/metrics`` show it waiting (with its wake time and
+    event types) right after recovery, not running until its wait changes."""
+    asks = [asyncio.ensure_future(_learn_wait(live)) for live in lives if live.handle is not None]
+    if asks:
+        await asyncio.wait(asks, timeout=timeout)
+
+
+async def _learn_wait(live: Live) -> None:
+    assert live.handle is not None
+    try:
+        generation, report, wait = await live.handle.current_wait()
+    except Exception:  # noqa: BLE001 - gone or stuck: its monitor sees to it; a view only
+        log.debug("an adopted actor did not say what it waits for", exc_info=True)
+        return
+    take_wait_report(live, generation, report, wait)
 
 
 def read_steps(storage: Path, key: Key, wait: float = 5.0) -> list[StepInfo]:

@@ -16,7 +16,7 @@ from ...analytics.query import AnalyticsQuery, AnalyticsResult
 from ...config import EngineConfig
 from ...cron import validate_cron
 from ...engine.waits import WaitSummary
-from ...models import InstanceStatus, WorkflowInfo
+from ...models import InstanceStatus, Placement, WorkflowInfo
 from ...storage.registry import Registry
 from ...subscriptions.pull import AckResult, DeadLetter, PullResult
 from ...versions import VersionInfo
@@ -25,6 +25,7 @@ from .alarms import Alarms
 from .history import HistoryFolding
 from .observe import Observability, shown_statuses
 from .preactivation import SharedPreactivation
+from .recovery import learn_waits, take_wait_report
 from .table import InstanceTable, Key
 from .warm import WarmPool
 from .workflows import WorkflowCatalog
@@ -61,8 +62,20 @@ class ServiceAPI:
         """An instance's actor says its run waits in the process (or is busy again):
         its status shows waiting at once, not only once it hibernates."""
         live = self.actors.live.get((workflow, instance_id))
-        if live is not None and live.generation == generation and report > live.wait_report:
-            live.waiting, live.wait_report = wait, report
+        if live is not None:
+            take_wait_report(live, generation, report, wait)
+
+    async def learn_adopted_waits(self) -> None:
+        """Recovery: ask the adopted dedicated actors what their runs wait for (a
+        shared host tells it again itself when the run is adopted)."""
+        await learn_waits(
+            live
+            for (workflow, _), live in self.actors.live.items()
+            if self.placement_of(workflow) == Placement.DEDICATED
+        )
+
+    def placement_of(self, workflow: str) -> Placement:
+        raise NotImplementedError  # the Supervisor's
 
     async def start(self) -> bool:
         raise NotImplementedError  # the Supervisor's

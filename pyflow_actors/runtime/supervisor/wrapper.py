@@ -19,6 +19,7 @@ from typing import Any, Protocol, TypeVar
 
 from ...constants import actor_name
 from ...engine import EventRecord
+from ...engine.waits import WaitSummary
 from ...errors import InstanceActorGone
 from ...models import StepInfo
 from ..protocol import InstanceOutcome, InstanceSetup, RunRequest
@@ -39,6 +40,7 @@ class InstanceActorHandle(Protocol):
     async def cancel(self) -> None: ...
     async def describe(self) -> list[StepInfo]: ...
     async def pid(self) -> int: ...
+    async def current_wait(self) -> tuple[int, int, WaitSummary | None]: ...
     def kill(self) -> None: ...
 
 
@@ -86,6 +88,10 @@ class RayInstanceActor:
 
     async def pid(self) -> int:
         return await self._control(self._handle.pid.remote())
+
+    async def current_wait(self) -> tuple[int, int, WaitSummary | None]:
+        """``(generation, report, wait)``: what its run last said it waits for."""
+        return await self._control(self._handle.current_wait.remote())
 
     def kill(self) -> None:
         import ray
