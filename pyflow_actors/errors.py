@@ -402,6 +402,23 @@ class InvalidSubscription(ConfigError):
     numeric_code = 10702
 
 
+class InvalidIdempotencyKey(ValidationError):
+    """An ``Idempotency-Key`` that is empty, longer than 255 characters, or not
+    printable ASCII."""
+
+    code = "control.invalid_idempotency_key"
+    numeric_code = 11880
+
+
+class IdempotencyKeyReused(Conflict):
+    """An ``Idempotency-Key`` sent again with another control (another action, or
+    another ``from`` or ``rollback``) on the instance it was last used on (a 409, as
+    the gateway answers no 422; the IETF draft's 422 for this case)."""
+
+    code = "control.idempotency_key_reused"
+    numeric_code = 11881
+
+
 _by_code: dict[str, type[PyflowError]] = {}
 
 

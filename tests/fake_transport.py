@@ -219,8 +219,10 @@ class FakeTransport:
         action: str,
         restart_from: RestartFrom | None = None,
         rollback: bool = False,
+        idempotency_key: str | None = None,
     ) -> InstanceStatusInfo:
         self._check("control")
+        self.idempotency_key = idempotency_key  # the key of the last control call
         self.restarted_from = restart_from  # what the last control call asked to keep
         self.rolled_back = rollback  # whether the last control call asked for a rollback
         info = self._get(workflow, instance_id)

@@ -64,6 +64,7 @@ class Gateway:
         *,
         params: dict[str, Any] | None = None,
         body: Any = NO_BODY,
+        headers: dict[str, str] | None = None,
     ) -> tuple[Any, dict[str, Any] | None]:
         """One REST call: ``(result, result_info)``; raises :class:`PyflowError`."""
 
@@ -75,7 +76,12 @@ class Gateway:
             )
             try:
                 return await transport.request(
-                    method, path, params=params, body=body, send_body=body is not NO_BODY
+                    method,
+                    path,
+                    params=params,
+                    body=body,
+                    send_body=body is not NO_BODY,
+                    headers=headers,
                 )
             finally:
                 await transport.close()

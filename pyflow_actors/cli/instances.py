@@ -18,6 +18,7 @@ from rich.table import Table
 from ..client.http_transport import rest_path
 from ..constants import DEFAULT_URL
 from ..errors import PyflowError
+from ..idempotency import idempotency_header
 from ..models import FINAL_STATUSES, InstanceStatus
 from .gateway import JsonOption, gateway, parse_json_argument, resolve_instance, run, wants_json
 from .output import fail, out, print_json, short, styled, took, when
@@ -241,10 +242,16 @@ def _control(
     action: str,
     as_json: bool,
     extra: dict[str, Any] | None = None,
+    key: str | None = None,
 ) -> None:
+    try:
+        headers = idempotency_header(key)
+    except PyflowError as exc:
+        raise fail(f"{exc.code}: {exc.message}") from None
     instance_id = resolve_instance(ctx, name, instance_id)
     body = {"status": action, **(extra or {})}
-    result, _ = run(ctx, "PATCH", rest_path(name, "instances", instance_id, "status"), body=body)
+    path = rest_path(name, "instances", instance_id, "status")
+    result, _ = run(ctx, "PATCH", path, body=body, headers=headers)
     if wants_json(ctx, as_json):
         return print_json(result)
     out.print(f"Instance {instance_id}: {action} done, status is now {styled(result['status'])}.")
@@ -252,6 +259,12 @@ def _control(
 
 _NAME = typer.Argument(..., help="Name of the workflow.")
 _ID = typer.Argument(..., metavar="ID", help="Instance id, or 'latest'.")
+_KEY = typer.Option(
+    None,
+    "--idempotency-key",
+    metavar="KEY",
+    help="Sent as Idempotency-Key: the same command run again with this key is applied once.",
+)
 
 
 @instances_app.command("terminate")
@@ -264,10 +277,12 @@ def terminate(
         "--rollback",
         help="Run the rollback handlers of its finished steps first (last started first).",
     ),
+    key: str | None = _KEY,
     as_json: bool = JsonOption,
 ) -> None:
     """Terminate an instance (final); --rollback undoes its finished steps first."""
-    _control(ctx, name, instance_id, "terminate", as_json, {"rollback": True} if rollback else None)
+    extra = {"rollback": True} if rollback else None
+    _control(ctx, name, instance_id, "terminate", as_json, extra, key)
 
 
 @instances_app.command("restart")
@@ -285,11 +300,12 @@ def restart(
     from_type: str = typer.Option(
         "do", "--from-type", help="Type of the --from step: do, sleep or waitForEvent."
     ),
+    key: str | None = _KEY,
     as_json: bool = JsonOption,
 ) -> None:
     """Restart an instance from the beginning (or --from a step), with the same params."""
     extra = None if from_step is None else {"from": _restart_target(from_step, from_type)}
-    _control(ctx, name, instance_id, "restart", as_json, extra)
+    _control(ctx, name, instance_id, "restart", as_json, extra, key)
 
 
 def _restart_target(value: str, step_type: str) -> dict[str, Any]:
@@ -304,15 +320,23 @@ def _restart_target(value: str, step_type: str) -> dict[str, Any]:
 
 @instances_app.command("pause")
 def pause(
-    ctx: typer.Context, name: str = _NAME, instance_id: str = _ID, as_json: bool = JsonOption
+    ctx: typer.Context,
+    name: str = _NAME,
+    instance_id: str = _ID,
+    key: str | None = _KEY,
+    as_json: bool = JsonOption,
 ) -> None:
     """Pause an instance (a step in flight finishes first)."""
-    _control(ctx, name, instance_id, "pause", as_json)
+    _control(ctx, name, instance_id, "pause", as_json, key=key)
 
 
 @instances_app.command("resume")
 def resume(
-    ctx: typer.Context, name: str = _NAME, instance_id: str = _ID, as_json: bool = JsonOption
+    ctx: typer.Context,
+    name: str = _NAME,
+    instance_id: str = _ID,
+    key: str | None = _KEY,
+    as_json: bool = JsonOption,
 ) -> None:
     """Resume a paused instance."""
-    _control(ctx, name, instance_id, "resume", as_json)
+    _control(ctx, name, instance_id, "resume", as_json, key=key)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from .shapes import (
     send_event_on_binding,
     terminate_rollback,
 )
+from .sync_loop import SyncLoop as _Loop
 from .transport import Transport
 
 T = TypeVar("T")
@@ -66,29 +66,44 @@ class AsyncInstance:
         """Status, params and the step history."""
         return await self._t.describe(self.workflow, self.id)
 
-    async def pause(self) -> None:
-        await self._t.control(self.workflow, self.id, "pause")
+    async def pause(self, *, idempotency_key: str | None = None) -> None:
+        """Pause it. Each control takes ``idempotency_key``: the same call sent
+        again with the same key is applied once (see :mod:`pyflow_actors.idempotency`)."""
+        await self._t.control(self.workflow, self.id, "pause", idempotency_key=idempotency_key)
 
-    async def resume(self) -> None:
-        await self._t.control(self.workflow, self.id, "resume")
+    async def resume(self, *, idempotency_key: str | None = None) -> None:
+        await self._t.control(self.workflow, self.id, "resume", idempotency_key=idempotency_key)
 
     async def terminate(
-        self, options: Mapping[str, Any] | None = None, *, rollback: bool = False
+        self,
+        options: Mapping[str, Any] | None = None,
+        *,
+        rollback: bool = False,
+        idempotency_key: str | None = None,
     ) -> None:
         """Terminate the instance (final). ``rollback=True`` (or Cloudflare's
         ``terminate({"rollback": True})``) first runs the rollback handlers of its
         finished steps, last started first; it shows ``rollingBack`` meanwhile."""
+        rollback = terminate_rollback(options, rollback)
         await self._t.control(
-            self.workflow, self.id, "terminate", rollback=terminate_rollback(options, rollback)
+            self.workflow, self.id, "terminate", rollback=rollback, idempotency_key=idempotency_key
         )
 
-    async def restart(self, options: Mapping[str, Any] | None = None, *, from_: Any = None) -> None:
+    async def restart(
+        self,
+        options: Mapping[str, Any] | None = None,
+        *,
+        from_: Any = None,
+        idempotency_key: str | None = None,
+    ) -> None:
         """Run the instance again from the top, or from a step: ``from_="charge"``,
         ``from_={"name": "charge", "count": 2, "type": "do"}`` (or Cloudflare's
         ``restart({"from": {...}})``). Steps begun before that step keep their
         results; :class:`~pyflow_actors.errors.StepNotFound` if it has no such step."""
         target = restart_from(options, from_)
-        await self._t.control(self.workflow, self.id, "restart", target)
+        await self._t.control(
+            self.workflow, self.id, "restart", target, idempotency_key=idempotency_key
+        )
 
     async def delete(self) -> None:
         """Delete the instance and all it stored (a running one is stopped first, no
@@ -289,24 +304,6 @@ class AsyncClient:
 # Synchronous facade: the async API on a private event loop thread.
 
 
-class _Loop:
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(
-            target=self.loop.run_forever, name="pyflow-client", daemon=True
-        )
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        if threading.current_thread() is self.thread:
-            raise RuntimeError("the synchronous client cannot be used from its own loop")
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=5)
-
-
 class Instance:
     """Synchronous handle on one instance (see :class:`AsyncInstance`)."""
 
@@ -320,19 +317,30 @@ class Instance:
     def describe(self) -> InstanceDetail:
         return self._loop.run(self._a.describe())
 
-    def pause(self) -> None:
-        self._loop.run(self._a.pause())
+    def pause(self, *, idempotency_key: str | None = None) -> None:
+        self._loop.run(self._a.pause(idempotency_key=idempotency_key))
 
-    def resume(self) -> None:
-        self._loop.run(self._a.resume())
+    def resume(self, *, idempotency_key: str | None = None) -> None:
+        self._loop.run(self._a.resume(idempotency_key=idempotency_key))
 
     def terminate(
-        self, options: Mapping[str, Any] | None = None, *, rollback: bool = False
+        self,
+        options: Mapping[str, Any] | None = None,
+        *,
+        rollback: bool = False,
+        idempotency_key: str | None = None,
     ) -> None:
-        self._loop.run(self._a.terminate(options, rollback=rollback))
+        key = idempotency_key
+        self._loop.run(self._a.terminate(options, rollback=rollback, idempotency_key=key))
 
-    def restart(self, options: Mapping[str, Any] | None = None, *, from_: Any = None) -> None:
-        self._loop.run(self._a.restart(options, from_=from_))
+    def restart(
+        self,
+        options: Mapping[str, Any] | None = None,
+        *,
+        from_: Any = None,
+        idempotency_key: str | None = None,
+    ) -> None:
+        self._loop.run(self._a.restart(options, from_=from_, idempotency_key=idempotency_key))
 
     def send_event(self, type: Any, payload: Any = UNSET) -> None:  # noqa: A002
         self._loop.run(self._a.send_event(type, payload))

@@ -33,6 +33,7 @@ from ..errors import (
     ValidationError,
     error_class_for_code,
 )
+from ..idempotency import idempotency_header
 from ..limits import validate_instance_id
 from ..models import (
     BatchCreateError,
@@ -159,14 +160,15 @@ class HttpTransport:
         params: dict[str, Any] | None = None,
         body: Any = None,
         send_body: bool = False,
+        headers: dict[str, str] | None = None,
     ) -> tuple[Any, dict[str, Any] | None]:
         """One REST call under ``.../workflows``: ``(result, result_info)`` or a PyflowError."""
         query = {k: v for k, v in (params or {}).items() if v is not None}
         content = dumps(body, what="request body").encode() if send_body else None
-        headers = {"Content-Type": "application/json"} if send_body else None
+        sent = {**({"Content-Type": "application/json"} if send_body else {}), **(headers or {})}
         try:
             response = await self._client().request(
-                method, self.base + path, params=query, content=content, headers=headers
+                method, self.base + path, params=query, content=content, headers=sent
             )
         except httpx.TimeoutException:
             raise EngineUnavailable(
@@ -288,6 +290,7 @@ class HttpTransport:
         action: ControlAction,
         restart_from: RestartFrom | None = None,
         rollback: bool = False,
+        idempotency_key: str | None = None,
     ) -> InstanceStatusInfo:
         body: dict[str, Any] = {"status": action}
         if restart_from is not None:
@@ -299,6 +302,7 @@ class HttpTransport:
             rest_path(workflow, "instances", instance_id, "status"),
             body=body,
             send_body=True,
+            headers=idempotency_header(idempotency_key),
         )
         return status_info(workflow, result)
 

@@ -12,6 +12,7 @@ import ray
 from ..analytics.query import AnalyticsQuery, AnalyticsResult
 from ..constants import DEFAULT_NAMESPACE, SUPERVISOR_NAME
 from ..errors import EngineOutcomeUnknown, EngineUnavailable, PyflowError
+from ..idempotency import control_request_id
 from ..models import (
     BatchCreateResult,
     BatchDeleteResult,
@@ -190,18 +191,26 @@ class RayTransport:
         action: ControlAction,
         restart_from: RestartFrom | None = None,
         rollback: bool = False,
+        idempotency_key: str | None = None,
     ) -> InstanceStatusInfo:
         # One request id per call, the same for every send of it: a send that took
         # effect before the supervisor died is recognised by the restarted one, which
         # answers the current status instead of applying it again (no second restart).
+        # The caller's key makes it: the caller's own resends are the same call too.
+        target = None if restart_from is None else restart_from.model_dump()
+        request_id = (
+            uuid.uuid4().hex
+            if idempotency_key is None
+            else control_request_id(idempotency_key, action, target, rollback)
+        )
         reply = await self._call(
             "control",
             workflow=workflow,
             instance_id=instance_id,
             action=action,
-            restart_from=None if restart_from is None else restart_from.model_dump(),
+            restart_from=target,
             rollback=rollback,
-            request_id=uuid.uuid4().hex,
+            request_id=request_id,
         )
         return _expect(reply, InstanceStatusInfo, "control")
 

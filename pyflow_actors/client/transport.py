@@ -70,9 +70,12 @@ class Transport(Protocol):
         action: ControlAction,
         restart_from: RestartFrom | None = None,
         rollback: bool = False,
+        idempotency_key: str | None = None,
     ) -> InstanceStatusInfo:
         """Apply ``action``; ``restart_from``: the step a restart starts again from;
-        ``rollback``: a terminate runs the rollback handlers first."""
+        ``rollback``: a terminate runs the rollback handlers first;
+        ``idempotency_key``: the caller's key, the same for each send of one call
+        (see :mod:`pyflow_actors.idempotency`)."""
         ...
 
     async def create_entries(

@@ -11,18 +11,20 @@ import base64
 import binascii
 import json
 import time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 
 from pyflow_actors.client.shapes import restart_from
 from pyflow_actors.errors import (
     CreationRateLimited,
+    IdempotencyKeyReused,
     InstanceAlreadyExists,
     InstanceIdRepeated,
     InstanceNotAcceptingEvents,
     InstanceNotFound,
     InvalidEventType,
+    InvalidIdempotencyKey,
     InvalidInstanceId,
     InvalidTransition,
     PayloadTooLarge,
@@ -33,6 +35,7 @@ from pyflow_actors.errors import (
     WorkflowNotFound,
     error_class_for_code,
 )
+from pyflow_actors.idempotency import HEADER, validate_idempotency_key
 from pyflow_actors.limits import validate_batch_size
 from pyflow_actors.models import BatchCreateError, BatchCreateResult, InstancePage
 from service.auth import require_token
@@ -273,17 +276,41 @@ async def get_step(
     return Envelope[StepDetail](result=result)
 
 
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias=HEADER,
+        description="The caller's key for this call (1-255 printable ASCII characters): "
+        "sent again with the same call, it is answered with the current status, not "
+        "applied twice; with another call on the same instance, a 409.",
+    ),
+]
+
+
 @router.patch(
     "/{instance_id}/status",
-    responses=error_responses(*INSTANCE_ERRORS, InvalidTransition, PayloadTooLarge, StepNotFound),
+    responses=error_responses(
+        *INSTANCE_ERRORS,
+        InvalidTransition,
+        PayloadTooLarge,
+        StepNotFound,
+        InvalidIdempotencyKey,
+        IdempotencyKeyReused,
+    ),
     openapi_extra=json_body(StatusEditRequest, description="the status to move to", required=True),
 )
 async def edit_status(
-    request: Request, workflow_name: str, instance_id: str
+    request: Request,
+    workflow_name: str,
+    instance_id: str,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> Envelope[StatusEditOut]:
     """``{"status": "pause" | "resume" | "terminate" | "restart"}``; a restart may
     carry ``"from": {"name", "count", "type"}``: the step it starts again from; a
-    terminate may carry ``"rollback": true``: the rollback handlers run first."""
+    terminate may carry ``"rollback": true``: the rollback handlers run first. An
+    ``Idempotency-Key`` header makes a resend of the same call apply once."""
+    if idempotency_key is not None:
+        validate_idempotency_key(idempotency_key)
     req = await read_request(request, StatusEditRequest)
     if req.rollback and req.status != "terminate":
         raise ValidationError(f"'rollback' is only for a terminate, not for {req.status}")
@@ -293,7 +320,12 @@ async def edit_status(
             raise ValidationError(f"'from' is only for a restart, not for {req.status}")
         target = restart_from(from_=req.from_)
     info = await transport(request).control(
-        workflow_name, instance_id, req.status, target, rollback=bool(req.rollback)
+        workflow_name,
+        instance_id,
+        req.status,
+        target,
+        rollback=bool(req.rollback),
+        idempotency_key=idempotency_key,
     )
     return Envelope[StatusEditOut](result=StatusEditOut.edited(info, at=time.time()))
 

@@ -124,17 +124,21 @@ for _prefix, _handle in _handles:
     SIGNATURES |= {
         f"{_prefix}Instance.status": (_handle.status, "(self) -> 'InstanceStatusInfo'"),
         **{
-            f"{_prefix}Instance.{name}": (getattr(_handle, name), "(self) -> 'None'")
+            f"{_prefix}Instance.{name}": (
+                getattr(_handle, name),
+                "(self, *, idempotency_key: 'str | None' = None) -> 'None'",
+            )
             for name in ("pause", "resume")
         },
         f"{_prefix}Instance.terminate": (
             _handle.terminate,
-            "(self, options: 'Mapping[str, Any] | None' = None, *, rollback: 'bool' = False)"
-            " -> 'None'",
+            "(self, options: 'Mapping[str, Any] | None' = None, *, rollback: 'bool' = False, "
+            "idempotency_key: 'str | None' = None) -> 'None'",
         ),
         f"{_prefix}Instance.restart": (
             _handle.restart,
-            "(self, options: 'Mapping[str, Any] | None' = None, *, from_: 'Any' = None) -> 'None'",
+            "(self, options: 'Mapping[str, Any] | None' = None, *, from_: 'Any' = None, "
+            "idempotency_key: 'str | None' = None) -> 'None'",
         ),
         f"{_prefix}Instance.send_event": (
             _handle.send_event,

@@ -12,6 +12,8 @@ restart finds it exactly when the first send took effect, and is answered with
 the current status instead of being applied twice (a second restart, a 409).
 A send that arrives while an earlier send of the same call is still being
 applied (Ray reported the supervisor unreachable, not dead) waits for it first.
+A caller's ``Idempotency-Key`` makes the id (``pyflow_actors/idempotency.py``):
+one key sent with another call on the instance is refused (409).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 from pydantic import ValidationError as PydanticValidationError
 
 from ...errors import InstanceActorGone, InvalidTransition, StepNotFound, ValidationError
+from ...idempotency import refuse_key_reuse, request_scope
 from ...models import FINAL_STATUSES, InstanceDetail, InstanceStatus, RestartFrom, StepInfo
 from ...storage.registry import InstanceRow
 from ..protocol import InstanceOutcome, OutcomeKind
@@ -67,12 +70,13 @@ class Control:
         self.table, self.transitions, self.actors = table, transitions, actors
         self.inbox, self.admission = inbox, admission
         self.current_version, self.history = current_version, history
-        self.applying: dict[str, asyncio.Future[None]] = {}  # request id -> its end
+        self.applying: dict[str, asyncio.Future[None]] = {}  # request scope -> its end
 
     @staticmethod
     def applied_before(row: InstanceRow, request_id: str | None) -> bool:
         """True when ``request_id`` is that of the last command applied to ``row``: the
         same call sent again (its first send took effect, its answer was lost)."""
+        refuse_key_reuse(row.control_request_id, request_id)
         return request_id is not None and row.control_request_id == request_id
 
     async def apply(
@@ -92,15 +96,16 @@ class Control:
         if request_id is None:
             await self._apply(row, action, keep_before, rollback, None)
             return
-        while (earlier := self.applying.get(request_id)) is not None:
+        scope = request_scope(request_id)  # one key's sends wait for each other
+        while (earlier := self.applying.get(scope)) is not None:
             await earlier  # the same call, sent again while its first send is applied
         if self.applied_before(row, request_id):
             return
-        ended = self.applying[request_id] = asyncio.get_running_loop().create_future()
+        ended = self.applying[scope] = asyncio.get_running_loop().create_future()
         try:
             await self._apply(row, action, keep_before, rollback, request_id)
         finally:
-            del self.applying[request_id]
+            del self.applying[scope]
             ended.set_result(None)
 
     async def _apply(
