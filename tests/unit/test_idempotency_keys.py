@@ -14,6 +14,7 @@ import pytest
 
 from pyflow_actors.errors import IdempotencyKeyReused, InvalidIdempotencyKey
 from pyflow_actors.idempotency import (
+    HEADER,
     control_request_id,
     idempotency_header,
     refuse_key_reuse,
@@ -23,6 +24,7 @@ from pyflow_actors.idempotency import (
 
 from .fake_actors import FakeBackend
 from .test_control_request_ids import generation
+from .test_gateway import BASE, api, assert_error, fake  # noqa: F401 - the gateway fixtures
 from .test_supervisor import WF, actor, create, run, started, until
 
 pytestmark = pytest.mark.timeout(20)
@@ -159,3 +161,17 @@ def test_a_send_with_the_key_of_a_call_still_being_applied_waits_for_it_then_is_
         assert row.generation == 2 and row.status.value != "terminated"
 
     run(scenario)
+
+
+def test_the_gateway_passes_the_key_on_and_refuses_a_bad_one(api, fake):  # noqa: F811
+    api.post(f"{BASE}/hello/instances", json={"instance_id": "g"})
+    path = f"{BASE}/hello/instances/g/status"
+    assert api.patch(path, json={"status": "pause"}, headers={HEADER: "gw-1"}).status_code == 200
+    assert fake.idempotency_key == "gw-1"
+    api.patch(path, json={"status": "resume"})
+    assert fake.idempotency_key is None  # no header: each send its own call
+    for bad in ("", "x" * 256, "caf\u00e9".encode()):
+        refused = api.patch(path, json={"status": "restart"}, headers={HEADER: bad})
+        assert_error(refused, 400, "control.invalid_idempotency_key")
+        assert fake.idempotency_key is None  # the engine was not called
+    assert fake._get("hello", "g").status.value == "queued"  # resumed, never restarted
