@@ -627,6 +627,7 @@ def run(
                 measured = rates.get(placement) or []
                 floor = (1.0 / bare if bare else 1.0) if placement == "dedicated" else None
                 rate = max(measured) if measured else floor or SHARED_REACH_RATE
+                rate = sizes.alarm_reach_per_second or rate
                 for n in sizes.alarm_counts:
                     log(f"pyflow: {n} simultaneous alarms ({placement})")
                     speed_bench.alarms(bench, n, rate, placement)

@@ -25,6 +25,10 @@ class Sizes:
     activation_runs: int = 10  # activation phases, CPU-s per activation
     admission_runs: int = 20  # queued -> admitted -> first step, one slot
     alarm_counts: tuple[int, ...] = (30, 300, 1000)  # simultaneous alarms
+    # Instances/s the alarm is set from (time to put them all to sleep); 0: the
+    # placement's measured start rate (dedicated: else Ray's baseline). A loaded
+    # machine's baseline (2 s) set 1,000 alarms 51 minutes ahead.
+    alarm_reach_per_second: int = 0
     history_instances: int = 2000  # finished instances folded into the history store, per size
     # Placements measured side by side (README "Placement: dedicated or shared").
     placements: tuple[str, ...] = ("dedicated", "shared")

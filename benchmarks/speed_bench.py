@@ -17,6 +17,7 @@ Each takes the running :class:`benchmarks.pyflow_bench.PyflowBench`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import psutil
 import ray
 
+from . import wake_cpu
 from .measure import log, summary, wait_until
 from .workflows import BLOCKER_WORKFLOW
 
@@ -216,12 +218,17 @@ def alarms(
         time.sleep(0.2)
     asleep = bench._count(sleeper, "waiting")
     log(f"alarms: {asleep} of {n} asleep ({placement}), alarm in {until - time.time():.0f}s")
-    wait_until(
-        lambda: bench._count(sleeper, "complete") - done_before >= n,
-        timeout=until - time.time() + max(600.0, n * 5.0),
-        interval=0.2,
-        what=f"{n} alarms fired",
-    )
+    # Dedicated: the CPU of the wake in every process, and the floor it sets.
+    sampling = wake_cpu.Sampler(bench.engine) if placement == "dedicated" else None
+    with sampling or contextlib.nullcontext():
+        wait_until(
+            lambda: bench._count(sleeper, "complete") - done_before >= n,
+            timeout=until - time.time() + max(600.0, n * 5.0),
+            interval=0.2,
+            what=f"{n} alarms fired",
+        )
+        ended = time.time()
+    cost = {} if sampling is None else wake_cpu.figures(sampling, until, ended, n)
     lateness = [float(i.status().output) - until for i in created]
     warm = _warm_since(bench, warm_before)
     return bench._emit(
@@ -229,9 +236,11 @@ def alarms(
         placement=placement,
         instances=n,
         asleep_before_alarm=asleep,
+        alarm_at=until,
         wake_lateness_seconds=summary(lateness),
         warm_admitted=warm["warm_admitted"],
         warm_made=warm["warm_made"],
         warm_let_go=warm["warm_let_go"],
         preactivated_woke=warm["shared_preactivated_woke"],
+        **cost,
     )

@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,14 @@ class RowSnapshot:
             row.workflow, str(row.id), str(row.status), row.generation, row.created_at,
             row.started_at, row.ended_at,
         )  # fmt: skip
+
+
+def _as_derived(row: RowSnapshot) -> RowSnapshot:
+    """The row as its events see it: only a final status adds an event (with its
+    end), so a queued, waiting or paused row whose journal is unchanged is
+    unchanged. 1,000 alarms due at once turned 1,000 rows from waiting to queued,
+    and the next pass re-opened every journal the woken actors were about to open."""
+    return row if row.status in _FINAL else replace(row, status="")
 
 
 def _key(row: RowSnapshot) -> RowKey:
@@ -127,8 +135,8 @@ class AnalyticsService:
         try:
             stat = journal_path(self.store.root, row.workflow, row.id).stat()
         except OSError:
-            return (row, -1, -1)
-        return (row, stat.st_size, stat.st_mtime_ns)
+            return (_as_derived(row), -1, -1)
+        return (_as_derived(row), stat.st_size, stat.st_mtime_ns)
 
     def poke(self) -> None:
         """Ingest soon (an instance became final or hibernated)."""

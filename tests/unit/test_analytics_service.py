@@ -100,3 +100,22 @@ def test_a_finished_instance_whose_journal_was_folded_is_not_looked_up_on_disk_a
     restarted = Row("nap", "d1", "queued", now, generation=2)  # a restart changes the row
     asyncio.run(service.ingest([restarted], whole_table=True))
     assert looked_up  # its journal may be back: looked at again
+
+
+def test_a_woken_row_turned_queued_with_its_journal_unchanged_is_not_read_again(tmp_path):
+    """An alarm turns a waiting row queued: no event comes of that until it ends,
+    and its journal is the one read already (1,000 alarms due at once re-opened
+    1,000 journals in one pass, the ones their woken actors were about to open)."""
+    created = time.time()
+    service = AnalyticsService(tmp_path)
+    path = journal_path(tmp_path, "nap", "n1")
+    assert run_until_hibernated(path, created) == "hibernate"
+    sleeping = Row("nap", "n1", "waiting", created, started_at=created)
+    assert asyncio.run(service.ingest([sleeping], whole_table=True)).read == 1
+
+    woken = Row("nap", "n1", "queued", created, started_at=created)
+    assert asyncio.run(service.ingest([woken], whole_table=True)).read == 0
+
+    ended = Row("nap", "n1", "complete", created, started_at=created, ended_at=time.time())
+    assert asyncio.run(service.ingest([ended], whole_table=True)).read == 1  # a final status
+    service.close()
