@@ -83,18 +83,25 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _ray_processes() -> dict[int, float]:
-    """CPU-s of every process of the Ray this driver started, and of the driver itself."""
+def _ray_processes() -> dict[int, tuple[str, float]]:
+    """Name and CPU-s of every process of the Ray this driver started, and of the driver."""
     import psutil
 
     me = psutil.Process()
-    seen = {me.pid: _cpu_s(me.pid)}
+    seen = {me.pid: ("this driver", _cpu_s(me.pid))}
     for child in me.children(recursive=True):
         try:
-            seen[child.pid] = _cpu_s(child.pid)
-        except (FileNotFoundError, ProcessLookupError):
+            seen[child.pid] = (_label(child), _cpu_s(child.pid))
+        except (FileNotFoundError, ProcessLookupError, psutil.Error):
             continue
     return seen
+
+
+def _label(process: Any) -> str:
+    """gcs_server, raylet, ray::DashboardAgent, or a Python script's name (log_monitor.py)."""
+    command = process.cmdline()
+    scripts = [os.path.basename(arg) for arg in command[1:3] if arg.endswith(".py")]
+    return scripts[0] if scripts else str(process.name())
 
 
 def actors(runs: int, gap: float, runtime_env: bool, levers: bool) -> dict[str, Any]:
@@ -123,6 +130,10 @@ def actors(runs: int, gap: float, runtime_env: bool, levers: bool) -> dict[str, 
     worker = [r["worker_cpu_s"] for r in rows]
     others = [r["others_cpu_s"] for r in rows]
     wall = [r["wall_s"] for r in rows]
+    labels = sorted(
+        {key for row in rows for key in row} - {"worker_cpu_s", "others_cpu_s", "wall_s"}
+    )
+    others_mean = {k: round(sum(r.get(k, 0.0) for r in rows) / len(rows), 4) for k in labels}
     return {
         "workload": "worker start, actors one at a time",
         "runtime_env": runtime_env,
@@ -131,6 +142,7 @@ def actors(runs: int, gap: float, runtime_env: bool, levers: bool) -> dict[str, 
         "worker_cpu_s_p50": round(statistics.median(worker), 4),
         "others_cpu_s_p50": round(statistics.median(others), 4),
         "wall_s_p50": round(statistics.median(wall), 4),
+        "others_cpu_s_mean_by_process": others_mean,
         "rows": rows,
     }
 
@@ -149,6 +161,7 @@ def _one(probe: Any, name: str) -> tuple[int, float, float]:
 
 
 def _measured(probe: Any, name: str, gap: float) -> dict[str, float]:
+    """One actor's start: its worker's CPU-s, and each other Ray process's CPU-s meanwhile."""
     before = _ray_processes()
     pid, cpu, wall = _one(probe, name)
     deadline = time.monotonic() + 10
@@ -156,8 +169,13 @@ def _measured(probe: Any, name: str, gap: float) -> dict[str, float]:
         time.sleep(0.02)
     time.sleep(gap)
     after = _ray_processes()
-    others = sum(cpu_s - before.get(p, 0.0) for p, cpu_s in after.items() if p != pid)
-    return {"worker_cpu_s": cpu, "others_cpu_s": others, "wall_s": wall}
+    by_process: dict[str, float] = {}
+    for p, (label, cpu_s) in after.items():
+        if p != pid:
+            spent = cpu_s - before.get(p, (label, 0.0))[1]
+            by_process[label] = by_process.get(label, 0.0) + spent
+    others = sum(by_process.values())
+    return {"worker_cpu_s": cpu, "others_cpu_s": others, "wall_s": wall, **by_process}
 
 
 # The options the supervisor gives a dedicated instance actor (supervisor/wrapper.py).
