@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import ray
+from ray.job_config import JobConfig
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from ..client.api import AsyncClient, Client
 from ..client.ray_transport import RayTransport
 from ..config import EngineConfig, WorkflowSpec, add_code_paths, load_config
 from ..storage.duck import storage_unavailable
+from .bytecode import compile_engine_bytecode
 from .supervisor import SUPERVISOR_NAME
 from .supervisor.patient import PatientSupervisor
 
@@ -87,6 +89,8 @@ def start_local(
     add_code_paths(engine_config.code_paths)
     if ray_address is None:  # joining a cluster: the storage is the cluster's to check
         _check_storage(engine_config.storage)
+    # Ray's workers never write bytecode: give them the engine's before they start.
+    compile_engine_bytecode()
 
     started_ray = False
     if not ray.is_initialized():
@@ -98,7 +102,7 @@ def start_local(
         env = {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
         # No address may still join a cluster: one a ``ray start`` on this machine
         # recorded. Its workers were not started by us: they get the path from
-        # the job's runtime_env, as on any cluster joined.
+        # the job's config, as on any cluster joined.
         starts_ray = ray_address is None and not os.environ.get("RAY_ADDRESS")
         starts_ray = starts_ray and _starts_new_ray()
         with _inherited_by_workers(env if starts_ray else {}):
@@ -108,13 +112,13 @@ def start_local(
                 include_dashboard=False,
                 log_to_driver=bool(os.environ.get("PYFLOW_RAY_LOGS")),
                 # A Ray started here: its workers inherit env from the raylet.
-                # A runtime_env would send every actor start through Ray's
-                # runtime env agent and keep it off the prestarted idle workers:
-                # 2.1-4.0 s per bare actor start instead of 0.3-2.1 s, measured
-                # back to back at load ~20 (README: Performance).
-                runtime_env=None if starts_ray else {"env_vars": env},
+                # Never a runtime_env: it sends every actor start through Ray's
+                # runtime env agent and its setup_worker.py shim (``import ray``
+                # twice: 0.81 instead of 0.50 CPU-s per worker), and keeps it off
+                # the prestarted idle workers (docs/performance-notes.md).
+                runtime_env=None,
                 configure_logging=False,
-                **(ray_levers() if starts_ray else {}),
+                **(ray_levers() if starts_ray else {"job_config": joined_job_config(paths)}),
             )
         started_ray = ray_address is None
     # Any: Ray's handle typing does not know the supervisor's async methods.
@@ -141,6 +145,26 @@ def ray_levers() -> dict[str, Any]:
     imported, ~0.2 CPU-s off its start (docs/performance-notes.md, "Ray's levers").
     """
     return {"_system_config": {"preload_python_modules": [INSTANCE_ACTOR_MODULE]}}
+
+
+def joined_job_config(paths: list[str]) -> JobConfig:
+    """The job config of an engine joining a cluster: the import path for its workers.
+
+    Ray puts a job's driver folders (``py_driver_sys_path``; ``ray.init`` adds the
+    script's folder and the working directory there itself) at the front of
+    ``sys.path`` in each of the job's workers before their first task, as
+    ``PYTHONPATH`` would, without a runtime_env.
+    """
+    own = [p for p in dict.fromkeys(paths) if not _in_interpreter(p)]  # workers have those
+    # Ray inserts each entry at the front of sys.path in turn: the last one wins.
+    return JobConfig(_py_driver_sys_path=own[::-1])
+
+
+def _in_interpreter(path: str) -> bool:
+    """Whether ``path`` is the interpreter's own (stdlib, site-packages): every worker has it."""
+    resolved = Path(path).resolve()
+    prefixes = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
+    return any(resolved.is_relative_to(prefix) for prefix in prefixes)
 
 
 def _starts_new_ray() -> bool:
@@ -211,4 +235,4 @@ INSTANCE_ACTOR_MODULE = "pyflow_actors.runtime.instance"  # what a dedicated ins
 # waits out a full or read-only storage (else Ray would never restart it again).
 Supervisor_ = ray.remote(PatientSupervisor)
 
-__all__ = ["LocalEngine", "ray_levers", "start_local"]
+__all__ = ["LocalEngine", "joined_job_config", "ray_levers", "start_local"]
