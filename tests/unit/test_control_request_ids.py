@@ -28,7 +28,9 @@ from .test_supervisor import WF, actor, create, run, started, status, until
 pytestmark = pytest.mark.timeout(20)
 
 
-async def killed_and_restarted(old: Supervisor, tmp_path: Path, backend: FakeBackend) -> Supervisor:
+async def killed_and_restarted(
+    old: Supervisor, tmp_path: Path, backend: FakeBackend, **config: Any
+) -> Supervisor:
     """kill -9 of ``old`` (nothing more of it runs, its memory is gone), then the
     supervisor Ray starts again on the same storage (it adopts the live actors)."""
     for task in old._background:
@@ -37,7 +39,7 @@ async def killed_and_restarted(old: Supervisor, tmp_path: Path, backend: FakeBac
         if live.monitor is not None:
             live.monitor.cancel()
     old.registry.close()
-    return await started(tmp_path, backend)
+    return await started(tmp_path, backend, **config)
 
 
 def generation(sup: Supervisor, instance_id: str) -> int:
