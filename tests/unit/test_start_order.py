@@ -105,3 +105,33 @@ def test_new_instances_are_not_held_behind_each_other(tmp_path):
         assert ran(first) and ran(second) and sup.order.held == 0
 
     run(scenario)
+
+
+def test_describe_asks_a_resumed_instances_actor_while_it_prepares(tmp_path, monkeypatch):
+    # Its journal is being opened by that actor: not free to read beside it (a read
+    # of the file waited for the lock, then failed with a 500).
+    preparing = asyncio.Event()
+    real_prepare = FakeActor.prepare
+
+    async def slow_prepare(self: FakeActor) -> None:
+        await real_prepare(self)
+        await preparing.wait()
+
+    async def scenario() -> None:
+        backend = FakeBackend()
+        sup = await started(tmp_path, backend, warm_actors=0)
+        await create(sup, "x")
+        (await actor(backend, "x")).hibernate(waiting_for=["go"])
+        await until(lambda: status(sup, "x") == InstanceStatus.WAITING)
+        monkeypatch.setattr(FakeActor, "prepare", slow_prepare)
+        await sup.send_event(WF, "x", "go", {})
+        woken = await actor(backend, "x", 2)
+        assert woken.calls == ["prepare"]
+        described = asyncio.ensure_future(sup.describe(WF, "x"))
+        await until(lambda: woken.describing == 1)
+        preparing.set()
+        woken.open()
+        await described
+        await until(lambda: ran(woken))
+
+    run(scenario)

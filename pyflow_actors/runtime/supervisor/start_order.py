@@ -107,6 +107,7 @@ class StartOrder:
                 handle = await warm
             else:
                 handle = await self.actors.backend.create(setup)
+                self._expose(key, up, handle)
                 await handle.prepare()
         except BaseException:
             if handle is not None:
@@ -116,6 +117,14 @@ class StartOrder:
         if not self.inbox.has_any(key):
             _set(up)
         return handle
+
+    def _expose(self, key: Key, up: asyncio.Future[None], handle: InstanceActorHandle) -> None:
+        """Make the new actor the instance's handle while it prepares: ``describe`` and
+        control commands go to it, as to any actor just made (the journal it is
+        opening is not free to read beside it)."""
+        starting = self._starting.get(key)
+        if starting is not None and starting.up is up and starting.live.handle is None:
+            starting.live.handle = handle
 
     async def _after(
         self,
