@@ -6,14 +6,14 @@ that hibernated starts cold (a new worker process, ~0.4 CPU-s, seconds on a
 loaded machine), while a new instance admitted a moment later often finds its
 actor warm (``warm.py`` warms the head of the line) and runs its first step at
 once, before the resumed one's. The concurrency harness saw 1-2 such pairs in
-2 of 4 bench-quick runs (a new instance admitted 0.2-4 s after a resumed one
-that was still starting).
+2 of 4 bench-quick runs (a resumed waiter's cold start took 4 s there under
+load; the warm pool starts at most a core's worth of actors at a time).
 
 So :class:`StartOrder` hands each admitted instance its actor in admission
 order where it matters: a resumed instance is *up* once its actor has
-answered ``prepare`` (process up, workflow class loaded, journal open) and
-the events it was resumed for are delivered (journaled in it; then its run
-goes on at once); a new instance admitted after a resumed one that is not up
+answered ``prepare`` (process up, workflow class loaded, journal open: asked
+beside its run, which is not delayed) and the events it was resumed for are
+delivered (journaled in it; then its run goes on at once); a new instance admitted after a resumed one that is not up
 yet gets its actor (warm or made) only then. New instances among themselves,
 and resumed ones among themselves, are not held: throughput with no resumed
 instance in line is unchanged. ``HOLD_LIMIT`` bounds a hold, should an actor
@@ -98,33 +98,30 @@ class StartOrder:
         setup: InstanceSetup,
         warm: Awaitable[InstanceActorHandle] | None,
     ) -> InstanceActorHandle:
-        """The resumed instance's actor, prepared (one more call on a cold actor: what
-        its run would do first anyway); it is up now, or once its events are
-        delivered (``InstanceActors`` pushes them as soon as this returns)."""
-        handle: InstanceActorHandle | None = None
+        """The resumed instance's actor, handed over at once (its run is not delayed).
+        A warm one is prepared already; a new one is asked to say when it is (beside
+        its run, which opens the journal the same once). Its events, if any, are
+        pushed as soon as this returns; it is up when they are delivered."""
         try:
-            if warm is not None:  # the warm pool prepares what it starts
-                handle = await warm
-            else:
-                handle = await self.actors.backend.create(setup)
-                self._expose(key, up, handle)
-                await handle.prepare()
+            handle = await (warm if warm is not None else self.actors.backend.create(setup))
         except BaseException:
-            if handle is not None:
-                handle.kill()  # never handed over: its monitor cannot kill it
             _set(up)
             raise
-        if not self.inbox.has_any(key):
+        if warm is None:
+            asyncio.ensure_future(self._until_prepared(key, up, handle))
+        elif not self.inbox.has_any(key):
             _set(up)
         return handle
 
-    def _expose(self, key: Key, up: asyncio.Future[None], handle: InstanceActorHandle) -> None:
-        """Make the new actor the instance's handle while it prepares: ``describe`` and
-        control commands go to it, as to any actor just made (the journal it is
-        opening is not free to read beside it)."""
-        starting = self._starting.get(key)
-        if starting is not None and starting.up is up and starting.live.handle is None:
-            starting.live.handle = handle
+    async def _until_prepared(
+        self, key: Key, up: asyncio.Future[None], handle: InstanceActorHandle
+    ) -> None:
+        try:
+            await handle.prepare()
+        except Exception:  # noqa: BLE001 - it died starting: its monitor handles that
+            _set(up)
+        if not self.inbox.has_any(key):
+            _set(up)
 
     async def _after(
         self,
