@@ -263,7 +263,7 @@ class Supervisor(ServiceAPI):
         """Status, params and steps; never wakes a hibernated instance."""
         await self.start()
         row = self._row(workflow, instance_id)
-        handle = self.actors.handle(row.key) or self.warm.handle(row.key)
+        handle = self.actors.handle(row.key) or await self.warm.ready_handle(row.key)
         steps = await self.actors.describe(row.key, handle)
         if steps is None:
             try:
