@@ -58,6 +58,11 @@ def test_a_newer_instance_with_a_warm_actor_waits_for_the_resumed_ones_cold_star
         sup, newer = await resumed_behind_two_blockers(tmp_path, backend)
         await asyncio.sleep(SETTLE)
         assert not ran(newer), "the newer instance ran while the resumed one was starting"
+        # Held, its warm actor is its handle: describe asks it (it holds the journal).
+        described = asyncio.ensure_future(sup.describe(WF, "newer"))
+        await until(lambda: newer.describing == 1)
+        newer.open()
+        await described
         backend.gate.set()  # the resumed instance's actor comes up
         woken = await actor(backend, "waiter", 2)
         await until(lambda: sorted(woken.calls) == ["prepare", "run:1"])
@@ -67,6 +72,17 @@ def test_a_newer_instance_with_a_warm_actor_waits_for_the_resumed_ones_cold_star
         await until(lambda: ran(newer))
         assert [e.type for e in woken.delivered] == ["go"]
         assert sup.order.held == 1
+
+    run(scenario)
+
+
+def test_a_held_instance_stopped_while_held_lets_its_warm_actor_go(tmp_path):
+    async def scenario() -> None:
+        backend = FakeBackend()
+        sup, newer = await resumed_behind_two_blockers(tmp_path, backend)
+        await sup.control(WF, "newer", "terminate")
+        await until(lambda: newer.killed)
+        assert not ran(newer) and status(sup, "newer") == InstanceStatus.TERMINATED
 
     run(scenario)
 

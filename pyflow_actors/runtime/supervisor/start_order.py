@@ -65,7 +65,7 @@ class StartOrder:
     ) -> None:
         """Give the admitted instance its actor (``warm`` if started ahead) and run it."""
         if row.priority != RESUMING:
-            self.actors.start(row, setup, self._held(setup, warm))
+            self._start_new(row, setup, warm)
             return
         if (earlier := self._starting.pop(row.key, None)) is not None:
             _set(earlier.up)  # an earlier activation of it (it died starting)
@@ -74,14 +74,21 @@ class StartOrder:
         live = self.actors.start(row, setup, resumed)
         self._starting[row.key] = Starting(live, up)
 
-    def _held(
-        self, setup: InstanceSetup, warm: asyncio.Future[InstanceActorHandle] | None
-    ) -> Awaitable[InstanceActorHandle] | None:
+    def _start_new(
+        self,
+        row: InstanceRow,
+        setup: InstanceSetup,
+        warm: asyncio.Future[InstanceActorHandle] | None,
+    ) -> None:
         ahead = self._ahead()
         if not ahead:
-            return warm
+            self.actors.start(row, setup, warm)
+            return
         self.held += 1
-        return Deferred(lambda: self._after(ahead, setup, warm))
+        held = Deferred(lambda: self._after(ahead, setup, warm))
+        live = self.actors.start(row, setup, held)
+        if warm is not None:  # held, its warm actor is its handle all the same
+            warm.add_done_callback(lambda made: _expose(live, made))
 
     def _ahead(self) -> list[asyncio.Future[None]]:
         """When each resumed instance still starting is up; those whose activation
@@ -130,9 +137,14 @@ class StartOrder:
         warm: Awaitable[InstanceActorHandle] | None,
     ) -> InstanceActorHandle:
         deadline = time.monotonic() + HOLD_LIMIT
-        while ahead and time.monotonic() < deadline:
-            await asyncio.wait(ahead, timeout=min(RECHECK, deadline - time.monotonic()))
-            ahead = [up for up in ahead if up in self._ahead()]
+        try:
+            while ahead and time.monotonic() < deadline:
+                await asyncio.wait(ahead, timeout=min(RECHECK, deadline - time.monotonic()))
+                ahead = [up for up in ahead if up in self._ahead()]
+        except BaseException:  # stopped while held: its warm actor goes too
+            if isinstance(warm, asyncio.Future):
+                warm.add_done_callback(_kill_when_made)
+            raise
         return await (warm if warm is not None else self.actors.backend.create(setup))
 
     def _delivered(self, key: Key) -> None:
@@ -160,6 +172,19 @@ class Deferred:
 
     def __await__(self) -> Generator[Any, None, InstanceActorHandle]:
         return self.make().__await__()
+
+
+def _expose(live: Live, made: asyncio.Future[InstanceActorHandle]) -> None:
+    """Make a held instance's warm actor its handle while it waits for its run:
+    describe and control commands go to it, as to any actor just made (it holds
+    the journal open: a read of the file beside it waits for the lock, then fails)."""
+    if live.handle is None and not made.cancelled() and made.exception() is None:
+        live.handle = made.result()
+
+
+def _kill_when_made(made: asyncio.Future[InstanceActorHandle]) -> None:
+    if not made.cancelled() and made.exception() is None:
+        made.result().kill()
 
 
 def _set(up: asyncio.Future[None]) -> None:
