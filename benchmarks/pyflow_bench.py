@@ -395,11 +395,20 @@ class PyflowBench:
             interval=0.02,
             what="slots full",
         )
-        queued_at_event = {i.id for i in workflow.list(status="queued", per_page=100).instances} & {
-            b.id for b in backlog
-        }
+        backlog_ids = {b.id for b in backlog}
+
+        def queued_now() -> set[str]:
+            return {i.id for i in workflow.list(status="queued", per_page=100).instances}
+
+        # The backlog each waiter's resume must go before: queued just before its event
+        # is sent. Not the backlog queued before the first of them: the events go one by
+        # one (0.5 s apart under load) while slots turn over, and an instance admitted
+        # before a waiter's event was sent may rightly run first.
+        queued_before: dict[str, set[str]] = {}
         for w in waiters:
+            queued_before[w.id] = queued_now() & backlog_ids
             w.send_event("go", {})
+        queued_at_event = set().union(*queued_before.values())
         for instance in first + backlog:
             status = self._wait_final(instance, timeout=300, poll=0.05)
             assert status.status.value == "complete", status
@@ -411,9 +420,12 @@ class PyflowBench:
         # the times its own steps recorded (sampling the registry every few tens
         # of ms can miss a waiter whose last step takes 0.2 s on a busy machine).
         outputs = {i.id: i.status().output for i in first + backlog}
-        waiter_starts = [outputs[w.id]["second"] for w in waiters]
-        backlog_starts = [outputs[b]["first"] for b in queued_at_event]
-        inversions = sum(1 for ws in waiter_starts for bs in backlog_starts if bs < ws)
+        inversions = sum(
+            1
+            for w in waiters
+            for b in queued_before[w.id]
+            if outputs[b]["first"] < outputs[w.id]["second"]
+        )
         max_running = max(s["running"] for s in samples)
         max_live = max(s["live_actors"] for s in samples)
         max_running_plus_waiting = max(s["running"] + s["waiting"] for s in samples)

@@ -11,7 +11,7 @@ work itself (instance actors run the workflows):
 * ``transitions.Transitions``: every status change of an instance;
 * ``alarms.Alarms``: wake times of waiting instances;
 * ``inbox.Inbox``: accepted events and their delivery;
-* ``actors.InstanceActors``: live instance actors, through ``wrapper``;
+* ``actors.InstanceActors``: live instance actors, through ``wrapper`` (``start_order``);
 * ``warm.WarmPool``: instance actors (and Ray's idle workers) started ahead of need;
 * ``preactivation.SharedPreactivation``: shared instances live in a host before their alarm;
 * ``control.Control``: pause, resume, terminate, restart;
@@ -68,10 +68,10 @@ from .hosts import placement_router
 from .inbox import Inbox
 from .observe import Observability
 from .preactivation import SharedPreactivation
-from .recovery import read_steps
 from .scheduler import Scheduler
 from .schedules import Schedules
 from .service_api import ServiceAPI
+from .start_order import StartOrder
 from .table import InstanceTable, Key, info
 from .transitions import Transitions
 from .warm import WarmPool, stock_for_engine
@@ -110,6 +110,7 @@ class Supervisor(ServiceAPI):
             stock=stock_for_engine(self.config) if in_ray else None,  # Ray's idle workers
         )
         self.actors = InstanceActors(self.warm.backend, self._on_ready, self._on_run_end)
+        self.order = StartOrder(self.actors, self.inbox)  # resumed instances' actors first
         self.preactive = SharedPreactivation(self, parallelism=os.cpu_count() or 1)
         self.history = HistoryFolding(self.table, self._busy)
         self.commands = Control(
@@ -263,11 +264,11 @@ class Supervisor(ServiceAPI):
         """Status, params and steps; never wakes a hibernated instance."""
         await self.start()
         row = self._row(workflow, instance_id)
-        handle = self.actors.handle(row.key) or self.warm.handle(row.key)
+        handle = self.actors.handle(row.key) or await self.warm.ready_handle(row.key)
         steps = await self.actors.describe(row.key, handle)
         if steps is None:
             try:
-                steps = await asyncio.to_thread(read_steps, self.table.storage, row.key)
+                steps = await asyncio.to_thread(recovery.read_steps, self.table.storage, row.key)
             except JournalCorrupt as exc:
                 # The instance cannot go on from this journal: say so, serve the rest.
                 if row.status not in FINAL_STATUSES and row.key not in self.actors:
@@ -387,7 +388,7 @@ class Supervisor(ServiceAPI):
         with self.table.batch():  # the rows admitted: one registry commit, before any call
             for row in self.scheduler.admit(free, running, self.catalog.cap_of, self.actors):
                 self.transitions.start(row)
-                self.actors.start(row, self._setup(row), self.warm.take(row.key))
+                self.order.start(row, self._setup(row), self.warm.take(row.key))
 
     def _setup(self, row: InstanceRow) -> InstanceSetup:
         config = self.config

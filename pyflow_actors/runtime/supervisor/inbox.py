@@ -36,6 +36,8 @@ class Inbox:
             self.events.setdefault((event.workflow, event.id), []).append(event)
         self._pushing: set[Key] = set()
         self._again: set[Key] = set()
+        # Told when a push to an instance is over (start_order.py waits for it).
+        self.on_delivered: Callable[[Key], None] = lambda key: None
 
     def accept(self, event: InboxEvent) -> bool:
         """Record an event (durable first); False: a retry of one already here."""
@@ -84,6 +86,7 @@ class Inbox:
                     return
         finally:
             self._pushing.discard(key)
+            self.on_delivered(key)
 
     async def _deliver(self, key: Key, handle: InstanceActorHandle) -> None:
         events = list(self.events.get(key, ()))

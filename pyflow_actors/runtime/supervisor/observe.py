@@ -9,7 +9,8 @@ instance) and the supervisor's own figures for ``/metrics``.
 Counts by status are of the status each instance *shows* (:func:`shown_statuses`),
 the one its status, describe and a list filtered by status give: a live run
 waiting in its process, or held by its host until its alarm (pre-activated),
-counts as waiting though its row says running.
+counts as waiting though its row says running; one terminated with rollback
+counts as rollingBack until the rollback is done, live or still queued.
 """
 
 from __future__ import annotations
@@ -34,8 +35,14 @@ LOOP_PROBE_SECONDS = 1.0
 
 
 def shown_statuses(table: InstanceTable, actors: InstanceActors) -> dict[Key, InstanceStatus]:
-    """The live instances whose shown status is not their row's, with the one shown."""
-    shown: dict[Key, InstanceStatus] = {}
+    """The instances whose shown status is not their row's, with the one shown: live
+    ones (waiting in their process, rolling back) and those terminated with rollback
+    that are not live yet (queued for a slot: their row says queued)."""
+    shown: dict[Key, InstanceStatus] = {
+        row.key: InstanceStatus.ROLLING_BACK
+        for row in table.rolling_back()
+        if row.status != InstanceStatus.ROLLING_BACK
+    }
     for key, live in actors.live.items():
         row = table.get(key)
         if row is not None:

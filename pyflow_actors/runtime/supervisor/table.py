@@ -54,6 +54,8 @@ class InstanceTable:
         self.rows: dict[Key, InstanceRow] = {r.key: r for r in registry.instances()}
         self.counts: Counter[Counted] = Counter((r.workflow, r.status) for r in self.rows.values())
         self._seq = max((r.queue_seq for r in self.rows.values()), default=0)
+        # Rows terminated with rollback, kept until it is done (see rolling_back()).
+        self._rollbacks: set[Key] = {r.key for r in self.rows.values() if r.rollback_requested}
         # Rows the storage refused, with the messages their changes publish.
         self._unsaved: dict[Key, list[OutboxItem]] = {}
         self._batch: dict[Key, tuple[InstanceRow, list[OutboxItem]]] | None = None
@@ -100,6 +102,15 @@ class InstanceTable:
         for (_, status), n in (self.counts if shown is None else self.shown_counts(shown)).items():
             totals[status.value] += n
         return {k: v for k, v in totals.items() if v}
+
+    def rolling_back(self) -> list[InstanceRow]:
+        """The rows terminated with rollback whose rollback is not done: they show
+        rollingBack wherever they are (live or not: queued for a slot, paused)."""
+        for key in list(self._rollbacks):
+            row = self.rows.get(key)
+            if row is None or not row.rollback_requested or row.status in FINAL_STATUSES:
+                self._rollbacks.discard(key)  # done, restarted or deleted
+        return [self.rows[key] for key in self._rollbacks]
 
     def journal_path(self, row: InstanceRow) -> Path:
         return journal_path(self.storage, row.workflow, row.id)
@@ -158,6 +169,8 @@ class InstanceTable:
         for row in rows:
             self.rows[row.key] = row
             self.counts[(row.workflow, row.status)] += 1
+            if row.rollback_requested:  # rebuilt from a journal marked for rollback
+                self._rollbacks.add(row.key)
             if not durable:
                 self.save(row)
 
@@ -201,6 +214,8 @@ class InstanceTable:
     def save(self, row: InstanceRow, messages: list[OutboxItem] | None = None) -> None:
         """Write a row (and the messages its change publishes, in one transaction);
         while the storage refuses, keep both for :meth:`flush`."""
+        if row.rollback_requested:
+            self._rollbacks.add(row.key)
         if self._batch is not None:  # written at the batch's end
             _, held = self._batch.setdefault(row.key, (row, []))
             held.extend(messages or ())

@@ -57,6 +57,7 @@ IDLE_GRACE = 60.0  # seconds a warm actor is kept after the plan last wanted it
 LEAD_MARGIN = 1.5  # start alarms' actors this much earlier than the estimate says
 COLD_SAMPLE = 20  # recent activations whose median is the cost of one
 HANDOVER_SECONDS = 0.05  # shorter: a warm actor handed over, not a start
+DESCRIBE_WAIT = 10.0  # seconds describe waits for a warm actor still starting
 
 
 class ReadyLine(Protocol):
@@ -253,6 +254,15 @@ class WarmPool:
         if warm is None or not warm.ready.done() or warm.ready.exception() is not None:
             return None
         return warm.ready.result()
+
+    async def ready_handle(
+        self, key: Key, wait: float = DESCRIBE_WAIT
+    ) -> InstanceActorHandle | None:
+        """:meth:`handle`, once the warm actor is made if it is still starting: it may
+        hold the journal open already, which a read beside it waits for, then fails."""
+        if (warm := self.warm.get(key)) is not None and not warm.ready.done():
+            await asyncio.wait([warm.ready], timeout=wait)
+        return self.handle(key)
 
     def let_go_all(self) -> None:
         for key in list(self.warm):
