@@ -75,15 +75,19 @@ def step_context(name: str, key: str, attempt: int, config: dict[str, Any]) -> S
 
 
 def step_arguments(
-    fn: Callable[..., Any], dependencies: list[Any], ctx: StepContext
+    fn: Callable[..., Any],
+    dependencies: list[Any],
+    context: StepContext | Callable[[], StepContext],
 ) -> tuple[list[Any], dict[str, Any]]:
     """``(args, kwargs)`` for a step function: dependency results in order, and
-    ``ctx`` where the function declares it (it does not count as a dependency)."""
+    ``ctx`` where the function declares it (it does not count as a dependency).
+    ``context`` may be a function making it, called only when ``fn`` declares it."""
     if not _may_declare_context(fn):
         return list(dependencies), {}
     parameters = _parameters(fn)
     if parameters is None or CONTEXT_PARAMETER not in parameters:
         return list(dependencies), {}
+    ctx = context() if callable(context) else context
     ctx_parameter = parameters[CONTEXT_PARAMETER]
     if ctx_parameter.kind is inspect.Parameter.KEYWORD_ONLY:
         return list(dependencies), {CONTEXT_PARAMETER: ctx}
