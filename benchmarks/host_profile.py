@@ -30,6 +30,7 @@ throughput instance, to compare two versions back to back on a busy machine.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import subprocess
@@ -52,23 +53,39 @@ from .sizes import QUICK
 
 
 def duckdb_floor(folder: Path, runs: int = 200) -> dict[str, Any]:
-    """A tiny committed insert, an empty statement, a journal created and reopened."""
+    """A tiny committed insert (with the journals' DuckDB settings, and with DuckDB's
+    defaults), an empty statement, an fsync, a journal created and reopened."""
+    from pyflow_actors.storage.duck import journal_database
     from pyflow_actors.storage.journal import DuckJournal
 
-    database = duckdb.connect(":memory:")
-    database.execute("PRAGMA disable_checkpoint_on_shutdown")  # as a host's
-    cursor = database.cursor()
-    cursor.execute(f"ATTACH '{folder / 'floor.duckdb'}' AS floor (BLOCK_SIZE 16384)")
-    cursor.execute("USE floor")
-    cursor.execute("CREATE TABLE t (a INTEGER, b VARCHAR)")
-    commit, statement = [], []
-    for i in range(runs):
-        began = time.perf_counter()
-        cursor.execute("INSERT INTO t VALUES (?, ?)", [i, "x"])
-        commit.append(time.perf_counter() - began)
-        began = time.perf_counter()
-        cursor.execute("SELECT 1").fetchall()
-        statement.append(time.perf_counter() - began)
+    def inserts(database: duckdb.DuckDBPyConnection, name: str) -> tuple[list[float], ...]:
+        database.execute("PRAGMA disable_checkpoint_on_shutdown")  # as a host's
+        cursor = database.cursor()
+        cursor.execute(f"ATTACH '{folder / name}' AS floor (BLOCK_SIZE 16384)")
+        cursor.execute("USE floor")
+        cursor.execute("CREATE TABLE t (a INTEGER, b VARCHAR)")
+        commit, cpu, statement = [], [], []
+        for i in range(runs):
+            began, began_cpu = time.perf_counter(), time.process_time()
+            cursor.execute("INSERT INTO t VALUES (?, ?)", [i, "x"])
+            commit.append(time.perf_counter() - began)
+            cpu.append(time.process_time() - began_cpu)
+            began = time.perf_counter()
+            cursor.execute("SELECT 1").fetchall()
+            statement.append(time.perf_counter() - began)
+        return commit, cpu, statement
+
+    defaults = inserts(duckdb.connect(":memory:"), "defaults.duckdb")
+    database = journal_database()
+    commit, cpu, statement = inserts(database, "floor.duckdb")
+    synced = []
+    with (folder / "fsync").open("ab") as file:
+        for _ in range(runs):
+            began = time.perf_counter()
+            file.write(b"x" * 512)
+            file.flush()
+            os.fsync(file.fileno())
+            synced.append(time.perf_counter() - began)
     created, reopened = [], []
     for i in range(max(10, runs // 10)):
         path = folder / f"j{i}.duckdb"
@@ -83,6 +100,10 @@ def duckdb_floor(folder: Path, runs: int = 200) -> dict[str, Any]:
             "suite": "host_profile",
             "workload": "duckdb_floor",
             "committed_insert_seconds": summary(commit),
+            "committed_insert_cpu_seconds": summary(cpu),
+            "committed_insert_seconds_duckdb_defaults": summary(defaults[0]),
+            "committed_insert_cpu_seconds_duckdb_defaults": summary(defaults[1]),
+            "fsync_512_bytes_seconds": summary(synced),
             "statement_seconds": summary(statement),
             "journal_create_seconds": summary(created),
             "journal_reopen_seconds": summary(reopened),
@@ -92,30 +113,27 @@ def duckdb_floor(folder: Path, runs: int = 200) -> dict[str, Any]:
 
 def step_floor(folder: Path, steps: int = 200) -> dict[str, Any]:
     """Per-step cost against its floor, in this process at the same moment: the
-    journal's per-step transaction alone (BEGIN, the step row, the attempt row,
-    COMMIT) vs a ``steps``-step instance run by an in-process host (the replay
-    engine, the start log, that transaction)."""
+    journal's per-step statement alone (the step's one row, an autocommit INSERT)
+    vs a ``steps``-step instance run by an in-process host (the replay engine,
+    the start log, that INSERT)."""
     import asyncio
 
     from pyflow_actors.runtime.host import InstanceHost
     from pyflow_actors.runtime.protocol import RunRequest
+    from pyflow_actors.storage.duck import journal_database
     from pyflow_actors.storage.journal import DuckJournal
+    from pyflow_actors.storage.journal_rows import INSERT_STEP
 
     from .step_profile import noop_setup
 
-    database = duckdb.connect(":memory:")
+    database = journal_database()  # as a host's: one thread, no optimizer (storage/duck.py)
     database.execute("PRAGMA disable_checkpoint_on_shutdown")
     journal = DuckJournal(folder / "floor-steps.duckdb", database=database)
     db = journal._db
-    row = ["k", "n", "step", 0, 1.0, "complete", 2.0, "1", None, None, "{}", None, None]
+    row = ["noop", "step", 0, 1.0, "complete", 2.0, "1", None, None, "{}", None, None]
     began = time.perf_counter()
-    for i in range(steps):
-        db.execute("BEGIN TRANSACTION")
-        db.execute("INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                   [f"k{i}", *row[1:]])  # fmt: skip
-        db.execute("INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   [f"k{i}", 1, 1.0, 2.0, None, None, False])  # fmt: skip
-        db.execute("COMMIT")
+    for i in range(steps):  # a step its first attempt ended: its one row (journal format 2)
+        db.execute(INSERT_STEP, [f"noop {i}", *row])
     floor = (time.perf_counter() - began) / steps
     journal.close()
 

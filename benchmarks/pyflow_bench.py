@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import statistics
 import threading
 import time
 import uuid
@@ -222,21 +223,33 @@ class PyflowBench:
     # -- per-step overhead --------------------------------------------------------
 
     def step_overhead(self, placement: str = "dedicated") -> dict[str, Any]:
-        steps = self.sizes.steps
+        """``steps`` sequential no-op steps in one instance, ``steps_runs`` instances
+        one after the other (as DBOS's side runs them): the median of their
+        per-step figures. Each instance's loop starts ``steps_pause`` seconds after
+        its run does (``Sizes.steps_pause``)."""
+        steps, runs = self.sizes.steps, self.sizes.steps_runs
         workflow = placed("noop", placement)
-        instance = self.client.workflow(workflow).create(params={"steps": steps})
-        status = self._wait_final(instance, timeout=300)
-        assert status.status.value == "complete", status
-        loop_seconds = float(status.output)
-        detail = instance.describe()
-        assert len(detail.steps) == steps, len(detail.steps)
-        journal = Path(self.storage) / "journals" / workflow / f"{instance.id}.duckdb"
+        per_step: list[float] = []
+        journal_bytes = None
+        for _ in range(runs):
+            params = {"steps": steps, "pause": self.sizes.steps_pause}
+            instance = self.client.workflow(workflow).create(params=params)
+            status = self._wait_final(instance, timeout=300)
+            assert status.status.value == "complete", status
+            per_step.append(float(status.output) * 1000 / steps)
+            detail = instance.describe()
+            assert len(detail.steps) == steps, len(detail.steps)
+            journal = Path(self.storage) / "journals" / workflow / f"{instance.id}.duckdb"
+            journal_bytes = journal.stat().st_size if journal.exists() else journal_bytes
         return self._emit(
             "step_overhead",
             placement=placement,
             steps=steps,
-            ms_per_step=loop_seconds * 1000 / steps,
-            journal_bytes=journal.stat().st_size if journal.exists() else None,
+            runs=runs,
+            pause_seconds=self.sizes.steps_pause,
+            ms_per_step=statistics.median(per_step),
+            ms_per_step_runs=[round(ms, 3) for ms in per_step],
+            journal_bytes=journal_bytes,
         )
 
     # -- start latency ------------------------------------------------------------

@@ -10,6 +10,12 @@ from typing import Any
 class Sizes:
     mode: str
     steps: int = 200  # per-step overhead: sequential no-op steps in one instance
+    steps_runs: int = 3  # per-step overhead: instances run, ours and DBOS's alike (median)
+    # Per-step overhead: each instance (each DBOS workflow alike) waits this long
+    # before its timed loop, so that what its start set going on both sides (for
+    # us: the actor's activation, the worker stock's refill, the previous run's
+    # actor exiting and journal folded) is over before the steps are timed.
+    steps_pause: float = 2.0
     start_runs: int = 30  # start latency: sequential create -> complete runs
     throughput_instances: int = 1000  # per concurrency limit K
     throughput_steps: int = 3

@@ -6,8 +6,8 @@ runner a dedicated instance actor holds) in this process, against a real
 journal file, and counts per step: the DuckDB commits and statements on the
 journal's connection, the calls the runner would make to the supervisor (Ray
 hops), and the wall and CPU time. Beside it, the floor measured the same way
-at the same moment: the journal's per-step transaction alone (BEGIN, the
-step's row, the attempt's row, COMMIT) in a loop. No Ray: the actor around the
+at the same moment: the journal's per-step statement alone (the step's one
+row, an autocommit INSERT) in a loop. No Ray: the actor around the
 runner adds nothing per step (the supervisor's one call starts the run).
 """
 
@@ -28,6 +28,7 @@ from pyflow_actors.runtime.protocol import InstanceSetup, RunRequest
 from pyflow_actors.runtime.runner import InstanceRunner
 from pyflow_actors.storage.duck import GuardedConnection
 from pyflow_actors.storage.journal import DuckJournal
+from pyflow_actors.storage.journal_rows import INSERT_STEP
 
 from .workflows import NoopSteps
 
@@ -46,21 +47,15 @@ def _counting(counts: Counter[str]) -> Any:
 
 
 def floor(folder: Path, steps: int) -> tuple[float, float]:
-    """Wall and CPU seconds per step of the journal's per-step transaction alone."""
+    """Wall and CPU seconds per step of DuckDB's part alone: the step's one row
+    (journal format 2), one autocommit ``INSERT`` on a journal of this tree, in a
+    loop. What a step costs beyond it is the engine's Python."""
     journal = DuckJournal(folder / "floor.duckdb")
     db = journal._db
-    row = ["n", "step", 0, 1.0, "complete", 2.0, "1", None, None, "{}", None, None]
+    row = ["noop", "step", 0, 1.0, "complete", 2.0, "1", None, None, "{}", None, None]
     began, cpu = time.perf_counter(), time.process_time()
     for i in range(steps):
-        db.execute("BEGIN TRANSACTION")
-        db.execute(
-            "INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [f"k{i}", *row]
-        )
-        db.execute(
-            "INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [f"k{i}", 1, 1.0, 2.0, None, None, False],
-        )
-        db.execute("COMMIT")
+        db.execute(INSERT_STEP, [f"noop {i}", *row])
     seconds = (time.perf_counter() - began) / steps
     cpu = (time.process_time() - cpu) / steps
     journal.close()

@@ -152,6 +152,16 @@ def _concurrency_checks(records: list[Record]) -> str:
     return "all checks passed" if all(checks.values()) else f"FAILED {checks}"
 
 
+def _step_runs(records: list[Record]) -> str:
+    ours, peer = (find(records, suite, "step_overhead") for suite in ("pyflow", "dbos"))
+    runs, pause = get(ours, "runs"), get(ours, "pause_seconds")
+    if runs is None or pause is None:  # recorded before the figure was a median: one run
+        return ""
+    peer_runs = get(peer, "runs")
+    peer_text = "" if peer_runs is None else f" (DBOS: {fmt(peer_runs)} workflows)"
+    return f"median of {fmt(runs)} instances{peer_text}, each timed after a {pause:g} s pause"
+
+
 def _hibernated_before_alarm(n: int) -> Text:
     def note(records: list[Record]) -> str:
         asleep = get(find(records, "pyflow", "hibernation"), "asleep_before_alarm")
@@ -214,6 +224,7 @@ def row_specs(sizes: Sizes) -> list[Row]:
             "ms/step",
             pyflow("step_overhead", "ms_per_step"),
             dbos("step_overhead", "ms_per_step"),
+            _step_runs,
         ),
         *(
             Row(

@@ -28,10 +28,11 @@ async def run_attempt(
     name: str,
     dependencies: list[Any],
     timeout: float,
-    ctx: StepContext,
+    ctx: Callable[[], StepContext],
     time: Clock,
 ) -> Any:
-    """Call step ``name``'s function once; :class:`StepTimeout` after ``timeout`` seconds."""
+    """Call step ``name``'s function once; :class:`StepTimeout` after ``timeout`` seconds.
+    ``ctx`` makes the attempt's context, if the function declares one."""
     args, kwargs = step_arguments(fn, dependencies, ctx)
     if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
         getattr(fn, "__call__", None)  # noqa: B004 - callable objects with async __call__

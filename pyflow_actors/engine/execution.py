@@ -57,7 +57,6 @@ from .records import (
 from .rollback import roll_back
 from .step import ReplayStep, StepCallable
 from .step_config import retry_delay
-from .step_context import step_context
 from .waits import Waiter, WaitSummary, event_result, match_events, wait_summary
 
 
@@ -294,7 +293,7 @@ class Execution:
         config = step._config
         if record is None:
             record = self._new_record(
-                key=key, name=step.name, kind=kind, config=serialization.dumps(config.to_json())
+                key=key, name=step.name, kind=kind, config=config.journal_text
             )
         # An attempt that was started but never ended died with its process.
         for attempt in record.attempts:
@@ -326,7 +325,7 @@ class Execution:
             self._bump()
             try:
                 with instance_logs.step_scope(key):  # names the step in what it prints
-                    ctx = step_context(step.name, key, attempt.n, config.to_json())
+                    ctx = config.context_of(step.name, key, attempt.n)
                     value = await run_attempt(
                         step._fn, step.name, args, config.timeout, ctx, self.time
                     )

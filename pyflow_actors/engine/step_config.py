@@ -13,13 +13,21 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
+from .. import serialization
 from ..durations import format_duration, parse_milliseconds, warn_unit_once
 from ..errors import InvalidStepConfig, ValidationError, rebuild_error
 from ..limits import validate_retry_limit
 from .records import AttemptRecord
-from .step_context import DYNAMIC_DELAY, call_delay_function, check_delay_function, step_context
+from .step_context import (
+    DYNAMIC_DELAY,
+    StepContext,
+    call_delay_function,
+    check_delay_function,
+    step_context,
+)
 
 _JSON_INFINITY = 1.7976931348623157e308  # JSON has no Infinity; this stands for it
 
@@ -42,7 +50,7 @@ class StepConfig:
         milliseconds (strings and ``timedelta`` as anywhere); ``delay`` may also
         be a function of the attempt (see ``step_context``)."""
         if config is None:
-            return cls()
+            return DEFAULT_CONFIG if cls is StepConfig else cls()
         if not isinstance(config, dict):
             raise InvalidStepConfig("step config must be a dict with 'retries' and/or 'timeout'")
         unknown = set(config) - {"retries", "timeout"}
@@ -113,6 +121,19 @@ class StepConfig:
             },
             "timeout": format_duration(self.timeout),
         }
+
+    @cached_property
+    def journal_text(self) -> str:
+        """:meth:`to_json` as the journal's step row records it (made once per config:
+        the default config, shared by every step without one, once per process)."""
+        return serialization.dumps(self.to_json())
+
+    def context_of(self, name: str, key: str, attempt: int) -> Callable[[], StepContext]:
+        """What makes the ``ctx`` of an attempt, for a step function that declares it."""
+        return lambda: step_context(name, key, attempt, self.to_json())
+
+
+DEFAULT_CONFIG = StepConfig()  # immutable: ``step.do`` without a config shares it
 
 
 async def retry_delay(

@@ -45,6 +45,7 @@ from ..engine import EventRecord, Execution
 from ..engine.clock import SYSTEM_CLOCK
 from ..errors import InstanceActorGone, JournalLocked, PyflowError
 from ..models import StepInfo
+from ..storage.duck import journal_database
 from ..storage.history import FinishedJournal
 from ..storage.journal import DuckJournal
 from ..storage.journal_stock import JournalStock
@@ -239,7 +240,7 @@ class InstanceHost:
         self._evicting: dict[Key, asyncio.Future[None]] = {}
         self._started = False
         # One DuckDB instance for every journal on this host (each file attached).
-        self._database = duckdb.connect(":memory:")
+        self._database = journal_database()
         # Letting go of a journal does not checkpoint it: its write-ahead log holds
         # every commit already, and a checkpoint cost ~5-12 ms of CPU per instance
         # and grew a 1-step journal from 15 KB to 124 KB (16 KiB blocks per table).

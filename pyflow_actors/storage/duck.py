@@ -106,6 +106,22 @@ def is_lock_conflict(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.Error) and "unique file handle conflict" in text
 
 
+# A journal's statements touch a few rows each; two of DuckDB's defaults are made
+# for big queries and cost a step's INSERT more than its own work does here
+# (docs/performance-notes.md, "Per-step cost"): the task scheduler (a pool of one
+# thread per core, ~0.1-0.2 CPU-ms per statement to hand it over) and the query
+# optimizer (~0.1-0.2 CPU-ms of rewrite rules per statement, for plans with
+# nothing to optimize). Both are settings of the DuckDB instance, so every
+# cursor of a shared host's instance has them too.
+JOURNAL_DATABASE_CONFIG: dict[str, str | int | bool] = {"threads": 1, "enable_optimizer": False}
+
+
+def journal_database() -> duckdb.DuckDBPyConnection:
+    """A new in-memory DuckDB instance to attach journal files to (one thread, no
+    optimizer: see :data:`JOURNAL_DATABASE_CONFIG`)."""
+    return duckdb.connect(":memory:", config=dict(JOURNAL_DATABASE_CONFIG))
+
+
 class GuardedConnection:
     """A DuckDB connection whose errors are translated by ``translate`` (one place).
 

@@ -24,6 +24,7 @@ from ..statuses import FINAL_STATUSES, InstanceStatus
 from .duck import (
     GuardedConnection,
     is_lock_conflict,
+    journal_database,
     set_aside_unfinished,
     storage_unavailable,
     transaction,
@@ -107,7 +108,7 @@ class DuckJournal:
         self.read_only = read_only
         self._alias = "j" if database is None else f"j_{uuid.uuid4().hex}"
         self._shared = database is not None
-        connection = duckdb.connect(":memory:") if database is None else database.cursor()
+        connection = journal_database() if database is None else database.cursor()
         # Every error says what it means: StorageUnavailable or JournalCorrupt.
         self._db = GuardedConnection(connection, lambda exc: journal_error(exc, self.path))
         if not read_only:  # a kill -9 while it was created left a file DuckDB refuses

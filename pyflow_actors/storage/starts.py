@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 
 from ..engine.records import AttemptRecord, StepRecord
+
+# A step's start as the file keeps it: its row's fields (read without ``asdict``,
+# which deep-copies: ~0.07 ms per step here, a quarter of the engine's Python).
+_STEP_FIELDS = tuple(f.name for f in fields(StepRecord) if f.name != "attempts")
 
 
 def starts_path(journal: Path) -> Path:
@@ -36,7 +40,7 @@ class StartLog:
     # -- while running --------------------------------------------------------
 
     def begin_step(self, record: StepRecord) -> None:
-        self._append({"step": {k: v for k, v in asdict(record).items() if k != "attempts"}})
+        self._append({"step": {name: getattr(record, name) for name in _STEP_FIELDS}})
         self.steps[record.key] = record
 
     def begin_attempt(self, key: str, attempt: AttemptRecord) -> None:

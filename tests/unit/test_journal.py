@@ -14,6 +14,7 @@ from pyflow_actors.entrypoint import WorkflowEvent
 from pyflow_actors.errors import JournalCorrupt
 from pyflow_actors.models import InstanceStatus
 from pyflow_actors.storage import journal_meta
+from pyflow_actors.storage.duck import journal_database
 from pyflow_actors.storage.journal import DuckJournal, journal_path, step_infos
 
 
@@ -26,6 +27,29 @@ def test_small_block_size_keeps_files_small(path):
     with DuckJournal(path) as journal:
         journal.set_meta(workflow="wf")
     assert path.stat().st_size < 100_000
+
+
+def test_journal_statements_run_inline_on_one_thread_without_the_optimizer(path, tmp_path):
+    """A journal's DuckDB, its own or a shared host's, is set for one-row statements
+    (storage/duck.py: the scheduler hand-off and the optimizer cost a step more
+    than its INSERT): on every cursor, and reads and erases still answer right."""
+    host = journal_database()
+    for journal in (DuckJournal(path), DuckJournal(tmp_path / "h.duckdb", database=host)):
+        with journal:
+            settings = dict(
+                journal._db.execute(
+                    "SELECT name, value FROM duckdb_settings() "
+                    "WHERE name IN ('threads', 'enable_optimizer')"
+                ).fetchall()
+            )
+            assert settings == {"threads": "1", "enable_optimizer": "false"}
+            journal.begin_step(StepRecord(key="s", name="s", kind="step", seq=1, started_at=1.0))
+            journal.begin_attempt("s", AttemptRecord(1, 1.0))
+            journal.end_attempt("s", 1, 2.0, None, finish="complete", output="1")
+            assert journal.steps()["s"].attempts == [AttemptRecord(1, 1.0, 2.0)]
+            journal.reset(2)
+            assert journal.steps() == {}
+    host.close()
 
 
 def test_records_survive_reopen(path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import json
 import time
 
@@ -109,6 +110,31 @@ def test_occurrence_and_argument_binding_helpers():
     assert step_arguments(lambda x, y: None, [1, 2], ctx) == ([1, 2], {})
     assert step_arguments(lambda x, ctx: None, [1], ctx) == ([1, ctx], {})
     assert step_arguments(print, [1], ctx) == ([1], {})  # no signature: as before
+
+
+def test_ctx_is_found_behind_a_wrapper_and_in_every_parameter_kind():
+    """The signature read from a function's code object (the fast path) finds ``ctx``
+    wherever ``inspect.signature`` does, and a decorated step's ``ctx`` is its own."""
+    ctx = step_context("s", "s", 1, StepConfig().to_json())
+
+    def step_with_ctx(x, ctx):
+        return x
+
+    @functools.wraps(step_with_ctx)
+    def decorated(*args, **kwargs):
+        return step_with_ctx(*args, **kwargs)
+
+    def keyword_only(x, *, ctx):
+        return x
+
+    def uses_ctx_as_a_local(x, **options):
+        ctx = options
+        return ctx
+
+    assert step_arguments(decorated, [1], ctx) == ([1, ctx], {})
+    assert step_arguments(keyword_only, [1], ctx) == ([1], {"ctx": ctx})
+    assert step_arguments(uses_ctx_as_a_local, [1], ctx) == ([1], {})
+    assert step_arguments(functools.partial(step_with_ctx, 1), [], ctx) == ([ctx], {})
 
 
 # ---------------------------------------------------------------------------
