@@ -141,6 +141,10 @@ def step_floor(folder: Path, steps: int = 200) -> dict[str, Any]:
         host = InstanceHost("profile")
         setup = noop_setup(folder)
         await host.place(setup, "t")
+        # The first placement fills the host's journal stock (16 journals) in a
+        # thread; timed beside it, a step read ~0.1 CPU-ms and ~2.5 context
+        # switches more than on a settled host (docs/performance-notes.md).
+        await asyncio.gather(*host._refilling.values())
         outcome = await host.run(("noop", "steps"), RunRequest(1, f'{{"steps": {steps}}}', 1.0))
         await host.close()
         return float(outcome.output or "nan") / steps
